@@ -1,0 +1,87 @@
+//! Every random draw of a game comes from here, derived from the seed alone.
+//!
+//! Round `r` rolls with ChaCha20 keyed by the seed on stream `r`; the first opener is drawn
+//! on a stream no round uses. Nothing else is random, so a rejected action can never shift
+//! later dice, and `(config, seats, seed, moves)` replays bit for bit on every platform.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+use crate::dice::{Face, Hand};
+
+/// The 256-bit secret a game's dice come from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Seed(pub [u8; 32]);
+
+impl Seed {
+    /// Convenience for tests and tools: a seed whose first eight bytes are `n`.
+    pub fn from_u64(n: u64) -> Seed {
+        let mut bytes = [0; 32];
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        Seed(bytes)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Seed> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Seed(bytes))
+    }
+
+    /// The public commitment: lowercase hex SHA-256 of the 32 seed bytes.
+    pub fn commitment(&self) -> Commitment {
+        Commitment(hex::encode(Sha256::digest(self.0)))
+    }
+}
+
+/// Deliberately opaque: a seed printed into a log would leak every hand.
+impl fmt::Debug for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Seed(<secret>)")
+    }
+}
+
+/// SHA-256 of a game's seed, published when the game starts, as 64 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Commitment(pub String);
+
+impl Commitment {
+    /// Whether `seed` is the seed this commitment was made to.
+    pub fn verify(&self, seed: &Seed) -> bool {
+        seed.commitment() == *self
+    }
+}
+
+/// Stream reserved for choosing the first opener; rounds use streams `0..`.
+const OPENER_STREAM: u64 = u64::MAX;
+
+fn stream(seed: &Seed, stream: u64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(seed.0);
+    rng.set_stream(stream);
+    rng
+}
+
+/// Rolls round `round` for players holding `dice[i]` dice (0 = eliminated, empty hand).
+pub(crate) fn roll_round(seed: &Seed, round: u32, dice: impl Iterator<Item = u8>) -> Vec<Hand> {
+    let mut rng = stream(seed, u64::from(round));
+    dice.map(|count| {
+        Hand::new(
+            (0..count)
+                .map(|_| Face::ALL[rng.random_range(0u32..6) as usize])
+                .collect(),
+        )
+    })
+    .collect()
+}
+
+/// Draws the first opener uniformly among `seats` seats.
+pub(crate) fn first_opener(seed: &Seed, seats: u8) -> u8 {
+    stream(seed, OPENER_STREAM).random_range(0..u32::from(seats)) as u8
+}
