@@ -14,6 +14,7 @@ pub const MAX_QUANTITY: u8 = 100;
 /// How many dice a bid claims, `1..=MAX_QUANTITY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "number"))]
 #[cfg_attr(feature = "serde", serde(try_from = "u8", into = "u8"))]
 pub struct Quantity(u8);
 
@@ -61,6 +62,7 @@ impl fmt::Display for Quantity {
 /// A claim that at least `quantity` dice on the table show `face`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Bid {
     pub quantity: Quantity,
     pub face: Face,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Who opens the first round.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "kind", content = "seat"))]
 pub enum FirstOpener {
     /// Drawn from the game's seed, so it is as fair and as replayable as the dice.
@@ -24,6 +25,7 @@ pub enum FirstOpener {
 /// Whose aces count as wild when a bid is counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum WildScope {
     /// Every player's aces are wild.
     #[default]
@@ -35,6 +37,7 @@ pub enum WildScope {
 /// How a bid on a plain face may be raised by another plain-face bid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum RaiseRule {
     /// A higher quantity on any face, or the same quantity on a higher face.
     #[default]
@@ -49,6 +52,7 @@ pub enum RaiseRule {
 /// Exchange rate between ace bids and plain-face bids when aces are wild.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum AceConversion {
     /// To aces: at least `ceil(q/2)`; from aces: at least `2q + 1`.
     #[default]
@@ -60,6 +64,7 @@ pub enum AceConversion {
 /// The largest quantity a bid may name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum BidQuantityCap {
     /// No more than the dice in play: a larger bid is surely false.
     #[default]
@@ -71,6 +76,7 @@ pub enum BidQuantityCap {
 /// Who opens the round after a dudo.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum OpenerAfterDudo {
     /// The player who lost the die (or the next active seat after them).
     #[default]
@@ -82,6 +88,7 @@ pub enum OpenerAfterDudo {
 /// Who may call calza, besides never the player who made the current bid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum CalzaCaller {
     /// Only the player whose turn it is, as their turn action.
     #[default]
@@ -97,6 +104,7 @@ pub enum CalzaCaller {
 /// What a correct calza does (a wrong one always costs the caller a die).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum CalzaSuccess {
     /// The caller gains a die, never above the starting count.
     #[default]
@@ -112,6 +120,7 @@ pub enum CalzaSuccess {
 /// Who opens the round after a calza.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum OpenerAfterCalza {
     /// The caller (or the next active seat after them).
     #[default]
@@ -123,6 +132,7 @@ pub enum OpenerAfterCalza {
 /// How a palifico round comes about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum PalificoTrigger {
     /// The round is palifico when its opener has exactly one die and never had one.
     #[default]
@@ -134,6 +144,7 @@ pub enum PalificoTrigger {
 /// Who may call dudo, besides never the player who made the current bid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DudoCaller {
     /// Only the player whose turn it is.
     #[default]
@@ -146,6 +157,7 @@ pub enum DudoCaller {
 /// variants of RULES.md section 2 are out of scope.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum DiceLostOnDudo {
     #[default]
     One,
@@ -159,6 +171,7 @@ pub const TURN_TIME_LIMIT_SECS: std::ops::RangeInclusive<u16> = 10..=300;
 /// The house rules of one game. Public fields; `Game::new` validates them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct GameConfig {
     /// Dice each player starts with, `1..=5`; also the most a calza can bring a player to.
@@ -234,6 +247,7 @@ impl Default for GameConfig {
 /// Why a configuration (or a seat count for it) cannot make a game.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "code"))]
 pub enum ConfigError {
     StartingDiceOutOfRange {

@@ -5,6 +5,7 @@ use std::fmt;
 /// One face of a six-sided die, `1..=6`. Face 1 is the ace ("paco").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "number"))]
 #[cfg_attr(feature = "serde", serde(try_from = "u8", into = "u8"))]
 pub struct Face(u8);
 
@@ -75,6 +76,7 @@ pub const MIN_SEATS: u8 = 2;
 /// A seat at the table, `0..MAX_SEATS`. Seating order is play order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "number"))]
 #[cfg_attr(feature = "serde", serde(try_from = "u8", into = "u8"))]
 pub struct Seat(u8);
 
@@ -124,6 +126,7 @@ impl fmt::Display for Seat {
 /// One player's dice for a round, sorted ascending so a hand never leaks roll order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Hand(Vec<Face>);
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// What a seated player may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "type"))]
 pub enum Action {
     Bid(Bid),
@@ -28,6 +29,7 @@ pub enum Action {
 /// One entry of a game's log: everything `replay` needs besides config, seats and seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "type"))]
 pub enum Move {
     /// A player's action, accepted by the rules.
@@ -39,6 +41,7 @@ pub enum Move {
 /// A bid and who made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlacedBid {
     pub seat: Seat,
     pub bid: Bid,
@@ -47,6 +50,7 @@ pub struct PlacedBid {
 /// Which aces count for other faces when a bid is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Wilds {
     /// Aces count only as aces (palifico rounds, or aces not wild).
     None,
@@ -59,6 +63,7 @@ pub enum Wilds {
 /// A player's dice count before and after a resolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DiceChange {
     pub seat: Seat,
     pub before: u8,
@@ -68,6 +73,7 @@ pub struct DiceChange {
 /// How a round was closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "type"))]
 pub enum Call {
     Dudo { challenger: Seat },
@@ -77,6 +83,7 @@ pub enum Call {
 /// The end of a round: every hand shown, the count, and what it cost or gave whom.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Resolution {
     pub round: u32,
     pub call: Call,
@@ -96,6 +103,7 @@ pub struct Resolution {
 /// Everything that happens in a game, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "GameEvent"))]
 #[cfg_attr(feature = "serde", serde(tag = "type"))]
 pub enum Event {
     GameStarted {

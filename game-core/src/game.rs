@@ -2,6 +2,7 @@
 //! or `forfeit`, which check everything first and mutate only once the move is known legal.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::bid::{Bid, MAX_QUANTITY, Ordering, Quantity};
 use crate::config::{
@@ -50,13 +51,14 @@ pub struct Game {
     pub(crate) players: Vec<Player>,
     pub(crate) phase: Phase,
     /// The most recent round's resolution (public: its dice were revealed).
-    pub(crate) last_resolution: Option<Resolution>,
+    pub(crate) last_resolution: Option<Arc<Resolution>>,
     pub(crate) history: Vec<Move>,
 }
 
 /// Why palifico cannot be declared now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum PalificoRefusal {
     /// These rules have no declared palifico.
     NotDeclarable,
@@ -72,6 +74,7 @@ pub enum PalificoRefusal {
 /// Why an action or forfeit was rejected. The game is unchanged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "code"))]
 pub enum RuleError {
     NoSuchSeat {
@@ -186,6 +189,7 @@ impl std::error::Error for RuleError {}
 /// Bids a seat may make now: the smallest quantity per face (if any) and the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LegalMoves {
     /// Index `face - 1`: the smallest legal quantity on that face, `None` if no bid on it is legal.
     pub min_bid: [Option<Quantity>; 6],
@@ -197,7 +201,8 @@ pub struct LegalMoves {
 }
 
 impl LegalMoves {
-    pub(crate) const NONE: LegalMoves = LegalMoves {
+    /// No move at all (not this seat's turn, out, or the game is over).
+    pub const NONE: LegalMoves = LegalMoves {
         min_bid: [None; 6],
         max_quantity: Quantity::ONE,
         dudo: false,
@@ -323,7 +328,7 @@ impl Game {
         let mut events = vec![Event::GameStarted {
             seats,
             starting_dice: config.starting_dice,
-            commitment: commitment.clone(),
+            commitment,
         }];
         let mut game = Game {
             config,
@@ -439,7 +444,7 @@ impl Game {
     }
 
     pub fn last_resolution(&self) -> Option<&Resolution> {
-        self.last_resolution.as_ref()
+        self.last_resolution.as_deref()
     }
 
     /// Seats still in the game.
@@ -901,7 +906,7 @@ impl Game {
             changes: changes.clone(),
         };
         events.push(Event::RoundResolved(resolution.clone()));
-        self.last_resolution = Some(resolution);
+        self.last_resolution = Some(Arc::new(resolution));
         for change in &changes {
             if change.after == 0 {
                 events.push(Event::Eliminated { seat: change.seat });

@@ -14,7 +14,7 @@ mod rng;
 pub mod view;
 
 pub use bid::{Bid, MAX_QUANTITY, Ordering, Quantity, standard_rank};
-pub use bot::{Bot, BotLevel};
+pub use bot::{Bot, BotLevel, play_to_end};
 pub use config::{
     AceConversion, BidQuantityCap, CalzaCaller, CalzaSuccess, ConfigError, DiceLostOnDudo,
     DudoCaller, FirstOpener, GameConfig, OpenerAfterCalza, OpenerAfterDudo, PalificoTrigger,

@@ -35,7 +35,7 @@ impl Seed {
 
     /// The public commitment: lowercase hex SHA-256 of the 32 seed bytes.
     pub fn commitment(&self) -> Commitment {
-        Commitment(hex::encode(Sha256::digest(self.0)))
+        Commitment(Sha256::digest(self.0).into())
     }
 }
 
@@ -46,16 +46,55 @@ impl fmt::Debug for Seed {
     }
 }
 
-/// SHA-256 of a game's seed, published when the game starts, as 64 lowercase hex digits.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Commitment(pub String);
+/// SHA-256 of a game's seed, published when the game starts. On the wire and in text it is
+/// 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
+pub struct Commitment(pub [u8; 32]);
 
 impl Commitment {
     /// Whether `seed` is the seed this commitment was made to.
     pub fn verify(&self, seed: &Seed) -> bool {
         seed.commitment() == *self
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Commitment> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Commitment(bytes))
+    }
+}
+
+impl fmt::Debug for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Commitment({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Commitment {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Commitment {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Commitment::from_hex(&text).ok_or_else(|| {
+            serde::de::Error::custom("a commitment is 64 hex digits (SHA-256 of the seed)")
+        })
     }
 }
 

@@ -3,6 +3,8 @@
 //! Architecture invariant: a `TableView` holds no die of the running round, and a
 //! `PlayerView` adds exactly one hand, its own. Neither holds the seed or any RNG state.
 
+use std::sync::Arc;
+
 use crate::dice::{Hand, Seat};
 use crate::event::{PlacedBid, Resolution, Wilds};
 use crate::game::{Game, LegalMoves, Phase};
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The public facts about one seat.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SeatView {
     pub dice: u8,
     pub palifico_used: bool,
@@ -23,6 +26,7 @@ pub struct SeatView {
 /// The public facts about the running round.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RoundView {
     pub round: u32,
     pub opener: Seat,
@@ -37,6 +41,7 @@ pub struct RoundView {
 /// Where the game stands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[cfg_attr(feature = "serde", serde(tag = "phase"))]
 pub enum TableState {
     Bidding(RoundView),
@@ -46,6 +51,7 @@ pub enum TableState {
 /// Everything public: what a spectator sees, and the shared part of every player's view.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TableView {
     pub seats: Vec<SeatView>,
     pub starting_dice: u8,
@@ -53,12 +59,14 @@ pub struct TableView {
     pub commitment: Commitment,
     pub state: TableState,
     /// The previous round's resolution, whose dice were revealed to everyone.
-    pub last_resolution: Option<Resolution>,
+    /// Shared with the game: the same resolution goes into every view until the next one.
+    pub last_resolution: Option<Arc<Resolution>>,
 }
 
 /// What one seated player sees: the table, their own hand, and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlayerView {
     pub seat: Seat,
     /// This seat's dice in the running round (empty when out or the game is over).
@@ -96,7 +104,7 @@ impl Game {
             seats,
             starting_dice: self.config.starting_dice,
             total_dice: self.total_dice(),
-            commitment: self.commitment.clone(),
+            commitment: self.commitment,
             state,
             last_resolution: self.last_resolution.clone(),
         }
