@@ -1,0 +1,48 @@
+//! The JSON bodies of the HTTP API.
+
+use perudo_core::GameConfig;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::RoomPhase;
+
+/// `POST /api/rooms`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// The host's display name; the host takes seat 0.
+    pub name: String,
+    /// House rules; defaults where absent.
+    #[serde(default)]
+    #[ts(as = "Option<GameConfig>", optional)]
+    pub rules: GameConfig,
+}
+
+/// Answer to `POST /api/rooms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RoomCreated {
+    pub code: String,
+    /// The link to share.
+    pub url: String,
+    /// The host's seat token: `Claim` it over the WebSocket. Shown once; the server keeps
+    /// only its hash.
+    pub token: String,
+}
+
+/// Answer to `GET /api/rooms/{code}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct RoomSummary {
+    pub code: String,
+    pub phase: RoomPhase,
+    pub seats_taken: u8,
+    pub max_seats: u8,
+    pub spectators: u32,
+    pub rules: GameConfig,
+}
+
+/// A JSON error body: a stable code and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}

@@ -1,0 +1,470 @@
+//! Every perudo message on the wire.
+//!
+//! WebSocket frames are MessagePack maps with field names (`rmp_serde::to_vec_named`), so the
+//! TypeScript client can read them without a schema. A client speaks `ClientMessage`s, each a
+//! request with a client-chosen id that gets exactly one answer (`Ack` or `Rejected`); the
+//! server speaks `ServerMessage`s. Room broadcasts (`Update`) carry a room version that grows
+//! by one with each broadcast, which the client uses to notice gaps and to resume.
+//! The HTTP API (`/api/rooms`) speaks JSON with the types in [`http`].
+//!
+//! Architecture invariant: this is the only crate that knows the wire format.
+
+pub mod http;
+
+use perudo_core::{
+    Action, BotLevel, Event, GameConfig, Hand, LegalMoves, Resolution, RuleError, Seat, TableView,
+};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+pub use perudo_core;
+
+/// The protocol this build speaks. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Every protocol version this build can serve.
+pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
+/// Largest client frame the server decodes. Perudo requests are tiny.
+pub const MAX_CLIENT_FRAME: usize = 4 * 1024;
+/// Largest WebSocket message the server reads at all. Frames between `MAX_CLIENT_FRAME` and
+/// this get a typed `TooLarge` rejection; larger ones close the socket (close code 1009).
+pub const MAX_WS_MESSAGE: usize = 64 * 1024;
+/// Largest server frame a client should accept.
+pub const MAX_SERVER_FRAME: usize = 256 * 1024;
+
+/// Chosen by the client; echoed in the one answer its request gets.
+pub type RequestId = u32;
+/// A room's broadcast counter: every `Update` carries the next one.
+pub type RoomVersion = u64;
+
+/// Client -> server: one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMessage {
+    pub id: RequestId,
+    pub request: Request,
+}
+
+/// What a client can ask of a room.
+// Decoded through `strict::Request`, which refuses unknown fields in every variant.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+#[serde(tag = "type")]
+pub enum Request {
+    /// The first message on every socket.
+    Hello { version: u32 },
+    /// Take a free seat in the lobby under `name`.
+    Join { name: String },
+    /// Take back a seat with its token (the host's comes from room creation).
+    Claim { token: String },
+    /// Watch the room: public information only.
+    Spectate,
+    /// Host, in the lobby: change the house rules.
+    SetRules { rules: GameConfig },
+    /// Host, in the lobby: add a bot seat.
+    AddBot { level: BotLevel },
+    /// Host, in the lobby: remove a player or bot.
+    Kick { seat: Seat },
+    /// Host: hand the host role to another seated human.
+    TransferHost { seat: Seat },
+    /// Host: start the game (or the next one, after a game ends).
+    Start,
+    /// A move in the running game.
+    Act { action: Action },
+    /// Give up this connection's seat (in the lobby: free it; in a game: forfeit).
+    Leave,
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        strict::Request::deserialize(deserializer).map(Request::from)
+    }
+}
+
+/// The shape requests are decoded through.
+///
+/// serde lets unknown fields through in the unit variants of an internally tagged enum, even
+/// under `deny_unknown_fields`, and perudo-core's `Action` does not deny them at all. Here every
+/// variant has named fields (`Spectate {}`), so `{"type": "Start", "oops": 1}` is refused like
+/// any other unknown field. The wire format is exactly `Request`'s.
+mod strict {
+    use perudo_core::{BotLevel, Face, GameConfig, Quantity, Seat};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(tag = "type", deny_unknown_fields)]
+    pub(crate) enum Request {
+        Hello { version: u32 },
+        Join { name: String },
+        Claim { token: String },
+        Spectate {},
+        SetRules { rules: GameConfig },
+        AddBot { level: BotLevel },
+        Kick { seat: Seat },
+        TransferHost { seat: Seat },
+        Start {},
+        Act { action: Action },
+        Leave {},
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "type", deny_unknown_fields)]
+    pub(crate) enum Action {
+        Bid { quantity: Quantity, face: Face },
+        Dudo {},
+        Calza {},
+        DeclarePalifico {},
+    }
+
+    impl From<Request> for super::Request {
+        fn from(request: Request) -> Self {
+            use super::Request as R;
+            match request {
+                Request::Hello { version } => R::Hello { version },
+                Request::Join { name } => R::Join { name },
+                Request::Claim { token } => R::Claim { token },
+                Request::Spectate {} => R::Spectate,
+                Request::SetRules { rules } => R::SetRules { rules },
+                Request::AddBot { level } => R::AddBot { level },
+                Request::Kick { seat } => R::Kick { seat },
+                Request::TransferHost { seat } => R::TransferHost { seat },
+                Request::Start {} => R::Start,
+                Request::Act { action } => R::Act {
+                    action: action.into(),
+                },
+                Request::Leave {} => R::Leave,
+            }
+        }
+    }
+
+    impl From<Action> for perudo_core::Action {
+        fn from(action: Action) -> Self {
+            use perudo_core::{Action as A, Bid};
+            match action {
+                Action::Bid { quantity, face } => A::Bid(Bid { quantity, face }),
+                Action::Dudo {} => A::Dudo,
+                Action::Calza {} => A::Calza,
+                Action::DeclarePalifico {} => A::DeclarePalifico,
+            }
+        }
+    }
+}
+
+/// Server -> client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "type")]
+pub enum ServerMessage {
+    /// Request `id` was carried out; `version` is the room version after it.
+    Ack { id: RequestId, version: RoomVersion },
+    /// Request `id` was refused and changed nothing.
+    Rejected {
+        id: RequestId,
+        code: RejectCode,
+        /// For people: lowercase, no trailing period.
+        message: String,
+        detail: Option<RejectDetail>,
+    },
+    /// This connection now holds `seat`; `token` takes it back after a disconnect.
+    Seated { seat: Seat, token: String },
+    /// The whole room as this connection may see it (after joining, claiming, spectating).
+    Snapshot(Snapshot),
+    /// A room broadcast: what happened, and the new public state where it changed.
+    Update(Update),
+    /// This seat's own hidden state: its hand and what it may do now.
+    Private(Private),
+    /// This connection's seat number changed: a seat before it was freed in the lobby.
+    Moved { seat: Seat },
+    /// The server is about to close this connection, and why.
+    Closing { reason: CloseReason },
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum RejectCode {
+    /// The frame was not a valid `ClientMessage`.
+    Malformed,
+    /// The frame was larger than `MAX_CLIENT_FRAME`.
+    TooLarge,
+    /// The client's protocol version is not served; `detail` lists the supported ones.
+    VersionMismatch,
+    /// The first request must be `Hello`.
+    HelloFirst,
+    /// `Hello` was already said on this socket.
+    AlreadyGreeted,
+    /// This connection already holds a seat or watches.
+    AlreadyJoined,
+    /// The request needs a seat.
+    NotSeated,
+    /// Only the host may do this.
+    NotHost,
+    NameInvalid,
+    NameTaken,
+    RoomFull,
+    SpectatorsFull,
+    /// No seat has this token.
+    BadToken,
+    /// Not possible in the room's current phase (e.g. joining once the game runs).
+    WrongPhase,
+    InvalidRules,
+    NotEnoughPlayers,
+    NoSuchSeat,
+    /// The target of a host action must be another seat (or a human, for host transfer).
+    BadTarget,
+    /// The rules engine refused the move; `detail` carries its `RuleError`.
+    Rule,
+    /// The reveal is on show; moves resume with the next round.
+    RoundPaused,
+}
+
+/// Machine-readable detail of a rejection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "type")]
+pub enum RejectDetail {
+    /// Why the rules refused the move, e.g. `BidTooLow` with the minimum raise.
+    Rule { error: RuleError },
+    /// The protocol versions the server speaks.
+    Versions { supported: Vec<u32> },
+}
+
+/// Why the server closes a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum CloseReason {
+    /// The host removed this seat.
+    Kicked,
+    /// Another connection took this seat with its token.
+    Replaced,
+    /// The server is restarting; reconnect.
+    ServerRestart,
+}
+
+/// The whole room as one connection may see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Snapshot {
+    pub version: RoomVersion,
+    pub room: RoomView,
+    /// The running or last game's public table.
+    pub table: Option<TableView>,
+    /// This connection's seat, hand and moves, if it holds a seat in the running game.
+    pub you: Option<YouView>,
+}
+
+/// A room broadcast.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Update {
+    pub version: RoomVersion,
+    pub events: Vec<RoomEvent>,
+    /// The room's public state, when it changed.
+    pub room: Option<RoomView>,
+    /// The game's public table, when it changed.
+    pub table: Option<TableView>,
+}
+
+/// One seat's hidden state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Private {
+    /// The room version this state belongs to.
+    pub version: RoomVersion,
+    pub you: YouView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct YouView {
+    pub seat: Seat,
+    /// This seat's dice in the running round; empty between rounds or when out.
+    pub hand: Hand,
+    /// What this seat may do now (minimum quantity per face, cap, calls).
+    pub legal: LegalMoves,
+}
+
+/// Where a room is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum RoomPhase {
+    /// Seats fill, the host sets the rules.
+    Lobby,
+    /// A game runs.
+    Playing,
+    /// A round was just revealed; the next one starts by itself.
+    Reveal,
+    /// The game ended; the host may start another.
+    Finished,
+}
+
+/// Who sits in a seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(tag = "type")]
+pub enum Occupant {
+    Human { connected: bool },
+    Bot { level: BotLevel },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SeatInfo {
+    pub name: String,
+    pub occupant: Occupant,
+}
+
+/// The public state of a room.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct RoomView {
+    pub code: String,
+    pub phase: RoomPhase,
+    pub host: Option<Seat>,
+    /// In seat order; in a game, index = the game's seat.
+    pub seats: Vec<SeatInfo>,
+    pub spectators: u32,
+    pub rules: GameConfig,
+    /// Milliseconds the reveal stays on show before the next round starts.
+    pub reveal_pause_ms: u32,
+    /// Games finished in this room.
+    pub games_played: u32,
+    /// The last finished game's results.
+    pub results: Option<GameResults>,
+}
+
+/// Something that happened in a room.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "type")]
+pub enum RoomEvent {
+    /// A rules-engine event (all of them are public).
+    Game {
+        event: Event,
+    },
+    SeatTaken {
+        seat: Seat,
+        name: String,
+    },
+    SeatFreed {
+        seat: Seat,
+        name: String,
+    },
+    HostChanged {
+        seat: Option<Seat>,
+    },
+    RulesChanged,
+    GameStarted {
+        game: u32,
+    },
+    /// The reveal is on show; the next round starts in `ms` milliseconds.
+    NextRoundIn {
+        ms: u32,
+    },
+    GameOver {
+        results: GameResults,
+    },
+}
+
+/// The results of a finished game.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct GameResults {
+    pub game: u32,
+    pub winner: Seat,
+    /// The players' names by the game's seat numbers (seats may move once the game is over).
+    pub names: Vec<String>,
+    /// Seats from the winner to the first out.
+    pub placings: Vec<Seat>,
+    pub rounds: u32,
+    pub stats: Vec<SeatStats>,
+    /// The seed's SHA-256, published when the game started.
+    pub commitment: String,
+    /// The seed itself (64 hex digits), revealed now that the game is over.
+    pub seed: String,
+}
+
+/// One seat's play in a finished game.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub struct SeatStats {
+    pub bids: u32,
+    pub dudos: u32,
+    pub dudos_won: u32,
+    pub calzas: u32,
+    pub calzas_won: u32,
+    pub dice_lost: u32,
+    pub dice_gained: u32,
+    /// Rounds this seat was dealt dice in.
+    pub rounds_played: u32,
+}
+
+/// Why bytes could not be read as a message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("frame of {len} bytes is larger than the {max} byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error("not a valid message: {0}")]
+    Invalid(#[from] rmp_serde::decode::Error),
+}
+
+/// Why a message could not be written (a bug, never a client's doing).
+pub type EncodeError = rmp_serde::encode::Error;
+
+/// Deepest nesting of arrays and maps a frame may have. The deepest real message (a round's
+/// resolution inside an update) nests 6 deep; rmp-serde's default of 1024 would let a 4 KiB
+/// frame make the decoder recurse a thousand times.
+const MAX_NESTING: usize = 32;
+
+/// Reads exactly one message filling the whole frame: bytes after it make the frame invalid.
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    let mut deserializer = rmp_serde::Deserializer::new(std::io::Cursor::new(bytes));
+    deserializer.set_max_depth(MAX_NESTING);
+    let message = T::deserialize(&mut deserializer)?;
+    let read = deserializer.position();
+    if read != bytes.len() as u64 {
+        return Err(DecodeError::Invalid(rmp_serde::decode::Error::Syntax(
+            format!(
+                "{} bytes after the end of the message",
+                bytes.len() as u64 - read
+            ),
+        )));
+    }
+    Ok(message)
+}
+
+impl ClientMessage {
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        rmp_serde::to_vec_named(self)
+    }
+
+    /// Reads a client frame, refusing anything over `MAX_CLIENT_FRAME`.
+    pub fn decode(bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
+        decode(bytes, MAX_CLIENT_FRAME)
+    }
+}
+
+impl ServerMessage {
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        rmp_serde::to_vec_named(self)
+    }
+
+    /// Reads a server frame, refusing anything over `MAX_SERVER_FRAME`.
+    pub fn decode(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
+        decode(bytes, MAX_SERVER_FRAME)
+    }
+}
+
+impl RejectCode {
+    /// Rejection for a rules-engine refusal, with the engine's reason.
+    pub fn rule(id: RequestId, error: RuleError) -> ServerMessage {
+        ServerMessage::Rejected {
+            id,
+            code: RejectCode::Rule,
+            message: error.to_string(),
+            detail: Some(RejectDetail::Rule { error }),
+        }
+    }
+
+    /// Rejection with this code and a message.
+    pub fn reject(self, id: RequestId, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Rejected {
+            id,
+            code: self,
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+/// Re-exported so users of the protocol name one `Resolution`.
+pub type RoundResolution = Resolution;
