@@ -1,0 +1,269 @@
+//! The perudo server: HTTP API, WebSocket endpoint, one actor per room.
+//!
+//! `main.rs` parses the command line and installs logging; everything else is here so tests
+//! can start the real server on `127.0.0.1:0` with [`run`], or drive the [`app`] router.
+
+pub mod connection;
+pub mod ids;
+pub mod pages;
+pub mod room;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use perudo_protocol::MAX_WS_MESSAGE;
+use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+pub use room::RoomSettings;
+use room::{Room, RoomHandle};
+
+/// Everything the server can be told at start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub rooms: RoomSettings,
+    /// Most rooms open at once.
+    pub max_rooms: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            rooms: RoomSettings::default(),
+            max_rooms: 10_000,
+        }
+    }
+}
+
+/// Shared by every request handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: ServerConfig,
+    /// Room code -> handle. A std mutex: it is never held across an await.
+    rooms: Mutex<HashMap<String, RoomHandle>>,
+    next_conn: AtomicU64,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl AppState {
+    pub fn new(
+        config: ServerConfig,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Shared {
+                config,
+                rooms: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+                shutdown,
+                tracker,
+            }),
+        }
+    }
+
+    fn room(&self, code: &str) -> Option<RoomHandle> {
+        let code = ids::normalize_code(code)?;
+        self.inner
+            .rooms
+            .lock()
+            .expect("room registry lock")
+            .get(&code)
+            .cloned()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms.lock().expect("room registry lock").len()
+    }
+
+    /// Opens a room with `host_name` in seat 0 and returns its code and the host's token.
+    fn create_room(
+        &self,
+        host_name: String,
+        rules: perudo_core::GameConfig,
+    ) -> Result<(String, String), ApiFailure> {
+        let mut rooms = self.inner.rooms.lock().expect("room registry lock");
+        if rooms.len() >= self.inner.config.max_rooms {
+            return Err(ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_rooms",
+                "the server holds as many rooms as it may; try again later",
+            ));
+        }
+        let code = loop {
+            let code = ids::new_room_code();
+            if !rooms.contains_key(&code) {
+                break code;
+            }
+        };
+        let token = ids::new_token();
+        let room = Room::new(
+            code.clone(),
+            self.inner.config.rooms.clone(),
+            rules,
+            host_name,
+            ids::hash_token(&token),
+            tokio::time::Instant::now(),
+        );
+        let state = self.clone();
+        let closed_code = code.clone();
+        let handle = room.spawn(
+            &self.inner.tracker,
+            self.inner.shutdown.clone(),
+            move || {
+                state
+                    .inner
+                    .rooms
+                    .lock()
+                    .expect("room registry lock")
+                    .remove(&closed_code);
+            },
+        );
+        rooms.insert(code.clone(), handle);
+        Ok((code, token))
+    }
+}
+
+/// An HTTP error with a JSON body.
+#[derive(Debug)]
+pub struct ApiFailure {
+    status: StatusCode,
+    body: ApiError,
+}
+
+impl ApiFailure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiFailure {
+        ApiFailure {
+            status,
+            body: ApiError {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    fn no_room() -> ApiFailure {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "no_such_room",
+            "no room has that code",
+        )
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// The HTTP routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(pages::HOME) }))
+        .route("/r/{code}", get(|| async { Html(pages::ROOM) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/rooms", post(create_room))
+        .route("/api/rooms/{code}", get(room_summary))
+        .route("/api/rooms/{code}/ws", get(room_socket))
+        .with_state(state)
+}
+
+async fn create_room(
+    State(state): State<AppState>,
+    body: Result<Json<CreateRoom>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<RoomCreated>, ApiFailure> {
+    let Json(body) =
+        body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let name = room::validate_name(&body.name)
+        .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "name_invalid", m))?;
+    body.rules.validate().map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rules",
+            e.to_string(),
+        )
+    })?;
+    let (code, token) = state.create_room(name, body.rules)?;
+    info!(room = %code, "room created");
+    let url = format!(
+        "{}/r/{code}",
+        state.inner.config.rooms.public_url.trim_end_matches('/')
+    );
+    Ok(Json(RoomCreated { code, url, token }))
+}
+
+async fn room_summary(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
+    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    room.summary()
+        .await
+        .map(Json)
+        .ok_or_else(ApiFailure::no_room)
+}
+
+async fn room_socket(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiFailure> {
+    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+    let shutdown = state.inner.shutdown.clone();
+    let tracker = state.inner.tracker.clone();
+    Ok(ws
+        // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
+        // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
+        .max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("conn", room = %room.code, conn);
+            tracker.track_future(tracing::Instrument::instrument(
+                connection::serve(socket, room, conn, shutdown),
+                span,
+            ))
+        }))
+}
+
+/// Serves on `listener` until `shutdown` is cancelled, then closes every room and socket
+/// (with the "service restart" close code) and waits for them, at most `grace`.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let tracker = TaskTracker::new();
+    let state = AppState::new(config, shutdown.clone(), tracker.clone());
+    let addr: SocketAddr = listener.local_addr()?;
+    info!(%addr, "listening");
+    let signal = shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { signal.cancelled().await })
+        .await?;
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!("some rooms or sockets did not finish within the grace period");
+    }
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The `perudo` binary: parse the command line, install logging, serve.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use perudo_server::{RoomSettings, ServerConfig};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "perudo",
+    version,
+    about = "A self-hosted Perudo (Liar's dice) game server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the game over HTTP and WebSocket.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PERUDO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Public base URL for share links (default: http://<listen>).
+    #[arg(long, env = "PERUDO_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Milliseconds a round's reveal stays on show before the next round starts.
+    #[arg(long, env = "PERUDO_REVEAL_PAUSE_MS", default_value_t = 4000)]
+    reveal_pause_ms: u64,
+    /// Milliseconds a bot waits before it acts.
+    #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = 800)]
+    bot_delay_ms: u64,
+    /// Most rooms open at once.
+    #[arg(long, env = "PERUDO_MAX_ROOMS", default_value_t = 10_000)]
+    max_rooms: usize,
+    /// Seconds a room with nobody connected stays open.
+    #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = 1800)]
+    idle_close_secs: u64,
+    /// Seconds to wait for rooms and sockets to close on shutdown.
+    #[arg(long, env = "PERUDO_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let public_url = args.public_url.unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        )
+    });
+    let config = ServerConfig {
+        rooms: RoomSettings {
+            reveal_pause: Duration::from_millis(args.reveal_pause_ms),
+            bot_delay: Duration::from_millis(args.bot_delay_ms),
+            idle_close: Duration::from_secs(args.idle_close_secs),
+            public_url,
+            ..RoomSettings::default()
+        },
+        max_rooms: args.max_rooms,
+    };
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    perudo_server::run(
+        listener,
+        config,
+        shutdown,
+        Duration::from_secs(args.shutdown_grace_secs),
+    )
+    .await
+    .context("server failed")
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

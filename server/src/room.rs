@@ -1,0 +1,1398 @@
+//! One actor per room.
+//!
+//! `Room` owns everything about a room: seats, connections' outboxes, the game. The run loop
+//! (`Room::run`) waits for the next input or timer and hands it to the synchronous
+//! `handle_event`, so the room logic is tested without a runtime. Nothing else mutates a room.
+//!
+//! Architecture invariants:
+//! - The room never waits on a socket: outboxes are bounded and filled with `try_send`; a
+//!   connection whose outbox is full is dropped (it can reconnect and gets a fresh snapshot).
+//! - A connection receives nothing about the game until it has joined a seat or spectates.
+//!   Public broadcasts are encoded once and shared; the only per-seat frames are that seat's
+//!   `Private` view (its own hand and legal moves) and its `Snapshot`.
+//! - Every request gets exactly one answer, `Ack` or `Rejected`, after the broadcasts it
+//!   caused, so the ack's version is the version the client has then seen.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use perudo_core::{
+    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, TableView,
+};
+use perudo_protocol::{
+    ClientMessage, CloseReason, GameResults, Occupant, Private, RejectCode, RejectDetail, Request,
+    RoomEvent, RoomPhase, RoomVersion, RoomView, SUPPORTED_VERSIONS, SeatInfo, SeatStats,
+    ServerMessage, Snapshot, Update, YouView,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::ids::{self, TokenHash};
+
+/// Frames a room sends to a connection's writer.
+#[derive(Clone, Debug)]
+pub enum Frame {
+    Data(Bytes),
+    /// Send a close frame with this code and reason, then stop.
+    Close {
+        code: u16,
+        reason: &'static str,
+    },
+}
+
+/// A connection's bounded outbox.
+pub type Outbox = mpsc::Sender<Frame>;
+
+/// Identifies a connection within the server.
+pub type ConnId = u64;
+
+/// Capacity of a room's inbox.
+pub const ROOM_INBOX_CAPACITY: usize = 256;
+
+/// WebSocket close codes the room uses.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SERVICE_RESTART: u16 = 1012;
+}
+
+/// Settings every room of a server shares.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// How long a reveal stays on show before the next round starts.
+    pub reveal_pause: Duration,
+    /// How long a bot "thinks" before it acts, so people can follow.
+    pub bot_delay: Duration,
+    pub max_spectators: u32,
+    /// A room with nobody connected closes after this long.
+    pub idle_close: Duration,
+    /// Base of the share link, e.g. `https://perudo.example.org`.
+    pub public_url: String,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            reveal_pause: Duration::from_secs(4),
+            bot_delay: Duration::from_millis(800),
+            max_spectators: 50,
+            idle_close: Duration::from_secs(30 * 60),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// What reaches a room.
+#[derive(Debug)]
+pub enum Input {
+    /// A socket for this room opened. `close` is cancelled when the room drops it.
+    Connect {
+        conn: ConnId,
+        outbox: Outbox,
+        close: CancellationToken,
+    },
+    Message {
+        conn: ConnId,
+        message: ClientMessage,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Summary {
+        respond_to: oneshot::Sender<perudo_protocol::http::RoomSummary>,
+    },
+    /// A timer fired (reveal pause over, bot due, idle check).
+    Tick,
+}
+
+/// The cloneable handle everyone else holds.
+#[derive(Clone, Debug)]
+pub struct RoomHandle {
+    pub code: String,
+    tx: mpsc::Sender<Input>,
+}
+
+impl RoomHandle {
+    /// Sends an input, waiting for inbox space. `false` if the room has closed.
+    pub async fn send(&self, input: Input) -> bool {
+        self.tx.send(input).await.is_ok()
+    }
+
+    pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {
+        let (respond_to, rx) = oneshot::channel();
+        if !self.send(Input::Summary { respond_to }).await {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+#[derive(Debug)]
+enum SeatKind {
+    Human {
+        token_hash: TokenHash,
+        conn: Option<ConnId>,
+        /// Left the room for good (forfeited); the seat stays for the game's record.
+        left: bool,
+    },
+    Bot {
+        level: BotLevel,
+        bot: Box<Bot>,
+    },
+}
+
+#[derive(Debug)]
+struct SeatSlot {
+    name: String,
+    kind: SeatKind,
+}
+
+impl SeatSlot {
+    fn is_connected_human(&self) -> bool {
+        matches!(self.kind, SeatKind::Human { conn: Some(_), .. })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Said hello (or not yet) but neither seated nor watching: receives nothing.
+    Outsider,
+    Seat(usize),
+    Spectator,
+}
+
+#[derive(Debug)]
+struct Conn {
+    outbox: Outbox,
+    close: CancellationToken,
+    greeted: bool,
+    role: Role,
+    /// The last `YouView` sent, so a `Private` goes out only when it changed.
+    last_you: Option<YouView>,
+}
+
+#[derive(Debug)]
+struct Pause {
+    until: Instant,
+    /// Events held back until the pause ends (the next `RoundStarted`).
+    deferred: Vec<Event>,
+}
+
+/// A game in a room, running or finished.
+#[derive(Debug)]
+struct Play {
+    game: Game,
+    number: u32,
+    stats: Vec<SeatStats>,
+    /// Seats in the order they went out.
+    out_order: Vec<Seat>,
+    rounds: u32,
+    pause: Option<Pause>,
+    bot_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    Lobby,
+    Playing(Box<Play>),
+    Finished(Box<Play>),
+}
+
+/// A rejection: code and message (and detail) for the one answer a request gets.
+#[derive(Debug)]
+struct Rejection {
+    code: RejectCode,
+    message: String,
+    detail: Option<RejectDetail>,
+}
+
+impl Rejection {
+    fn new(code: RejectCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// Trims and checks a display name: 1..=24 characters, no control characters.
+pub fn validate_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("name must not be empty".into());
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
+pub struct Room {
+    code: String,
+    settings: RoomSettings,
+    rules: GameConfig,
+    version: RoomVersion,
+    seats: Vec<SeatSlot>,
+    host: Option<usize>,
+    conns: BTreeMap<ConnId, Conn>,
+    stage: Stage,
+    games_played: u32,
+    results: Option<GameResults>,
+    /// Since when nobody has been connected.
+    empty_since: Option<Instant>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("code", &self.code)
+            .field("version", &self.version)
+            .field("seats", &self.seats.len())
+            .field("conns", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Room {
+    /// A room in its lobby with the host in seat 0 (claimed with the token behind `token_hash`).
+    pub fn new(
+        code: String,
+        settings: RoomSettings,
+        rules: GameConfig,
+        host_name: String,
+        token_hash: TokenHash,
+        now: Instant,
+    ) -> Room {
+        Room {
+            code,
+            settings,
+            rules,
+            version: 0,
+            seats: vec![SeatSlot {
+                name: host_name,
+                kind: SeatKind::Human {
+                    token_hash,
+                    conn: None,
+                    left: false,
+                },
+            }],
+            host: Some(0),
+            conns: BTreeMap::new(),
+            stage: Stage::Lobby,
+            games_played: 0,
+            results: None,
+            empty_since: Some(now),
+            closed: false,
+        }
+    }
+
+    /// Spawns the room's task on `tracker` and returns its handle. `on_close` runs when the
+    /// room's task ends (the registry forgets it).
+    pub fn spawn(
+        self,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: CancellationToken,
+        on_close: impl FnOnce() + Send + 'static,
+    ) -> RoomHandle {
+        let (tx, rx) = mpsc::channel(ROOM_INBOX_CAPACITY);
+        let handle = RoomHandle {
+            code: self.code.clone(),
+            tx,
+        };
+        let span = tracing::info_span!("room", room = %self.code);
+        tracker.spawn(tracing::Instrument::instrument(
+            async move {
+                self.run(rx, shutdown).await;
+                on_close();
+            },
+            span,
+        ));
+        handle
+    }
+
+    async fn run(mut self, mut inbox: mpsc::Receiver<Input>, shutdown: CancellationToken) {
+        info!("room open");
+        while !self.closed {
+            let deadline = self.next_deadline();
+            let input = tokio::select! {
+                // Shutdown first: connections see the same token and report their
+                // disconnects, and a room that took those first would forget the sockets
+                // before telling them it is a restart.
+                biased;
+                () = shutdown.cancelled() => {
+                    self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+                    break;
+                }
+                input = inbox.recv() => match input {
+                    Some(input) => input,
+                    None => break,
+                },
+                () = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => Input::Tick,
+            };
+            self.handle_event(input, Instant::now());
+        }
+        info!("room closed");
+    }
+
+    /// The earliest moment a timer needs the room.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let idle = self
+            .empty_since
+            .map(|since| since + self.settings.idle_close);
+        let play = match &self.stage {
+            Stage::Playing(play) => match &play.pause {
+                Some(pause) => Some(pause.until),
+                None => play.bot_at,
+            },
+            Stage::Lobby | Stage::Finished(_) => None,
+        };
+        [idle, play].into_iter().flatten().min()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn version(&self) -> RoomVersion {
+        self.version
+    }
+
+    /// The room's whole logic: one input at a time, no awaiting.
+    pub fn handle_event(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Connect {
+                conn,
+                outbox,
+                close,
+            } => {
+                debug!(conn, "connected");
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        close,
+                        greeted: false,
+                        role: Role::Outsider,
+                        last_you: None,
+                    },
+                );
+                self.empty_since = None;
+            }
+            Input::Message { conn, message } => {
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+                let id = message.id;
+                let answer = match self.handle_request(conn, message.request, now) {
+                    Ok(()) => ServerMessage::Ack {
+                        id,
+                        version: self.version,
+                    },
+                    Err(rejection) => ServerMessage::Rejected {
+                        id,
+                        code: rejection.code,
+                        message: rejection.message,
+                        detail: rejection.detail,
+                    },
+                };
+                self.send_to(conn, &answer);
+            }
+            Input::Disconnect { conn } => self.drop_conn(conn, now),
+            Input::Summary { respond_to } => {
+                let _ = respond_to.send(self.summary());
+            }
+            Input::Tick => self.tick(now),
+        }
+    }
+
+    fn summary(&self) -> perudo_protocol::http::RoomSummary {
+        perudo_protocol::http::RoomSummary {
+            code: self.code.clone(),
+            phase: self.phase(),
+            seats_taken: self.seats.len() as u8,
+            max_seats: self.rules.max_players,
+            spectators: self.spectator_count(),
+            rules: self.rules.clone(),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if let Some(since) = self.empty_since
+            && now >= since + self.settings.idle_close
+        {
+            info!("closing: nobody connected");
+            self.closed = true;
+            return;
+        }
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        if let Some(pause) = &play.pause {
+            if now >= pause.until {
+                let pause = play.pause.take().expect("checked above");
+                self.end_pause(pause, now);
+            }
+            return;
+        }
+        if play.bot_at.is_some_and(|at| now >= at) {
+            play.bot_at = None;
+            self.play_bot(now);
+        }
+    }
+
+    fn phase(&self) -> RoomPhase {
+        match &self.stage {
+            Stage::Lobby => RoomPhase::Lobby,
+            Stage::Playing(play) if play.pause.is_some() => RoomPhase::Reveal,
+            Stage::Playing(_) => RoomPhase::Playing,
+            Stage::Finished(_) => RoomPhase::Finished,
+        }
+    }
+
+    fn spectator_count(&self) -> u32 {
+        self.conns
+            .values()
+            .filter(|c| c.role == Role::Spectator)
+            .count() as u32
+    }
+
+    fn room_view(&self) -> RoomView {
+        RoomView {
+            code: self.code.clone(),
+            phase: self.phase(),
+            host: self.host.and_then(|h| Seat::new(h as u8)),
+            seats: self
+                .seats
+                .iter()
+                .map(|slot| SeatInfo {
+                    name: slot.name.clone(),
+                    occupant: match &slot.kind {
+                        SeatKind::Human { conn, .. } => Occupant::Human {
+                            connected: conn.is_some(),
+                        },
+                        SeatKind::Bot { level, .. } => Occupant::Bot { level: *level },
+                    },
+                })
+                .collect(),
+            spectators: self.spectator_count(),
+            rules: self.rules.clone(),
+            reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
+            games_played: self.games_played,
+            results: self.results.clone(),
+        }
+    }
+
+    fn play(&self) -> Option<&Play> {
+        match &self.stage {
+            Stage::Lobby => None,
+            Stage::Playing(play) | Stage::Finished(play) => Some(play),
+        }
+    }
+
+    fn table_view(&self) -> Option<TableView> {
+        self.play().map(|play| play.game.spectator_view())
+    }
+
+    /// What `seat` should see of itself now. During a reveal the next round's hand is held
+    /// back with the round.
+    fn you_view(&self, seat: usize) -> Option<YouView> {
+        let play = self.play()?;
+        let seat = Seat::new(seat as u8)?;
+        if seat.index() >= play.game.seat_count() as usize {
+            return None;
+        }
+        // Only the seat's own part: the public table goes out once, in the broadcast.
+        if play.pause.is_some() {
+            return Some(YouView {
+                seat,
+                hand: Default::default(),
+                legal: LegalMoves::NONE,
+            });
+        }
+        Some(YouView {
+            seat,
+            hand: play.game.hand(seat).cloned().unwrap_or_default(),
+            legal: play.game.legal_moves(seat),
+        })
+    }
+
+    fn encode(message: &ServerMessage) -> Bytes {
+        Bytes::from(
+            message
+                .encode()
+                .expect("server messages always encode to MessagePack"),
+        )
+    }
+
+    /// Queues a frame for `conn`; a full outbox drops the connection.
+    fn push(&mut self, conn: ConnId, frame: Frame) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match c.outbox.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(conn, "outbox full: dropping slow connection");
+                self.kill_conn(conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.kill_conn(conn),
+        }
+    }
+
+    fn send_to(&mut self, conn: ConnId, message: &ServerMessage) {
+        self.push(conn, Frame::Data(Self::encode(message)));
+    }
+
+    /// Tells `conn` why it is being closed, closes it, and forgets it. Its seat stays.
+    fn close_conn(&mut self, conn: ConnId, reason: CloseReason, code: u16, text: &'static str) {
+        self.send_to(conn, &ServerMessage::Closing { reason });
+        self.push(conn, Frame::Close { code, reason: text });
+        self.kill_conn(conn);
+    }
+
+    /// Drops a connection the room can no longer talk to. Its seat stays.
+    fn kill_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.close.cancel();
+        }
+        // The reader will report the disconnect; detach now so nothing else is queued.
+        self.detach(conn);
+    }
+
+    /// Forgets `conn` and frees whatever it held, without any broadcast.
+    fn detach(&mut self, conn: ConnId) -> Option<Role> {
+        let c = self.conns.remove(&conn)?;
+        if let Role::Seat(seat) = c.role
+            && let Some(SeatSlot {
+                kind: SeatKind::Human { conn: held, .. },
+                ..
+            }) = self.seats.get_mut(seat)
+            && *held == Some(conn)
+        {
+            *held = None;
+        }
+        Some(c.role)
+    }
+
+    fn drop_conn(&mut self, conn: ConnId, now: Instant) {
+        debug!(conn, "disconnected");
+        let role = self.detach(conn);
+        if self.conns.is_empty() {
+            self.empty_since = Some(now);
+        }
+        if matches!(role, Some(Role::Seat(_) | Role::Spectator)) {
+            self.broadcast(Vec::new(), true, false);
+        }
+    }
+
+    fn close_all(&mut self, reason: CloseReason, code: u16) {
+        let closing = Self::encode(&ServerMessage::Closing { reason });
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.push(conn, Frame::Data(closing.clone()));
+            self.push(
+                conn,
+                Frame::Close {
+                    code,
+                    reason: "server restart",
+                },
+            );
+        }
+    }
+
+    /// Connections that receive room broadcasts.
+    fn members(&self) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.role != Role::Outsider)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Sends one `Update` to every member, encoded once, then each seat's `Private` if it
+    /// changed.
+    fn broadcast(&mut self, events: Vec<RoomEvent>, room_changed: bool, table_changed: bool) {
+        self.version += 1;
+        let update = ServerMessage::Update(Update {
+            version: self.version,
+            events,
+            room: room_changed.then(|| self.room_view()),
+            table: if table_changed {
+                self.table_view()
+            } else {
+                None
+            },
+        });
+        let bytes = Self::encode(&update);
+        for conn in self.members() {
+            self.push(conn, Frame::Data(bytes.clone()));
+        }
+        self.send_privates();
+    }
+
+    /// Sends each seated connection its own view where it changed.
+    fn send_privates(&mut self) {
+        let seated: Vec<(ConnId, usize)> = self
+            .conns
+            .iter()
+            .filter_map(|(&id, c)| match c.role {
+                Role::Seat(seat) => Some((id, seat)),
+                Role::Outsider | Role::Spectator => None,
+            })
+            .collect();
+        for (conn, seat) in seated {
+            let you = self.you_view(seat);
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if you == c.last_you {
+                continue;
+            }
+            c.last_you.clone_from(&you);
+            if let Some(you) = you {
+                let message = ServerMessage::Private(Private {
+                    version: self.version,
+                    you,
+                });
+                self.send_to(conn, &message);
+            }
+        }
+    }
+
+    /// The full state for one connection.
+    fn send_snapshot(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let you = match c.role {
+            Role::Seat(seat) => self.you_view(seat),
+            Role::Outsider | Role::Spectator => None,
+        };
+        let snapshot = ServerMessage::Snapshot(Snapshot {
+            version: self.version,
+            room: self.room_view(),
+            table: self.table_view(),
+            you: you.clone(),
+        });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_you = you;
+        }
+        self.send_to(conn, &snapshot);
+    }
+
+    fn role(&self, conn: ConnId) -> Role {
+        self.conns.get(&conn).map_or(Role::Outsider, |c| c.role)
+    }
+
+    fn require_host(&self, conn: ConnId) -> Result<usize, Rejection> {
+        match self.role(conn) {
+            Role::Seat(seat) if self.host == Some(seat) => Ok(seat),
+            Role::Seat(_) => Err(Rejection::new(
+                RejectCode::NotHost,
+                "only the host may do that",
+            )),
+            Role::Outsider | Role::Spectator => {
+                Err(Rejection::new(RejectCode::NotSeated, "take a seat first"))
+            }
+        }
+    }
+
+    fn require_between_games(&self) -> Result<(), Rejection> {
+        match self.stage {
+            Stage::Lobby | Stage::Finished(_) => Ok(()),
+            Stage::Playing(_) => Err(Rejection::new(
+                RejectCode::WrongPhase,
+                "not while a game is running",
+            )),
+        }
+    }
+
+    fn require_outsider(&self, conn: ConnId) -> Result<(), Rejection> {
+        match self.role(conn) {
+            Role::Outsider => Ok(()),
+            Role::Seat(_) | Role::Spectator => Err(Rejection::new(
+                RejectCode::AlreadyJoined,
+                "this connection already joined the room",
+            )),
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        conn: ConnId,
+        request: Request,
+        now: Instant,
+    ) -> Result<(), Rejection> {
+        let greeted = self.conns.get(&conn).is_some_and(|c| c.greeted);
+        match request {
+            Request::Hello { version } => {
+                if greeted {
+                    return Err(Rejection::new(
+                        RejectCode::AlreadyGreeted,
+                        "hello was already said on this connection",
+                    ));
+                }
+                if !SUPPORTED_VERSIONS.contains(&version) {
+                    return Err(Rejection {
+                        code: RejectCode::VersionMismatch,
+                        message: format!(
+                            "protocol version {version} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"
+                        ),
+                        detail: Some(RejectDetail::Versions {
+                            supported: SUPPORTED_VERSIONS.to_vec(),
+                        }),
+                    });
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.greeted = true;
+                }
+                Ok(())
+            }
+            _ if !greeted => Err(Rejection::new(
+                RejectCode::HelloFirst,
+                "say hello with the protocol version first",
+            )),
+            Request::Join { name } => self.join(conn, &name),
+            Request::Claim { token } => self.claim(conn, &token),
+            Request::Spectate => {
+                self.require_outsider(conn)?;
+                if self.spectator_count() >= self.settings.max_spectators {
+                    return Err(Rejection::new(
+                        RejectCode::SpectatorsFull,
+                        format!(
+                            "this room has its {} spectators already",
+                            self.settings.max_spectators
+                        ),
+                    ));
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.role = Role::Spectator;
+                }
+                // The new spectator gets this update too, before its snapshot of the same
+                // version; clients ignore updates until their first snapshot.
+                self.broadcast(Vec::new(), true, false);
+                self.send_snapshot(conn);
+                Ok(())
+            }
+            Request::SetRules { rules } => {
+                self.require_host(conn)?;
+                self.require_between_games()?;
+                rules
+                    .validate()
+                    .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
+                if usize::from(rules.max_players) < self.seats.len() {
+                    return Err(Rejection::new(
+                        RejectCode::InvalidRules,
+                        format!(
+                            "max_players is {} but {} seats are taken",
+                            rules.max_players,
+                            self.seats.len()
+                        ),
+                    ));
+                }
+                self.rules = rules;
+                self.broadcast(vec![RoomEvent::RulesChanged], true, false);
+                Ok(())
+            }
+            Request::AddBot { level } => {
+                self.require_host(conn)?;
+                self.require_between_games()?;
+                self.require_free_seat()?;
+                let n = (1..)
+                    .find(|n| {
+                        let name = format!("Bot {n}");
+                        !self.seats.iter().any(|s| s.name == name)
+                    })
+                    .expect("fewer than 10 seats");
+                let name = format!("Bot {n}");
+                let seat = self.seats.len();
+                self.seats.push(SeatSlot {
+                    name: name.clone(),
+                    kind: SeatKind::Bot {
+                        level,
+                        bot: Box::new(Bot::new(level, ids::new_bot_seed())),
+                    },
+                });
+                self.broadcast(
+                    vec![RoomEvent::SeatTaken {
+                        seat: Seat::new(seat as u8).expect("below 10"),
+                        name,
+                    }],
+                    true,
+                    false,
+                );
+                Ok(())
+            }
+            Request::Kick { seat } => {
+                let host = self.require_host(conn)?;
+                self.require_between_games()?;
+                let target = seat.index();
+                if target >= self.seats.len() {
+                    return Err(Rejection::new(RejectCode::NoSuchSeat, "no such seat"));
+                }
+                if target == host {
+                    return Err(Rejection::new(
+                        RejectCode::BadTarget,
+                        "the host cannot kick themselves; leave instead",
+                    ));
+                }
+                if let SeatKind::Human {
+                    conn: Some(kicked), ..
+                } = self.seats[target].kind
+                {
+                    self.close_conn(
+                        kicked,
+                        CloseReason::Kicked,
+                        close_code::NORMAL,
+                        "kicked by the host",
+                    );
+                }
+                self.remove_seat(target);
+                Ok(())
+            }
+            Request::TransferHost { seat } => {
+                let host = self.require_host(conn)?;
+                let target = seat.index();
+                let eligible = self
+                    .seats
+                    .get(target)
+                    .is_some_and(|s| matches!(s.kind, SeatKind::Human { left: false, .. }))
+                    && target != host;
+                if !eligible {
+                    return Err(Rejection::new(
+                        RejectCode::BadTarget,
+                        "the host role goes to another player who is still in the room",
+                    ));
+                }
+                self.host = Some(target);
+                self.broadcast(
+                    vec![RoomEvent::HostChanged { seat: Some(seat) }],
+                    true,
+                    false,
+                );
+                Ok(())
+            }
+            Request::Start => {
+                self.require_host(conn)?;
+                self.require_between_games()?;
+                self.start_game(now)
+            }
+            Request::Act { action } => {
+                let Role::Seat(seat) = self.role(conn) else {
+                    return Err(Rejection::new(RejectCode::NotSeated, "take a seat first"));
+                };
+                self.act(seat, action, now)
+            }
+            Request::Leave => self.leave(conn, now),
+        }
+    }
+
+    fn require_free_seat(&self) -> Result<(), Rejection> {
+        if self.seats.len() >= usize::from(self.rules.max_players) {
+            return Err(Rejection::new(
+                RejectCode::RoomFull,
+                format!("all {} seats are taken", self.rules.max_players),
+            ));
+        }
+        Ok(())
+    }
+
+    fn join(&mut self, conn: ConnId, name: &str) -> Result<(), Rejection> {
+        self.require_outsider(conn)?;
+        if matches!(self.stage, Stage::Playing(_)) {
+            return Err(Rejection::new(
+                RejectCode::WrongPhase,
+                "seats can only be taken between games; watch until this one ends",
+            ));
+        }
+        let name = validate_name(name).map_err(|m| Rejection::new(RejectCode::NameInvalid, m))?;
+        if self
+            .seats
+            .iter()
+            .any(|s| s.name.to_lowercase() == name.to_lowercase())
+        {
+            return Err(Rejection::new(
+                RejectCode::NameTaken,
+                format!("someone here is already called {name}"),
+            ));
+        }
+        self.require_free_seat()?;
+        let token = ids::new_token();
+        let seat = self.seats.len();
+        self.seats.push(SeatSlot {
+            name: name.clone(),
+            kind: SeatKind::Human {
+                token_hash: ids::hash_token(&token),
+                conn: Some(conn),
+                left: false,
+            },
+        });
+        if self.host.is_none() {
+            self.host = Some(seat);
+        }
+        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
+        info!(conn, seat, "joined");
+        self.broadcast(
+            vec![RoomEvent::SeatTaken {
+                seat: seat_id,
+                name,
+            }],
+            true,
+            false,
+        );
+        self.seat_conn(conn, seat, token);
+        Ok(())
+    }
+
+    /// Makes `conn` the holder of `seat`: it learns its token and gets a snapshot.
+    fn seat_conn(&mut self, conn: ConnId, seat: usize, token: String) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.role = Role::Seat(seat);
+        }
+        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
+        self.send_to(
+            conn,
+            &ServerMessage::Seated {
+                seat: seat_id,
+                token,
+            },
+        );
+        self.send_snapshot(conn);
+    }
+
+    fn claim(&mut self, conn: ConnId, token: &str) -> Result<(), Rejection> {
+        self.require_outsider(conn)?;
+        let hash = ids::hash_token(token);
+        let seat = self
+            .seats
+            .iter()
+            .position(|s| {
+                matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
+            })
+            .ok_or_else(|| Rejection::new(RejectCode::BadToken, "no seat in this room has that token"))?;
+        if let SeatKind::Human {
+            conn: Some(old), ..
+        } = self.seats[seat].kind
+            && old != conn
+        {
+            self.close_conn(
+                old,
+                CloseReason::Replaced,
+                close_code::POLICY,
+                "seat taken by another connection",
+            );
+        }
+        if let SeatKind::Human { conn: held, .. } = &mut self.seats[seat].kind {
+            *held = Some(conn);
+        }
+        info!(conn, seat, "claimed seat");
+        self.broadcast(Vec::new(), true, false);
+        self.seat_conn(conn, seat, token.to_string());
+        Ok(())
+    }
+
+    /// Takes a seat out between games: the seats after it move up one, and their
+    /// connections are told their new number. Returns the `SeatFreed` event.
+    fn take_out_seat(&mut self, target: usize) -> RoomEvent {
+        let slot = self.seats.remove(target);
+        let mut moved = Vec::new();
+        for (&id, c) in self.conns.iter_mut() {
+            if let Role::Seat(seat) = &mut c.role
+                && *seat > target
+            {
+                *seat -= 1;
+                moved.push((id, *seat));
+                // Its last private view names the old seat.
+                c.last_you = None;
+            }
+        }
+        for (conn, seat) in moved {
+            let seat = Seat::new(seat as u8).expect("below 10");
+            self.send_to(conn, &ServerMessage::Moved { seat });
+        }
+        self.host = match self.host {
+            Some(h) if h == target => None,
+            Some(h) if h > target => Some(h - 1),
+            other => other,
+        };
+        RoomEvent::SeatFreed {
+            seat: Seat::new(target as u8).expect("below 10"),
+            name: slot.name,
+        }
+    }
+
+    /// Removes a seat between games and shifts the seats after it.
+    fn remove_seat(&mut self, target: usize) {
+        let mut events = vec![self.take_out_seat(target)];
+        if self.host.is_none() {
+            self.host = self.next_host(None);
+            events.push(RoomEvent::HostChanged {
+                seat: self.host.and_then(|h| Seat::new(h as u8)),
+            });
+        }
+        self.broadcast(events, true, false);
+    }
+
+    /// The first connected human (after `after`, in seat order), else any human still in.
+    fn next_host(&self, after: Option<usize>) -> Option<usize> {
+        let n = self.seats.len();
+        let start = after.map_or(0, |a| a + 1);
+        let order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
+        order
+            .iter()
+            .copied()
+            .find(|&i| Some(i) != after && self.seats[i].is_connected_human())
+            .or_else(|| {
+                order.iter().copied().find(|&i| {
+                    Some(i) != after
+                        && matches!(self.seats[i].kind, SeatKind::Human { left: false, .. })
+                })
+            })
+    }
+
+    fn leave(&mut self, conn: ConnId, now: Instant) -> Result<(), Rejection> {
+        match self.role(conn) {
+            Role::Outsider => Err(Rejection::new(RejectCode::NotSeated, "not in this room")),
+            Role::Spectator => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.role = Role::Outsider;
+                }
+                self.broadcast(Vec::new(), true, false);
+                Ok(())
+            }
+            Role::Seat(seat) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.role = Role::Outsider;
+                    c.last_you = None;
+                }
+                match &mut self.stage {
+                    Stage::Lobby | Stage::Finished(_) => {
+                        self.remove_seat(seat);
+                    }
+                    Stage::Playing(play) => {
+                        if let SeatKind::Human {
+                            conn: held, left, ..
+                        } = &mut self.seats[seat].kind
+                        {
+                            *held = None;
+                            *left = true;
+                        }
+                        let game_seat = Seat::new(seat as u8).expect("below 10");
+                        let events = if play.game.dice_counts()[seat] > 0 {
+                            play.game.forfeit(game_seat).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
+                        let mut extra = Vec::new();
+                        if self.host == Some(seat) {
+                            self.host = self.next_host(Some(seat));
+                            extra.push(RoomEvent::HostChanged {
+                                seat: self.host.and_then(|h| Seat::new(h as u8)),
+                            });
+                        }
+                        info!(seat, "left the game");
+                        // The room changed too: the seat is no longer connected.
+                        self.after_game_events(events, extra, true, now);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn start_game(&mut self, now: Instant) -> Result<(), Rejection> {
+        // Players who left for good do not sit in the next game. Check first, so that a
+        // refused start changes nothing.
+        let seats = self
+            .seats
+            .iter()
+            .filter(|s| !matches!(s.kind, SeatKind::Human { left: true, .. }))
+            .count() as u8;
+        if seats < self.rules.min_players {
+            return Err(Rejection::new(
+                RejectCode::NotEnoughPlayers,
+                format!(
+                    "a game needs at least {} players; {seats} seated (add a bot?)",
+                    self.rules.min_players
+                ),
+            ));
+        }
+        self.rules
+            .validate_for(seats)
+            .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
+        let mut room_events = Vec::new();
+        while let Some(i) = self
+            .seats
+            .iter()
+            .position(|s| matches!(s.kind, SeatKind::Human { left: true, .. }))
+        {
+            room_events.push(self.take_out_seat(i));
+        }
+        debug_assert_eq!(usize::from(seats), self.seats.len());
+        let (game, events) = Game::start(self.rules.clone(), seats, ids::new_seed())
+            .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
+        let number = self.games_played + 1;
+        info!(game = number, seats, "game started");
+        self.stage = Stage::Playing(Box::new(Play {
+            game,
+            number,
+            stats: vec![SeatStats::default(); usize::from(seats)],
+            out_order: Vec::new(),
+            rounds: 0,
+            pause: None,
+            bot_at: None,
+        }));
+        for c in self.conns.values_mut() {
+            c.last_you = None;
+        }
+        room_events.push(RoomEvent::GameStarted { game: number });
+        self.after_game_events(events, room_events, true, now);
+        Ok(())
+    }
+
+    fn act(&mut self, seat: usize, action: Action, now: Instant) -> Result<(), Rejection> {
+        let Stage::Playing(play) = &mut self.stage else {
+            return Err(Rejection::new(RejectCode::WrongPhase, "no game is running"));
+        };
+        if play.pause.is_some() {
+            return Err(Rejection::new(
+                RejectCode::RoundPaused,
+                "the next round has not started yet",
+            ));
+        }
+        let game_seat = Seat::new(seat as u8).expect("below 10");
+        let events = play
+            .game
+            .apply(game_seat, action)
+            .map_err(|error| Rejection {
+                code: RejectCode::Rule,
+                message: error.to_string(),
+                detail: Some(RejectDetail::Rule { error }),
+            })?;
+        self.after_game_events(events, Vec::new(), false, now);
+        Ok(())
+    }
+
+    fn play_bot(&mut self, now: Instant) {
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        let Some(turn) = play.game.turn() else {
+            return;
+        };
+        // Out-of-turn moves first (declaring palifico), then the bot on turn.
+        let order = Seat::all(play.game.seat_count())
+            .filter(|&s| s != turn)
+            .chain(std::iter::once(turn));
+        let mut chosen = None;
+        for seat in order {
+            if let Some(SeatSlot {
+                kind: SeatKind::Bot { bot, .. },
+                ..
+            }) = self.seats.get_mut(seat.index())
+                && (seat == turn || play.game.is_legal(seat, &Action::DeclarePalifico))
+                && let Some(action) = bot.decide(&play.game.view_for(seat))
+            {
+                chosen = Some((seat, action));
+                break;
+            }
+        }
+        let Some((seat, action)) = chosen else {
+            return;
+        };
+        match play.game.apply(seat, action) {
+            Ok(events) => self.after_game_events(events, Vec::new(), false, now),
+            Err(error) => warn!(seat = seat.get(), %error, "bot chose an illegal move"),
+        }
+    }
+
+    /// Whether a bot has something to do now.
+    fn bot_has_move(&self, play: &Play) -> bool {
+        let Some(turn) = play.game.turn() else {
+            return false;
+        };
+        self.seats.iter().enumerate().any(|(i, slot)| {
+            matches!(slot.kind, SeatKind::Bot { .. })
+                && Seat::new(i as u8).is_some_and(|seat| {
+                    seat == turn || play.game.is_legal(seat, &Action::DeclarePalifico)
+                })
+        })
+    }
+
+    fn record_stats(play: &mut Play, events: &[Event]) {
+        for event in events {
+            match event {
+                Event::RoundStarted { dice, .. } => {
+                    play.rounds += 1;
+                    for (stats, &d) in play.stats.iter_mut().zip(dice) {
+                        if d > 0 {
+                            stats.rounds_played += 1;
+                        }
+                    }
+                }
+                Event::BidPlaced(placed) => play.stats[placed.seat.index()].bids += 1,
+                Event::RoundResolved(resolution) => {
+                    match resolution.call {
+                        Call::Dudo { challenger } => {
+                            let s = &mut play.stats[challenger.index()];
+                            s.dudos += 1;
+                            s.dudos_won += u32::from(resolution.call_succeeded);
+                        }
+                        Call::Calza { caller } => {
+                            let s = &mut play.stats[caller.index()];
+                            s.calzas += 1;
+                            s.calzas_won += u32::from(resolution.call_succeeded);
+                        }
+                    }
+                    for change in &resolution.changes {
+                        let s = &mut play.stats[change.seat.index()];
+                        if change.after < change.before {
+                            s.dice_lost += u32::from(change.before - change.after);
+                        } else {
+                            s.dice_gained += u32::from(change.after - change.before);
+                        }
+                    }
+                }
+                Event::Eliminated { seat } => play.out_order.push(*seat),
+                Event::GameStarted { .. }
+                | Event::PalificoDeclared { .. }
+                | Event::Forfeited { .. }
+                | Event::GameWon { .. } => {}
+            }
+        }
+    }
+
+    /// Broadcasts what a game change produced, holds the next round back for the reveal
+    /// pause, finishes the game, and schedules bots. `room_changed`: the room's public state
+    /// changed with it (a game started, a seat left), so the update carries the room view.
+    fn after_game_events(
+        &mut self,
+        events: Vec<Event>,
+        extra: Vec<RoomEvent>,
+        room_changed: bool,
+        now: Instant,
+    ) {
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        Self::record_stats(play, &events);
+        let mut room_events = extra;
+        let mut events = events;
+        if let Some(pause) = &mut play.pause {
+            // Only a forfeit changes the game during a reveal. Its events go out after the
+            // ones held back for the pause's end, so that the room's event stream stays the
+            // engine's, in order: when the pause ends, or now if the forfeit ended the game.
+            if play.game.winner().is_none() {
+                pause.deferred.append(&mut events);
+                self.broadcast(room_events, true, false);
+                return;
+            }
+            let mut held = std::mem::take(&mut pause.deferred);
+            held.append(&mut events);
+            events = held;
+            play.pause = None;
+        }
+        let resolved = events.iter().any(|e| matches!(e, Event::RoundResolved(_)));
+        if let Some(winner) = play.game.winner() {
+            let placings = std::iter::once(winner)
+                .chain(play.out_order.iter().rev().copied())
+                .collect();
+            let seed = play
+                .game
+                .revealed_seed()
+                .expect("the game is over")
+                .to_hex();
+            let results = GameResults {
+                game: play.number,
+                winner,
+                names: self.seats.iter().map(|slot| slot.name.clone()).collect(),
+                placings,
+                rounds: play.rounds,
+                stats: play.stats.clone(),
+                commitment: play.game.commitment().to_hex(),
+                seed,
+            };
+            room_events.extend(events.into_iter().map(|event| RoomEvent::Game { event }));
+            room_events.push(RoomEvent::GameOver {
+                results: results.clone(),
+            });
+            info!(game = play.number, winner = winner.get(), "game over");
+            self.games_played += 1;
+            self.results = Some(results);
+            let Stage::Playing(play) = std::mem::replace(&mut self.stage, Stage::Lobby) else {
+                unreachable!("matched above")
+            };
+            self.stage = Stage::Finished(play);
+            self.broadcast(room_events, true, true);
+            return;
+        }
+        let pause = self.settings.reveal_pause;
+        if resolved && !pause.is_zero() {
+            // Show the reveal now; the next round starts when the pause ends.
+            let split = events
+                .iter()
+                .position(|e| matches!(e, Event::RoundStarted { .. }))
+                .unwrap_or(events.len());
+            let deferred = events.split_off(split);
+            play.pause = Some(Pause {
+                until: now + pause,
+                deferred,
+            });
+            play.bot_at = None;
+            room_events.extend(events.into_iter().map(|event| RoomEvent::Game { event }));
+            room_events.push(RoomEvent::NextRoundIn {
+                ms: pause.as_millis() as u32,
+            });
+            self.broadcast(room_events, true, false);
+            return;
+        }
+        room_events.extend(events.into_iter().map(|event| RoomEvent::Game { event }));
+        self.broadcast(room_events, room_changed, true);
+        self.schedule_bot(now);
+    }
+
+    fn end_pause(&mut self, pause: Pause, now: Instant) {
+        let events = pause
+            .deferred
+            .into_iter()
+            .map(|event| RoomEvent::Game { event })
+            .collect();
+        self.broadcast(events, true, true);
+        self.schedule_bot(now);
+    }
+
+    fn schedule_bot(&mut self, now: Instant) {
+        let due = match &self.stage {
+            Stage::Playing(play) if play.pause.is_none() => self.bot_has_move(play),
+            Stage::Lobby | Stage::Playing(_) | Stage::Finished(_) => false,
+        };
+        if let Stage::Playing(play) = &mut self.stage {
+            play.bot_at = due.then(|| now + self.settings.bot_delay);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "room_tests.rs"]
+mod tests;

@@ -1,0 +1,209 @@
+//! Starting and stopping the real server, and a tiny HTTP/1.1 client for its JSON API.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use perudo_protocol::http::{CreateRoom, RoomCreated, RoomSummary};
+use perudo_protocol::perudo_core::GameConfig;
+use perudo_server::{RoomSettings, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Client;
+
+/// How long a test waits for the server to stop after its shutdown token is cancelled.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one HTTP exchange may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Room settings that keep games quick: a short reveal pause and bots that do not think.
+pub fn fast_settings() -> RoomSettings {
+    RoomSettings {
+        reveal_pause: Duration::from_millis(5),
+        bot_delay: Duration::ZERO,
+        max_spectators: 50,
+        idle_close: Duration::from_secs(120),
+        public_url: "http://perudo.test".into(),
+    }
+}
+
+/// The real server on an ephemeral loopback port.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(rooms: RoomSettings) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let shutdown = CancellationToken::new();
+        let config = ServerConfig {
+            rooms,
+            ..ServerConfig::default()
+        };
+        let task = tokio::spawn(perudo_server::run(
+            listener,
+            config,
+            shutdown.clone(),
+            Duration::from_secs(5),
+        ));
+        TestServer {
+            addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub async fn fast() -> TestServer {
+        TestServer::start(fast_settings()).await
+    }
+
+    /// Cancels the shutdown token and waits for `run` to return `Ok`.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let task = self.task.take().expect("stopped once");
+        tokio::time::timeout(STOP_TIMEOUT, task)
+            .await
+            .expect("the server stops within its grace period")
+            .expect("the server task does not panic")
+            .expect("the server returns Ok");
+    }
+
+    /// `POST /api/rooms` that must succeed.
+    pub async fn create_room(&self, host: &str, rules: Option<GameConfig>) -> RoomCreated {
+        let body = match rules {
+            Some(rules) => serde_json::to_string(&CreateRoom {
+                name: host.into(),
+                rules,
+            }),
+            None => serde_json::to_string(&serde_json::json!({ "name": host })),
+        }
+        .expect("json");
+        let response = self.post_json("/api/rooms", &body).await;
+        assert_eq!(response.status, 200, "create room: {}", response.body);
+        serde_json::from_str(&response.body).expect("a RoomCreated body")
+    }
+
+    pub async fn summary(&self, code: &str) -> RoomSummary {
+        let response = self.get(&format!("/api/rooms/{code}")).await;
+        assert_eq!(response.status, 200, "room summary: {}", response.body);
+        serde_json::from_str(&response.body).expect("a RoomSummary body")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &str) -> HttpResponse {
+        self.http("POST", path, Some(("application/json", body)))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        self.http("GET", path, None).await
+    }
+
+    /// One request on a fresh connection (`Connection: close`, so the body ends at EOF).
+    pub async fn http(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> HttpResponse {
+        let exchange = async {
+            let mut stream = TcpStream::connect(self.addr).await.expect("connect");
+            let mut request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+                self.addr
+            );
+            if let Some((content_type, body)) = body {
+                request.push_str(&format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                ));
+            } else {
+                request.push_str("\r\n");
+            }
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .expect("write request");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.expect("read response");
+            raw
+        };
+        let raw = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+            .await
+            .expect("the HTTP exchange finishes in time");
+        HttpResponse::parse(&raw)
+    }
+
+    /// A WebSocket client for room `code`, nothing sent yet.
+    pub async fn connect(&self, code: &str, name: &str) -> Client {
+        Client::connect(self.addr, code, name).await
+    }
+
+    /// A client that said hello and claimed the host's seat with the creation token.
+    pub async fn host(&self, room: &RoomCreated, name: &str) -> Client {
+        let mut host = self.connect(&room.code, name).await;
+        host.hello().await;
+        host.claim(&room.token).await;
+        host
+    }
+
+    /// A client that said hello and joined as `name`.
+    pub async fn player(&self, code: &str, name: &str) -> Client {
+        let mut player = self.connect(code, name).await;
+        player.hello().await;
+        player.join(name).await;
+        player
+    }
+}
+
+impl Drop for TestServer {
+    /// A failing test still stops its server.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// What the tiny HTTP client read.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    fn parse(raw: &[u8]) -> HttpResponse {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .expect("a response head ends with an empty line");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        assert!(
+            !head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "the tiny client reads only sized bodies: {head}"
+        );
+        HttpResponse {
+            status,
+            headers: head.to_string(),
+            body: body.to_string(),
+        }
+    }
+
+    /// The stable error code of a JSON error body.
+    pub fn error_code(&self) -> String {
+        let error: perudo_protocol::http::ApiError = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| {
+                panic!("not an ApiError body ({e}): {}", self.body);
+            });
+        assert!(!error.message.is_empty());
+        error.code
+    }
+}
