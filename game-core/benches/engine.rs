@@ -79,18 +79,20 @@ fn engine(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("full game");
     group.throughput(Throughput::Elements(1));
+    // A fresh game and its bots for every iteration, so every game is a different one.
     let mut seed = 0u64;
+    let mut fresh_game = move || {
+        seed += 1;
+        (
+            Game::new(GameConfig::default(), SEATS, Seed::from_u64(seed)).unwrap(),
+            bots(&mixed_levels(), seed),
+        )
+    };
     group.bench_function(
         "6-seat bot game, every view rebuilt after every action",
         |b| {
             b.iter_batched(
-                || {
-                    seed += 1;
-                    (
-                        Game::new(GameConfig::default(), SEATS, Seed::from_u64(seed)).unwrap(),
-                        bots(&mixed_levels(), seed),
-                    )
-                },
+                &mut fresh_game,
                 |(mut game, mut bots)| {
                     play_to_end(&mut game, &mut bots, |game| {
                         for seat in Seat::all(SEATS) {
@@ -106,13 +108,7 @@ fn engine(c: &mut Criterion) {
     );
     group.bench_function("6-seat bot game, no views beyond the bots' own", |b| {
         b.iter_batched(
-            || {
-                seed += 1;
-                (
-                    Game::new(GameConfig::default(), SEATS, Seed::from_u64(seed)).unwrap(),
-                    bots(&mixed_levels(), seed),
-                )
-            },
+            &mut fresh_game,
             |(mut game, mut bots)| {
                 play_to_end(&mut game, &mut bots, |_| {});
                 game

@@ -28,9 +28,7 @@ impl Seed {
     }
 
     pub fn from_hex(text: &str) -> Option<Seed> {
-        let mut bytes = [0; 32];
-        hex::decode_to_slice(text, &mut bytes).ok()?;
-        Some(Seed(bytes))
+        hex32(text).map(Seed)
     }
 
     /// The public commitment: lowercase hex SHA-256 of the 32 seed bytes.
@@ -63,9 +61,7 @@ impl Commitment {
     }
 
     pub fn from_hex(text: &str) -> Option<Commitment> {
-        let mut bytes = [0; 32];
-        hex::decode_to_slice(text, &mut bytes).ok()?;
-        Some(Commitment(bytes))
+        hex32(text).map(Commitment)
     }
 }
 
@@ -96,6 +92,13 @@ impl<'de> serde::Deserialize<'de> for Commitment {
             serde::de::Error::custom("a commitment is 64 hex digits (SHA-256 of the seed)")
         })
     }
+}
+
+/// 32 bytes from exactly 64 hex digits.
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    let mut bytes = [0; 32];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Stream reserved for choosing the first opener; rounds use streams `0..`.
