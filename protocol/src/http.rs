@@ -16,6 +16,10 @@ pub struct CreateRoom {
     #[serde(default)]
     #[ts(as = "Option<GameConfig>", optional)]
     pub rules: GameConfig,
+    /// Room options; defaults where absent.
+    #[serde(default)]
+    #[ts(as = "Option<crate::RoomOptions>", optional)]
+    pub options: crate::RoomOptions,
 }
 
 /// Answer to `POST /api/rooms`.

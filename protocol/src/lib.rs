@@ -55,10 +55,18 @@ pub enum Request {
     Join { name: String },
     /// Take back a seat with its token (the host's comes from room creation).
     Claim { token: String },
+    /// Come back after a drop: take the seat of `token` (or watch, without one) and receive
+    /// the updates after `last_version` if the room still holds them, else a fresh snapshot.
+    Resume {
+        token: Option<String>,
+        last_version: RoomVersion,
+    },
     /// Watch the room: public information only.
     Spectate,
     /// Host, in the lobby: change the house rules.
     SetRules { rules: GameConfig },
+    /// Host, between games: change the room's options.
+    SetOptions { options: RoomOptions },
     /// Host, in the lobby: add a bot seat.
     AddBot { level: BotLevel },
     /// Host, in the lobby: remove a player or bot.
@@ -71,6 +79,8 @@ pub enum Request {
     Act { action: Action },
     /// Give up this connection's seat (in the lobby: free it; in a game: forfeit).
     Leave,
+    /// A quick reaction for the table, rate limited per player.
+    Emote { emote: Emote },
 }
 
 impl<'de> Deserialize<'de> for Request {
@@ -89,20 +99,48 @@ mod strict {
     use perudo_core::{BotLevel, Face, GameConfig, Quantity, Seat};
     use serde::Deserialize;
 
+    use super::{Emote, RoomOptions, RoomVersion};
+
     #[derive(Deserialize)]
     #[serde(tag = "type", deny_unknown_fields)]
     pub(crate) enum Request {
-        Hello { version: u32 },
-        Join { name: String },
-        Claim { token: String },
+        Hello {
+            version: u32,
+        },
+        Join {
+            name: String,
+        },
+        Claim {
+            token: String,
+        },
+        Resume {
+            token: Option<String>,
+            last_version: RoomVersion,
+        },
         Spectate {},
-        SetRules { rules: GameConfig },
-        AddBot { level: BotLevel },
-        Kick { seat: Seat },
-        TransferHost { seat: Seat },
+        SetRules {
+            rules: GameConfig,
+        },
+        SetOptions {
+            options: RoomOptions,
+        },
+        AddBot {
+            level: BotLevel,
+        },
+        Kick {
+            seat: Seat,
+        },
+        TransferHost {
+            seat: Seat,
+        },
         Start {},
-        Act { action: Action },
+        Act {
+            action: Action,
+        },
         Leave {},
+        Emote {
+            emote: Emote,
+        },
     }
 
     #[derive(Deserialize)]
@@ -121,6 +159,15 @@ mod strict {
                 Request::Hello { version } => R::Hello { version },
                 Request::Join { name } => R::Join { name },
                 Request::Claim { token } => R::Claim { token },
+                Request::Resume {
+                    token,
+                    last_version,
+                } => R::Resume {
+                    token,
+                    last_version,
+                },
+                Request::SetOptions { options } => R::SetOptions { options },
+                Request::Emote { emote } => R::Emote { emote },
                 Request::Spectate {} => R::Spectate,
                 Request::SetRules { rules } => R::SetRules { rules },
                 Request::AddBot { level } => R::AddBot { level },
@@ -212,6 +259,8 @@ pub enum RejectCode {
     Rule,
     /// The reveal is on show; moves resume with the next round.
     RoundPaused,
+    /// Too many requests of this kind; wait a moment.
+    SlowDown,
 }
 
 /// Machine-readable detail of a rejection.
@@ -244,6 +293,8 @@ pub struct Snapshot {
     pub table: Option<TableView>,
     /// This connection's seat, hand and moves, if it holds a seat in the running game.
     pub you: Option<YouView>,
+    /// The running turn's deadline, if one is set.
+    pub clock: Option<TurnClock>,
 }
 
 /// A room broadcast.
@@ -255,6 +306,87 @@ pub struct Update {
     pub room: Option<RoomView>,
     /// The game's public table, when it changed.
     pub table: Option<TableView>,
+    /// The running turn's deadline, if one is set (in every update while a game runs).
+    pub clock: Option<TurnClock>,
+}
+
+/// When the room will act for the player on turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub struct TurnClock {
+    pub seat: Seat,
+    /// Milliseconds left when this message was sent.
+    pub remaining_ms: u32,
+    /// Why there is a deadline: the turn time limit, or the player on turn is away.
+    pub reason: AutoPlayReason,
+}
+
+/// Why the room played a turn for a player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum AutoPlayReason {
+    /// The turn time limit ran out.
+    TimeLimit,
+    /// The player on turn was disconnected longer than the grace period.
+    Away,
+}
+
+/// The fixed set of emote reactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+pub enum Emote {
+    ThumbsUp,
+    Laugh,
+    Wow,
+    Thinking,
+    Sweat,
+    Clap,
+    Fire,
+    Liar,
+}
+
+impl Emote {
+    pub const ALL: [Emote; 8] = [
+        Emote::ThumbsUp,
+        Emote::Laugh,
+        Emote::Wow,
+        Emote::Thinking,
+        Emote::Sweat,
+        Emote::Clap,
+        Emote::Fire,
+        Emote::Liar,
+    ];
+}
+
+/// Room settings the host chooses (house rules are `GameConfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomOptions {
+    /// A player disconnected this long during a game forfeits, so the game never hangs.
+    pub forfeit_after_secs: u16,
+}
+
+/// Range of `RoomOptions::forfeit_after_secs`.
+pub const FORFEIT_AFTER_SECS: std::ops::RangeInclusive<u16> = 15..=3600;
+
+impl Default for RoomOptions {
+    fn default() -> Self {
+        RoomOptions {
+            forfeit_after_secs: 120,
+        }
+    }
+}
+
+impl RoomOptions {
+    /// Checks the options, naming the one out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if !FORFEIT_AFTER_SECS.contains(&self.forfeit_after_secs) {
+            return Err(format!(
+                "forfeit_after_secs must be {}..={}, got {}",
+                FORFEIT_AFTER_SECS.start(),
+                FORFEIT_AFTER_SECS.end(),
+                self.forfeit_after_secs
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One seat's hidden state.
@@ -311,6 +443,7 @@ pub struct RoomView {
     pub seats: Vec<SeatInfo>,
     pub spectators: u32,
     pub rules: GameConfig,
+    pub options: RoomOptions,
     /// Milliseconds the reveal stays on show before the next round starts.
     pub reveal_pause_ms: u32,
     /// Games finished in this room.
@@ -341,6 +474,24 @@ pub enum RoomEvent {
     RulesChanged,
     GameStarted {
         game: u32,
+    },
+    /// A seated player's connection dropped; the seat waits for them.
+    Disconnected {
+        seat: Seat,
+    },
+    /// A seated player is back.
+    Reconnected {
+        seat: Seat,
+    },
+    /// The room played `action` for `seat` (the next event is its result).
+    AutoPlayed {
+        seat: Seat,
+        action: Action,
+        reason: AutoPlayReason,
+    },
+    Emote {
+        seat: Seat,
+        emote: Emote,
     },
     /// The reveal is on show; the next round starts in `ms` milliseconds.
     NextRoundIn {

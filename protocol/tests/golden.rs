@@ -18,11 +18,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{bid, room_view, seat, you};
+use common::{bid, clock_for, custom_options, on_turn, room_view, seat, you};
 use perudo_protocol::perudo_core::{Action, BotLevel, Event, FirstOpener, Game, GameConfig, Seed};
 use perudo_protocol::{
-    ClientMessage, CloseReason, GameResults, PROTOCOL_VERSION, Private, RejectCode, RejectDetail,
-    Request, RoomEvent, RoomPhase, SUPPORTED_VERSIONS, SeatStats, ServerMessage, Snapshot, Update,
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, PROTOCOL_VERSION, Private,
+    RejectCode, RejectDetail, Request, RoomEvent, RoomPhase, RoomView, SUPPORTED_VERSIONS,
+    SeatStats, ServerMessage, Snapshot, Update,
 };
 use serde::Serialize;
 
@@ -218,6 +219,15 @@ fn vectors() -> Vec<Vector> {
             },
         ),
         client(
+            "client_resume",
+            "Resume with a seat token after a drop: the last room version this client saw",
+            2,
+            Request::Resume {
+                token: Some("3f9c2a7be04d1c8865f0a9d2b47e61c3".into()),
+                last_version: 12,
+            },
+        ),
+        client(
             "client_spectate",
             "Spectate: a unit request, only its type",
             2,
@@ -228,6 +238,14 @@ fn vectors() -> Vec<Vector> {
             "SetRules with every option present; a seat as first opener, a turn time limit",
             3,
             Request::SetRules { rules },
+        ),
+        client(
+            "client_set_options",
+            "SetOptions: forfeit players away for 300 seconds",
+            3,
+            Request::SetOptions {
+                options: custom_options(),
+            },
         ),
         client(
             "client_add_bot",
@@ -288,6 +306,12 @@ fn vectors() -> Vec<Vector> {
             4_000_000_000,
             Request::Leave,
         ),
+        client(
+            "client_emote",
+            "Emote: a quick reaction (a plain string)",
+            12,
+            Request::Emote { emote: Emote::Liar },
+        ),
     ];
 
     // The scripted game: three seats, default rules, seed 7; 2 × threes, 3 × threes, dudo.
@@ -304,6 +328,16 @@ fn vectors() -> Vec<Vector> {
         .partition(|e| !matches!(e, Event::RoundStarted { .. }));
     let opener = after.turn().expect("running");
     let results = fixed_results();
+    // The scripted game's first bid, played by the room for the opener.
+    let (mut auto, _) = common::scripted_start();
+    let timed_out = auto.turn().expect("running");
+    let auto_action = Action::Bid(bid(2, 3));
+    let auto_events = on_turn(&mut auto, auto_action);
+    assert_eq!(
+        auto.turn(),
+        Some(seat(1)),
+        "Bruno, disconnected in the room view, is on turn"
+    );
 
     vectors.extend([
         server(
@@ -351,6 +385,7 @@ fn vectors() -> Vec<Vector> {
                 room: room_view(RoomPhase::Lobby, None),
                 table: None,
                 you: None,
+                clock: None,
             }),
         ),
         server(
@@ -361,6 +396,7 @@ fn vectors() -> Vec<Vector> {
                 room: room_view(RoomPhase::Playing, None),
                 table: Some(mid.spectator_view()),
                 you: Some(you(&mid, 1)),
+                clock: None,
             }),
         ),
         server(
@@ -374,6 +410,7 @@ fn vectors() -> Vec<Vector> {
                     .collect(),
                 room: Some(room_view(RoomPhase::Playing, None)),
                 table: Some(start.spectator_view()),
+                clock: None,
             }),
         ),
         server(
@@ -387,7 +424,48 @@ fn vectors() -> Vec<Vector> {
                     .collect(),
                 room: None,
                 table: Some(mid.spectator_view()),
+                clock: None,
             }),
+        ),
+        server(
+            "server_update_auto_played",
+            "Update after the turn time limit ran out: AutoPlayed, then the move's BidPlaced; the table; the next player's clock",
+            ServerMessage::Update(Update {
+                version: 11,
+                events: [RoomEvent::AutoPlayed {
+                    seat: timed_out,
+                    action: auto_action,
+                    reason: AutoPlayReason::TimeLimit,
+                }]
+                .into_iter()
+                .chain(auto_events.into_iter().map(|event| RoomEvent::Game { event }))
+                .collect(),
+                room: None,
+                table: Some(auto.spectator_view()),
+                clock: Some(clock_for(&auto, 60_000, AutoPlayReason::TimeLimit)),
+            }),
+        ),
+        server(
+            "server_update_disconnected",
+            "Update when seat 1 drops on turn: Disconnected, the room (seat 1 not connected), the clock now Away with the 5 s grace",
+            ServerMessage::Update(Update {
+                version: 12,
+                events: vec![RoomEvent::Disconnected { seat: seat(1) }],
+                room: Some(RoomView {
+                    rules: GameConfig {
+                        turn_time_limit_secs: Some(60),
+                        ..GameConfig::default()
+                    },
+                    ..room_view(RoomPhase::Playing, None)
+                }),
+                table: None,
+                clock: Some(clock_for(&auto, 5_000, AutoPlayReason::Away)),
+            }),
+        ),
+        server(
+            "server_rejected_slow_down",
+            "Rejected emote: code SlowDown, no detail",
+            RejectCode::SlowDown.reject(12, "at most 3 emotes every 5 seconds"),
         ),
         server(
             "server_update_round_resolved",
@@ -401,6 +479,7 @@ fn vectors() -> Vec<Vector> {
                     .collect(),
                 room: Some(room_view(RoomPhase::Reveal, None)),
                 table: None,
+                clock: None,
             }),
         ),
         server(
@@ -414,6 +493,7 @@ fn vectors() -> Vec<Vector> {
                     .collect(),
                 room: Some(room_view(RoomPhase::Playing, None)),
                 table: Some(after.spectator_view()),
+                clock: None,
             }),
         ),
         server(
@@ -442,6 +522,7 @@ fn vectors() -> Vec<Vector> {
                 ],
                 room: Some(room_view(RoomPhase::Finished, Some(results))),
                 table: None,
+                clock: None,
             }),
         ),
         server(
@@ -564,14 +645,17 @@ fn golden_vectors_cover_every_request() {
                     Request::Hello { .. } => "Hello",
                     Request::Join { .. } => "Join",
                     Request::Claim { .. } => "Claim",
+                    Request::Resume { .. } => "Resume",
                     Request::Spectate => "Spectate",
                     Request::SetRules { .. } => "SetRules",
+                    Request::SetOptions { .. } => "SetOptions",
                     Request::AddBot { .. } => "AddBot",
                     Request::Kick { .. } => "Kick",
                     Request::TransferHost { .. } => "TransferHost",
                     Request::Start => "Start",
                     Request::Act { .. } => "Act",
                     Request::Leave => "Leave",
+                    Request::Emote { .. } => "Emote",
                 });
             }
             Message::Server(m) => {
@@ -588,7 +672,7 @@ fn golden_vectors_cover_every_request() {
             }
         }
     }
-    assert_eq!(requests.len(), 11, "{requests:?}");
+    assert_eq!(requests.len(), 14, "{requests:?}");
     assert_eq!(servers.len(), 8, "{servers:?}");
 }
 

@@ -6,15 +6,17 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{bid, on_turn, room_view, seat, you};
+use common::{bid, clock_for, custom_options, on_turn, room_view, seat, you};
+use perudo_protocol::http::CreateRoom;
 use perudo_protocol::perudo_core::{
     Action, Bot, BotLevel, CalzaCaller, Event, FirstOpener, Game, GameConfig, LegalMoves,
     PalificoRefusal, Quantity, RuleError, Seat, Seed, TableState,
 };
 use perudo_protocol::{
-    ClientMessage, CloseReason, DecodeError, MAX_CLIENT_FRAME, MAX_SERVER_FRAME, Occupant,
-    PROTOCOL_VERSION, Private, RejectCode, RejectDetail, Request, RoomEvent, RoomPhase,
-    ServerMessage, Snapshot, Update,
+    AutoPlayReason, ClientMessage, CloseReason, DecodeError, Emote, FORFEIT_AFTER_SECS,
+    MAX_CLIENT_FRAME, MAX_SERVER_FRAME, Occupant, PROTOCOL_VERSION, Private, RejectCode,
+    RejectDetail, Request, RoomEvent, RoomOptions, RoomPhase, RoomView, ServerMessage, Snapshot,
+    TurnClock, Update,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -82,11 +84,35 @@ fn all_requests() -> Vec<Request> {
         Request::Claim {
             token: "3f9c2a7be04d1c8865f0a9d2b47e61c3".into(),
         },
+        Request::Resume {
+            token: Some("3f9c2a7be04d1c8865f0a9d2b47e61c3".into()),
+            last_version: 41,
+        },
+        Request::Resume {
+            token: None,
+            last_version: 0,
+        },
+        Request::Resume {
+            token: Some(String::new()),
+            last_version: u64::from(u32::MAX) + 5,
+        },
         Request::Spectate,
         Request::SetRules {
             rules: GameConfig::default(),
         },
         Request::SetRules { rules },
+        Request::SetOptions {
+            options: RoomOptions::default(),
+        },
+        Request::SetOptions {
+            options: custom_options(),
+        },
+        // Out of range, but still a well-formed request: the server refuses it, not the decoder.
+        Request::SetOptions {
+            options: RoomOptions {
+                forfeit_after_secs: u16::MAX,
+            },
+        },
         Request::AddBot {
             level: BotLevel::Easy,
         },
@@ -116,6 +142,9 @@ fn all_requests() -> Vec<Request> {
         },
         Request::Leave,
     ]
+    .into_iter()
+    .chain(Emote::ALL.map(|emote| Request::Emote { emote }))
+    .collect()
 }
 
 fn request_kind(request: &Request) -> &'static str {
@@ -123,14 +152,44 @@ fn request_kind(request: &Request) -> &'static str {
         Request::Hello { .. } => "Hello",
         Request::Join { .. } => "Join",
         Request::Claim { .. } => "Claim",
+        Request::Resume { .. } => "Resume",
         Request::Spectate => "Spectate",
         Request::SetRules { .. } => "SetRules",
+        Request::SetOptions { .. } => "SetOptions",
         Request::AddBot { .. } => "AddBot",
         Request::Kick { .. } => "Kick",
         Request::TransferHost { .. } => "TransferHost",
         Request::Start => "Start",
         Request::Act { .. } => "Act",
         Request::Leave => "Leave",
+        Request::Emote { .. } => "Emote",
+    }
+}
+
+fn emote_kind(emote: &Emote) -> &'static str {
+    match emote {
+        Emote::ThumbsUp => "ThumbsUp",
+        Emote::Laugh => "Laugh",
+        Emote::Wow => "Wow",
+        Emote::Thinking => "Thinking",
+        Emote::Sweat => "Sweat",
+        Emote::Clap => "Clap",
+        Emote::Fire => "Fire",
+        Emote::Liar => "Liar",
+    }
+}
+
+const ALL_EMOTE_NAMES: [&str; 8] = [
+    "ThumbsUp", "Laugh", "Wow", "Thinking", "Sweat", "Clap", "Fire", "Liar",
+];
+
+const ALL_AUTO_PLAY_REASONS: [AutoPlayReason; 2] =
+    [AutoPlayReason::TimeLimit, AutoPlayReason::Away];
+
+fn auto_play_reason_kind(reason: &AutoPlayReason) -> &'static str {
+    match reason {
+        AutoPlayReason::TimeLimit => "TimeLimit",
+        AutoPlayReason::Away => "Away",
     }
 }
 
@@ -143,7 +202,7 @@ fn action_kind(action: &Action) -> &'static str {
     }
 }
 
-const ALL_REJECT_CODES: [RejectCode; 20] = [
+const ALL_REJECT_CODES: [RejectCode; 21] = [
     RejectCode::Malformed,
     RejectCode::TooLarge,
     RejectCode::VersionMismatch,
@@ -164,6 +223,7 @@ const ALL_REJECT_CODES: [RejectCode; 20] = [
     RejectCode::BadTarget,
     RejectCode::Rule,
     RejectCode::RoundPaused,
+    RejectCode::SlowDown,
 ];
 
 fn reject_code_kind(code: &RejectCode) -> &'static str {
@@ -188,6 +248,7 @@ fn reject_code_kind(code: &RejectCode) -> &'static str {
         RejectCode::BadTarget => "BadTarget",
         RejectCode::Rule => "Rule",
         RejectCode::RoundPaused => "RoundPaused",
+        RejectCode::SlowDown => "SlowDown",
     }
 }
 
@@ -319,6 +380,10 @@ fn room_event_kind(event: &RoomEvent) -> &'static str {
         RoomEvent::HostChanged { .. } => "HostChanged",
         RoomEvent::RulesChanged => "RulesChanged",
         RoomEvent::GameStarted { .. } => "GameStarted",
+        RoomEvent::Disconnected { .. } => "Disconnected",
+        RoomEvent::Reconnected { .. } => "Reconnected",
+        RoomEvent::AutoPlayed { .. } => "AutoPlayed",
+        RoomEvent::Emote { .. } => "Emote",
         RoomEvent::NextRoundIn { .. } => "NextRoundIn",
         RoomEvent::GameOver { .. } => "GameOver",
     }
@@ -386,9 +451,30 @@ fn all_room_events() -> Vec<RoomEvent> {
         RoomEvent::HostChanged { seat: None },
         RoomEvent::RulesChanged,
         RoomEvent::GameStarted { game: 3 },
+        RoomEvent::Disconnected { seat: seat(1) },
+        RoomEvent::Reconnected { seat: seat(1) },
+        RoomEvent::AutoPlayed {
+            seat: seat(2),
+            action: Action::Bid(bid(4, 3)),
+            reason: AutoPlayReason::TimeLimit,
+        },
+        RoomEvent::AutoPlayed {
+            seat: seat(9),
+            action: Action::Dudo,
+            reason: AutoPlayReason::Away,
+        },
         RoomEvent::NextRoundIn { ms: 4000 },
         RoomEvent::GameOver { results },
     ]);
+    room_events.extend(
+        Emote::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, emote)| RoomEvent::Emote {
+                seat: seat(i as u8),
+                emote,
+            }),
+    );
     room_events
 }
 
@@ -424,18 +510,38 @@ fn all_server_messages() -> Vec<ServerMessage> {
             room: room_view(RoomPhase::Lobby, None),
             table: None,
             you: None,
+            clock: None,
+        }),
+        ServerMessage::Snapshot(Snapshot {
+            version: 1,
+            room: RoomView {
+                options: custom_options(),
+                ..room_view(RoomPhase::Lobby, None)
+            },
+            table: None,
+            you: None,
+            clock: None,
         }),
         ServerMessage::Snapshot(Snapshot {
             version: 12,
             room: room_view(RoomPhase::Playing, None),
             table: Some(mid.spectator_view()),
             you: Some(you(&mid, 2)),
+            clock: Some(clock_for(&mid, 29_500, AutoPlayReason::TimeLimit)),
+        }),
+        ServerMessage::Snapshot(Snapshot {
+            version: 12,
+            room: room_view(RoomPhase::Playing, None),
+            table: Some(mid.spectator_view()),
+            you: None,
+            clock: Some(clock_for(&mid, 0, AutoPlayReason::Away)),
         }),
         ServerMessage::Snapshot(Snapshot {
             version: 40,
             room: room_view(RoomPhase::Finished, Some(results.clone())),
             table: Some(over.spectator_view()),
             you: Some(you(&over, 0)),
+            clock: None,
         }),
         ServerMessage::Update(Update {
             version: 13,
@@ -445,6 +551,7 @@ fn all_server_messages() -> Vec<ServerMessage> {
                 .collect(),
             room: None,
             table: Some(mid.spectator_view()),
+            clock: Some(clock_for(&mid, 60_000, AutoPlayReason::TimeLimit)),
         }),
         ServerMessage::Update(Update {
             version: 14,
@@ -456,12 +563,26 @@ fn all_server_messages() -> Vec<ServerMessage> {
                 .collect(),
             room: Some(room_view(RoomPhase::Reveal, None)),
             table: None,
+            clock: None,
         }),
         ServerMessage::Update(Update {
             version: 15,
             events: all_room_events(),
             room: Some(room_view(RoomPhase::Playing, None)),
             table: Some(after.spectator_view()),
+            clock: Some(clock_for(&after, u32::MAX, AutoPlayReason::Away)),
+        }),
+        ServerMessage::Update(Update {
+            version: 16,
+            events: vec![RoomEvent::RulesChanged],
+            room: Some(RoomView {
+                options: RoomOptions {
+                    forfeit_after_secs: *FORFEIT_AFTER_SECS.end(),
+                },
+                ..room_view(RoomPhase::Finished, Some(results.clone()))
+            }),
+            table: None,
+            clock: None,
         }),
         ServerMessage::Private(Private {
             version: 15,
@@ -492,6 +613,7 @@ fn all_server_messages() -> Vec<ServerMessage> {
             events: Vec::new(),
             room: Some(room_view(phase, None)),
             table: None,
+            clock: None,
         })
     }));
     messages
@@ -510,16 +632,27 @@ fn every_request_round_trips() {
             "Hello",
             "Join",
             "Claim",
+            "Resume",
             "Spectate",
             "SetRules",
+            "SetOptions",
             "AddBot",
             "Kick",
             "TransferHost",
             "Start",
             "Act",
             "Leave",
+            "Emote",
         ],
     );
+    let emotes: Vec<Emote> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::Emote { emote } => Some(*emote),
+            _ => None,
+        })
+        .collect();
+    assert_covers(&emotes, emote_kind, &ALL_EMOTE_NAMES);
     let actions: Vec<Action> = requests
         .iter()
         .filter_map(|r| match r {
@@ -585,6 +718,7 @@ fn every_reject_code_close_reason_and_phase_round_trips() {
             "BadTarget",
             "Rule",
             "RoundPaused",
+            "SlowDown",
         ],
     );
     assert_covers(
@@ -601,6 +735,14 @@ fn every_reject_code_close_reason_and_phase_round_trips() {
     for code in ALL_REJECT_CODES {
         let bytes = rmp_serde::to_vec_named(&code).expect("encodes");
         assert_eq!(bytes[1..], *reject_code_kind(&code).as_bytes());
+    }
+    for emote in Emote::ALL {
+        let bytes = rmp_serde::to_vec_named(&emote).expect("encodes");
+        assert_eq!(bytes[1..], *emote_kind(&emote).as_bytes());
+    }
+    for reason in ALL_AUTO_PLAY_REASONS {
+        let bytes = rmp_serde::to_vec_named(&reason).expect("encodes");
+        assert_eq!(bytes[1..], *auto_play_reason_kind(&reason).as_bytes());
     }
     for message in all_server_messages() {
         if let ServerMessage::Rejected { code, .. } = message {
@@ -670,10 +812,30 @@ fn every_room_event_and_game_event_round_trips() {
             "HostChanged",
             "RulesChanged",
             "GameStarted",
+            "Disconnected",
+            "Reconnected",
+            "AutoPlayed",
+            "Emote",
             "NextRoundIn",
             "GameOver",
         ],
     );
+    let emotes: Vec<Emote> = room_events
+        .iter()
+        .filter_map(|e| match e {
+            RoomEvent::Emote { emote, .. } => Some(*emote),
+            _ => None,
+        })
+        .collect();
+    assert_covers(&emotes, emote_kind, &ALL_EMOTE_NAMES);
+    let reasons: Vec<AutoPlayReason> = room_events
+        .iter()
+        .filter_map(|e| match e {
+            RoomEvent::AutoPlayed { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_covers(&reasons, auto_play_reason_kind, &["TimeLimit", "Away"]);
     let game_events: Vec<Event> = room_events
         .iter()
         .filter_map(|e| match e {
@@ -702,6 +864,7 @@ fn every_room_event_and_game_event_round_trips() {
             events: vec![event],
             room: None,
             table: None,
+            clock: None,
         }));
     }
 }
@@ -727,6 +890,7 @@ fn every_occupant_round_trips() {
             room,
             table: None,
             you: None,
+            clock: None,
         }));
     }
 }
@@ -754,6 +918,11 @@ fn views_of_a_whole_game_round_trip() {
             events: Vec::new(),
             room: None,
             table: Some(game.spectator_view()),
+            clock: Some(TurnClock {
+                seat: turn,
+                remaining_ms: 30_000,
+                reason: AutoPlayReason::TimeLimit,
+            }),
         }));
         let action = bots[turn.index()]
             .decide(&game.view_for(turn))
@@ -851,6 +1020,7 @@ fn server_frames_over_the_cap_are_too_large() {
         room,
         table: Some(game.spectator_view()),
         you: Some(you(&game, 0)),
+        clock: Some(clock_for(&game, 123_456, AutoPlayReason::TimeLimit)),
     }));
     assert!(bytes.len() < MAX_SERVER_FRAME / 16, "{} bytes", bytes.len());
 }
@@ -985,6 +1155,187 @@ fn unknown_message_types_and_missing_fields_are_refused() {
 }
 
 #[test]
+fn resume_round_trips_and_decodes_strictly() {
+    let token = "3f9c2a7be04d1c8865f0a9d2b47e61c3";
+    for resume in [
+        Request::Resume {
+            token: Some(token.into()),
+            last_version: 17,
+        },
+        Request::Resume {
+            token: None,
+            last_version: 17,
+        },
+    ] {
+        round_trip_client(&ClientMessage {
+            id: 3,
+            request: resume,
+        });
+    }
+    // What the encoder writes: `token` is always present, `nil` without a seat.
+    let decoded = |value| decode_json(value).map(|m| m.request);
+    assert_eq!(
+        decoded(
+            json!({"id": 1, "request": {"type": "Resume", "token": token, "last_version": 17}})
+        )
+        .expect("decodes"),
+        Request::Resume {
+            token: Some(token.into()),
+            last_version: 17,
+        }
+    );
+    assert_eq!(
+        decoded(json!({"id": 1, "request": {"type": "Resume", "token": null, "last_version": 0}}))
+            .expect("decodes"),
+        Request::Resume {
+            token: None,
+            last_version: 0,
+        }
+    );
+    // Deliberately lenient, and documented in PROTOCOL.md: a missing `token` reads as `nil`
+    // (serde's rule for `Option` fields, which the strict mirror keeps), so a client that
+    // leaves out an `undefined` member still resumes as a spectator.
+    assert_eq!(
+        decoded(json!({"id": 1, "request": {"type": "Resume", "last_version": 5}}))
+            .expect("decodes"),
+        Request::Resume {
+            token: None,
+            last_version: 5,
+        }
+    );
+    // Everything else is as strict as any request.
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Resume", "token": null}}),
+        "missing field `last_version`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Resume", "token": null, "last_version": 1, "seat": 0}}),
+        "unknown field `seat`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Resume", "token": 7, "last_version": 1}}),
+        "",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Resume", "token": null, "last_version": -1}}),
+        "",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Resume", "token": null, "last_version": "3"}}),
+        "",
+    );
+}
+
+#[test]
+fn set_options_and_emote_decode_strictly() {
+    let decoded = |value| decode_json(value).map(|m| m.request);
+    assert_eq!(
+        decoded(json!({"id": 1, "request": {"type": "SetOptions", "options": {"forfeit_after_secs": 60}}}))
+            .expect("decodes"),
+        Request::SetOptions {
+            options: RoomOptions {
+                forfeit_after_secs: 60
+            }
+        }
+    );
+    // Like the rules, options left out take their defaults.
+    assert_eq!(
+        decoded(json!({"id": 1, "request": {"type": "SetOptions", "options": {}}}))
+            .expect("decodes"),
+        Request::SetOptions {
+            options: RoomOptions::default()
+        }
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "SetOptions"}}),
+        "missing field `options`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "SetOptions", "options": {"forfeit": 60}}}),
+        "unknown field `forfeit`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "SetOptions", "options": {}, "rules": {}}}),
+        "unknown field `rules`",
+    );
+    // Out of a u16: refused by the decoder. In a u16 but out of range: the server's business
+    // (`InvalidRules`), see `room_options_validate_their_range`.
+    assert_refused(
+        json!({"id": 1, "request": {"type": "SetOptions", "options": {"forfeit_after_secs": 65536}}}),
+        "",
+    );
+    for emote in Emote::ALL {
+        let name = emote_kind(&emote);
+        assert_eq!(
+            decoded(json!({"id": 1, "request": {"type": "Emote", "emote": name}}))
+                .expect("decodes"),
+            Request::Emote { emote }
+        );
+    }
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Emote", "emote": "Wink"}}),
+        "unknown variant `Wink`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Emote"}}),
+        "missing field `emote`",
+    );
+    assert_refused(
+        json!({"id": 1, "request": {"type": "Emote", "emote": "Fire", "seat": 0}}),
+        "unknown field `seat`",
+    );
+}
+
+#[test]
+fn room_options_validate_their_range() {
+    assert_eq!(FORFEIT_AFTER_SECS, 15..=3600);
+    let options = |forfeit_after_secs| RoomOptions { forfeit_after_secs };
+    assert_eq!(RoomOptions::default(), options(120));
+    for ok in [15, 16, 120, 3599, 3600] {
+        assert_eq!(options(ok).validate(), Ok(()), "{ok}");
+    }
+    for bad in [0, 1, 14, 3601, u16::MAX] {
+        let error = options(bad).validate().expect_err("out of range");
+        assert_eq!(
+            error,
+            format!("forfeit_after_secs must be 15..=3600, got {bad}")
+        );
+    }
+    assert!(RoomOptions::default().validate().is_ok());
+}
+
+#[test]
+fn create_room_options_are_optional() {
+    let bare: CreateRoom = serde_json::from_value(json!({"name": "Ana"})).expect("decodes");
+    assert_eq!(bare.options, RoomOptions::default());
+    assert_eq!(bare.rules, GameConfig::default());
+    let empty: CreateRoom =
+        serde_json::from_value(json!({"name": "Ana", "options": {}})).expect("decodes");
+    assert_eq!(empty.options, RoomOptions::default());
+    let set: CreateRoom =
+        serde_json::from_value(json!({"name": "Ana", "options": {"forfeit_after_secs": 900}}))
+            .expect("decodes");
+    assert_eq!(
+        set.options,
+        RoomOptions {
+            forfeit_after_secs: 900
+        }
+    );
+    // The decoder takes any u16; the server validates the range.
+    let out: CreateRoom =
+        serde_json::from_value(json!({"name": "Ana", "options": {"forfeit_after_secs": 5}}))
+            .expect("decodes");
+    assert!(out.options.validate().is_err());
+    assert!(
+        serde_json::from_value::<CreateRoom>(json!({"name": "Ana", "options": {"bogus": 1}}))
+            .is_err()
+    );
+    // And it writes the field back.
+    let json = serde_json::to_value(&bare).expect("json");
+    assert_eq!(json["options"], json!({"forfeit_after_secs": 120}));
+}
+
+#[test]
 fn a_frame_is_exactly_one_message() {
     let mut bytes = ClientMessage {
         id: 1,
@@ -1031,9 +1382,11 @@ fn deeply_nested_frames_are_refused() {
         Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
     ));
     // The server's larger cap allows deeper nesting: still refused, still no overflow.
-    // {"type": "Update", "version": 1, "room": nil, "table": nil, "events": [[[[...]]]]}
+    // {"type": "Update", "version": 1, "room": nil, "table": nil, "clock": nil,
+    //  "events": [[[[...]]]]}
     let mut frame =
-        b"\x85\xa4type\xa6Update\xa7version\x01\xa4room\xc0\xa5table\xc0\xa6events".to_vec();
+        b"\x86\xa4type\xa6Update\xa7version\x01\xa4room\xc0\xa5table\xc0\xa5clock\xc0\xa6events"
+            .to_vec();
     frame.extend(std::iter::repeat_n(
         0x91,
         MAX_SERVER_FRAME - frame.len() - 1,

@@ -184,6 +184,10 @@ fn typescript_types_cover_the_wire() {
         "Commitment",
         "CreateRoom",
         "RoomSummary",
+        "RoomOptions",
+        "TurnClock",
+        "AutoPlayReason",
+        "Emote",
     ] {
         assert!(
             text.contains(&format!("export type {name} = ")),
@@ -194,4 +198,6 @@ fn typescript_types_cover_the_wire() {
     assert!(text.contains("export type Face = number;"));
     assert!(text.contains("export type Hand = Array<Face>;"));
     assert!(text.contains("export type Commitment = string;"));
+    // A client may leave `options` out of `CreateRoom`, like `rules`.
+    assert!(text.contains("options?: RoomOptions"));
 }

@@ -98,6 +98,7 @@ impl AppState {
         &self,
         host_name: String,
         rules: perudo_core::GameConfig,
+        options: perudo_protocol::RoomOptions,
     ) -> Result<(String, String), ApiFailure> {
         let mut rooms = self.inner.rooms.lock().expect("room registry lock");
         if rooms.len() >= self.inner.config.max_rooms {
@@ -118,6 +119,7 @@ impl AppState {
             code.clone(),
             self.inner.config.rooms.clone(),
             rules,
+            options,
             host_name,
             ids::hash_token(&token),
             tokio::time::Instant::now(),
@@ -201,7 +203,10 @@ async fn create_room(
             e.to_string(),
         )
     })?;
-    let (code, token) = state.create_room(name, body.rules)?;
+    body.options
+        .validate()
+        .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_options", m))?;
+    let (code, token) = state.create_room(name, body.rules, body.options)?;
     info!(room = %code, "room created");
     let url = format!(
         "{}/r/{code}",

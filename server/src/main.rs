@@ -40,6 +40,10 @@ struct ServeArgs {
     /// Milliseconds a bot waits before it acts.
     #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = 800)]
     bot_delay_ms: u64,
+    /// Milliseconds a disconnected player on turn (or a disconnected host) is waited for
+    /// before the room plays for them (or hands the host role on).
+    #[arg(long, env = "PERUDO_DISCONNECT_GRACE_MS", default_value_t = 5000)]
+    disconnect_grace_ms: u64,
     /// Most rooms open at once.
     #[arg(long, env = "PERUDO_MAX_ROOMS", default_value_t = 10_000)]
     max_rooms: usize,
@@ -82,6 +86,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             reveal_pause: Duration::from_millis(args.reveal_pause_ms),
             bot_delay: Duration::from_millis(args.bot_delay_ms),
             idle_close: Duration::from_secs(args.idle_close_secs),
+            disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
             public_url,
             ..RoomSettings::default()
         },

@@ -13,7 +13,7 @@
 //! - Every request gets exactly one answer, `Ack` or `Rejected`, after the broadcasts it
 //!   caused, so the ack's version is the version the client has then seen.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,9 +21,9 @@ use perudo_core::{
     Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, TableView,
 };
 use perudo_protocol::{
-    ClientMessage, CloseReason, GameResults, Occupant, Private, RejectCode, RejectDetail, Request,
-    RoomEvent, RoomPhase, RoomVersion, RoomView, SUPPORTED_VERSIONS, SeatInfo, SeatStats,
-    ServerMessage, Snapshot, Update, YouView,
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
+    RejectDetail, Request, RoomEvent, RoomOptions, RoomPhase, RoomVersion, RoomView,
+    SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot, TurnClock, Update, YouView,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -52,6 +52,13 @@ pub type ConnId = u64;
 /// Capacity of a room's inbox.
 pub const ROOM_INBOX_CAPACITY: usize = 256;
 
+/// Broadcasts a room keeps for clients that resume after a drop.
+pub const HISTORY_CAPACITY: usize = 64;
+
+/// Emotes a player may send within `EMOTE_WINDOW`.
+pub const EMOTE_BURST: usize = 3;
+pub const EMOTE_WINDOW: Duration = Duration::from_secs(5);
+
 /// WebSocket close codes the room uses.
 pub mod close_code {
     pub const NORMAL: u16 = 1000;
@@ -70,6 +77,9 @@ pub struct RoomSettings {
     pub max_spectators: u32,
     /// A room with nobody connected closes after this long.
     pub idle_close: Duration,
+    /// How long a disconnected player on turn (or a disconnected host) is waited for before
+    /// the room plays for them (or hands the host role on).
+    pub disconnect_grace: Duration,
     /// Base of the share link, e.g. `https://perudo.example.org`.
     pub public_url: String,
 }
@@ -81,6 +91,7 @@ impl Default for RoomSettings {
             bot_delay: Duration::from_millis(800),
             max_spectators: 50,
             idle_close: Duration::from_secs(30 * 60),
+            disconnect_grace: Duration::from_secs(5),
             public_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -142,6 +153,8 @@ enum SeatKind {
         conn: Option<ConnId>,
         /// Left the room for good (forfeited); the seat stays for the game's record.
         left: bool,
+        /// Since when the player has been disconnected.
+        away_since: Option<Instant>,
     },
     Bot {
         level: BotLevel,
@@ -153,12 +166,21 @@ enum SeatKind {
 struct SeatSlot {
     name: String,
     kind: SeatKind,
+    /// When this seat's recent emotes were sent, oldest first.
+    emotes: VecDeque<Instant>,
 }
 
 impl SeatSlot {
     fn is_connected_human(&self) -> bool {
         matches!(self.kind, SeatKind::Human { conn: Some(_), .. })
     }
+}
+
+/// What happens when a seated human has been away long enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AwayTimer {
+    HandOverHost(usize),
+    Forfeit(usize),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +219,19 @@ struct Play {
     rounds: u32,
     pause: Option<Pause>,
     bot_at: Option<Instant>,
+    /// When the room plays for the human on turn, and why. Reset by every move.
+    turn_deadline: Option<TurnDeadline>,
+}
+
+/// The running turn's deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TurnDeadline {
+    seat: Seat,
+    at: Instant,
+    reason: AutoPlayReason,
+    /// Where the turn time limit ends this turn; kept while the player is away, so that
+    /// going away and coming back neither costs nor buys time.
+    limit_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -246,6 +281,13 @@ pub struct Room {
     code: String,
     settings: RoomSettings,
     rules: GameConfig,
+    options: RoomOptions,
+    /// The time of the input being handled.
+    now: Instant,
+    /// The last `HISTORY_CAPACITY` broadcasts, encoded, for `Resume`.
+    history: VecDeque<(RoomVersion, Bytes)>,
+    /// Plays for humans whose turn timed out or who are away.
+    stand_in: Bot,
     version: RoomVersion,
     seats: Vec<SeatSlot>,
     host: Option<usize>,
@@ -253,6 +295,9 @@ pub struct Room {
     stage: Stage,
     games_played: u32,
     results: Option<GameResults>,
+    /// Seats (and their token hashes) whose connection was dropped for not keeping up,
+    /// announced at the end of the current input.
+    lost: Vec<(usize, TokenHash)>,
     /// Since when nobody has been connected.
     empty_since: Option<Instant>,
     closed: bool,
@@ -275,6 +320,7 @@ impl Room {
         code: String,
         settings: RoomSettings,
         rules: GameConfig,
+        options: RoomOptions,
         host_name: String,
         token_hash: TokenHash,
         now: Instant,
@@ -283,6 +329,10 @@ impl Room {
             code,
             settings,
             rules,
+            options,
+            now,
+            history: VecDeque::with_capacity(HISTORY_CAPACITY),
+            stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
             version: 0,
             seats: vec![SeatSlot {
                 name: host_name,
@@ -290,13 +340,16 @@ impl Room {
                     token_hash,
                     conn: None,
                     left: false,
+                    away_since: None,
                 },
+                emotes: VecDeque::new(),
             }],
             host: Some(0),
             conns: BTreeMap::new(),
             stage: Stage::Lobby,
             games_played: 0,
             results: None,
+            lost: Vec::new(),
             empty_since: Some(now),
             closed: false,
         }
@@ -363,11 +416,15 @@ impl Room {
         let play = match &self.stage {
             Stage::Playing(play) => match &play.pause {
                 Some(pause) => Some(pause.until),
-                None => play.bot_at,
+                None => [play.bot_at, play.turn_deadline.map(|d| d.at)]
+                    .into_iter()
+                    .flatten()
+                    .min(),
             },
             Stage::Lobby | Stage::Finished(_) => None,
         };
-        [idle, play].into_iter().flatten().min()
+        let away = self.away_deadlines().map(|(at, _)| at).min();
+        [idle, play, away].into_iter().flatten().min()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -380,6 +437,7 @@ impl Room {
 
     /// The room's whole logic: one input at a time, no awaiting.
     pub fn handle_event(&mut self, input: Input, now: Instant) {
+        self.now = now;
         match input {
             Input::Connect {
                 conn,
@@ -424,6 +482,7 @@ impl Room {
             }
             Input::Tick => self.tick(now),
         }
+        self.announce_lost();
     }
 
     fn summary(&self) -> perudo_protocol::http::RoomSummary {
@@ -445,6 +504,45 @@ impl Room {
             self.closed = true;
             return;
         }
+        let due: Vec<AwayTimer> = self
+            .away_deadlines()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, timer)| timer)
+            .collect();
+        for timer in due {
+            match timer {
+                AwayTimer::HandOverHost(seat) if self.host == Some(seat) => {
+                    if let Some(next) = self.next_host(Some(seat))
+                        && self.seats[next].is_connected_human()
+                    {
+                        info!(from = seat, to = next, "host away: handing over");
+                        self.host = Some(next);
+                        let seat = Seat::new(next as u8).expect("below 10");
+                        self.broadcast(
+                            vec![RoomEvent::HostChanged { seat: Some(seat) }],
+                            true,
+                            false,
+                        );
+                    }
+                }
+                AwayTimer::HandOverHost(_) => {}
+                AwayTimer::Forfeit(seat) => {
+                    info!(seat, "away too long: forfeited");
+                    self.forfeit_seat(seat, Vec::new(), now);
+                }
+            }
+        }
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        if play.pause.is_none()
+            && let Some(deadline) = play.turn_deadline
+            && now >= deadline.at
+        {
+            play.turn_deadline = None;
+            self.auto_play(deadline.seat, deadline.reason, now);
+            return;
+        }
         let Stage::Playing(play) = &mut self.stage else {
             return;
         };
@@ -458,6 +556,131 @@ impl Room {
         if play.bot_at.is_some_and(|at| now >= at) {
             play.bot_at = None;
             self.play_bot(now);
+        }
+    }
+
+    /// Timers that run while a seated human is away: handing over the host role after the
+    /// grace period, and forfeiting a player still in a running game after the room's time.
+    fn away_deadlines(&self) -> impl Iterator<Item = (Instant, AwayTimer)> + '_ {
+        let playing = match &self.stage {
+            Stage::Playing(play) => Some(play.game.dice_counts()),
+            Stage::Lobby | Stage::Finished(_) => None,
+        };
+        let forfeit_after = Duration::from_secs(u64::from(self.options.forfeit_after_secs));
+        self.seats
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, slot)| match slot.kind {
+                SeatKind::Human {
+                    conn: None,
+                    left: false,
+                    away_since: Some(since),
+                    ..
+                } => Some((i, since)),
+                SeatKind::Human { .. } | SeatKind::Bot { .. } => None,
+            })
+            .flat_map(move |(i, since)| {
+                // Only while someone connected could take over: otherwise the deadline would
+                // stay in the past and wake the room in a loop.
+                let successor = self
+                    .next_host(Some(i))
+                    .is_some_and(|next| self.seats[next].is_connected_human());
+                let host = (self.host == Some(i) && successor).then(|| {
+                    (
+                        since + self.settings.disconnect_grace,
+                        AwayTimer::HandOverHost(i),
+                    )
+                });
+                let forfeit = playing
+                    .as_ref()
+                    .is_some_and(|dice| dice.get(i).is_some_and(|&d| d > 0))
+                    .then(|| (since + forfeit_after, AwayTimer::Forfeit(i)));
+                host.into_iter().chain(forfeit)
+            })
+    }
+
+    /// Sets the turn deadline for the current turn: the turn time limit for a connected
+    /// human, the disconnect grace for an away one, none for bots and between rounds. A
+    /// deadline for the same seat and reason is kept, so only moves restart the clock.
+    fn update_clock(&mut self) {
+        let now = self.now;
+        let limit = self.rules.turn_time_limit_secs;
+        let grace = self.settings.disconnect_grace;
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        let turn = match (play.pause.is_some(), play.game.turn()) {
+            (false, Some(turn)) => turn,
+            (true, _) | (false, None) => {
+                play.turn_deadline = None;
+                return;
+            }
+        };
+        let old = play.turn_deadline.filter(|d| d.seat == turn);
+        let limit_at = match old {
+            Some(d) => d.limit_at,
+            None => limit.map(|secs| now + Duration::from_secs(u64::from(secs))),
+        };
+        play.turn_deadline = match self.seats.get(turn.index()).map(|s| &s.kind) {
+            Some(SeatKind::Human { conn: Some(_), .. }) => limit_at.map(|at| TurnDeadline {
+                seat: turn,
+                at,
+                reason: AutoPlayReason::TimeLimit,
+                limit_at,
+            }),
+            Some(SeatKind::Human { conn: None, .. }) => {
+                let away_at = match old {
+                    Some(d) if d.reason == AutoPlayReason::Away => d.at,
+                    Some(_) | None => now + grace,
+                };
+                Some(TurnDeadline {
+                    seat: turn,
+                    at: limit_at.map_or(away_at, |at| at.min(away_at)),
+                    reason: AutoPlayReason::Away,
+                    limit_at,
+                })
+            }
+            Some(SeatKind::Bot { .. }) | None => None,
+        };
+    }
+
+    fn clock(&self) -> Option<TurnClock> {
+        let Stage::Playing(play) = &self.stage else {
+            return None;
+        };
+        play.turn_deadline.map(|d| TurnClock {
+            seat: d.seat,
+            remaining_ms: d.at.saturating_duration_since(self.now).as_millis() as u32,
+            reason: d.reason,
+        })
+    }
+
+    /// The room plays the turn of a human who ran out of time or is away.
+    fn auto_play(&mut self, seat: Seat, reason: AutoPlayReason, now: Instant) {
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        if play.game.turn() != Some(seat) {
+            return;
+        }
+        let Some(action) = self.stand_in.decide(&play.game.view_for(seat)) else {
+            return;
+        };
+        match play.game.apply(seat, action) {
+            Ok(events) => {
+                info!(seat = seat.get(), ?reason, "auto-played");
+                self.after_game_events(
+                    events,
+                    vec![RoomEvent::AutoPlayed {
+                        seat,
+                        action,
+                        reason,
+                    }],
+                    false,
+                    now,
+                );
+            }
+            Err(error) => warn!(seat = seat.get(), %error, "stand-in chose an illegal move"),
         }
     }
 
@@ -497,6 +720,7 @@ impl Room {
                 .collect(),
             spectators: self.spectator_count(),
             rules: self.rules.clone(),
+            options: self.options,
             reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
             games_played: self.games_played,
             results: self.results.clone(),
@@ -550,13 +774,56 @@ impl Room {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        match c.outbox.try_send(frame) {
-            Ok(()) => {}
+        let role = c.role;
+        let failed = match c.outbox.try_send(frame) {
+            Ok(()) => false,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 warn!(conn, "outbox full: dropping slow connection");
-                self.kill_conn(conn);
+                true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.kill_conn(conn),
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        };
+        if !failed {
+            return;
+        }
+        // A player lost this way is announced once the current input is handled: this may
+        // run in the middle of a broadcast.
+        if let Role::Seat(seat) = role
+            && let Some(SeatSlot {
+                kind:
+                    SeatKind::Human {
+                        token_hash,
+                        conn: Some(held),
+                        ..
+                    },
+                ..
+            }) = self.seats.get(seat)
+            && *held == conn
+        {
+            self.lost.push((seat, *token_hash));
+        }
+        self.kill_conn(conn);
+    }
+
+    /// Tells the room about players whose connections were dropped for not keeping up.
+    fn announce_lost(&mut self) {
+        while !self.lost.is_empty() {
+            let lost = std::mem::take(&mut self.lost);
+            let events: Vec<RoomEvent> = lost
+                .into_iter()
+                .filter(|&(seat, hash)| {
+                    // Still that player's seat, still without a connection.
+                    matches!(
+                        self.seats.get(seat).map(|s| &s.kind),
+                        Some(SeatKind::Human { token_hash, conn: None, .. }) if *token_hash == hash
+                    )
+                })
+                .filter_map(|(seat, _)| Seat::new(seat as u8))
+                .map(|seat| RoomEvent::Disconnected { seat })
+                .collect();
+            if !events.is_empty() {
+                self.broadcast(events, true, false);
+            }
         }
     }
 
@@ -580,28 +847,47 @@ impl Room {
         self.detach(conn);
     }
 
-    /// Forgets `conn` and frees whatever it held, without any broadcast.
+    /// Forgets `conn` and frees whatever it held, without any broadcast. A seat it held
+    /// waits for its player from now on (the away timers start).
     fn detach(&mut self, conn: ConnId) -> Option<Role> {
         let c = self.conns.remove(&conn)?;
         if let Role::Seat(seat) = c.role
             && let Some(SeatSlot {
-                kind: SeatKind::Human { conn: held, .. },
+                kind:
+                    SeatKind::Human {
+                        conn: held,
+                        away_since,
+                        ..
+                    },
                 ..
             }) = self.seats.get_mut(seat)
             && *held == Some(conn)
         {
             *held = None;
+            *away_since = Some(self.now);
         }
         Some(c.role)
     }
 
     fn drop_conn(&mut self, conn: ConnId, now: Instant) {
         debug!(conn, "disconnected");
+        let held = match self.conns.get(&conn).map(|c| c.role) {
+            Some(Role::Seat(seat)) => matches!(
+                self.seats.get(seat).map(|s| &s.kind),
+                Some(SeatKind::Human { conn: Some(c), .. }) if *c == conn
+            )
+            .then_some(seat),
+            Some(Role::Outsider | Role::Spectator) | None => None,
+        };
         let role = self.detach(conn);
         if self.conns.is_empty() {
             self.empty_since = Some(now);
         }
-        if matches!(role, Some(Role::Seat(_) | Role::Spectator)) {
+        if let Some(seat) = held {
+            info!(seat, "player disconnected");
+            let seat = Seat::new(seat as u8).expect("below 10");
+            self.broadcast(vec![RoomEvent::Disconnected { seat }], true, false);
+        } else if matches!(role, Some(Role::Seat(_) | Role::Spectator)) {
             self.broadcast(Vec::new(), true, false);
         }
     }
@@ -633,6 +919,18 @@ impl Room {
     /// Sends one `Update` to every member, encoded once, then each seat's `Private` if it
     /// changed.
     fn broadcast(&mut self, events: Vec<RoomEvent>, room_changed: bool, table_changed: bool) {
+        self.broadcast_except(None, events, room_changed, table_changed);
+    }
+
+    /// `broadcast`, leaving out one member that will catch up by itself.
+    fn broadcast_except(
+        &mut self,
+        except: Option<ConnId>,
+        events: Vec<RoomEvent>,
+        room_changed: bool,
+        table_changed: bool,
+    ) {
+        self.update_clock();
         self.version += 1;
         let update = ServerMessage::Update(Update {
             version: self.version,
@@ -643,10 +941,17 @@ impl Room {
             } else {
                 None
             },
+            clock: self.clock(),
         });
         let bytes = Self::encode(&update);
+        if self.history.len() == HISTORY_CAPACITY {
+            self.history.pop_front();
+        }
+        self.history.push_back((self.version, bytes.clone()));
         for conn in self.members() {
-            self.push(conn, Frame::Data(bytes.clone()));
+            if Some(conn) != except {
+                self.push(conn, Frame::Data(bytes.clone()));
+            }
         }
         self.send_privates();
     }
@@ -694,6 +999,7 @@ impl Room {
             room: self.room_view(),
             table: self.table_view(),
             you: you.clone(),
+            clock: self.clock(),
         });
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_you = you;
@@ -774,27 +1080,27 @@ impl Room {
                 "say hello with the protocol version first",
             )),
             Request::Join { name } => self.join(conn, &name),
-            Request::Claim { token } => self.claim(conn, &token),
-            Request::Spectate => {
-                self.require_outsider(conn)?;
-                if self.spectator_count() >= self.settings.max_spectators {
-                    return Err(Rejection::new(
-                        RejectCode::SpectatorsFull,
-                        format!(
-                            "this room has its {} spectators already",
-                            self.settings.max_spectators
-                        ),
-                    ));
-                }
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.role = Role::Spectator;
-                }
-                // The new spectator gets this update too, before its snapshot of the same
-                // version; clients ignore updates until their first snapshot.
-                self.broadcast(Vec::new(), true, false);
-                self.send_snapshot(conn);
+            Request::Claim { token } => self.claim(conn, &token, None),
+            Request::Spectate => self.spectate(conn, None),
+            Request::Resume {
+                token: Some(token),
+                last_version,
+            } => self.claim(conn, &token, Some(last_version)),
+            Request::Resume {
+                token: None,
+                last_version,
+            } => self.spectate(conn, Some(last_version)),
+            Request::SetOptions { options } => {
+                self.require_host(conn)?;
+                self.require_between_games()?;
+                options
+                    .validate()
+                    .map_err(|m| Rejection::new(RejectCode::InvalidRules, m))?;
+                self.options = options;
+                self.broadcast(vec![RoomEvent::RulesChanged], true, false);
                 Ok(())
             }
+            Request::Emote { emote } => self.emote(conn, emote, now),
             Request::SetRules { rules } => {
                 self.require_host(conn)?;
                 self.require_between_games()?;
@@ -833,6 +1139,7 @@ impl Room {
                         level,
                         bot: Box::new(Bot::new(level, ids::new_bot_seed())),
                     },
+                    emotes: VecDeque::new(),
                 });
                 self.broadcast(
                     vec![RoomEvent::SeatTaken {
@@ -946,7 +1253,9 @@ impl Room {
                 token_hash: ids::hash_token(&token),
                 conn: Some(conn),
                 left: false,
+                away_since: None,
             },
+            emotes: VecDeque::new(),
         });
         if self.host.is_none() {
             self.host = Some(seat);
@@ -981,7 +1290,14 @@ impl Room {
         self.send_snapshot(conn);
     }
 
-    fn claim(&mut self, conn: ConnId, token: &str) -> Result<(), Rejection> {
+    /// Takes the seat of `token` for `conn`. With `last_version`, the connection catches up
+    /// from the room's history where it can instead of getting a snapshot.
+    fn claim(
+        &mut self,
+        conn: ConnId,
+        token: &str,
+        last_version: Option<RoomVersion>,
+    ) -> Result<(), Rejection> {
         self.require_outsider(conn)?;
         let hash = ids::hash_token(token);
         let seat = self
@@ -991,6 +1307,16 @@ impl Room {
                 matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
             })
             .ok_or_else(|| Rejection::new(RejectCode::BadToken, "no seat in this room has that token"))?;
+        // Only a player who was away comes back: not the host's first claim of a new room,
+        // nor a second socket taking over from a live one.
+        let returned = matches!(
+            self.seats[seat].kind,
+            SeatKind::Human {
+                conn: None,
+                away_since: Some(_),
+                ..
+            }
+        );
         if let SeatKind::Human {
             conn: Some(old), ..
         } = self.seats[seat].kind
@@ -1003,12 +1329,115 @@ impl Room {
                 "seat taken by another connection",
             );
         }
-        if let SeatKind::Human { conn: held, .. } = &mut self.seats[seat].kind {
+        if let SeatKind::Human {
+            conn: held,
+            away_since,
+            ..
+        } = &mut self.seats[seat].kind
+        {
             *held = Some(conn);
+            *away_since = None;
         }
         info!(conn, seat, "claimed seat");
-        self.broadcast(Vec::new(), true, false);
-        self.seat_conn(conn, seat, token.to_string());
+        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
+        let events = if returned {
+            vec![RoomEvent::Reconnected { seat: seat_id }]
+        } else {
+            Vec::new()
+        };
+        // Broadcast before the connection is a member: it catches up below.
+        self.broadcast(events, true, false);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.role = Role::Seat(seat);
+        }
+        self.send_to(
+            conn,
+            &ServerMessage::Seated {
+                seat: seat_id,
+                token: token.to_string(),
+            },
+        );
+        self.catch_up(conn, last_version);
+        Ok(())
+    }
+
+    /// Watches the room; with `last_version`, catches up from the history where it can.
+    fn spectate(
+        &mut self,
+        conn: ConnId,
+        last_version: Option<RoomVersion>,
+    ) -> Result<(), Rejection> {
+        self.require_outsider(conn)?;
+        if self.spectator_count() >= self.settings.max_spectators {
+            return Err(Rejection::new(
+                RejectCode::SpectatorsFull,
+                format!(
+                    "this room has its {} spectators already",
+                    self.settings.max_spectators
+                ),
+            ));
+        }
+        // Counted as a spectator in this broadcast, but not sent it: it catches up below.
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.role = Role::Spectator;
+        }
+        self.broadcast_except(Some(conn), Vec::new(), true, false);
+        self.catch_up(conn, last_version);
+        Ok(())
+    }
+
+    /// Brings a new member up to date: the broadcasts after `last_version` if the history
+    /// still holds them all (then its own view), else a snapshot.
+    fn catch_up(&mut self, conn: ConnId, last_version: Option<RoomVersion>) {
+        let replay: Option<Vec<Bytes>> = last_version.and_then(|last| {
+            if last > self.version {
+                return None;
+            }
+            let missed: Vec<Bytes> = self
+                .history
+                .iter()
+                .filter(|(v, _)| *v > last)
+                .map(|(_, bytes)| bytes.clone())
+                .collect();
+            (missed.len() as u64 == self.version - last).then_some(missed)
+        });
+        let Some(missed) = replay else {
+            self.send_snapshot(conn);
+            return;
+        };
+        debug!(conn, missed = missed.len(), "resuming from history");
+        for bytes in missed {
+            self.push(conn, Frame::Data(bytes));
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_you = None;
+        }
+        self.send_privates();
+    }
+
+    fn emote(&mut self, conn: ConnId, emote: Emote, now: Instant) -> Result<(), Rejection> {
+        let Role::Seat(seat) = self.role(conn) else {
+            return Err(Rejection::new(
+                RejectCode::NotSeated,
+                "only players send emotes",
+            ));
+        };
+        let recent = &mut self.seats[seat].emotes;
+        while recent.front().is_some_and(|&at| at + EMOTE_WINDOW <= now) {
+            recent.pop_front();
+        }
+        if recent.len() >= EMOTE_BURST {
+            return Err(Rejection::new(
+                RejectCode::SlowDown,
+                format!(
+                    "at most {EMOTE_BURST} emotes every {} seconds",
+                    EMOTE_WINDOW.as_secs()
+                ),
+            ));
+        }
+        recent.push_back(now);
+        let seat = Seat::new(seat as u8).expect("below 10");
+        self.broadcast(vec![RoomEvent::Emote { seat, emote }], false, false);
         Ok(())
     }
 
@@ -1090,7 +1519,7 @@ impl Room {
                     Stage::Lobby | Stage::Finished(_) => {
                         self.remove_seat(seat);
                     }
-                    Stage::Playing(play) => {
+                    Stage::Playing(_) => {
                         if let SeatKind::Human {
                             conn: held, left, ..
                         } = &mut self.seats[seat].kind
@@ -1098,27 +1527,35 @@ impl Room {
                             *held = None;
                             *left = true;
                         }
-                        let game_seat = Seat::new(seat as u8).expect("below 10");
-                        let events = if play.game.dice_counts()[seat] > 0 {
-                            play.game.forfeit(game_seat).unwrap_or_default()
-                        } else {
-                            Vec::new()
-                        };
-                        let mut extra = Vec::new();
-                        if self.host == Some(seat) {
-                            self.host = self.next_host(Some(seat));
-                            extra.push(RoomEvent::HostChanged {
-                                seat: self.host.and_then(|h| Seat::new(h as u8)),
-                            });
-                        }
                         info!(seat, "left the game");
-                        // The room changed too: the seat is no longer connected.
-                        self.after_game_events(events, extra, true, now);
+                        self.forfeit_seat(seat, Vec::new(), now);
                     }
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Takes `seat` out of the running game (its dice leave, the round is re-rolled) and
+    /// hands the host role on if it was the host's.
+    fn forfeit_seat(&mut self, seat: usize, mut extra: Vec<RoomEvent>, now: Instant) {
+        let Stage::Playing(play) = &mut self.stage else {
+            return;
+        };
+        let game_seat = Seat::new(seat as u8).expect("below 10");
+        let events = if play.game.dice_counts().get(seat).is_some_and(|&d| d > 0) {
+            play.game.forfeit(game_seat).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if self.host == Some(seat) {
+            self.host = self.next_host(Some(seat));
+            extra.push(RoomEvent::HostChanged {
+                seat: self.host.and_then(|h| Seat::new(h as u8)),
+            });
+        }
+        // The room changed too: the seat is no longer connected, perhaps no longer host.
+        self.after_game_events(events, extra, true, now);
     }
 
     fn start_game(&mut self, now: Instant) -> Result<(), Rejection> {
@@ -1150,6 +1587,16 @@ impl Room {
             room_events.push(self.take_out_seat(i));
         }
         debug_assert_eq!(usize::from(seats), self.seats.len());
+        // Time away in the lobby does not count towards forfeiting this game.
+        for slot in &mut self.seats {
+            if let SeatKind::Human {
+                away_since: Some(since),
+                ..
+            } = &mut slot.kind
+            {
+                *since = now;
+            }
+        }
         let (game, events) = Game::start(self.rules.clone(), seats, ids::new_seed())
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let number = self.games_played + 1;
@@ -1162,6 +1609,7 @@ impl Room {
             rounds: 0,
             pause: None,
             bot_at: None,
+            turn_deadline: None,
         }));
         for c in self.conns.values_mut() {
             c.last_you = None;
@@ -1296,6 +1744,10 @@ impl Room {
         let Stage::Playing(play) = &mut self.stage else {
             return;
         };
+        if !events.is_empty() {
+            // A move: the next turn's clock starts afresh.
+            play.turn_deadline = None;
+        }
         Self::record_stats(play, &events);
         let mut room_events = extra;
         let mut events = events;

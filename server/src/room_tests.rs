@@ -39,6 +39,7 @@ impl Harness {
             "TESTROOM2".into(),
             settings,
             GameConfig::default(),
+            RoomOptions::default(),
             "Host".into(),
             ids::hash_token(HOST_TOKEN),
             now,
@@ -598,4 +599,1201 @@ fn leaving_mid_game_forfeits_and_hands_over_the_host_role() {
     assert_eq!(play.game.dice_counts()[0], 0);
     assert_eq!(h.room.host, Some(1));
     assert!(!play.game.is_over());
+}
+
+// ---- issue 4: clocks, disconnects, forfeits, emotes, options, resume --------------------
+
+impl Harness {
+    fn build(settings: RoomSettings, rules: GameConfig, options: RoomOptions) -> Harness {
+        let now = Instant::now();
+        let room = Room::new(
+            "TESTROOM3".into(),
+            settings,
+            rules,
+            options,
+            "Host".into(),
+            ids::hash_token(HOST_TOKEN),
+            now,
+        );
+        Harness {
+            room,
+            now,
+            next_conn: 1,
+        }
+    }
+
+    /// No reveal pause and no bot delay, a 5 s grace; turn limit and forfeit time as given.
+    fn timed(turn_limit: Option<u16>, forfeit_after_secs: u16) -> Harness {
+        Harness::build(
+            RoomSettings {
+                reveal_pause: Duration::ZERO,
+                bot_delay: Duration::ZERO,
+                disconnect_grace: Duration::from_secs(5),
+                ..RoomSettings::default()
+            },
+            GameConfig {
+                turn_time_limit_secs: turn_limit,
+                ..GameConfig::default()
+            },
+            RoomOptions { forfeit_after_secs },
+        )
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    fn tick(&mut self) {
+        self.room.handle_event(Input::Tick, self.now);
+    }
+
+    fn disconnect(&mut self, client: &Client) {
+        self.room
+            .handle_event(Input::Disconnect { conn: client.conn }, self.now);
+    }
+
+    fn turn(&self) -> Option<Seat> {
+        match &self.room.stage {
+            Stage::Playing(play) => play.game.turn(),
+            Stage::Lobby | Stage::Finished(_) => None,
+        }
+    }
+
+    /// The seat's view must offer a move; plays the simplest one.
+    fn play_simple(&mut self, client: &mut Client) -> Vec<ServerMessage> {
+        let Role::Seat(seat) = self.room.role(client.conn) else {
+            panic!("not seated");
+        };
+        let you = self.room.you_view(seat).expect("a view");
+        let action = simple_move(&you.legal).expect("a move");
+        self.ok(client, Request::Act { action })
+    }
+}
+
+fn updates(frames: &[ServerMessage]) -> Vec<Update> {
+    frames
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::Update(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn room_events(frames: &[ServerMessage]) -> Vec<RoomEvent> {
+    updates(frames).into_iter().flat_map(|u| u.events).collect()
+}
+
+/// The events that follow each `AutoPlayed`, which must be the move's own events.
+fn auto_played(frames: &[ServerMessage]) -> Vec<(Seat, Action, AutoPlayReason)> {
+    let mut out = Vec::new();
+    for update in updates(frames) {
+        for (i, event) in update.events.iter().enumerate() {
+            if let RoomEvent::AutoPlayed {
+                seat,
+                action,
+                reason,
+            } = event
+            {
+                match update.events.get(i + 1) {
+                    Some(RoomEvent::Game {
+                        event: Event::BidPlaced(placed),
+                    }) => {
+                        assert_eq!(placed.seat, *seat);
+                        assert_eq!(Action::Bid(placed.bid), *action);
+                    }
+                    Some(RoomEvent::Game {
+                        event: Event::RoundResolved(_),
+                    }) => assert!(matches!(action, Action::Dudo | Action::Calza)),
+                    other => panic!("after AutoPlayed came {other:?}"),
+                }
+                out.push((*seat, *action, *reason));
+            }
+        }
+    }
+    out
+}
+
+fn seat_of(h: &Harness, client: &Client) -> usize {
+    match h.room.role(client.conn) {
+        Role::Seat(seat) => seat,
+        other => panic!("not seated: {other:?}"),
+    }
+}
+
+#[test]
+fn the_turn_time_limit_auto_plays_and_the_game_moves_on() {
+    let mut h = Harness::timed(Some(10), 120);
+    let mut host = h.host();
+    let mut bob = h.player("Bob");
+    let frames = h.ok(&mut host, Request::Start);
+    let turn = h.turn().unwrap();
+    // Every update of the running game carries the clock of the turn.
+    let last = updates(&frames).pop().unwrap();
+    assert_eq!(
+        last.clock,
+        Some(TurnClock {
+            seat: turn,
+            remaining_ms: 10_000,
+            reason: AutoPlayReason::TimeLimit
+        })
+    );
+    assert_eq!(
+        h.room.next_deadline(),
+        Some(h.now + Duration::from_secs(10))
+    );
+    bob.frames();
+    // An emote 3 s later shows the same clock, 3 s further on: only moves restart it.
+    h.advance(Duration::from_secs(3));
+    let frames = h.ok(&mut host, Request::Emote { emote: Emote::Fire });
+    let clock = updates(&frames).pop().unwrap().clock.unwrap();
+    assert_eq!((clock.seat, clock.remaining_ms), (turn, 7_000));
+    // A newcomer's snapshot has the clock too.
+    let mut watcher = h.connect();
+    h.hello(&mut watcher);
+    let frames = h.ok(&mut watcher, Request::Spectate);
+    match frames
+        .iter()
+        .find(|m| matches!(m, ServerMessage::Snapshot(_)))
+    {
+        Some(ServerMessage::Snapshot(s)) => {
+            assert_eq!(
+                s.clock.map(|c| (c.seat, c.remaining_ms)),
+                Some((turn, 7_000))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing happens a moment before the deadline.
+    h.advance(Duration::from_millis(6_999));
+    h.tick();
+    assert_eq!(h.turn(), Some(turn));
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let seen = watcher.frames();
+    let auto = auto_played(&seen);
+    assert_eq!(auto.len(), 1, "{seen:?}");
+    assert_eq!((auto[0].0, auto[0].2), (turn, AutoPlayReason::TimeLimit));
+    assert!(matches!(auto[0].1, Action::Bid(_)), "an opening is a bid");
+    let next = h.turn().unwrap();
+    assert_ne!(next, turn, "the game moved on");
+    let clock = updates(&seen).pop().unwrap().clock.unwrap();
+    assert_eq!(
+        clock,
+        TurnClock {
+            seat: next,
+            remaining_ms: 10_000,
+            reason: AutoPlayReason::TimeLimit
+        }
+    );
+    // The other player moves in time; the clock restarts for the first one.
+    let mover = if seat_of(&h, &host) == next.index() {
+        &mut host
+    } else {
+        &mut bob
+    };
+    h.advance(Duration::from_secs(4));
+    mover.frames();
+    let frames = h.play_simple(mover);
+    assert!(auto_played(&frames).is_empty());
+    if h.room.phase() == RoomPhase::Playing {
+        let clock = updates(&frames).pop().unwrap().clock.unwrap();
+        assert_eq!(clock.remaining_ms, 10_000);
+        assert_eq!(Some(clock.seat), h.turn());
+    }
+}
+
+#[test]
+fn a_disconnected_player_on_turn_is_auto_played_after_the_grace() {
+    let mut h = Harness::timed(None, 120);
+    let mut host = h.host();
+    let bob = h.player("Bob");
+    h.ok(&mut host, Request::Start);
+    // No turn limit: a connected player has all the time in the world.
+    assert_eq!(h.room.next_deadline(), None);
+    let turn = h.turn().unwrap();
+    let (away, mut stays) = if turn.index() == 0 {
+        (host, bob)
+    } else {
+        (bob, host)
+    };
+    stays.frames();
+    h.disconnect(&away);
+    let frames = stays.frames();
+    let last = updates(&frames).pop().unwrap();
+    assert_eq!(last.events, vec![RoomEvent::Disconnected { seat: turn }]);
+    assert_eq!(
+        last.clock,
+        Some(TurnClock {
+            seat: turn,
+            remaining_ms: 5_000,
+            reason: AutoPlayReason::Away
+        })
+    );
+    let seats = &last.room.unwrap().seats;
+    assert_eq!(
+        seats[turn.index()].occupant,
+        Occupant::Human { connected: false }
+    );
+    h.advance(Duration::from_millis(4_999));
+    h.tick();
+    assert_eq!(h.turn(), Some(turn));
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let frames = stays.frames();
+    let auto = auto_played(&frames);
+    assert_eq!(auto.len(), 1, "{frames:?}");
+    assert_eq!((auto[0].0, auto[0].2), (turn, AutoPlayReason::Away));
+    // Whenever the turn comes back, the away seat is played again after the grace.
+    let mut autos = 1;
+    while autos < 3 && h.room.phase() == RoomPhase::Playing {
+        if h.turn() == Some(turn) {
+            let at = h.now;
+            assert!(h.fire_timer());
+            assert_eq!(h.now, at + Duration::from_secs(5));
+            let frames = stays.frames();
+            let auto = auto_played(&frames);
+            assert_eq!(auto.len(), 1);
+            assert_eq!(auto[0].2, AutoPlayReason::Away);
+            autos += 1;
+        } else {
+            h.play_simple(&mut stays);
+        }
+    }
+}
+
+#[test]
+fn a_player_away_too_long_forfeits_and_the_others_finish() {
+    let mut h = Harness::timed(None, 15);
+    let mut host = h.host();
+    let (bob, bob_token) = join_with_token(&mut h, "Bob");
+    let mut cid = h.player("Cid");
+    h.ok(&mut host, Request::Start);
+    let gone_at = h.now;
+    h.disconnect(&bob);
+    let mut forfeited = false;
+    let mut steps = 0;
+    while h.room.phase() != RoomPhase::Finished {
+        steps += 1;
+        assert!(steps < 10_000, "the game did not finish");
+        match h.turn() {
+            Some(t) if t.index() == 0 => {
+                h.play_simple(&mut host);
+            }
+            Some(t) if t.index() == 2 => {
+                h.play_simple(&mut cid);
+            }
+            _ => {
+                assert!(h.fire_timer(), "waiting on the away seat needs a timer");
+            }
+        }
+        let events = room_events(&host.frames());
+        if events.contains(&RoomEvent::Game {
+            event: Event::Forfeited {
+                seat: Seat::new(1).unwrap(),
+            },
+        }) {
+            assert!(!forfeited, "forfeited once");
+            forfeited = true;
+            assert_eq!(h.now, gone_at + Duration::from_secs(15));
+        }
+        cid.frames();
+    }
+    assert!(forfeited, "bob never forfeited");
+    let results = h.room.results.clone().unwrap();
+    assert_ne!(results.winner.index(), 1);
+    assert_eq!(h.room.play().unwrap().game.dice_counts()[1], 0);
+    // After the game no timer is left for the away player.
+    assert_eq!(h.room.next_deadline(), None);
+    // He can still come back to his seat between games.
+    let mut back = h.connect();
+    h.hello(&mut back);
+    h.ok(&mut back, Request::Claim { token: bob_token });
+    assert_eq!(
+        room_events(&host.frames()),
+        vec![RoomEvent::Reconnected {
+            seat: Seat::new(1).unwrap()
+        }]
+    );
+}
+
+#[test]
+fn coming_back_before_the_forfeit_takes_the_seat_back() {
+    let mut h = Harness::timed(None, 15);
+    let mut host = h.host();
+    let (bob, token) = join_with_token(&mut h, "Bob");
+    h.ok(&mut host, Request::Start);
+    // Bob should be on turn when he goes.
+    if h.turn() != Some(Seat::new(1).unwrap()) {
+        h.play_simple(&mut host);
+    }
+    assert_eq!(h.turn(), Some(Seat::new(1).unwrap()));
+    let hand = h.room.you_view(1).unwrap().hand;
+    h.disconnect(&bob);
+    assert_eq!(h.room.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    h.advance(Duration::from_secs(3));
+    host.frames();
+    let mut back = h.connect();
+    h.hello(&mut back);
+    let frames = h.ok(
+        &mut back,
+        Request::Claim {
+            token: token.clone(),
+        },
+    );
+    assert_eq!(latest_you(&frames).unwrap().hand, hand);
+    let events = room_events(&host.frames());
+    assert_eq!(
+        events,
+        vec![RoomEvent::Reconnected {
+            seat: Seat::new(1).unwrap()
+        }]
+    );
+    // No clock any more: no auto-play, no forfeit, however long Bob thinks.
+    assert_eq!(h.room.next_deadline(), None);
+    h.advance(Duration::from_secs(600));
+    h.tick();
+    assert_eq!(h.turn(), Some(Seat::new(1).unwrap()));
+    assert!(room_events(&host.frames()).is_empty());
+    assert_eq!(h.room.play().unwrap().game.dice_counts()[1], 5);
+    h.play_simple(&mut back);
+}
+
+#[test]
+fn a_disconnected_host_is_replaced_by_the_next_connected_human_after_the_grace() {
+    let mut h = Harness::timed(None, 120);
+    let host = h.host();
+    let bob = h.player("Bob");
+    let mut cid = h.player("Cid");
+    h.disconnect(&bob);
+    // Bob is away without a timer: he is not the host.
+    assert_eq!(h.room.next_deadline(), None);
+    h.disconnect(&host);
+    assert_eq!(h.room.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    cid.frames();
+    h.advance(Duration::from_millis(4_999));
+    h.tick();
+    assert_eq!(h.room.host, Some(0));
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    assert_eq!(h.room.host, Some(2), "Bob is away too: Cid is next");
+    let frames = cid.frames();
+    assert_eq!(
+        room_events(&frames),
+        vec![RoomEvent::HostChanged {
+            seat: Some(Seat::new(2).unwrap())
+        }]
+    );
+    assert_eq!(h.room.next_deadline(), None);
+    // The new host can start the game.
+    h.ok(&mut cid, Request::Start);
+}
+
+#[test]
+fn a_disconnected_host_with_nobody_to_take_over_stays_host() {
+    let mut h = Harness::timed(None, 120);
+    let host = h.host();
+    let mut outsider = h.connect();
+    h.hello(&mut outsider);
+    h.disconnect(&host);
+    h.advance(Duration::from_secs(6));
+    h.tick();
+    assert_eq!(h.room.host, Some(0));
+    // No deadline is left in the past, which would wake the room in a loop.
+    assert!(h.room.next_deadline().is_none_or(|at| at > h.now));
+}
+
+#[test]
+fn coming_back_on_turn_restores_the_turn_limit_deadline() {
+    let mut h = Harness::timed(Some(30), 120);
+    let mut host = h.host();
+    let (bob, bob_token) = join_with_token(&mut h, "Bob");
+    h.ok(&mut host, Request::Start);
+    let turn = h.turn().unwrap();
+    let (away, token) = if turn.index() == 0 {
+        (host, HOST_TOKEN.to_string())
+    } else {
+        (bob, bob_token)
+    };
+    let deadline = |h: &Harness| match &h.room.stage {
+        Stage::Playing(play) => play.turn_deadline.map(|d| (d.at, d.reason)),
+        Stage::Lobby | Stage::Finished(_) => None,
+    };
+    let start = h.now;
+    assert_eq!(
+        deadline(&h),
+        Some((start + Duration::from_secs(30), AutoPlayReason::TimeLimit))
+    );
+    h.advance(Duration::from_secs(10));
+    h.disconnect(&away);
+    assert_eq!(
+        deadline(&h),
+        Some((start + Duration::from_secs(15), AutoPlayReason::Away)),
+        "the grace"
+    );
+    h.advance(Duration::from_secs(2));
+    let mut back = h.connect();
+    h.hello(&mut back);
+    h.ok(&mut back, Request::Claim { token });
+    // Back in time: the turn's own 30 s deadline again, neither shorter nor longer.
+    assert_eq!(
+        deadline(&h),
+        Some((start + Duration::from_secs(30), AutoPlayReason::TimeLimit))
+    );
+}
+
+#[test]
+fn a_player_dropped_for_not_reading_is_announced_and_waited_for() {
+    let mut h = Harness::timed(None, 120);
+    let mut host = h.host();
+    let mut slow = h.connect_with_capacity(8);
+    h.hello(&mut slow);
+    h.ok(
+        &mut slow,
+        Request::Join {
+            name: "Slow".into(),
+        },
+    );
+    slow.frames();
+    // The slow player stops reading; the host keeps the room busy until its outbox is full.
+    // (The announcement comes after the ack: the emote did not cause it.)
+    let mut seen = Vec::new();
+    for _ in 0..12 {
+        seen.extend(h.request(&mut host, Request::Emote { emote: Emote::Clap }));
+        h.advance(Duration::from_secs(5));
+    }
+    assert!(slow.close.is_cancelled(), "the slow reader was cut off");
+    let events = room_events(&seen);
+    assert!(
+        events.contains(&RoomEvent::Disconnected {
+            seat: Seat::new(1).unwrap()
+        }),
+        "{events:?}"
+    );
+    assert!(matches!(
+        h.room.seats[1].kind,
+        SeatKind::Human {
+            conn: None,
+            away_since: Some(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn time_away_in_the_lobby_does_not_count_towards_a_forfeit() {
+    let mut h = Harness::timed(None, 15);
+    let mut host = h.host();
+    let bob = h.player("Bob");
+    let _cid = h.player("Cid");
+    h.disconnect(&bob);
+    h.advance(Duration::from_secs(60));
+    h.ok(&mut host, Request::Start);
+    let bob_dice = |h: &Harness| match &h.room.stage {
+        Stage::Playing(play) | Stage::Finished(play) => play.game.dice_counts()[1],
+        Stage::Lobby => 0,
+    };
+    assert_eq!(bob_dice(&h), 5, "not forfeited at the start");
+    h.advance(Duration::from_secs(14));
+    h.tick();
+    assert_eq!(bob_dice(&h), 5);
+    h.advance(Duration::from_secs(1));
+    h.tick();
+    assert_eq!(bob_dice(&h), 0, "forfeited 15 s into the game");
+}
+
+#[test]
+fn emotes_are_rate_limited_per_seat() {
+    let mut h = Harness::timed(None, 120);
+    let mut host = h.host();
+    let mut bob = h.player("Bob");
+    let mut watcher = h.connect();
+    h.hello(&mut watcher);
+    h.ok(&mut watcher, Request::Spectate);
+    watcher.frames();
+    for emote in [Emote::Laugh, Emote::Wow, Emote::Clap] {
+        h.ok(&mut host, Request::Emote { emote });
+        h.advance(Duration::from_secs(1));
+    }
+    assert_eq!(
+        room_events(&watcher.frames()),
+        [Emote::Laugh, Emote::Wow, Emote::Clap]
+            .map(|emote| RoomEvent::Emote {
+                seat: Seat::new(0).unwrap(),
+                emote
+            })
+            .to_vec()
+    );
+    assert_eq!(
+        h.rejected(&mut host, Request::Emote { emote: Emote::Liar }),
+        RejectCode::SlowDown
+    );
+    // Per seat: Bob is not limited by the host's emotes.
+    h.ok(&mut bob, Request::Emote { emote: Emote::Liar });
+    // 5 s after the first one, one more is allowed, not two.
+    h.now = h.now - Duration::from_secs(3) + EMOTE_WINDOW;
+    h.ok(&mut host, Request::Emote { emote: Emote::Liar });
+    assert_eq!(
+        h.rejected(&mut host, Request::Emote { emote: Emote::Liar }),
+        RejectCode::SlowDown
+    );
+    h.advance(EMOTE_WINDOW);
+    for _ in 0..EMOTE_BURST {
+        h.ok(
+            &mut host,
+            Request::Emote {
+                emote: Emote::Sweat,
+            },
+        );
+    }
+    // Emotes carry neither the room nor the table.
+    let last = updates(&watcher.frames()).pop().unwrap();
+    assert!(last.room.is_none() && last.table.is_none());
+    assert_eq!(
+        h.rejected(
+            &mut watcher,
+            Request::Emote {
+                emote: Emote::ThumbsUp
+            }
+        ),
+        RejectCode::NotSeated
+    );
+}
+
+#[test]
+fn set_options_is_validated_and_for_the_host_between_games() {
+    let mut h = Harness::timed(None, 120);
+    let mut host = h.host();
+    let mut bob = h.player("Bob");
+    for bad in [0, 14, 3601, u16::MAX] {
+        assert_eq!(
+            h.rejected(
+                &mut host,
+                Request::SetOptions {
+                    options: RoomOptions {
+                        forfeit_after_secs: bad
+                    }
+                }
+            ),
+            RejectCode::InvalidRules,
+            "{bad}"
+        );
+    }
+    let good = RoomOptions {
+        forfeit_after_secs: 15,
+    };
+    assert_eq!(
+        h.rejected(&mut bob, Request::SetOptions { options: good }),
+        RejectCode::NotHost
+    );
+    bob.frames();
+    h.ok(&mut host, Request::SetOptions { options: good });
+    let last = updates(&bob.frames()).pop().unwrap();
+    assert_eq!(last.events, vec![RoomEvent::RulesChanged]);
+    assert_eq!(last.room.unwrap().options, good);
+    h.ok(
+        &mut host,
+        Request::SetOptions {
+            options: RoomOptions {
+                forfeit_after_secs: 3600,
+            },
+        },
+    );
+    h.ok(&mut host, Request::Start);
+    assert_eq!(
+        h.rejected(&mut host, Request::SetOptions { options: good }),
+        RejectCode::WrongPhase
+    );
+    assert_eq!(h.room.options.forfeit_after_secs, 3600);
+}
+
+/// Joins Bob and returns his client and token.
+fn join_with_token(h: &mut Harness, name: &str) -> (Client, String) {
+    let mut client = h.connect();
+    h.hello(&mut client);
+    let frames = h.ok(&mut client, Request::Join { name: name.into() });
+    let token = frames
+        .iter()
+        .find_map(|m| match m {
+            ServerMessage::Seated { token, .. } => Some(token.clone()),
+            _ => None,
+        })
+        .unwrap();
+    (client, token)
+}
+
+/// Sends `n` emotes, from the host, advancing past the rate limit as needed.
+fn emotes(h: &mut Harness, host: &mut Client, n: usize) {
+    for i in 0..n {
+        if i % EMOTE_BURST == 0 {
+            h.advance(EMOTE_WINDOW);
+        }
+        h.ok(host, Request::Emote { emote: Emote::Wow });
+    }
+}
+
+#[test]
+fn resume_within_the_history_sends_exactly_the_missed_updates() {
+    let mut h = Harness::timed(None, 3600);
+    let mut host = h.host();
+    let (mut bob, token) = join_with_token(&mut h, "Bob");
+    h.ok(&mut host, Request::Start);
+    let hand = latest_you(&bob.frames()).unwrap().hand;
+    let seen = h.room.version();
+    h.disconnect(&bob);
+    emotes(&mut h, &mut host, 10);
+    let mut back = h.connect();
+    h.hello(&mut back);
+    let frames = h.ok(
+        &mut back,
+        Request::Resume {
+            token: Some(token.clone()),
+            last_version: seen,
+        },
+    );
+    let now = h.room.version();
+    let token2 = token;
+    // Seated, the missed updates in order (the Disconnected one, the emotes, his own
+    // return), his private view, the ack.
+    assert!(matches!(frames[0], ServerMessage::Seated { seat, .. } if seat.index() == 1));
+    let got: Vec<RoomVersion> = updates(&frames).iter().map(|u| u.version).collect();
+    assert_eq!(got, ((seen + 1)..=now).collect::<Vec<_>>());
+    assert_eq!(frames.len(), 1 + got.len() + 2, "{frames:?}");
+    assert!(
+        !frames
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Snapshot(_)))
+    );
+    match &frames[frames.len() - 2] {
+        ServerMessage::Private(p) => {
+            assert_eq!(p.version, now);
+            assert_eq!(p.you.hand, hand);
+        }
+        other => panic!("{other:?}"),
+    }
+    let events = room_events(&frames);
+    assert_eq!(
+        events.first(),
+        Some(&RoomEvent::Disconnected {
+            seat: Seat::new(1).unwrap()
+        })
+    );
+    assert_eq!(
+        events.last(),
+        Some(&RoomEvent::Reconnected {
+            seat: Seat::new(1).unwrap()
+        })
+    );
+    // Up to date already, from yet another socket: that one replaces the last, so no
+    // Reconnected; one update (the room view) and the private view.
+    let mut third = h.connect();
+    h.hello(&mut third);
+    let frames = h.ok(
+        &mut third,
+        Request::Resume {
+            token: Some(token2.clone()),
+            last_version: now,
+        },
+    );
+    assert!(back.frames().iter().any(|m| matches!(
+        m,
+        ServerMessage::Closing {
+            reason: CloseReason::Replaced
+        }
+    )));
+    let got: Vec<RoomVersion> = updates(&frames).iter().map(|u| u.version).collect();
+    assert_eq!(got, vec![now + 1]);
+    assert!(room_events(&frames).is_empty());
+    assert_eq!(latest_you(&frames).unwrap().hand, hand);
+    assert!(
+        !frames
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Snapshot(_)))
+    );
+}
+
+#[test]
+fn resume_after_the_history_gets_a_snapshot_with_the_same_hand() {
+    let mut h = Harness::timed(Some(60), 3600);
+    let mut host = h.host();
+    let (mut bob, token) = join_with_token(&mut h, "Bob");
+    h.ok(&mut host, Request::Start);
+    let hand = latest_you(&bob.frames()).unwrap().hand;
+    let seen = h.room.version();
+    h.disconnect(&bob);
+    // One update too many for the history (the return is one more).
+    emotes(&mut h, &mut host, HISTORY_CAPACITY - 1);
+    let mut back = h.connect();
+    h.hello(&mut back);
+    let frames = h.ok(
+        &mut back,
+        Request::Resume {
+            token: Some(token.clone()),
+            last_version: seen,
+        },
+    );
+    assert_eq!(h.room.version(), seen + 1 + HISTORY_CAPACITY as u64);
+    assert_eq!(frames.len(), 3, "Seated, Snapshot, Ack: {frames:?}");
+    match &frames[1] {
+        ServerMessage::Snapshot(s) => {
+            assert_eq!(s.version, h.room.version());
+            assert_eq!(s.you.as_ref().unwrap().hand, hand);
+            assert!(s.clock.is_some(), "a game with a turn limit has a clock");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A version from the future (another room's, say) gets a snapshot too.
+    let mut again = h.connect();
+    h.hello(&mut again);
+    let frames = h.ok(
+        &mut again,
+        Request::Resume {
+            token: Some(token),
+            last_version: h.room.version() + 5,
+        },
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Snapshot(_)))
+    );
+    assert!(updates(&frames).is_empty());
+}
+
+#[test]
+fn a_spectator_resumes_without_a_token() {
+    let mut h = Harness::timed(None, 3600);
+    let mut host = h.host();
+    let _bob = h.player("Bob");
+    h.ok(&mut host, Request::Start);
+    let mut watcher = h.connect();
+    h.hello(&mut watcher);
+    h.ok(&mut watcher, Request::Spectate);
+    let seen = h.room.version();
+    h.disconnect(&watcher);
+    emotes(&mut h, &mut host, 5);
+    let mut back = h.connect();
+    h.hello(&mut back);
+    let frames = h.ok(
+        &mut back,
+        Request::Resume {
+            token: None,
+            last_version: seen,
+        },
+    );
+    let now = h.room.version();
+    let got: Vec<RoomVersion> = updates(&frames).iter().map(|u| u.version).collect();
+    // The watcher leaving, five emotes, the watcher back: each exactly once.
+    assert_eq!(got, ((seen + 1)..=now).collect::<Vec<_>>());
+    assert_eq!(got.len(), 7);
+    assert_eq!(
+        frames.len(),
+        got.len() + 1,
+        "updates then the ack: {frames:?}"
+    );
+    assert_eq!(h.room.role(back.conn), Role::Spectator);
+    // Too far behind: a snapshot without a private view.
+    h.disconnect(&back);
+    let seen = h.room.version();
+    emotes(&mut h, &mut host, HISTORY_CAPACITY + 1);
+    let mut late = h.connect();
+    h.hello(&mut late);
+    let frames = h.ok(
+        &mut late,
+        Request::Resume {
+            token: None,
+            last_version: seen,
+        },
+    );
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    match &frames[0] {
+        ServerMessage::Snapshot(s) => {
+            assert!(s.you.is_none());
+            assert!(s.table.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- the real room task, with paused tokio time ------------------------------------------
+
+mod task {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio_util::task::TaskTracker;
+
+    /// A connection to a spawned room: its outbox is a plain channel.
+    struct Peer {
+        conn: ConnId,
+        rx: mpsc::Receiver<Frame>,
+        next_id: u32,
+        token: Option<String>,
+    }
+
+    struct Live {
+        handle: RoomHandle,
+        tracker: TaskTracker,
+        closed: Arc<AtomicBool>,
+        _shutdown: CancellationToken,
+        next_conn: ConnId,
+    }
+
+    const WAIT: Duration = Duration::from_secs(3600);
+
+    impl Live {
+        fn spawn(settings: RoomSettings, rules: GameConfig, options: RoomOptions) -> Live {
+            let room = Room::new(
+                "TASKROOM2".into(),
+                settings,
+                rules,
+                options,
+                "Host".into(),
+                ids::hash_token(HOST_TOKEN),
+                Instant::now(),
+            );
+            let tracker = TaskTracker::new();
+            let shutdown = CancellationToken::new();
+            let closed = Arc::new(AtomicBool::new(false));
+            let flag = closed.clone();
+            let handle = room.spawn(&tracker, shutdown.clone(), move || {
+                flag.store(true, Ordering::SeqCst);
+            });
+            tracker.close();
+            Live {
+                handle,
+                tracker,
+                closed,
+                _shutdown: shutdown,
+                next_conn: 1,
+            }
+        }
+
+        async fn connect(&mut self) -> Peer {
+            let (tx, rx) = mpsc::channel(1024);
+            let conn = self.next_conn;
+            self.next_conn += 1;
+            assert!(
+                self.handle
+                    .send(Input::Connect {
+                        conn,
+                        outbox: tx,
+                        close: CancellationToken::new(),
+                    })
+                    .await
+            );
+            let mut peer = Peer {
+                conn,
+                rx,
+                next_id: 1,
+                token: None,
+            };
+            self.request(
+                &mut peer,
+                Request::Hello {
+                    version: PROTOCOL_VERSION,
+                },
+            )
+            .await;
+            peer
+        }
+
+        /// Sends a request; returns the frames up to and with its answer (an ack).
+        async fn request(&self, peer: &mut Peer, request: Request) -> Vec<ServerMessage> {
+            let id = peer.next_id;
+            peer.next_id += 1;
+            assert!(
+                self.handle
+                    .send(Input::Message {
+                        conn: peer.conn,
+                        message: ClientMessage { id, request },
+                    })
+                    .await
+            );
+            let frames = peer
+                .until(|m| matches!(m, ServerMessage::Ack { id: i, .. } | ServerMessage::Rejected { id: i, .. } if *i == id))
+                .await;
+            assert!(
+                matches!(frames.last(), Some(ServerMessage::Ack { .. })),
+                "{frames:?}"
+            );
+            for m in &frames {
+                if let ServerMessage::Seated { token, .. } = m {
+                    peer.token = Some(token.clone());
+                }
+            }
+            frames
+        }
+
+        async fn disconnect(&self, peer: &Peer) {
+            assert!(
+                self.handle
+                    .send(Input::Disconnect { conn: peer.conn })
+                    .await
+            );
+        }
+    }
+
+    impl Peer {
+        /// Frames until one satisfies `want` (included), within an hour of paused time.
+        async fn until(
+            &mut self,
+            mut want: impl FnMut(&ServerMessage) -> bool,
+        ) -> Vec<ServerMessage> {
+            let mut out = Vec::new();
+            let read = async {
+                loop {
+                    match self.rx.recv().await {
+                        Some(Frame::Data(bytes)) => {
+                            let m = ServerMessage::decode(&bytes).unwrap();
+                            let done = want(&m);
+                            out.push(m);
+                            if done {
+                                return;
+                            }
+                        }
+                        Some(Frame::Close { .. }) => {}
+                        None => panic!("the outbox closed"),
+                    }
+                }
+            };
+            tokio::time::timeout(WAIT, read)
+                .await
+                .expect("the awaited frame arrives");
+            out
+        }
+
+        /// Frames queued now, without waiting.
+        fn drain(&mut self) -> Vec<ServerMessage> {
+            let mut out = Vec::new();
+            while let Ok(frame) = self.rx.try_recv() {
+                if let Frame::Data(bytes) = frame {
+                    out.push(ServerMessage::decode(&bytes).unwrap());
+                }
+            }
+            out
+        }
+
+        async fn until_event(&mut self, mut want: impl FnMut(&RoomEvent) -> bool) -> Update {
+            let frames = self
+                .until(|m| matches!(m, ServerMessage::Update(u) if u.events.iter().any(&mut want)))
+                .await;
+            match frames.last() {
+                Some(ServerMessage::Update(u)) => u.clone(),
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    fn settings() -> RoomSettings {
+        RoomSettings {
+            reveal_pause: Duration::from_millis(500),
+            bot_delay: Duration::from_millis(100),
+            idle_close: Duration::from_secs(60),
+            disconnect_grace: Duration::from_secs(5),
+            ..RoomSettings::default()
+        }
+    }
+
+    /// A room with the host and Bob seated and a game started.
+    async fn two_playing(
+        rules: GameConfig,
+        options: RoomOptions,
+    ) -> (Live, Peer, Peer, Vec<ServerMessage>) {
+        let mut live = Live::spawn(settings(), rules, options);
+        let mut host = live.connect().await;
+        live.request(
+            &mut host,
+            Request::Claim {
+                token: HOST_TOKEN.into(),
+            },
+        )
+        .await;
+        let mut bob = live.connect().await;
+        live.request(&mut bob, Request::Join { name: "Bob".into() })
+            .await;
+        let started = live.request(&mut host, Request::Start).await;
+        (live, host, bob, started)
+    }
+
+    fn clock_of(update: &Update) -> TurnClock {
+        update.clock.expect("a clock")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_turn_timer_fires_in_the_room_task() {
+        let rules = GameConfig {
+            turn_time_limit_secs: Some(10),
+            ..GameConfig::default()
+        };
+        let (live, mut host, _bob, frames) = two_playing(rules, RoomOptions::default()).await;
+        let clock = updates(&frames).pop().map(|u| clock_of(&u)).unwrap();
+        assert_eq!(clock.remaining_ms, 10_000);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_millis(9_900)).await;
+        assert!(host.drain().is_empty(), "nothing before the deadline");
+        let update = host
+            .until_event(|e| matches!(e, RoomEvent::AutoPlayed { .. }))
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        assert!(matches!(
+            update.events[0],
+            RoomEvent::AutoPlayed { seat, reason: AutoPlayReason::TimeLimit, .. } if seat == clock.seat
+        ));
+        let next = clock_of(&update);
+        assert_ne!(next.seat, clock.seat);
+        assert_eq!(next.remaining_ms, 10_000);
+        // And again for the other seat, 10 s later.
+        let update = host
+            .until_event(|e| matches!(e, RoomEvent::AutoPlayed { .. }))
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
+        assert!(
+            matches!(update.events[0], RoomEvent::AutoPlayed { seat, .. } if seat == next.seat)
+        );
+        drop(live);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_disconnect_grace_fires_in_the_room_task() {
+        let (live, host, mut bob, frames) =
+            two_playing(GameConfig::default(), RoomOptions::default()).await;
+        let turn = {
+            bob.drain();
+            // No limit: find the turn from the table.
+            let table = updates(&frames)
+                .into_iter()
+                .rev()
+                .find_map(|u| u.table)
+                .unwrap();
+            match table.state {
+                perudo_core::TableState::Bidding(round) => round.turn,
+                perudo_core::TableState::Over { .. } => unreachable!(),
+            }
+        };
+        let (away, mut stays) = if turn.index() == 0 {
+            (host, bob)
+        } else {
+            (bob, host)
+        };
+        let start = Instant::now();
+        live.disconnect(&away).await;
+        let update = stays
+            .until_event(|e| matches!(e, RoomEvent::Disconnected { .. }))
+            .await;
+        assert_eq!(clock_of(&update).reason, AutoPlayReason::Away);
+        let update = stays
+            .until_event(|e| matches!(e, RoomEvent::AutoPlayed { .. }))
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert!(matches!(
+            update.events[0],
+            RoomEvent::AutoPlayed { seat, reason: AutoPlayReason::Away, .. } if seat == turn
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_forfeit_timer_fires_in_the_room_task_and_the_game_ends() {
+        let (live, mut host, bob, _) = two_playing(
+            GameConfig::default(),
+            RoomOptions {
+                forfeit_after_secs: 15,
+            },
+        )
+        .await;
+        let start = Instant::now();
+        live.disconnect(&bob).await;
+        let update = host
+            .until_event(|e| {
+                matches!(e, RoomEvent::Game { event: Event::Forfeited { seat } } if seat.index() == 1)
+            })
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(15));
+        let results = update
+            .events
+            .iter()
+            .find_map(|e| match e {
+                RoomEvent::GameOver { results } => Some(results.clone()),
+                _ => None,
+            })
+            .expect("two players: the forfeit ends the game");
+        assert_eq!(results.winner.index(), 0);
+        assert_eq!(update.clock, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_room_task_ends_after_the_idle_time_and_runs_on_close() {
+        let mut live = Live::spawn(settings(), GameConfig::default(), RoomOptions::default());
+        let mut host = live.connect().await;
+        live.request(
+            &mut host,
+            Request::Claim {
+                token: HOST_TOKEN.into(),
+            },
+        )
+        .await;
+        let start = Instant::now();
+        live.disconnect(&host).await;
+        // Sleeping lets the room take the disconnect before time moves on.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::advance(Duration::from_secs(58)).await;
+        tokio::task::yield_now().await;
+        assert!(!live.closed.load(Ordering::SeqCst));
+        assert!(!live.handle.is_closed());
+        tokio::time::timeout(WAIT, live.tracker.wait())
+            .await
+            .expect("the room task ends");
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        assert!(live.closed.load(Ordering::SeqCst), "on_close ran");
+        assert!(live.handle.is_closed());
+        assert!(!live.handle.send(Input::Tick).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_return_in_time_stops_the_timers_in_the_room_task() {
+        let (mut live, mut host, bob, _) = two_playing(
+            GameConfig::default(),
+            RoomOptions {
+                forfeit_after_secs: 15,
+            },
+        )
+        .await;
+        let token = bob.token.clone().unwrap();
+        live.disconnect(&bob).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut back = live.connect().await;
+        let frames = live
+            .request(
+                &mut back,
+                Request::Resume {
+                    token: Some(token),
+                    last_version: 0,
+                },
+            )
+            .await;
+        // Everything since version 0 is still in the history: no snapshot needed.
+        assert!(
+            !frames
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Snapshot(_)))
+        );
+        assert!(
+            frames
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Private(_)))
+        );
+        host.until_event(|e| matches!(e, RoomEvent::Reconnected { .. }))
+            .await;
+        // A long wait: if the room acted for Bob, the host would hear of it.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let events = room_events(&host.drain());
+        assert!(
+            !events.iter().any(|e| matches!(
+                e,
+                RoomEvent::AutoPlayed { seat, .. } | RoomEvent::Game { event: Event::Forfeited { seat } }
+                    if seat.index() == 1
+            )),
+            "{events:?}"
+        );
+    }
 }

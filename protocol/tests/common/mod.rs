@@ -7,7 +7,10 @@
 use perudo_protocol::perudo_core::{
     Action, Bid, Bot, BotLevel, Event, Game, GameConfig, PalificoTrigger, Seat, Seed,
 };
-use perudo_protocol::{GameResults, Occupant, RoomPhase, RoomView, SeatInfo, SeatStats, YouView};
+use perudo_protocol::{
+    AutoPlayReason, GameResults, Occupant, RoomOptions, RoomPhase, RoomView, SeatInfo, SeatStats,
+    TurnClock, YouView,
+};
 
 pub fn seat(n: u8) -> Seat {
     Seat::new(n).expect("a seat below 10")
@@ -128,9 +131,26 @@ pub fn room_view(phase: RoomPhase, results: Option<GameResults>) -> RoomView {
         seats: seat_infos(),
         spectators: 1,
         rules: GameConfig::default(),
+        options: RoomOptions::default(),
         reveal_pause_ms: 4000,
         games_played: u32::from(results.is_some()),
         results,
+    }
+}
+
+/// Room options other than the defaults, for a host who changed them.
+pub fn custom_options() -> RoomOptions {
+    RoomOptions {
+        forfeit_after_secs: 300,
+    }
+}
+
+/// The clock of the player on turn in `game` (which must be running), `remaining_ms` left.
+pub fn clock_for(game: &Game, remaining_ms: u32, reason: AutoPlayReason) -> TurnClock {
+    TurnClock {
+        seat: game.turn().expect("the game is running"),
+        remaining_ms,
+        reason,
     }
 }
 

@@ -143,6 +143,17 @@ impl Client {
         }
     }
 
+    /// Drops this socket without a close frame (as a lost network would) and opens a fresh
+    /// one to the same room, nothing sent yet. What the client knew of the room is kept,
+    /// so a `Resume` from `self.version` continues the same checks (no gaps in versions).
+    pub async fn redial(&mut self, addr: SocketAddr, code: &str) {
+        let fresh = Client::connect(addr, code, &self.name).await;
+        self.ws = fresh.ws;
+        self.role = Role::Outsider;
+        self.closing = None;
+        self.closed = None;
+    }
+
     pub fn phase(&self) -> RoomPhase {
         self.room.as_ref().expect("a room view").phase
     }

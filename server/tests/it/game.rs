@@ -211,7 +211,7 @@ pub fn verify_game(rules: &GameConfig, results: &GameResults, events: &[Event], 
 }
 
 /// The dice each seat holds on `client`'s final table.
-fn final_dice(client: &Client) -> Vec<u8> {
+pub fn final_dice(client: &Client) -> Vec<u8> {
     let table = client.table.as_ref().expect("a table");
     assert!(
         matches!(table.state, TableState::Over { .. }),

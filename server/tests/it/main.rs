@@ -9,6 +9,7 @@
 
 mod client;
 mod game;
+mod reconnect;
 mod rejections;
 mod secrecy;
 mod server;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use perudo_protocol::RoomOptions;
 use perudo_protocol::http::{CreateRoom, RoomCreated, RoomSummary};
 use perudo_protocol::perudo_core::GameConfig;
 use perudo_server::{RoomSettings, ServerConfig};
@@ -25,6 +26,7 @@ pub fn fast_settings() -> RoomSettings {
         bot_delay: Duration::ZERO,
         max_spectators: 50,
         idle_close: Duration::from_secs(120),
+        disconnect_grace: Duration::from_secs(5),
         public_url: "http://perudo.test".into(),
     }
 }
@@ -82,6 +84,7 @@ impl TestServer {
             Some(rules) => serde_json::to_string(&CreateRoom {
                 name: host.into(),
                 rules,
+                options: RoomOptions::default(),
             }),
             None => serde_json::to_string(&serde_json::json!({ "name": host })),
         }

@@ -13,7 +13,8 @@ use perudo_protocol::perudo_core::{
     TableView,
 };
 use perudo_protocol::{
-    GameResults, Occupant, Request, RoomEvent, RoomView, ServerMessage, Snapshot, YouView,
+    GameResults, Occupant, Request, RoomEvent, RoomView, ServerMessage, Snapshot, TurnClock,
+    YouView,
 };
 
 use crate::client::{Client, bid, seat};
@@ -170,8 +171,10 @@ impl Redact {
                 room,
                 table,
                 you,
+                clock,
             }) => {
                 writeln!(out, "Snapshot v{version}").ok();
+                clock_line(out, clock.as_ref());
                 self.room(out, room);
                 if let Some(table) = table {
                     table_lines(out, table);
@@ -183,6 +186,7 @@ impl Redact {
             }
             ServerMessage::Update(update) => {
                 writeln!(out, "Update v{}", update.version).ok();
+                clock_line(out, update.clock.as_ref());
                 for event in &update.events {
                     event_line(out, event);
                 }
@@ -236,6 +240,19 @@ impl Redact {
         if let Some(results) = &room.results {
             results_lines(out, "  room results", results);
         }
+    }
+}
+
+/// The clock's seat and reason; the milliseconds left depend on timing and are left out.
+fn clock_line(out: &mut String, clock: Option<&TurnClock>) {
+    if let Some(clock) = clock {
+        writeln!(
+            out,
+            "  clock: seat {}, {:?}, <ms redacted>",
+            clock.seat.get(),
+            clock.reason
+        )
+        .ok();
     }
 }
 

@@ -33,6 +33,11 @@ export type Action = { "type": "Bid" } & Bid | { "type": "Dudo" } | { "type": "C
 export type ApiError = { code: string, message: string, };
 
 /**
+ * Why the room played a turn for a player.
+ */
+export type AutoPlayReason = "TimeLimit" | "Away";
+
+/**
  * A claim that at least `quantity` dice on the table show `face`.
  */
 export type Bid = { quantity: Quantity, face: Face, };
@@ -89,7 +94,11 @@ name: string,
 /**
  * House rules; defaults where absent.
  */
-rules?: GameConfig, };
+rules?: GameConfig, 
+/**
+ * Room options; defaults where absent.
+ */
+options?: RoomOptions, };
 
 /**
  * A player's dice count before and after a resolution.
@@ -106,6 +115,11 @@ export type DiceLostOnDudo = "One";
  * Who may call dudo, besides never the player who made the current bid.
  */
 export type DudoCaller = "CurrentPlayer" | "Anyone";
+
+/**
+ * The fixed set of emote reactions.
+ */
+export type Emote = "ThumbsUp" | "Laugh" | "Wow" | "Thinking" | "Sweat" | "Clap" | "Fire" | "Liar";
 
 /**
  * One face of a six-sided die, `1..=6`. Face 1 is the ace ("paco").
@@ -266,7 +280,7 @@ export type RaiseRule = "Standard" | "FaceNonDecreasing" | "FaceFirst";
 /**
  * Why a request was refused.
  */
-export type RejectCode = "Malformed" | "TooLarge" | "VersionMismatch" | "HelloFirst" | "AlreadyGreeted" | "AlreadyJoined" | "NotSeated" | "NotHost" | "NameInvalid" | "NameTaken" | "RoomFull" | "SpectatorsFull" | "BadToken" | "WrongPhase" | "InvalidRules" | "NotEnoughPlayers" | "NoSuchSeat" | "BadTarget" | "Rule" | "RoundPaused";
+export type RejectCode = "Malformed" | "TooLarge" | "VersionMismatch" | "HelloFirst" | "AlreadyGreeted" | "AlreadyJoined" | "NotSeated" | "NotHost" | "NameInvalid" | "NameTaken" | "RoomFull" | "SpectatorsFull" | "BadToken" | "WrongPhase" | "InvalidRules" | "NotEnoughPlayers" | "NoSuchSeat" | "BadTarget" | "Rule" | "RoundPaused" | "SlowDown";
 
 /**
  * Machine-readable detail of a rejection.
@@ -276,7 +290,7 @@ export type RejectDetail = { "type": "Rule", error: RuleError, } | { "type": "Ve
 /**
  * What a client can ask of a room.
  */
-export type Request = { "type": "Hello", version: number, } | { "type": "Join", name: string, } | { "type": "Claim", token: string, } | { "type": "Spectate" } | { "type": "SetRules", rules: GameConfig, } | { "type": "AddBot", level: BotLevel, } | { "type": "Kick", seat: Seat, } | { "type": "TransferHost", seat: Seat, } | { "type": "Start" } | { "type": "Act", action: Action, } | { "type": "Leave" };
+export type Request = { "type": "Hello", version: number, } | { "type": "Join", name: string, } | { "type": "Claim", token: string, } | { "type": "Resume", token: string | null, last_version: number, } | { "type": "Spectate" } | { "type": "SetRules", rules: GameConfig, } | { "type": "SetOptions", options: RoomOptions, } | { "type": "AddBot", level: BotLevel, } | { "type": "Kick", seat: Seat, } | { "type": "TransferHost", seat: Seat, } | { "type": "Start" } | { "type": "Act", action: Action, } | { "type": "Leave" } | { "type": "Emote", emote: Emote, };
 
 /**
  * The end of a round: every hand shown, the count, and what it cost or gave whom.
@@ -320,7 +334,16 @@ token: string, };
 /**
  * Something that happened in a room.
  */
-export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: string, } | { "type": "SeatFreed", seat: Seat, name: string, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged" } | { "type": "GameStarted", game: number, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
+export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: string, } | { "type": "SeatFreed", seat: Seat, name: string, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged" } | { "type": "GameStarted", game: number, } | { "type": "Disconnected", seat: Seat, } | { "type": "Reconnected", seat: Seat, } | { "type": "AutoPlayed", seat: Seat, action: Action, reason: AutoPlayReason, } | { "type": "Emote", seat: Seat, emote: Emote, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
+
+/**
+ * Room settings the host chooses (house rules are `GameConfig`).
+ */
+export type RoomOptions = { 
+/**
+ * A player disconnected this long during a game forfeits, so the game never hangs.
+ */
+forfeit_after_secs: number, };
 
 /**
  * Where a room is in its life.
@@ -339,7 +362,7 @@ export type RoomView = { code: string, phase: RoomPhase, host: Seat | null,
 /**
  * In seat order; in a game, index = the game's seat.
  */
-seats: Array<SeatInfo>, spectators: number, rules: GameConfig, 
+seats: Array<SeatInfo>, spectators: number, rules: GameConfig, options: RoomOptions, 
 /**
  * Milliseconds the reveal stays on show before the next round starts.
  */
@@ -412,7 +435,11 @@ table: TableView | null,
 /**
  * This connection's seat, hand and moves, if it holds a seat in the running game.
  */
-you: YouView | null, };
+you: YouView | null, 
+/**
+ * The running turn's deadline, if one is set.
+ */
+clock: TurnClock | null, };
 
 /**
  * Where the game stands.
@@ -430,6 +457,19 @@ export type TableView = { seats: Array<SeatView>, starting_dice: number, total_d
 last_resolution: Resolution | null, };
 
 /**
+ * When the room will act for the player on turn.
+ */
+export type TurnClock = { seat: Seat, 
+/**
+ * Milliseconds left when this message was sent.
+ */
+remaining_ms: number, 
+/**
+ * Why there is a deadline: the turn time limit, or the player on turn is away.
+ */
+reason: AutoPlayReason, };
+
+/**
  * A room broadcast.
  */
 export type Update = { version: number, events: Array<RoomEvent>, 
@@ -440,7 +480,11 @@ room: RoomView | null,
 /**
  * The game's public table, when it changed.
  */
-table: TableView | null, };
+table: TableView | null, 
+/**
+ * The running turn's deadline, if one is set (in every update while a game runs).
+ */
+clock: TurnClock | null, };
 
 /**
  * Whose aces count as wild when a bid is counted.
