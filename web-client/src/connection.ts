@@ -1,0 +1,124 @@
+// One room's WebSocket: Hello, request ids, automatic reconnect with backoff.
+import { clientMessage, decodeServer, encodeClient } from "./codec";
+import { PROTOCOL_VERSION } from "./protocol/generated";
+import type { Request, ServerMessage } from "./protocol/generated";
+
+export type ConnState = "connecting" | "connected" | "reconnecting" | "offline";
+
+export interface ConnectionHooks {
+  /** A server message; for Ack/Rejected, `answers` is the request it answers (if known). */
+  onMessage(msg: ServerMessage, answers: Request | undefined): void;
+  onState(state: ConnState): void;
+  /** The request that enters the room on a new socket (after Hello), or null to stay outside.
+   * `first` is true for the first socket of this page load. */
+  enterRequest(first: boolean): Request | null;
+}
+
+/** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, with jitter. */
+export function backoffDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(10_000, 500 * 2 ** Math.min(attempt, 10));
+  return Math.round(base * (0.5 + random() * 0.5));
+}
+
+export function roomSocketUrl(loc: { protocol: string; host: string }, code: string): string {
+  const scheme = loc.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${loc.host}/api/rooms/${encodeURIComponent(code)}/ws`;
+}
+
+export class Connection {
+  private ws: WebSocket | null = null;
+  private nextId = 1;
+  private pending = new Map<number, Request>();
+  private attempt = 0;
+  private first = true;
+  private stopped = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(private readonly url: string, private readonly hooks: ConnectionHooks) {}
+
+  start(): void {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** Close for good (no reconnect). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.hooks.onState("offline");
+  }
+
+  /** Drop this socket and come back (Resume) at once. */
+  resync(): void {
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.scheduleReconnect(0);
+  }
+
+  get isOpen(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a request; returns its id, or null when not connected. */
+  send(request: Request): number | null {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return null;
+    const id = this.nextId++;
+    this.pending.set(id, request);
+    this.ws.send(encodeClient(clientMessage(id, request)));
+    return id;
+  }
+
+  private open(): void {
+    this.hooks.onState(this.first ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.nextId = 1;
+    this.pending.clear();
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.attempt = 0;
+      this.hooks.onState("connected");
+      this.send({ type: "Hello", version: PROTOCOL_VERSION });
+      const enter = this.hooks.enterRequest(this.first);
+      this.first = false;
+      if (enter) this.send(enter);
+    };
+    ws.onmessage = (ev: MessageEvent) => {
+      if (this.ws !== ws || !(ev.data instanceof ArrayBuffer)) return;
+      let msg: ServerMessage;
+      try {
+        msg = decodeServer(ev.data);
+      } catch {
+        return; // an unreadable frame: ignore it
+      }
+      let answers: Request | undefined;
+      if (msg.type === "Ack" || msg.type === "Rejected") {
+        answers = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+      }
+      this.hooks.onMessage(msg, answers);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (!this.stopped) this.scheduleReconnect(this.attempt++);
+    };
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    if (this.stopped) return;
+    if (this.first) this.first = false;
+    this.hooks.onState("reconnecting");
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.stopped) this.open();
+    }, attempt === 0 && this.attempt === 0 ? 50 : backoffDelay(attempt));
+  }
+}
