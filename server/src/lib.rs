@@ -5,8 +5,8 @@
 
 pub mod connection;
 pub mod ids;
-pub mod pages;
 pub mod room;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use perudo_protocol::MAX_WS_MESSAGE;
@@ -179,12 +179,13 @@ impl IntoResponse for ApiFailure {
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { Html(pages::HOME) }))
-        .route("/r/{code}", get(|| async { Html(pages::ROOM) }))
+        .route("/", get(web::index))
+        .route("/r/{code}", get(web::index))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{code}", get(room_summary))
         .route("/api/rooms/{code}/ws", get(room_socket))
+        .fallback(web::file)
         .with_state(state)
 }
 
@@ -261,6 +262,11 @@ pub async fn run(
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let addr: SocketAddr = listener.local_addr()?;
     info!(%addr, "listening");
+    if !web::CLIENT_BUILT {
+        tracing::warn!(
+            "built without the web client (web-client/dist was missing): / serves a page saying how to build it"
+        );
+    }
     let signal = shutdown.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { signal.cancelled().await })

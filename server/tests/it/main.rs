@@ -14,3 +14,4 @@ mod rejections;
 mod secrecy;
 mod server;
 mod snapshots;
+mod web;

@@ -111,12 +111,35 @@ impl TestServer {
 
     /// One request on a fresh connection (`Connection: close`, so the body ends at EOF).
     pub async fn http(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> HttpResponse {
+        self.exchange(method, path, &[], body).await
+    }
+
+    /// A request without a body, with extra headers.
+    pub async fn http_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> HttpResponse {
+        self.exchange(method, path, headers, None).await
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> HttpResponse {
         let exchange = async {
             let mut stream = TcpStream::connect(self.addr).await.expect("connect");
             let mut request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
                 self.addr
             );
+            for (name, value) in headers {
+                request.push_str(&format!("{name}: {value}\r\n"));
+            }
             if let Some((content_type, body)) = body {
                 request.push_str(&format!(
                     "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",

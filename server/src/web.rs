@@ -1,0 +1,92 @@
+//! The browser client, embedded in the binary.
+//!
+//! `build.rs` points [`WebAssets`] at `web-client/dist` (built by `npm run build`), or at
+//! `server/fallback/` when the client was not built, so the crate always compiles. In release
+//! builds the files are inside the binary; debug builds read them from that folder.
+//!
+//! - `/` and `/r/{code}` serve `index.html` (the client routes on the path), `no-cache`.
+//! - Every other file of the build is served at its path with its content type; Vite's
+//!   content-hashed files under `assets/` are `immutable`, the rest `no-cache`.
+//! - Anything else is `404`.
+//!
+//! Every answer carries an `ETag` (the file's SHA-256), and a matching `If-None-Match` gets
+//! `304 Not Modified`.
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::Embed;
+
+/// The files of the built web client (or of the fallback page).
+#[derive(Embed, Debug)]
+#[folder = "$PERUDO_WEB_DIR"]
+pub struct WebAssets;
+
+/// Whether the real client was embedded (false: the fallback page saying how to build it).
+pub const CLIENT_BUILT: bool = matches!(env!("PERUDO_WEB_CLIENT_BUILT").as_bytes(), b"1");
+
+/// The cache policy of content-hashed files: they never change under their name.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The cache policy of everything else: revalidate every time (cheap, thanks to the ETag).
+pub const NO_CACHE: &str = "no-cache";
+
+/// `GET /` and `GET /r/{code}`: the client's single page.
+pub async fn index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+/// Every path no other route takes: a file of the client build, or `404`.
+pub async fn file(method: Method, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = uri.path().trim_start_matches('/');
+    // `index.html` has its routes; `/api/...` never falls back to a file.
+    if path.is_empty() || path.starts_with("api/") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    serve(path, &headers)
+}
+
+fn serve(path: &str, headers: &HeaderMap) -> Response {
+    let Some(file) = WebAssets::get(path) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let cache = if path.starts_with("assets/") {
+        IMMUTABLE
+    } else {
+        NO_CACHE
+    };
+    let mime = file.metadata.mimetype();
+    let mut response = if if_none_match(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = file.data.into_owned().into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(mime)
+                .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+        );
+        response
+    };
+    let out = response.headers_mut();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, value);
+    }
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}

@@ -1,0 +1,123 @@
+//! The embedded web client: its pages, its files, their content types and cache headers.
+//!
+//! These pass with the real client build (web-client/dist) and with the fallback page that
+//! is embedded when the client was not built.
+
+use perudo_server::web::{IMMUTABLE, NO_CACHE, WebAssets};
+
+use crate::server::{HttpResponse, TestServer};
+
+fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
+    response.headers.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then_some(value.trim())
+    })
+}
+
+fn assert_index(response: &HttpResponse, path: &str) {
+    assert_eq!(response.status, 200, "{path}: {}", response.headers);
+    assert_eq!(
+        header(response, "content-type"),
+        Some("text/html"),
+        "{path} is HTML"
+    );
+    assert_eq!(header(response, "cache-control"), Some(NO_CACHE), "{path}");
+    assert!(
+        response
+            .body
+            .to_ascii_lowercase()
+            .starts_with("<!doctype html"),
+        "{path} serves an HTML page: {}",
+        response.body
+    );
+}
+
+#[tokio::test]
+async fn home_and_share_links_serve_the_client_page() {
+    let server = TestServer::fast().await;
+    let home = server.get("/").await;
+    assert_index(&home, "/");
+    let room = server.get("/r/ABCDEFGHJ").await;
+    assert_index(&room, "/r/ABCDEFGHJ");
+    assert_eq!(
+        home.body, room.body,
+        "one single-page client for every route"
+    );
+    let index = WebAssets::get("index.html").expect("index.html is embedded");
+    assert_eq!(home.body.as_bytes(), index.data.as_ref());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_are_not_found() {
+    let server = TestServer::fast().await;
+    for path in [
+        "/assets/no-such-file-1234.js",
+        "/no-such-page",
+        "/r/ABCDEFGHJ/extra",
+        "/api/nothing-here",
+        "/../Cargo.toml",
+        "/assets/../../Cargo.toml",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status, 404, "{path}: {}", response.headers);
+    }
+    // The API and the health check are untouched.
+    assert_eq!(server.get("/healthz").await.body, "ok");
+    assert_eq!(server.get("/api/rooms/ABCDEFGHJ").await.status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_embedded_file_is_served_with_its_type_and_cache_policy() {
+    let server = TestServer::fast().await;
+    let mut count = 0;
+    for path in WebAssets::iter() {
+        let file = WebAssets::get(&path).expect("listed files exist");
+        let response = server.get(&format!("/{path}")).await;
+        assert_eq!(response.status, 200, "/{path}");
+        assert_eq!(
+            header(&response, "content-type"),
+            Some(file.metadata.mimetype()),
+            "/{path}"
+        );
+        let expected = if path.starts_with("assets/") {
+            IMMUTABLE
+        } else {
+            NO_CACHE
+        };
+        assert_eq!(
+            header(&response, "cache-control"),
+            Some(expected),
+            "/{path}"
+        );
+        if path.ends_with(".js") {
+            assert_eq!(file.metadata.mimetype(), "text/javascript", "/{path}");
+        }
+        if path.ends_with(".css") {
+            assert_eq!(file.metadata.mimetype(), "text/css", "/{path}");
+        }
+        count += 1;
+    }
+    assert!(count >= 1, "at least index.html is embedded");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_matching_etag_is_not_modified() {
+    let server = TestServer::fast().await;
+    let first = server.get("/").await;
+    let etag = header(&first, "etag").expect("an ETag").to_string();
+    let again = server
+        .http_with_headers("GET", "/r/ABCDEFGHJ", &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!(again.status, 304, "{}", again.headers);
+    assert!(again.body.is_empty());
+    let other = server
+        .http_with_headers("GET", "/", &[("If-None-Match", "\"something-else\"")])
+        .await;
+    assert_eq!(other.status, 200);
+    server.stop().await;
+}
