@@ -11,22 +11,16 @@ import {
   deadline,
   finished,
   joinRoom,
-  launchBrowser,
   playOnce,
   screenshot,
   sleep,
-  startServer,
+  withServerAndBrowser,
   tid,
   usable,
 } from "./harness.mjs";
 
 test("three browsers and a bot play a game to the end", { timeout: 240_000 }, async () => {
-  const server = await startServer();
-  const browser = await launchBrowser().catch(async (e) => {
-    await server.stop();
-    throw e;
-  });
-  try {
+  await withServerAndBrowser([], async (server, browser) => {
     const host = await browser.newPage();
     const link = await createRoom(host, server.url, "Ann");
     assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/r\/\w+$/);
@@ -116,8 +110,5 @@ test("three browsers and a bot play a game to the end", { timeout: 240_000 }, as
     await screenshot(cid, "verify");
 
     for (const page of players) assert.deepEqual(page.errors, [], "no uncaught page errors");
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 });

@@ -103,6 +103,19 @@ export async function startServer(extraArgs = []) {
  * (and deletes it on close); it refuses a `--user-data-dir` argument to `launch()`.
  * Each `newPage()` is its own browser context: its own storage, so its own player.
  */
+/** Starts the server and a browser, runs `body(server, browser)`, and always stops both. */
+export async function withServerAndBrowser(serverArgs, body) {
+  const server = await startServer(serverArgs);
+  let browser;
+  try {
+    browser = await launchBrowser();
+    return await body(server, browser);
+  } finally {
+    await browser?.close();
+    await server.stop();
+  }
+}
+
 export async function launchBrowser() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -6,10 +6,9 @@ import {
   addBot,
   createRoom,
   deadline,
-  launchBrowser,
   myDice,
   sleep,
-  startServer,
+  withServerAndBrowser,
   tid,
 } from "./harness.mjs";
 
@@ -35,12 +34,7 @@ async function waitForMyTurn(page, ms) {
 
 test("a reload mid-round keeps the seat and the dice", { timeout: 120_000 }, async () => {
   // A long disconnect grace: the room must not play the turn for us while we reload.
-  const server = await startServer(["--disconnect-grace-ms", "60000"]);
-  const browser = await launchBrowser().catch(async (e) => {
-    await server.stop();
-    throw e;
-  });
-  try {
+  await withServerAndBrowser(["--disconnect-grace-ms", "60000"], async (server, browser) => {
     const page = await browser.newPage();
     await createRoom(page, server.url, "Ann");
     await addBot(page, "Easy", 1);
@@ -80,8 +74,5 @@ test("a reload mid-round keeps the seat and the dice", { timeout: 120_000 }, asy
       { timeout: 10_000 },
     );
     assert.deepEqual(page.errors, [], "no uncaught page errors");
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 });

@@ -9,11 +9,10 @@ import {
   createRoom,
   deadline,
   finished,
-  launchBrowser,
   playOnce,
   screenshot,
   sleep,
-  startServer,
+  withServerAndBrowser,
   tid,
 } from "./harness.mjs";
 
@@ -45,12 +44,7 @@ function watchForHiddenDice() {
 }
 
 test("a spectator never sees a hidden die", { timeout: 240_000 }, async () => {
-  const server = await startServer();
-  const browser = await launchBrowser().catch(async (e) => {
-    await server.stop();
-    throw e;
-  });
-  try {
+  await withServerAndBrowser([], async (server, browser) => {
     const host = await browser.newPage();
     const link = await createRoom(host, server.url, "Ann");
     await addBot(host, "Easy", 1);
@@ -100,8 +94,5 @@ test("a spectator never sees a hidden die", { timeout: 240_000 }, async () => {
     assert.ok(samples > 10, `sampled while playing (${samples})`);
     assert.ok(sawReveal, "the spectator saw at least one reveal");
     assert.deepEqual(watcher.errors, [], "no uncaught page errors");
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 });
