@@ -30,7 +30,7 @@ use perudo_core::{
     TableState, WildScope, Wilds, replay, standard_rank,
 };
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -1959,7 +1959,7 @@ fn play(
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: games(),
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         max_shrink_iters: 256,
         ..ProptestConfig::default()
     })]
@@ -1990,7 +1990,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: games(),
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         max_shrink_iters: 256,
         ..ProptestConfig::default()
     })]
@@ -2032,7 +2032,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: games().saturating_mul(4).max(1),
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
         ..ProptestConfig::default()
     })]
 
