@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod ids;
+pub mod loadtest;
 pub mod room;
 pub mod web;
 
@@ -28,6 +29,11 @@ use tracing::info;
 
 pub use room::RoomSettings;
 use room::{Room, RoomHandle};
+
+/// Read buffer per WebSocket connection.
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// Most a connection's WebSocket write buffer may hold when writes fail.
+pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 
 /// Everything the server can be told at start.
 #[derive(Clone, Debug)]
@@ -241,6 +247,13 @@ async fn room_socket(
         // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
+        // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
+        // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
+        .read_buffer_size(WS_READ_BUFFER)
+        // Every message is flushed as it is sent; no write batching to wait for.
+        .write_buffer_size(0)
+        // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("conn", room = %room.code, conn);
             tracker.track_future(tracing::Instrument::instrument(
@@ -268,6 +281,13 @@ pub async fn run(
         );
     }
     let signal = shutdown.clone();
+    // Small frames go out at once: with Nagle's algorithm a move's update could wait for
+    // the peer's delayed ACK (about 40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { signal.cancelled().await })
         .await?;

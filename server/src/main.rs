@@ -24,6 +24,47 @@ struct Cli {
 enum Command {
     /// Serve the game over HTTP and WebSocket.
     Serve(ServeArgs),
+    /// Load a running server with simulated players (real WebSocket clients playing with the
+    /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
+    /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
+    Loadtest(LoadtestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct LoadtestArgs {
+    /// Base HTTP URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Rooms to open and play.
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    /// Simulated human seats per room (the first is the host).
+    #[arg(long, default_value_t = 4)]
+    players: usize,
+    /// Server-side bots the host adds to each room.
+    #[arg(long, default_value_t = 0)]
+    bots: usize,
+    /// Seconds of load (then moves in flight are waited for briefly and sockets closed).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Milliseconds a simulated player thinks before acting: `0`, `500`, or a range `1000-2000`.
+    #[arg(long, default_value = "0")]
+    think_ms: perudo_server::loadtest::Think,
+    /// Seconds over which the rooms are started.
+    #[arg(long, default_value_t = 0.0)]
+    ramp: f64,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seed of the simulated players' bots and think times.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Allow a URL that is not a loopback address (only with the server operator's consent).
+    #[arg(long)]
+    allow_remote: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,15 +98,46 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Loadtest(_) => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
+        .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Loadtest(args) => loadtest(args).await,
     }
+}
+
+async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
+    let seconds = |name: &str, s: f64| {
+        Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("--{name} {s}: {e}"))
+    };
+    let config = perudo_server::loadtest::Config {
+        url: args.url,
+        rooms: args.rooms,
+        players: args.players,
+        bots: args.bots,
+        duration: seconds("duration", args.duration)?,
+        think: args.think_ms,
+        ramp: seconds("ramp", args.ramp)?,
+        seed: args.seed,
+        allow_remote: args.allow_remote,
+        progress: !args.quiet,
+    };
+    let report = perudo_server::loadtest::run(config).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 
 mod client;
 mod game;
+mod loadtest;
 mod reconnect;
 mod rejections;
 mod secrecy;

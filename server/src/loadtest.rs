@@ -1,0 +1,1103 @@
+//! `perudo loadtest`: many simulated players, each a real WebSocket client, playing real games
+//! against a running server and measuring what it takes.
+//!
+//! Every room is set up like people would: `POST /api/rooms`, the host claims its seat with
+//! the token, the other players join, the host adds the server-side bots and starts. Each
+//! simulated player then chooses its moves with `perudo_core::Bot` (level `Normal`) from what
+//! its own socket received (the latest table and its private view). When a game ends the host
+//! starts the next one, so the load continues until `duration` is over; then no new moves are
+//! sent, the moves in flight are waited for (briefly), and every socket is closed.
+//!
+//! **Latency** of an action is measured from sending its `Act` to the moment every simulated
+//! player in the room has received the `Update` carrying its result: the `Ack` names the
+//! room version `V` of that update, each client notes when it received `Update` `V`, and the
+//! latency is the latest of those receive times minus the send time. Server-side bots are not
+//! clients, so they are not waited for.
+//!
+//! For throughput runs start the server with `--reveal-pause-ms 0 --bot-delay-ms 0`, or the
+//! reveal pause and the bots' thinking time dominate every figure.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use perudo_core::{Bot, BotLevel, PlayerView, TableView};
+use perudo_protocol::http::RoomCreated;
+use perudo_protocol::{
+    ClientMessage, PROTOCOL_VERSION, Request, RequestId, RoomEvent, RoomVersion, ServerMessage,
+    YouView,
+};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long one setup request (HTTP or WebSocket) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// After `duration`, how long clients wait for the moves in flight to reach everyone.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+/// Reconnect attempts per client before it gives up.
+const MAX_RECONNECTS: u32 = 3;
+/// Updates whose receipt is tracked per room (older ones without a move are forgotten).
+const TRACK_WINDOW: usize = 1024;
+
+/// Pause before a simulated player acts: uniform in `min..=max` milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Think {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl std::str::FromStr for Think {
+    type Err = String;
+
+    /// `0`, `500` or a range `1000-2000`.
+    fn from_str(s: &str) -> Result<Think, String> {
+        let parse = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("{t:?} is not a number of milliseconds: {e}"))
+        };
+        let (min_ms, max_ms) = match s.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let v = parse(s)?;
+                (v, v)
+            }
+        };
+        if min_ms > max_ms {
+            return Err(format!("the range {s:?} runs backwards"));
+        }
+        Ok(Think { min_ms, max_ms })
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Base HTTP URL of the server, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    pub rooms: usize,
+    /// Simulated human seats per room (the first is the host); at least 1.
+    pub players: usize,
+    /// Server-side bots per room.
+    pub bots: usize,
+    pub duration: Duration,
+    pub think: Think,
+    /// Rooms are started evenly over this time.
+    pub ramp: Duration,
+    pub seed: u64,
+    /// Allow a URL that is not a loopback address.
+    pub allow_remote: bool,
+    /// Print a progress line to stderr once per second.
+    pub progress: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            url: "http://127.0.0.1:8080".into(),
+            rooms: 1,
+            players: 4,
+            bots: 0,
+            duration: Duration::from_secs(10),
+            think: Think {
+                min_ms: 0,
+                max_ms: 0,
+            },
+            ramp: Duration::ZERO,
+            seed: 1,
+            allow_remote: false,
+            progress: false,
+        }
+    }
+}
+
+/// Latency percentiles, in microseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub mean_us: f64,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub rooms: usize,
+    pub players_per_room: usize,
+    pub bots_per_room: usize,
+    pub think_ms: String,
+    /// From the first room's start to the end of `duration`.
+    pub window_secs: f64,
+    /// Rooms whose setup finished (created, seated, started).
+    pub rooms_ready: u64,
+    /// Accepted `Act`s (acknowledged by the server).
+    pub actions: u64,
+    pub actions_per_sec: f64,
+    /// Accepted `Act`s whose update did not reach every player of the room before the end.
+    pub incomplete: u64,
+    pub latency: Latency,
+    /// WebSocket payload bytes, all connections, setup included.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_sent_per_action: f64,
+    pub bytes_received_per_action: f64,
+    /// Connections open at the end of the window, and the most open at once.
+    pub connections: u64,
+    pub connections_peak: u64,
+    pub games_started: u64,
+    pub games_finished: u64,
+    pub reconnects: u64,
+    pub errors_total: u64,
+    /// Error kind (`rejected:<code>`, `connect`, `closed`, `http`, ...) -> count.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// The human-readable summary.
+    pub fn summary(&self) -> String {
+        let l = &self.latency;
+        let ms = |us: u64| us as f64 / 1000.0;
+        let mut out = format!(
+            "rooms {} x ({} players + {} bots), think {} ms, window {:.1} s, rooms ready {}\n\
+             actions {} ({:.1}/s), incomplete {}\n\
+             latency (Act sent -> update at every player of the room): \
+             p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms ({} samples)\n\
+             bytes per action: sent {:.0}, received {:.0} (total {} / {})\n\
+             connections {} (peak {}), games started {}, finished {}, reconnects {}\n\
+             errors {}",
+            self.rooms,
+            self.players_per_room,
+            self.bots_per_room,
+            self.think_ms,
+            self.window_secs,
+            self.rooms_ready,
+            self.actions,
+            self.actions_per_sec,
+            self.incomplete,
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.max_us),
+            l.mean_us / 1000.0,
+            l.count,
+            self.bytes_sent_per_action,
+            self.bytes_received_per_action,
+            self.bytes_sent,
+            self.bytes_received,
+            self.connections,
+            self.connections_peak,
+            self.games_started,
+            self.games_finished,
+            self.reconnects,
+            self.errors_total,
+        );
+        for (kind, n) in &self.errors {
+            out.push_str(&format!("\n  {kind}: {n}"));
+        }
+        out
+    }
+}
+
+/// Counters shared by every client.
+#[derive(Debug)]
+struct Stats {
+    acked: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    connections: AtomicI64,
+    connections_peak: AtomicI64,
+    games_started: AtomicU64,
+    games_finished: AtomicU64,
+    reconnects: AtomicU64,
+    rooms_ready: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+    /// Microseconds. A std mutex, held only to record or read.
+    latency: Mutex<Histogram<u64>>,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            acked: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            connections: AtomicI64::new(0),
+            connections_peak: AtomicI64::new(0),
+            games_started: AtomicU64::new(0),
+            games_finished: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            rooms_ready: AtomicU64::new(0),
+            errors: Mutex::new(BTreeMap::new()),
+            latency: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+
+    fn error(&self, kind: impl Into<String>) {
+        *self
+            .errors
+            .lock()
+            .expect("errors lock")
+            .entry(kind.into())
+            .or_default() += 1;
+    }
+
+    fn connected(&self) {
+        let now = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        self.connections_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn disconnected(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn record_latency(&self, latency: Duration) {
+        let us = (latency.as_micros() as u64).max(1);
+        self.latency
+            .lock()
+            .expect("latency lock")
+            .saturating_record(us);
+    }
+}
+
+/// One room's bookkeeping of which client received which update when.
+#[derive(Debug)]
+struct RoomTrack {
+    clients: usize,
+    inner: Mutex<Track>,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    updates: BTreeMap<RoomVersion, Seen>,
+    /// Acts sent and not yet answered, plus acked ones not yet seen by everyone.
+    open: usize,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    count: usize,
+    last: Option<Instant>,
+    sent: Option<Instant>,
+}
+
+impl RoomTrack {
+    fn received(&self, version: RoomVersion, at: Instant, stats: &Stats) {
+        let mut track = self.inner.lock().expect("track lock");
+        let seen = track.updates.entry(version).or_default();
+        seen.count += 1;
+        seen.last = Some(seen.last.map_or(at, |l| l.max(at)));
+        self.maybe_done(&mut track, version, stats);
+        while track.updates.len() > TRACK_WINDOW {
+            let oldest = *track.updates.keys().next().expect("not empty");
+            if track.updates[&oldest].sent.is_some() {
+                break;
+            }
+            track.updates.remove(&oldest);
+        }
+    }
+
+    fn act_sent(&self) {
+        self.inner.lock().expect("track lock").open += 1;
+    }
+
+    fn act_refused(&self) {
+        self.inner.lock().expect("track lock").open -= 1;
+    }
+
+    fn act_acked(&self, version: RoomVersion, sent: Instant, stats: &Stats) {
+        let mut track = self.inner.lock().expect("track lock");
+        track.updates.entry(version).or_default().sent = Some(sent);
+        self.maybe_done(&mut track, version, stats);
+    }
+
+    fn maybe_done(&self, track: &mut Track, version: RoomVersion, stats: &Stats) {
+        let Some(seen) = track.updates.get(&version) else {
+            return;
+        };
+        if let (Some(sent), Some(last), true) = (seen.sent, seen.last, seen.count >= self.clients) {
+            stats.record_latency(last.saturating_duration_since(sent));
+            track.updates.remove(&version);
+            track.open -= 1;
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.inner.lock().expect("track lock").open
+    }
+}
+
+/// A small deterministic generator for think times (splitmix64).
+#[derive(Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn think(&mut self, think: Think) -> Duration {
+        let span = think.max_ms - think.min_ms;
+        let ms = think.min_ms
+            + if span == 0 {
+                0
+            } else {
+                self.next() % (span + 1)
+            };
+        Duration::from_millis(ms)
+    }
+}
+
+/// `host:port` of an `http://` URL, refusing non-loopback hosts unless allowed.
+fn authority(url: &str, allow_remote: bool) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("the URL must start with http:// (https is not supported)")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        bail!("the URL {url:?} has no host");
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback && !allow_remote {
+        bail!(
+            "{host} is not a loopback address; pass --allow-remote to load a remote server \
+             (only with its operator's consent)"
+        );
+    }
+    let authority = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(authority)
+}
+
+/// `POST /api/rooms` on a fresh connection.
+async fn create_room(authority: &str, host_name: &str) -> anyhow::Result<RoomCreated> {
+    let body = serde_json::json!({ "name": host_name }).to_string();
+    let exchange = async {
+        let mut stream = TcpStream::connect(authority).await?;
+        let request = format!(
+            "POST /api/rooms HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        anyhow::Ok(raw)
+    };
+    let raw = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .context("POST /api/rooms timed out")??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("no end of the response head")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        bail!("POST /api/rooms answered {status}: {body}");
+    }
+    serde_json::from_str(body).context("not a RoomCreated body")
+}
+
+/// What a client is waiting for an answer to.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Act { id: RequestId, sent: Instant },
+    Start { id: RequestId },
+}
+
+/// One simulated player: a socket and the room as it sees it.
+#[derive(Debug)]
+struct Client {
+    ws: Ws,
+    ws_url: String,
+    next_id: RequestId,
+    token: Option<String>,
+    synced: bool,
+    version: RoomVersion,
+    table: Option<TableView>,
+    you: Option<YouView>,
+    /// A `Private` with moves arrived and was not acted on yet.
+    turn: bool,
+    /// The room's game ended (host: start the next one).
+    game_over: bool,
+    pending: Option<Pending>,
+    stats: Arc<Stats>,
+    track: Arc<RoomTrack>,
+    connected: bool,
+    /// The host counts finished games and starts the next.
+    host: bool,
+}
+
+impl Client {
+    async fn connect(
+        ws_url: String,
+        stats: Arc<Stats>,
+        track: Arc<RoomTrack>,
+    ) -> anyhow::Result<Client> {
+        let ws = dial(&ws_url, &stats).await?;
+        Ok(Client {
+            ws,
+            ws_url,
+            next_id: 0,
+            token: None,
+            synced: false,
+            version: 0,
+            table: None,
+            you: None,
+            turn: false,
+            game_over: false,
+            pending: None,
+            stats,
+            track,
+            connected: true,
+            host: false,
+        })
+    }
+
+    async fn send(&mut self, request: Request) -> anyhow::Result<RequestId> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let bytes = ClientMessage { id, request }
+            .encode()
+            .context("encode a request")?;
+        self.stats
+            .bytes_sent
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .context("send")?;
+        Ok(id)
+    }
+
+    /// Sends `request` and handles what arrives until its answer: the room version.
+    async fn request(&mut self, request: Request) -> anyhow::Result<RoomVersion> {
+        let kind = request_kind(&request);
+        let id = self.send(request).await?;
+        let answer = async {
+            loop {
+                let Some(frame) = self.ws.next().await else {
+                    bail!("the socket closed during {kind}");
+                };
+                let frame = frame.with_context(|| format!("socket error during {kind}"))?;
+                let Some(message) = self.decode(frame) else {
+                    continue;
+                };
+                match message {
+                    ServerMessage::Ack { id: a, version } if a == id => return Ok(version),
+                    ServerMessage::Rejected { id: r, code, .. } if r == id => {
+                        self.stats.error(format!("rejected:{code:?}"));
+                        bail!("{kind} refused: {code:?}");
+                    }
+                    other => self.apply(other, Instant::now()),
+                }
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, answer)
+            .await
+            .with_context(|| format!("{kind} timed out"))?
+    }
+
+    fn decode(&mut self, frame: Message) -> Option<ServerMessage> {
+        match frame {
+            Message::Binary(bytes) => {
+                self.stats
+                    .bytes_received
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                match ServerMessage::decode(&bytes) {
+                    Ok(message) => Some(message),
+                    Err(_) => {
+                        self.stats.error("decode");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps the room state as PROTOCOL.md says, and notes update receipts.
+    fn apply(&mut self, message: ServerMessage, now: Instant) {
+        match message {
+            ServerMessage::Seated { token, .. } => self.token = Some(token),
+            ServerMessage::Snapshot(snapshot) => {
+                self.synced = true;
+                self.version = snapshot.version;
+                self.table = snapshot.table;
+                self.turn = snapshot.you.as_ref().is_some_and(|y| y.legal.any());
+                self.you = snapshot.you;
+            }
+            ServerMessage::Update(update) => {
+                self.track.received(update.version, now, &self.stats);
+                if !self.synced || update.version <= self.version {
+                    return;
+                }
+                if update.version != self.version + 1 {
+                    self.stats.error("version_gap");
+                }
+                self.version = update.version;
+                if let Some(table) = update.table {
+                    self.table = Some(table);
+                }
+                if update
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, RoomEvent::GameOver { .. }))
+                {
+                    self.game_over = true;
+                    if self.host {
+                        self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            ServerMessage::Private(private) => {
+                if self.synced && private.version == self.version {
+                    self.turn = private.you.legal.any();
+                    self.you = Some(private.you);
+                }
+            }
+            ServerMessage::Closing { reason } => self.stats.error(format!("closing:{reason:?}")),
+            ServerMessage::Rejected { code, .. } => {
+                self.stats.error(format!("rejected:{code:?}"));
+            }
+            ServerMessage::Ack { .. } | ServerMessage::Moved { .. } => {}
+        }
+    }
+
+    /// The bot's move for this seat now, if it has one.
+    fn choose(&mut self, bot: &mut Bot) -> Option<perudo_core::Action> {
+        let you = self.you.as_ref()?;
+        if !you.legal.any() {
+            return None;
+        }
+        let table = self.table.as_ref()?;
+        let action = bot.decide(&PlayerView {
+            seat: you.seat,
+            hand: you.hand.clone(),
+            table: table.clone(),
+            legal: you.legal,
+        });
+        match action {
+            Some(action) if you.legal.allows(&action) => Some(action),
+            _ => {
+                self.stats.error("bot_no_legal_move");
+                None
+            }
+        }
+    }
+
+    /// Handles an answer to the pending request, if it is one.
+    fn answer(&mut self, message: &ServerMessage) -> bool {
+        let (id, version, refused) = match message {
+            ServerMessage::Ack { id, version } => (*id, Some(*version), None),
+            ServerMessage::Rejected { id, code, .. } => (*id, None, Some(*code)),
+            _ => return false,
+        };
+        let pending_id = match self.pending {
+            Some(Pending::Act { id, .. } | Pending::Start { id }) => id,
+            None => return false,
+        };
+        if pending_id != id {
+            return false;
+        }
+        let pending = self.pending.take().expect("checked");
+        if let Some(code) = refused {
+            self.stats.error(format!("rejected:{code:?}"));
+            if let Pending::Act { .. } = pending {
+                self.track.act_refused();
+            }
+            return true;
+        }
+        let version = version.expect("an ack");
+        match pending {
+            Pending::Act { sent, .. } => {
+                self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                self.track.act_acked(version, sent, &self.stats);
+            }
+            Pending::Start { .. } => {
+                self.stats.games_started.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
+    /// Drops the socket, dials again and resumes the seat. Counts a reconnect.
+    async fn reconnect(&mut self) -> anyhow::Result<()> {
+        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        if let Some(Pending::Act { .. }) = self.pending.take() {
+            self.track.act_refused();
+        }
+        self.close_quietly().await;
+        self.ws = dial(&self.ws_url, &self.stats).await?;
+        self.connected = true;
+        self.request(Request::Hello {
+            version: PROTOCOL_VERSION,
+        })
+        .await?;
+        let token = self.token.clone();
+        self.request(Request::Resume {
+            token,
+            last_version: self.version,
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn close_quietly(&mut self) {
+        if self.connected {
+            self.connected = false;
+            self.stats.disconnected();
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;
+        }
+    }
+}
+
+fn request_kind(request: &Request) -> &'static str {
+    match request {
+        Request::Hello { .. } => "Hello",
+        Request::Join { .. } => "Join",
+        Request::Claim { .. } => "Claim",
+        Request::Resume { .. } => "Resume",
+        Request::AddBot { .. } => "AddBot",
+        Request::Start => "Start",
+        Request::Act { .. } => "Act",
+        _ => "request",
+    }
+}
+
+async fn dial(url: &str, stats: &Stats) -> anyhow::Result<Ws> {
+    let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+    match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
+        Ok(Ok((ws, _))) => {
+            stats.connected();
+            Ok(ws)
+        }
+        Ok(Err(e)) => {
+            stats.error("connect");
+            Err(anyhow::Error::new(e).context(format!("connect {url}")))
+        }
+        Err(_) => {
+            stats.error("connect_timeout");
+            bail!("connect {url} timed out")
+        }
+    }
+}
+
+/// Everything one room's clients share.
+#[derive(Clone, Debug)]
+struct Shared {
+    config: Arc<Config>,
+    authority: String,
+    stats: Arc<Stats>,
+    stop: CancellationToken,
+}
+
+/// Sets up one room, then plays it with one task per client until stopped.
+async fn run_room(shared: Shared, index: usize) {
+    let stats = shared.stats.clone();
+    let track = Arc::new(RoomTrack {
+        clients: shared.config.players,
+        inner: Mutex::new(Track::default()),
+    });
+    let clients = match setup_room(&shared, index, &track).await {
+        Ok(clients) => clients,
+        Err(e) => {
+            stats.error("setup");
+            tracing::debug!("room {index}: setup failed: {e:#}");
+            return;
+        }
+    };
+    stats.rooms_ready.fetch_add(1, Ordering::Relaxed);
+    let mut tasks = JoinSet::new();
+    for (seat, client) in clients.into_iter().enumerate() {
+        let seed = shared
+            .config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add((index * 16 + seat) as u64);
+        tasks.spawn(play(client, shared.clone(), seat == 0, seed));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn setup_room(
+    shared: &Shared,
+    index: usize,
+    track: &Arc<RoomTrack>,
+) -> anyhow::Result<Vec<Client>> {
+    let stats = &shared.stats;
+    let created = create_room(&shared.authority, "p0")
+        .await
+        .inspect_err(|_| {
+            stats.error("http");
+        })?;
+    let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+    };
+    let mut host = Client::connect(ws_url.clone(), stats.clone(), track.clone()).await?;
+    host.request(hello.clone()).await?;
+    host.request(Request::Claim {
+        token: created.token.clone(),
+    })
+    .await?;
+    host.token = Some(created.token);
+    host.host = true;
+    let mut clients = vec![host];
+    for p in 1..shared.config.players {
+        if shared.stop.is_cancelled() {
+            bail!("stopped during setup");
+        }
+        let mut client = Client::connect(ws_url.clone(), stats.clone(), track.clone()).await?;
+        client.request(hello.clone()).await?;
+        client
+            .request(Request::Join {
+                name: format!("p{p}"),
+            })
+            .await?;
+        clients.push(client);
+    }
+    for _ in 0..shared.config.bots {
+        clients[0]
+            .request(Request::AddBot {
+                level: BotLevel::Normal,
+            })
+            .await?;
+    }
+    tracing::debug!("room {index} ({}) ready", created.code);
+    clients[0].request(Request::Start).await?;
+    stats.games_started.fetch_add(1, Ordering::Relaxed);
+    Ok(clients)
+}
+
+/// One client's life after setup: read, keep the state, act on its turn, rematch (host).
+async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
+    let think = shared.config.think;
+    let mut rng = SplitMix(seed);
+    let mut bot = Bot::new(BotLevel::Normal, seed);
+    let mut act_at: Option<Instant> = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut reconnects = 0;
+    loop {
+        let now = Instant::now();
+        if drain_until.is_none() && shared.stop.is_cancelled() {
+            drain_until = Some(now + DRAIN_GRACE);
+        }
+        if let Some(until) = drain_until
+            && ((client.pending.is_none() && client.track.open() == 0) || now >= until)
+        {
+            break;
+        }
+        if drain_until.is_none() && client.pending.is_none() {
+            if host && client.game_over {
+                client.game_over = false;
+                match client.send(Request::Start).await {
+                    Ok(id) => client.pending = Some(Pending::Start { id }),
+                    Err(_) => client.stats.error("send"),
+                }
+                continue;
+            }
+            if client.turn && act_at.is_none() {
+                act_at = Some(now + rng.think(think));
+            }
+            if act_at.is_some_and(|at| at <= now) {
+                act_at = None;
+                client.turn = false;
+                if let Some(action) = client.choose(&mut bot) {
+                    let sent = Instant::now();
+                    client.track.act_sent();
+                    match client.send(Request::Act { action }).await {
+                        Ok(id) => client.pending = Some(Pending::Act { id, sent }),
+                        Err(_) => {
+                            client.track.act_refused();
+                            client.stats.error("send");
+                        }
+                    }
+                }
+                continue;
+            }
+        }
+        let wake = if drain_until.is_some() {
+            Some(now + Duration::from_millis(20))
+        } else if client.pending.is_none() {
+            act_at
+        } else {
+            None
+        };
+        let frame = tokio::select! {
+            frame = client.ws.next() => frame,
+            _ = sleep_until_opt(wake) => continue,
+            _ = shared.stop.cancelled(), if drain_until.is_none() => continue,
+        };
+        let now = Instant::now();
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(message) = client.decode(frame)
+                    && !client.answer(&message)
+                {
+                    client.apply(message, now);
+                }
+            }
+            other => {
+                if drain_until.is_some() {
+                    break;
+                }
+                client.stats.error(match other {
+                    Some(Err(_)) => "socket_error",
+                    _ => "closed",
+                });
+                client.connected = false;
+                client.stats.disconnected();
+                act_at = None;
+                reconnects += 1;
+                if reconnects > MAX_RECONNECTS || client.reconnect().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    client.close_quietly().await;
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn p99_ms(stats: &Stats) -> f64 {
+    let h = stats.latency.lock().expect("latency lock");
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
+/// Runs the load test and returns what it measured. Refuses a non-loopback URL unless
+/// `allow_remote`.
+pub async fn run(config: Config) -> anyhow::Result<Report> {
+    if config.players == 0 {
+        bail!("--players must be at least 1 (the host)");
+    }
+    if config.players + config.bots > usize::from(perudo_core::MAX_SEATS) {
+        bail!(
+            "players + bots must be at most {} seats",
+            perudo_core::MAX_SEATS
+        );
+    }
+    let authority = authority(&config.url, config.allow_remote)?;
+    let stats = Arc::new(Stats::new());
+    let stop = CancellationToken::new();
+    let shared = Shared {
+        config: Arc::new(config.clone()),
+        authority,
+        stats: stats.clone(),
+        stop: stop.clone(),
+    };
+    let start = Instant::now();
+    let end = start + config.duration;
+
+    let progress = if config.progress {
+        let stats = stats.clone();
+        let stop = stop.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(
+                Instant::now() + Duration::from_secs(1),
+                Duration::from_secs(1),
+            );
+            let mut last = 0;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.cancelled() => return,
+                }
+                let acked = stats.acked.load(Ordering::Relaxed);
+                eprintln!(
+                    "[{:>4.0}s] actions/s {:>8} | p99 {:>8.2} ms | connections {:>6} | errors {}",
+                    start.elapsed().as_secs_f64(),
+                    acked - last,
+                    p99_ms(&stats),
+                    stats.connections.load(Ordering::Relaxed),
+                    stats
+                        .errors
+                        .lock()
+                        .expect("errors lock")
+                        .values()
+                        .sum::<u64>(),
+                );
+                last = acked;
+            }
+        }))
+    } else {
+        None
+    };
+
+    let mut rooms = JoinSet::new();
+    for index in 0..config.rooms {
+        let offset = if config.rooms > 1 {
+            config.ramp.mul_f64(index as f64 / config.rooms as f64)
+        } else {
+            Duration::ZERO
+        };
+        let shared = shared.clone();
+        rooms.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(start + offset) => {}
+                _ = shared.stop.cancelled() => return,
+            }
+            run_room(shared, index).await;
+        });
+    }
+
+    tokio::time::sleep_until(end).await;
+    let window = start.elapsed();
+    let connections_at_end = stats.connections.load(Ordering::Relaxed).max(0) as u64;
+    stop.cancel();
+    let finish = async { while rooms.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_GRACE + REQUEST_TIMEOUT, finish)
+        .await
+        .is_err()
+    {
+        stats.error("shutdown_timeout");
+        rooms.abort_all();
+        while rooms.join_next().await.is_some() {}
+    }
+    if let Some(progress) = progress {
+        let _ = progress.await;
+    }
+
+    let latency = {
+        let h = stats.latency.lock().expect("latency lock");
+        if h.is_empty() {
+            Latency::default()
+        } else {
+            Latency {
+                count: h.len(),
+                p50_us: h.value_at_quantile(0.50),
+                p90_us: h.value_at_quantile(0.90),
+                p99_us: h.value_at_quantile(0.99),
+                max_us: h.max(),
+                mean_us: h.mean(),
+            }
+        }
+    };
+    let actions = stats.acked.load(Ordering::Relaxed);
+    let errors = stats.errors.lock().expect("errors lock").clone();
+    let per_action = |bytes: u64| {
+        if actions == 0 {
+            0.0
+        } else {
+            bytes as f64 / actions as f64
+        }
+    };
+    let bytes_sent = stats.bytes_sent.load(Ordering::Relaxed);
+    let bytes_received = stats.bytes_received.load(Ordering::Relaxed);
+    Ok(Report {
+        rooms: config.rooms,
+        players_per_room: config.players,
+        bots_per_room: config.bots,
+        think_ms: if config.think.min_ms == config.think.max_ms {
+            config.think.min_ms.to_string()
+        } else {
+            format!("{}-{}", config.think.min_ms, config.think.max_ms)
+        },
+        window_secs: window.as_secs_f64(),
+        rooms_ready: stats.rooms_ready.load(Ordering::Relaxed),
+        actions,
+        actions_per_sec: actions as f64 / window.as_secs_f64(),
+        incomplete: actions.saturating_sub(latency.count),
+        latency,
+        bytes_sent,
+        bytes_received,
+        bytes_sent_per_action: per_action(bytes_sent),
+        bytes_received_per_action: per_action(bytes_received),
+        connections: connections_at_end,
+        connections_peak: stats.connections_peak.load(Ordering::Relaxed).max(0) as u64,
+        games_started: stats.games_started.load(Ordering::Relaxed),
+        games_finished: stats.games_finished.load(Ordering::Relaxed),
+        reconnects: stats.reconnects.load(Ordering::Relaxed),
+        errors_total: errors.values().sum(),
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn think_ranges_parse() {
+        assert_eq!(
+            "0".parse::<Think>(),
+            Ok(Think {
+                min_ms: 0,
+                max_ms: 0
+            })
+        );
+        assert_eq!(
+            "1000-2000".parse::<Think>(),
+            Ok(Think {
+                min_ms: 1000,
+                max_ms: 2000
+            })
+        );
+        assert!("2000-1000".parse::<Think>().is_err());
+        assert!("x".parse::<Think>().is_err());
+    }
+
+    #[test]
+    fn only_loopback_without_allow_remote() {
+        assert_eq!(
+            authority("http://127.0.0.1:8080", false).unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            authority("http://localhost:9/", false).unwrap(),
+            "localhost:9"
+        );
+        assert_eq!(authority("http://[::1]:80", false).unwrap(), "[::1]:80");
+        assert_eq!(
+            authority("http://127.0.0.1", false).unwrap(),
+            "127.0.0.1:80"
+        );
+        assert!(authority("http://10.0.0.1:8080", false).is_err());
+        assert!(authority("http://example.com", false).is_err());
+        assert_eq!(
+            authority("http://example.com", true).unwrap(),
+            "example.com:80"
+        );
+        assert!(authority("https://127.0.0.1", false).is_err());
+    }
+}
