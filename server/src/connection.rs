@@ -49,27 +49,45 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
         loop {
             // Biased: frames already queued (a goodbye and its close frame) go out before
             // the close signal is honoured.
-            let frame = tokio::select! {
+            let first = tokio::select! {
                 biased;
                 frame = rx.recv() => frame,
                 () = writer_close.cancelled() => None,
             };
-            let result = match frame {
-                Some(Frame::Data(bytes)) => sink.send(Message::Binary(bytes)).await,
-                Some(Frame::Close { code, reason }) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
+            let Some(first) = first else {
+                let _ = sink.close().await;
+                break;
+            };
+            // Everything already queued goes out with one flush: a move usually queues an
+            // update, this seat's private view and an ack together.
+            let mut next = Some(first);
+            let mut closing = None;
+            let mut result = Ok(());
+            while let Some(frame) = next.take() {
+                match frame {
+                    Frame::Data(bytes) => {
+                        result = sink.feed(Message::Binary(bytes)).await;
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    Frame::Close { code, reason } => {
+                        closing = Some(CloseFrame {
                             code,
                             reason: reason.into(),
-                        })))
-                        .await;
-                    break;
+                        });
+                        break;
+                    }
                 }
-                None => {
-                    let _ = sink.close().await;
-                    break;
-                }
-            };
+                next = rx.try_recv().ok();
+            }
+            if result.is_ok() {
+                result = sink.flush().await;
+            }
+            if let Some(frame) = closing {
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
             if result.is_err() {
                 break;
             }

@@ -32,6 +32,8 @@ use room::{Room, RoomHandle};
 
 /// Read buffer per WebSocket connection.
 pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
+pub const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Most a connection's WebSocket write buffer may hold when writes fail.
 pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 
@@ -250,8 +252,9 @@ async fn room_socket(
         // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
         // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
         .read_buffer_size(WS_READ_BUFFER)
-        // Every message is flushed as it is sent; no write batching to wait for.
-        .write_buffer_size(0)
+        // The writer flushes after each batch of queued frames; below this they are
+        // gathered into one write.
+        .write_buffer_size(WS_WRITE_BUFFER)
         // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
         .on_upgrade(move |socket| {
