@@ -31,7 +31,7 @@ pub use room::RoomSettings;
 use room::{Room, RoomHandle};
 
 /// Read buffer per WebSocket connection.
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+pub const WS_READ_BUFFER: usize = 1024;
 /// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
 pub const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Most a connection's WebSocket write buffer may hold when writes fail.

@@ -102,6 +102,9 @@ pub struct Config {
     pub allow_remote: bool,
     /// Print a progress line to stderr once per second.
     pub progress: bool,
+    /// Fill the seats but never start a game: the connections stay idle in the lobby (for
+    /// measuring memory per idle player).
+    pub idle: bool,
 }
 
 impl Default for Config {
@@ -120,6 +123,7 @@ impl Default for Config {
             seed: 1,
             allow_remote: false,
             progress: false,
+            idle: false,
         }
     }
 }
@@ -795,8 +799,10 @@ async fn setup_room(
             .await?;
     }
     tracing::debug!("room {index} ({}) ready", created.code);
-    clients[0].request(Request::Start).await?;
-    stats.games_started.fetch_add(1, Ordering::Relaxed);
+    if !shared.config.idle {
+        clients[0].request(Request::Start).await?;
+        stats.games_started.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(clients)
 }
 

@@ -65,6 +65,9 @@ struct LoadtestArgs {
     /// No progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
+    #[arg(long)]
+    idle: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -130,6 +133,7 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
         seed: args.seed,
         allow_remote: args.allow_remote,
         progress: !args.quiet,
+        idle: args.idle,
     };
     let report = perudo_server::loadtest::run(config).await?;
     if args.json {

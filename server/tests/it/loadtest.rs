@@ -27,6 +27,7 @@ async fn a_short_load_test_plays_games_without_errors() {
         seed: 7,
         allow_remote: false,
         progress: false,
+        idle: false,
     })
     .await
     .expect("the load test runs");
