@@ -83,6 +83,28 @@ pub enum Request {
     Emote { emote: Emote },
 }
 
+impl Request {
+    /// The request's type as written on the wire, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "Hello",
+            Request::Join { .. } => "Join",
+            Request::Claim { .. } => "Claim",
+            Request::Resume { .. } => "Resume",
+            Request::Spectate => "Spectate",
+            Request::SetRules { .. } => "SetRules",
+            Request::SetOptions { .. } => "SetOptions",
+            Request::AddBot { .. } => "AddBot",
+            Request::Kick { .. } => "Kick",
+            Request::TransferHost { .. } => "TransferHost",
+            Request::Start => "Start",
+            Request::Act { .. } => "Act",
+            Request::Leave => "Leave",
+            Request::Emote { .. } => "Emote",
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Request {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         strict::Request::deserialize(deserializer).map(Request::from)

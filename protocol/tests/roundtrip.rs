@@ -1537,3 +1537,11 @@ fn every_seat_round_trips() {
         });
     }
 }
+
+#[test]
+fn request_kind_is_the_wire_type_tag() {
+    for request in all_requests() {
+        let json = serde_json::to_value(&request).expect("requests serialize");
+        assert_eq!(json["type"].as_str(), Some(request.kind()), "{request:?}");
+    }
+}

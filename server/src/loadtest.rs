@@ -32,6 +32,8 @@ use perudo_protocol::{
     ClientMessage, PROTOCOL_VERSION, Request, RequestId, RoomEvent, RoomVersion, ServerMessage,
     YouView,
 };
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -348,29 +350,9 @@ impl RoomTrack {
     }
 }
 
-/// A small deterministic generator for think times (splitmix64).
-#[derive(Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn think(&mut self, think: Think) -> Duration {
-        let span = think.max_ms - think.min_ms;
-        let ms = think.min_ms
-            + if span == 0 {
-                0
-            } else {
-                self.next() % (span + 1)
-            };
-        Duration::from_millis(ms)
-    }
+/// A think time drawn from `think`, reproducible for a given `--seed`.
+fn think_time(rng: &mut StdRng, think: Think) -> Duration {
+    Duration::from_millis(rng.random_range(think.min_ms..=think.max_ms))
 }
 
 /// `host:port` of an `http://` URL, refusing non-loopback hosts unless allowed.
@@ -506,7 +488,7 @@ impl Client {
 
     /// Sends `request` and handles what arrives until its answer: the room version.
     async fn request(&mut self, request: Request) -> anyhow::Result<RoomVersion> {
-        let kind = request_kind(&request);
+        let kind = request.kind();
         let id = self.send(request).await?;
         let answer = async {
             loop {
@@ -686,19 +668,6 @@ impl Client {
     }
 }
 
-fn request_kind(request: &Request) -> &'static str {
-    match request {
-        Request::Hello { .. } => "Hello",
-        Request::Join { .. } => "Join",
-        Request::Claim { .. } => "Claim",
-        Request::Resume { .. } => "Resume",
-        Request::AddBot { .. } => "AddBot",
-        Request::Start => "Start",
-        Request::Act { .. } => "Act",
-        _ => "request",
-    }
-}
-
 async fn dial(url: &str, stats: &Stats) -> anyhow::Result<Ws> {
     let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
     match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
@@ -809,7 +778,7 @@ async fn setup_room(
 /// One client's life after setup: read, keep the state, act on its turn, rematch (host).
 async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
     let think = shared.config.think;
-    let mut rng = SplitMix(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut bot = Bot::new(BotLevel::Normal, seed);
     let mut act_at: Option<Instant> = None;
     let mut drain_until: Option<Instant> = None;
@@ -834,7 +803,7 @@ async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
                 continue;
             }
             if client.turn && act_at.is_none() {
-                act_at = Some(now + rng.think(think));
+                act_at = Some(now + think_time(&mut rng, think));
             }
             if act_at.is_some_and(|at| at <= now) {
                 act_at = None;
