@@ -147,25 +147,6 @@ fn all_requests() -> Vec<Request> {
     .collect()
 }
 
-fn request_kind(request: &Request) -> &'static str {
-    match request {
-        Request::Hello { .. } => "Hello",
-        Request::Join { .. } => "Join",
-        Request::Claim { .. } => "Claim",
-        Request::Resume { .. } => "Resume",
-        Request::Spectate => "Spectate",
-        Request::SetRules { .. } => "SetRules",
-        Request::SetOptions { .. } => "SetOptions",
-        Request::AddBot { .. } => "AddBot",
-        Request::Kick { .. } => "Kick",
-        Request::TransferHost { .. } => "TransferHost",
-        Request::Start => "Start",
-        Request::Act { .. } => "Act",
-        Request::Leave => "Leave",
-        Request::Emote { .. } => "Emote",
-    }
-}
-
 fn emote_kind(emote: &Emote) -> &'static str {
     match emote {
         Emote::ThumbsUp => "ThumbsUp",
@@ -627,7 +608,7 @@ fn every_request_round_trips() {
     let requests = all_requests();
     assert_covers(
         &requests,
-        request_kind,
+        Request::kind,
         &[
             "Hello",
             "Join",
