@@ -283,6 +283,9 @@ pub enum RejectCode {
     RoundPaused,
     /// Too many requests of this kind; wait a moment.
     SlowDown,
+    /// The server could not save the request (its storage failed, e.g. a full disk), so
+    /// nothing changed; try again later.
+    Storage,
 }
 
 /// Machine-readable detail of a rejection.

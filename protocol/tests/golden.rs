@@ -468,6 +468,14 @@ fn vectors() -> Vec<Vector> {
             RejectCode::SlowDown.reject(12, "at most 3 emotes every 5 seconds"),
         ),
         server(
+            "server_rejected_storage",
+            "Rejected move: code Storage (the server could not save it), no detail",
+            RejectCode::Storage.reject(
+                13,
+                "the server could not save that (storage is full); nothing changed, try again",
+            ),
+        ),
+        server(
             "server_update_round_resolved",
             "Update at a dudo: RoundResolved with every hand, NextRoundIn; room in phase Reveal, no table",
             ServerMessage::Update(Update {

@@ -183,7 +183,7 @@ fn action_kind(action: &Action) -> &'static str {
     }
 }
 
-const ALL_REJECT_CODES: [RejectCode; 21] = [
+const ALL_REJECT_CODES: [RejectCode; 22] = [
     RejectCode::Malformed,
     RejectCode::TooLarge,
     RejectCode::VersionMismatch,
@@ -205,6 +205,7 @@ const ALL_REJECT_CODES: [RejectCode; 21] = [
     RejectCode::Rule,
     RejectCode::RoundPaused,
     RejectCode::SlowDown,
+    RejectCode::Storage,
 ];
 
 fn reject_code_kind(code: &RejectCode) -> &'static str {
@@ -230,6 +231,7 @@ fn reject_code_kind(code: &RejectCode) -> &'static str {
         RejectCode::Rule => "Rule",
         RejectCode::RoundPaused => "RoundPaused",
         RejectCode::SlowDown => "SlowDown",
+        RejectCode::Storage => "Storage",
     }
 }
 
@@ -700,6 +702,7 @@ fn every_reject_code_close_reason_and_phase_round_trips() {
             "Rule",
             "RoundPaused",
             "SlowDown",
+            "Storage",
         ],
     );
     assert_covers(

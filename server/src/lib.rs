@@ -6,7 +6,9 @@
 pub mod connection;
 pub mod ids;
 pub mod loadtest;
+pub mod record;
 pub mod room;
+pub mod store;
 pub mod web;
 
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ use tracing::info;
 
 pub use room::RoomSettings;
 use room::{Room, RoomHandle};
+use store::{StorageError, Store};
 
 /// Read buffer per WebSocket connection.
 pub const WS_READ_BUFFER: usize = 1024;
@@ -43,6 +46,8 @@ pub struct ServerConfig {
     pub rooms: RoomSettings,
     /// Most rooms open at once.
     pub max_rooms: usize,
+    /// Where rooms are kept so that they survive a restart; `None`: in memory only.
+    pub store: Option<Arc<dyn Store>>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +55,7 @@ impl Default for ServerConfig {
         ServerConfig {
             rooms: RoomSettings::default(),
             max_rooms: 10_000,
+            store: None,
         }
     }
 }
@@ -102,13 +108,63 @@ impl AppState {
     }
 
     /// Opens a room with `host_name` in seat 0 and returns its code and the host's token.
-    fn create_room(
+    /// With a store, the room is stored before anyone hears of it.
+    async fn create_room(
         &self,
         host_name: String,
         rules: perudo_core::GameConfig,
         options: perudo_protocol::RoomOptions,
     ) -> Result<(String, String), ApiFailure> {
+        let token = ids::new_token();
+        let mut attempts = 0;
+        let (code, room) = loop {
+            let code = self.free_code()?;
+            let mut room = Room::new(
+                code.clone(),
+                self.inner.config.rooms.clone(),
+                rules.clone(),
+                options,
+                host_name.clone(),
+                ids::hash_token(&token),
+                tokio::time::Instant::now(),
+            );
+            let Some(store) = &self.inner.config.store else {
+                break (code, room);
+            };
+            let batch = room.with_store(store.clone());
+            match store::commit(&**store, batch).await {
+                Ok(()) => break (code, room),
+                // The code was used by a room that has closed since: draw another.
+                Err(StorageError::Conflict) if attempts < 3 => attempts += 1,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot store a new room");
+                    return Err(ApiFailure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage",
+                        format!(
+                            "the server cannot save rooms right now ({error}); try again later"
+                        ),
+                    ));
+                }
+            }
+        };
         let mut rooms = self.inner.rooms.lock().expect("room registry lock");
+        if rooms.contains_key(&code) {
+            // Drawn twice at once, against odds of 2^-43: the caller may simply try again.
+            return Err(ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "try again",
+            ));
+        }
+        let handle = self.spawn_room(room);
+        rooms.insert(code.clone(), handle);
+        Ok((code, token))
+    }
+
+    /// A code no open room has, if the server may open another room.
+    fn free_code(&self) -> Result<String, ApiFailure> {
+        let rooms = self.inner.rooms.lock().expect("room registry lock");
         if rooms.len() >= self.inner.config.max_rooms {
             return Err(ApiFailure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -116,25 +172,18 @@ impl AppState {
                 "the server holds as many rooms as it may; try again later",
             ));
         }
-        let code = loop {
+        loop {
             let code = ids::new_room_code();
             if !rooms.contains_key(&code) {
-                break code;
+                return Ok(code);
             }
-        };
-        let token = ids::new_token();
-        let room = Room::new(
-            code.clone(),
-            self.inner.config.rooms.clone(),
-            rules,
-            options,
-            host_name,
-            ids::hash_token(&token),
-            tokio::time::Instant::now(),
-        );
+        }
+    }
+
+    fn spawn_room(&self, room: Room) -> RoomHandle {
         let state = self.clone();
-        let closed_code = code.clone();
-        let handle = room.spawn(
+        let closed_code = room.code().to_string();
+        room.spawn(
             &self.inner.tracker,
             self.inner.shutdown.clone(),
             move || {
@@ -145,9 +194,51 @@ impl AppState {
                     .expect("room registry lock")
                     .remove(&closed_code);
             },
-        );
-        rooms.insert(code.clone(), handle);
-        Ok((code, token))
+        )
+    }
+
+    /// Reopens every room the store holds that had not closed. Returns how many.
+    pub fn restore_rooms(&self) -> Result<usize, StorageError> {
+        let Some(store) = self.inner.config.store.clone() else {
+            return Ok(0);
+        };
+        let images = store.load_rooms()?;
+        let now = tokio::time::Instant::now();
+        let grace_until = now + self.inner.config.rooms.restore_grace;
+        let mut restored = 0;
+        for image in images {
+            let code = image.code.clone();
+            match Room::restore(
+                image,
+                self.inner.config.rooms.clone(),
+                Some(store.clone()),
+                now,
+                Some(grace_until),
+            ) {
+                Ok(room) => {
+                    let handle = self.spawn_room(room);
+                    self.inner
+                        .rooms
+                        .lock()
+                        .expect("room registry lock")
+                        .insert(code, handle);
+                    restored += 1;
+                }
+                Err(why) => tracing::error!(room = %code, why, "cannot restore room"),
+            }
+        }
+        Ok(restored)
+    }
+
+    /// `Err(why)` when the server should not get new players: draining or storage failing.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err("shutting down".into());
+        }
+        match &self.inner.config.store {
+            Some(store) => store.health(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -190,8 +281,10 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(web::index))
         .route("/r/{code}", get(web::index))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{code}", get(room_summary))
+        .route("/api/rooms/{code}/games/{game}", get(game_record))
         .route("/api/rooms/{code}/ws", get(room_socket))
         .fallback(web::file)
         .with_state(state)
@@ -215,7 +308,7 @@ async fn create_room(
     body.options
         .validate()
         .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_options", m))?;
-    let (code, token) = state.create_room(name, body.rules, body.options)?;
+    let (code, token) = state.create_room(name, body.rules, body.options).await?;
     info!(room = %code, "room created");
     let url = format!(
         "{}/r/{code}",
@@ -233,6 +326,36 @@ async fn room_summary(
         .await
         .map(Json)
         .ok_or_else(ApiFailure::no_room)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiFailure> {
+    state
+        .readiness()
+        .map(|()| "ready")
+        .map_err(|why| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))
+}
+
+/// A finished game's full record (seed, moves, results), for anyone to verify.
+async fn game_record(
+    State(state): State<AppState>,
+    Path((code, game)): Path<(String, u32)>,
+) -> Result<Json<record::GameRecord>, ApiFailure> {
+    let not_found = || {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "no_such_game",
+            "no finished game with that number in that room (records exist once a game is over, and only with storage on)",
+        )
+    };
+    let code = ids::normalize_code(&code).ok_or_else(not_found)?;
+    let Some(store) = state.inner.config.store.clone() else {
+        return Err(not_found());
+    };
+    let found = tokio::task::spawn_blocking(move || store.game_record(&code, game))
+        .await
+        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    found.map(Json).ok_or_else(not_found)
 }
 
 async fn room_socket(
@@ -275,7 +398,12 @@ pub async fn run(
     grace: Duration,
 ) -> std::io::Result<()> {
     let tracker = TaskTracker::new();
+    let store = config.store.clone();
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
+    let restored = state.restore_rooms().map_err(std::io::Error::other)?;
+    if store.is_some() {
+        info!(rooms = restored, "restored rooms from storage");
+    }
     let addr: SocketAddr = listener.local_addr()?;
     info!(%addr, "listening");
     if !web::CLIENT_BUILT {
@@ -297,6 +425,10 @@ pub async fn run(
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!("some rooms or sockets did not finish within the grace period");
+    }
+    if let Some(store) = store {
+        // Commit what is queued; the rooms' tasks have ended or been given up on.
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
     info!("stopped");
     Ok(())

@@ -28,6 +28,29 @@ enum Command {
     /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
     /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
     Loadtest(LoadtestArgs),
+    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
+    /// the seed against the commitment, the moves replayed under the rules, the results.
+    Verify {
+        /// The record's JSON file (`-` reads standard input).
+        record: std::path::PathBuf,
+    },
+    /// Make a consistent copy of the database, also while a server is using it.
+    Backup {
+        /// The database to copy.
+        #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+        db: std::path::PathBuf,
+        /// Where to write the copy (must not exist).
+        to: std::path::PathBuf,
+    },
+}
+
+/// Where rooms are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StorageKind {
+    /// An SQLite database file (`--db`): rooms survive restarts and crashes.
+    Sqlite,
+    /// Memory only: every room is lost when the server stops.
+    Memory,
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +120,26 @@ struct ServeArgs {
     /// Seconds to wait for rooms and sockets to close on shutdown.
     #[arg(long, env = "PERUDO_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
+    /// Where rooms are kept.
+    #[arg(long, env = "PERUDO_STORAGE", value_enum, default_value_t = StorageKind::Sqlite)]
+    storage: StorageKind,
+    /// The SQLite database file (created on first start).
+    #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+    db: std::path::PathBuf,
+    /// How hard the database syncs: `normal` survives the process being killed, `full`
+    /// also a power cut (an fsync per group commit).
+    #[arg(long, env = "PERUDO_DB_SYNC", value_enum, default_value_t = perudo_server::store::SyncMode::Normal)]
+    db_sync: perudo_server::store::SyncMode,
+    /// Days a finished game's record is kept (and served) before it is deleted.
+    #[arg(long, env = "PERUDO_GAME_RETENTION_DAYS", default_value_t = 30)]
+    game_retention_days: u32,
+    /// Caps the database at this many 4 KiB pages (a quota; writes beyond it fail cleanly).
+    #[arg(long, env = "PERUDO_DB_MAX_PAGES")]
+    db_max_pages: Option<u32>,
+    /// Seconds restored rooms wait for their players after a restart before away timers or
+    /// turn limits that ran out while the server was down apply.
+    #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20)]
+    restore_grace_secs: u64,
 }
 
 #[tokio::main]
@@ -104,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
-        Command::Loadtest(_) => "warn",
+        Command::Loadtest(_) | Command::Verify { .. } | Command::Backup { .. } => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -115,6 +158,43 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Loadtest(args) => loadtest(args).await,
+        Command::Verify { record } => verify(&record),
+        Command::Backup { db, to } => {
+            perudo_server::store::backup(&db, &to)
+                .with_context(|| format!("cannot back up {} to {}", db.display(), to.display()))?;
+            println!("backed up {} to {}", db.display(), to.display());
+            Ok(())
+        }
+    }
+}
+
+fn verify(path: &std::path::Path) -> anyhow::Result<()> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let record: perudo_server::record::GameRecord =
+        serde_json::from_str(&text).context("not a game record")?;
+    match perudo_server::record::verify(&record) {
+        Ok(verified) => {
+            println!(
+                "ok: room {} game {}: the seed matches the commitment {}; {} moves replay to {} rounds \
+                 and seat {} ({}) winning, as recorded",
+                record.room,
+                record.game,
+                record.commitment,
+                verified.moves,
+                verified.rounds,
+                verified.winner.get(),
+                record
+                    .names
+                    .get(verified.winner.index())
+                    .map_or("?", String::as_str)
+            );
+            Ok(())
+        }
+        Err(error) => anyhow::bail!("room {} game {}: {error}", record.room, record.game),
     }
 }
 
@@ -157,12 +237,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         )
     });
+    let store: Option<std::sync::Arc<dyn perudo_server::store::Store>> = match args.storage {
+        StorageKind::Memory => None,
+        StorageKind::Sqlite => {
+            let store =
+                perudo_server::store::SqliteStore::open(perudo_server::store::SqliteOptions {
+                    path: args.db.clone(),
+                    sync: args.db_sync,
+                    retention: Duration::from_secs(u64::from(args.game_retention_days) * 86_400),
+                    max_pages: args.db_max_pages,
+                })
+                .with_context(|| format!("cannot open the database {}", args.db.display()))?;
+            Some(std::sync::Arc::new(store))
+        }
+    };
     let config = ServerConfig {
+        store,
         rooms: RoomSettings {
             reveal_pause: Duration::from_millis(args.reveal_pause_ms),
             bot_delay: Duration::from_millis(args.bot_delay_ms),
             idle_close: Duration::from_secs(args.idle_close_secs),
             disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
+            restore_grace: Duration::from_secs(args.restore_grace_secs),
             public_url,
             ..RoomSettings::default()
         },

@@ -14,11 +14,12 @@
 //!   caused, so the ack's version is the version the client has then seen.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use perudo_core::{
-    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, TableView,
+    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, Seed, TableView,
 };
 use perudo_protocol::{
     AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
@@ -31,6 +32,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::{self, TokenHash};
+use crate::store::{
+    self, Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
+    StorageError, Store, Write,
+};
 
 /// Frames a room sends to a connection's writer.
 #[derive(Clone, Debug)]
@@ -82,6 +87,9 @@ pub struct RoomSettings {
     pub disconnect_grace: Duration,
     /// Base of the share link, e.g. `https://perudo.example.org`.
     pub public_url: String,
+    /// After a restart, how long restored rooms wait for their players to reconnect before
+    /// any away timer (or a turn limit that ran out while the server was down) applies.
+    pub restore_grace: Duration,
 }
 
 impl Default for RoomSettings {
@@ -93,6 +101,7 @@ impl Default for RoomSettings {
             idle_close: Duration::from_secs(30 * 60),
             disconnect_grace: Duration::from_secs(5),
             public_url: "http://127.0.0.1:8080".into(),
+            restore_grace: Duration::from_secs(20),
         }
     }
 }
@@ -212,6 +221,8 @@ struct Pause {
 #[derive(Debug)]
 struct Play {
     game: Game,
+    /// How the game began (its seed among it): what storage replays it from.
+    start: GameStart,
     number: u32,
     stats: Vec<SeatStats>,
     /// Seats in the order they went out.
@@ -301,6 +312,24 @@ pub struct Room {
     /// Since when nobody has been connected.
     empty_since: Option<Instant>,
     closed: bool,
+    /// Where the room is kept; `None`: in memory only.
+    store: Option<Arc<dyn Store>>,
+    /// With a store: what it holds of this room (the state a failed write rolls back to).
+    committed: Option<RoomImage>,
+    /// With a store: what the current input sends, held until its writes are committed.
+    outgoing: Vec<Out>,
+    /// The request being handled: it gets the storage error if its writes fail.
+    request: Option<(ConnId, u32)>,
+    /// After a restart: until when away players are waited for.
+    grace_until: Option<Instant>,
+}
+
+/// Something the room does to a connection once the input's writes are committed.
+#[derive(Debug)]
+enum Out {
+    Frame(ConnId, Outbox, Frame),
+    /// Stop the connection (after the frames queued before this).
+    Cancel(CancellationToken),
 }
 
 impl std::fmt::Debug for Room {
@@ -352,7 +381,240 @@ impl Room {
             lost: Vec::new(),
             empty_since: Some(now),
             closed: false,
+            store: None,
+            committed: None,
+            outgoing: Vec::new(),
+            request: None,
+            grace_until: None,
         }
+    }
+
+    /// Keeps this new room in `store`: returns the batch that creates it there, which must be
+    /// committed before anyone hears of the room.
+    pub fn with_store(&mut self, store: Arc<dyn Store>) -> Batch {
+        self.store = Some(store);
+        let lobby = self.lobby_image();
+        self.committed = Some(RoomImage {
+            code: self.code.clone(),
+            version: self.version,
+            lobby: lobby.clone(),
+            game: None,
+            clock: None,
+        });
+        Batch {
+            code: self.code.clone(),
+            version: self.version,
+            writes: vec![Write::CreateRoom(lobby)],
+        }
+    }
+
+    /// Rebuilds a room from what storage holds. Nobody is connected; with `grace_until`,
+    /// away timers and turn limits wait at least until then for players to come back.
+    pub fn restore(
+        image: RoomImage,
+        settings: RoomSettings,
+        store: Option<Arc<dyn Store>>,
+        now: Instant,
+        grace_until: Option<Instant>,
+    ) -> Result<Room, String> {
+        let lobby = &image.lobby;
+        let seats = lobby
+            .seats
+            .iter()
+            .map(|seat| SeatSlot {
+                name: seat.name.clone(),
+                kind: match seat.kind {
+                    SeatImageKind::Human { token_hash, left } => SeatKind::Human {
+                        token_hash,
+                        conn: None,
+                        left,
+                        away_since: Some(now),
+                    },
+                    SeatImageKind::Bot { level } => SeatKind::Bot {
+                        level,
+                        bot: Box::new(Bot::new(level, ids::new_bot_seed())),
+                    },
+                },
+                emotes: VecDeque::new(),
+            })
+            .collect();
+        let stage = match &image.game {
+            None => Stage::Lobby,
+            Some(game) => {
+                let play = Self::replay_play(game, image.clock, now, grace_until)?;
+                if play.game.is_over() {
+                    Stage::Finished(play)
+                } else {
+                    Stage::Playing(play)
+                }
+            }
+        };
+        // Clients hold versions of the room before the restart, perhaps a few past the last
+        // write: jump well past them so that any `Resume` gets a snapshot.
+        let version = image.version + (1 << 32);
+        let mut room = Room {
+            code: image.code.clone(),
+            settings,
+            rules: lobby.rules.clone(),
+            options: lobby.options,
+            now,
+            history: VecDeque::with_capacity(HISTORY_CAPACITY),
+            stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
+            version,
+            seats,
+            host: lobby.host.map(usize::from),
+            conns: BTreeMap::new(),
+            stage,
+            games_played: lobby.games_played,
+            results: lobby.results.clone(),
+            lost: Vec::new(),
+            empty_since: Some(now),
+            closed: false,
+            committed: store.is_some().then(|| image.clone()),
+            store,
+            outgoing: Vec::new(),
+            request: None,
+            grace_until,
+        };
+        room.schedule_bot(now);
+        room.update_clock();
+        Ok(room)
+    }
+
+    /// Replays a stored game: the engine's state and the room's statistics of it.
+    fn replay_play(
+        image: &GameImage,
+        clock: Option<ClockImage>,
+        now: Instant,
+        grace_until: Option<Instant>,
+    ) -> Result<Box<Play>, String> {
+        let start = &image.start;
+        let seed = Seed::from_hex(&start.seed).ok_or("the stored seed is not 64 hex digits")?;
+        let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
+        let (game, events) = perudo_core::replay(start.config.clone(), seats, seed, &image.moves)
+            .map_err(|e| format!("game {} does not replay: {e}", start.number))?;
+        let mut play = Box::new(Play {
+            game,
+            start: start.clone(),
+            number: start.number,
+            stats: vec![SeatStats::default(); usize::from(seats)],
+            out_order: Vec::new(),
+            rounds: 0,
+            pause: None,
+            bot_at: None,
+            turn_deadline: None,
+        });
+        Self::record_stats(&mut play, &events);
+        // The turn limit resumes with the time that was left; one that ran out while the
+        // server was down gets a fresh grace instead of an instant auto-play.
+        if let Some(clock) = clock
+            && play.game.turn().map(Seat::get) == Some(clock.seat)
+            && let Some(seat) = Seat::new(clock.seat)
+        {
+            let left = clock.limit_at_ms - store::unix_ms();
+            let at = match u64::try_from(left) {
+                Ok(ms) if ms > 0 => now + Duration::from_millis(ms),
+                _ => grace_until.unwrap_or(now),
+            };
+            let at = grace_until.map_or(at, |grace| at.max(grace));
+            play.turn_deadline = Some(TurnDeadline {
+                seat,
+                at,
+                reason: AutoPlayReason::TimeLimit,
+                limit_at: Some(at),
+            });
+        }
+        Ok(play)
+    }
+
+    /// The room's durable state between games.
+    fn lobby_image(&self) -> LobbyImage {
+        LobbyImage {
+            rules: self.rules.clone(),
+            options: self.options,
+            seats: self
+                .seats
+                .iter()
+                .map(|slot| SeatImage {
+                    name: slot.name.clone(),
+                    kind: match &slot.kind {
+                        SeatKind::Human {
+                            token_hash, left, ..
+                        } => SeatImageKind::Human {
+                            token_hash: *token_hash,
+                            left: *left,
+                        },
+                        SeatKind::Bot { level, .. } => SeatImageKind::Bot { level: *level },
+                    },
+                })
+                .collect(),
+            host: self.host.map(|h| h as u8),
+            games_played: self.games_played,
+            results: self.results.clone(),
+        }
+    }
+
+    /// The running turn's limit on the wall clock.
+    fn clock_image(&self) -> Option<ClockImage> {
+        let Stage::Playing(play) = &self.stage else {
+            return None;
+        };
+        let deadline = play.turn_deadline?;
+        let limit_at = deadline.limit_at?;
+        let left = limit_at.saturating_duration_since(self.now).as_millis() as i64;
+        Some(ClockImage {
+            seat: deadline.seat.get(),
+            limit_at_ms: store::unix_ms() + left,
+        })
+    }
+
+    /// What the current input changed in the room's durable state, as writes.
+    fn journal(&self) -> Vec<Write> {
+        let Some(committed) = &self.committed else {
+            return Vec::new();
+        };
+        let mut writes = Vec::new();
+        let lobby = self.lobby_image();
+        if lobby != committed.lobby {
+            writes.push(Write::Lobby(lobby));
+        }
+        if let Some(play) = self.play() {
+            let history = play.game.history();
+            let stored = match &committed.game {
+                Some(game) if game.start.number == play.number => Some(game),
+                Some(_) | None => None,
+            };
+            if stored.is_none() {
+                writes.push(Write::GameStarted(play.start.clone()));
+            }
+            let done = stored.map_or(0, |game| game.moves.len());
+            if history.len() > done {
+                writes.push(Write::Moves {
+                    number: play.number,
+                    first_seq: done as u32,
+                    moves: history[done..].to_vec(),
+                });
+            }
+            if play.game.is_over()
+                && stored.is_none_or(|game| game.results.is_none())
+                && let Some(results) = &self.results
+            {
+                writes.push(Write::GameOver {
+                    number: play.number,
+                    results: results.clone(),
+                });
+            }
+        }
+        let clock = self.clock_image();
+        // The wall-clock time of an unchanged deadline drifts by a millisecond or so.
+        let same_clock = match (clock, committed.clock) {
+            (Some(a), Some(b)) => a.seat == b.seat && (a.limit_at_ms - b.limit_at_ms).abs() < 1000,
+            (a, b) => a == b,
+        };
+        if !same_clock {
+            writes.push(Write::Clock(clock));
+        }
+        writes
     }
 
     /// Spawns the room's task on `tracker` and returns its handle. `on_close` runs when the
@@ -390,6 +652,7 @@ impl Room {
                 biased;
                 () = shutdown.cancelled() => {
                     self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+                    self.flush();
                     break;
                 }
                 input = inbox.recv() => match input {
@@ -404,8 +667,183 @@ impl Room {
                 } => Input::Tick,
             };
             self.handle_event(input, Instant::now());
+            self.persist().await;
+        }
+        if self.closed
+            && let Some(store) = self.store.clone()
+        {
+            // Closed for good (nobody came back): not restored after a restart.
+            let batch = Batch {
+                code: self.code.clone(),
+                version: self.version,
+                writes: vec![Write::Closed],
+            };
+            if let Err(error) = store::commit(&*store, batch).await {
+                warn!(%error, "could not mark the room closed");
+            }
         }
         info!("room closed");
+    }
+
+    /// With a store: commits what the last input changed, then sends what it caused; if the
+    /// commit fails, rolls the room back to what storage holds instead.
+    pub async fn persist(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let writes = self.journal();
+        if !writes.is_empty() {
+            let batch = Batch {
+                code: self.code.clone(),
+                version: self.version,
+                writes,
+            };
+            match store::commit(&*store, batch.clone()).await {
+                Ok(()) => {
+                    if let Some(committed) = &mut self.committed {
+                        committed.version = batch.version;
+                        for write in batch.writes {
+                            committed.apply(write);
+                        }
+                    }
+                }
+                Err(error) => self.roll_back(&error),
+            }
+        }
+        self.request = None;
+        self.flush();
+    }
+
+    /// Sends what the room held back while its writes were committed.
+    pub fn flush(&mut self) {
+        loop {
+            let outgoing = std::mem::take(&mut self.outgoing);
+            if outgoing.is_empty() {
+                break;
+            }
+            for out in outgoing {
+                match out {
+                    Out::Frame(conn, outbox, frame) => self.deliver(conn, &outbox, frame),
+                    Out::Cancel(close) => close.cancel(),
+                }
+            }
+            self.announce_lost();
+        }
+    }
+
+    /// A failed write: the input's changes are undone by rebuilding the room from what
+    /// storage holds; the connections stay (in the same seats, found by token), the request
+    /// gets a `Storage` rejection, and every member a fresh snapshot.
+    fn roll_back(&mut self, error: &StorageError) {
+        warn!(%error, "storage failed: rolling the room back");
+        // Frames are dropped (they describe what did not happen); closes still happen, as
+        // those connections were already detached.
+        for out in std::mem::take(&mut self.outgoing) {
+            if let Out::Cancel(close) = out {
+                close.cancel();
+            }
+        }
+        let Some(image) = self.committed.clone() else {
+            return;
+        };
+        let now = self.now;
+        let mut fresh =
+            match Room::restore(image, self.settings.clone(), self.store.clone(), now, None) {
+                Ok(room) => room,
+                Err(why) => {
+                    // Cannot happen for an image this room committed; close rather than guess.
+                    warn!(why, "cannot rebuild the room from storage: closing it");
+                    self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+                    self.closed = true;
+                    return;
+                }
+            };
+        fresh.version = self.version + 1;
+        fresh.history.clear();
+        fresh.empty_since = self.empty_since;
+        fresh.grace_until = self.grace_until;
+        // Away times carry over: a rollback must not reset anyone's forfeit clock.
+        for (slot, old) in fresh.seats.iter_mut().zip(&self.seats) {
+            if let (
+                SeatKind::Human {
+                    token_hash,
+                    away_since,
+                    ..
+                },
+                SeatKind::Human {
+                    token_hash: old_hash,
+                    away_since: old_since,
+                    ..
+                },
+            ) = (&mut slot.kind, &old.kind)
+                && token_hash == old_hash
+            {
+                *away_since = *old_since;
+            }
+        }
+        // Reattach the connections: a seat by its token (a seat the failed input created
+        // is gone, and its connection is an outsider again).
+        let conns = std::mem::take(&mut self.conns);
+        for (id, mut c) in conns {
+            c.last_you = None;
+            if let Role::Seat(seat) = c.role {
+                let hash = match self.seats.get(seat).map(|s| &s.kind) {
+                    Some(SeatKind::Human { token_hash, .. }) => Some(*token_hash),
+                    _ => None,
+                };
+                let found = hash.and_then(|hash| {
+                    fresh.seats.iter().position(|s| {
+                        matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
+                    })
+                });
+                c.role = match found {
+                    Some(j) => {
+                        if let SeatKind::Human {
+                            conn, away_since, ..
+                        } = &mut fresh.seats[j].kind
+                        {
+                            *conn = Some(id);
+                            *away_since = None;
+                        }
+                        if j != seat {
+                            let seat = Seat::new(j as u8).expect("below 10");
+                            fresh.push_now(id, &c.outbox, &ServerMessage::Moved { seat });
+                        }
+                        Role::Seat(j)
+                    }
+                    None => Role::Outsider,
+                };
+            }
+            fresh.conns.insert(id, c);
+        }
+        if let Stage::Playing(play) = &mut fresh.stage {
+            // A bot or timer whose move failed to save tries again in a moment, not at once.
+            let retry = now + self.settings.bot_delay.max(Duration::from_secs(1));
+            play.bot_at = play.bot_at.map(|at| at.max(retry));
+            if let Some(d) = &mut play.turn_deadline {
+                d.at = d.at.max(retry);
+            }
+        }
+        fresh.update_clock();
+        let request = self.request.take();
+        *self = fresh;
+        if let Some((conn, id)) = request {
+            self.send_to(
+                conn,
+                &ServerMessage::Rejected {
+                    id,
+                    code: RejectCode::Storage,
+                    message: format!(
+                        "the server could not save that ({error}); nothing changed, try again"
+                    ),
+                    detail: None,
+                },
+            );
+        }
+        let members: Vec<ConnId> = self.members();
+        for conn in members {
+            self.send_snapshot(conn);
+        }
     }
 
     /// The earliest moment a timer needs the room.
@@ -429,6 +867,10 @@ impl Room {
 
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
     }
 
     pub fn version(&self) -> RoomVersion {
@@ -462,6 +904,7 @@ impl Room {
                     return;
                 }
                 let id = message.id;
+                self.request = Some((conn, id));
                 let answer = match self.handle_request(conn, message.request, now) {
                     Ok(()) => ServerMessage::Ack {
                         id,
@@ -482,7 +925,10 @@ impl Room {
             }
             Input::Tick => self.tick(now),
         }
-        self.announce_lost();
+        if self.store.is_none() {
+            self.request = None;
+            self.announce_lost();
+        }
     }
 
     fn summary(&self) -> perudo_protocol::http::RoomSummary {
@@ -585,16 +1031,18 @@ impl Room {
                 let successor = self
                     .next_host(Some(i))
                     .is_some_and(|next| self.seats[next].is_connected_human());
+                // After a restart everyone is away at first: wait for them a little longer.
+                let at_least = |at: Instant| self.grace_until.map_or(at, |g| at.max(g));
                 let host = (self.host == Some(i) && successor).then(|| {
                     (
-                        since + self.settings.disconnect_grace,
+                        at_least(since + self.settings.disconnect_grace),
                         AwayTimer::HandOverHost(i),
                     )
                 });
                 let forfeit = playing
                     .as_ref()
                     .is_some_and(|dice| dice.get(i).is_some_and(|&d| d > 0))
-                    .then(|| (since + forfeit_after, AwayTimer::Forfeit(i)));
+                    .then(|| (at_least(since + forfeit_after), AwayTimer::Forfeit(i)));
                 host.into_iter().chain(forfeit)
             })
     }
@@ -606,6 +1054,7 @@ impl Room {
         let now = self.now;
         let limit = self.rules.turn_time_limit_secs;
         let grace = self.settings.disconnect_grace;
+        let grace_until = self.grace_until;
         let Stage::Playing(play) = &mut self.stage else {
             return;
         };
@@ -631,7 +1080,7 @@ impl Room {
             Some(SeatKind::Human { conn: None, .. }) => {
                 let away_at = match old {
                     Some(d) if d.reason == AutoPlayReason::Away => d.at,
-                    Some(_) | None => now + grace,
+                    Some(_) | None => grace_until.map_or(now + grace, |g| g.max(now + grace)),
                 };
                 Some(TurnDeadline {
                     seat: turn,
@@ -769,13 +1218,34 @@ impl Room {
         )
     }
 
-    /// Queues a frame for `conn`; a full outbox drops the connection.
+    /// Queues a frame for `conn` (with a store: once the input's writes are committed); a
+    /// full outbox drops the connection.
     fn push(&mut self, conn: ConnId, frame: Frame) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let role = c.role;
-        let failed = match c.outbox.try_send(frame) {
+        if self.store.is_some() {
+            self.outgoing
+                .push(Out::Frame(conn, c.outbox.clone(), frame));
+            return;
+        }
+        let outbox = c.outbox.clone();
+        self.deliver(conn, &outbox, frame);
+    }
+
+    /// Queues a message at once, whatever the store: for a room being rebuilt.
+    fn push_now(&mut self, conn: ConnId, outbox: &Outbox, message: &ServerMessage) {
+        self.outgoing.push(Out::Frame(
+            conn,
+            outbox.clone(),
+            Frame::Data(Self::encode(message)),
+        ));
+    }
+
+    /// Puts a frame in a connection's outbox; a full outbox drops the connection.
+    fn deliver(&mut self, conn: ConnId, outbox: &Outbox, frame: Frame) {
+        let role = self.conns.get(&conn).map(|c| c.role);
+        let failed = match outbox.try_send(frame) {
             Ok(()) => false,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 warn!(conn, "outbox full: dropping slow connection");
@@ -786,6 +1256,10 @@ impl Room {
         if !failed {
             return;
         }
+        let Some(role) = role else {
+            // Already detached (closed by the room): nothing more to do.
+            return;
+        };
         // A player lost this way is announced once the current input is handled: this may
         // run in the middle of a broadcast.
         if let Role::Seat(seat) = role
@@ -841,7 +1315,12 @@ impl Room {
     /// Drops a connection the room can no longer talk to. Its seat stays.
     fn kill_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
-            c.close.cancel();
+            if self.store.is_some() {
+                // After the frames queued for it (a goodbye) have gone out.
+                self.outgoing.push(Out::Cancel(c.close.clone()));
+            } else {
+                c.close.cancel();
+            }
         }
         // The reader will report the disconnect; detach now so nothing else is queued.
         self.detach(conn);
@@ -1597,12 +2076,21 @@ impl Room {
                 *since = now;
             }
         }
-        let (game, events) = Game::start(self.rules.clone(), seats, ids::new_seed())
+        let seed = ids::new_seed();
+        let (game, events) = Game::start(self.rules.clone(), seats, seed)
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let number = self.games_played + 1;
         info!(game = number, seats, "game started");
+        let start = GameStart {
+            number,
+            config: self.rules.clone(),
+            names: self.seats.iter().map(|slot| slot.name.clone()).collect(),
+            seed: seed.to_hex(),
+            started_ms: store::unix_ms(),
+        };
         self.stage = Stage::Playing(Box::new(Play {
             game,
+            start,
             number,
             stats: vec![SeatStats::default(); usize::from(seats)],
             out_order: Vec::new(),

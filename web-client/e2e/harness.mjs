@@ -6,7 +6,8 @@
 // the web-client/dist just built). Everything stays on 127.0.0.1.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -52,9 +53,11 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * `listening addr=...` log line. Returns `{ url, stop, log }`; call `stop()` in a finally.
  */
 export async function startServer(extraArgs = []) {
+  // Each server keeps its rooms in a database of its own, removed when it stops.
+  const dbDir = mkdtempSync(join(tmpdir(), "perudo-e2e-"));
   const child = spawn(
     perudoBinary(),
-    ["serve", "--listen", "127.0.0.1:0", ...FAST, ...extraArgs],
+    ["serve", "--listen", "127.0.0.1:0", "--db", join(dbDir, "perudo.db"), ...FAST, ...extraArgs],
     {
       cwd: repoRoot,
       env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
@@ -63,12 +66,14 @@ export async function startServer(extraArgs = []) {
   );
   let log = "";
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((done) => child.once("exit", done));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((done) => child.once("exit", done));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dbDir, { recursive: true, force: true });
   };
   try {
     const url = await new Promise((ok, fail) => {

@@ -28,6 +28,7 @@ pub fn fast_settings() -> RoomSettings {
         idle_close: Duration::from_secs(120),
         disconnect_grace: Duration::from_secs(5),
         public_url: "http://perudo.test".into(),
+        restore_grace: Duration::from_secs(5),
     }
 }
 
@@ -40,16 +41,23 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// The server with `rooms`, keeping its rooms in a `MemoryStore` (so every test also
+    /// goes through the path that commits each change before sending it).
     pub async fn start(rooms: RoomSettings) -> TestServer {
+        TestServer::start_with(ServerConfig {
+            rooms,
+            store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
-        let config = ServerConfig {
-            rooms,
-            ..ServerConfig::default()
-        };
         let task = tokio::spawn(perudo_server::run(
             listener,
             config,

@@ -280,7 +280,7 @@ export type RaiseRule = "Standard" | "FaceNonDecreasing" | "FaceFirst";
 /**
  * Why a request was refused.
  */
-export type RejectCode = "Malformed" | "TooLarge" | "VersionMismatch" | "HelloFirst" | "AlreadyGreeted" | "AlreadyJoined" | "NotSeated" | "NotHost" | "NameInvalid" | "NameTaken" | "RoomFull" | "SpectatorsFull" | "BadToken" | "WrongPhase" | "InvalidRules" | "NotEnoughPlayers" | "NoSuchSeat" | "BadTarget" | "Rule" | "RoundPaused" | "SlowDown";
+export type RejectCode = "Malformed" | "TooLarge" | "VersionMismatch" | "HelloFirst" | "AlreadyGreeted" | "AlreadyJoined" | "NotSeated" | "NotHost" | "NameInvalid" | "NameTaken" | "RoomFull" | "SpectatorsFull" | "BadToken" | "WrongPhase" | "InvalidRules" | "NotEnoughPlayers" | "NoSuchSeat" | "BadTarget" | "Rule" | "RoundPaused" | "SlowDown" | "Storage";
 
 /**
  * Machine-readable detail of a rejection.

@@ -1,0 +1,882 @@
+//! Durable rooms: what a room keeps in storage, the [`Store`] trait rooms write through, and
+//! its SQLite implementation.
+//!
+//! A room is event-sourced: its lobby (rules, options, seats with names and token hashes,
+//! host, results), each game's start (config, names, seed) and every accepted move are
+//! written before any client hears of them; a room is rebuilt by replaying its current game's
+//! moves through game-core ([`RoomImage`] is what a room is rebuilt from).
+//!
+//! Architecture invariants:
+//! - A room awaits the commit of an input's writes before it sends anything that input
+//!   caused, so every acknowledged or broadcast change is in storage.
+//! - One writer thread owns the write connection and commits whatever has queued up in one
+//!   transaction (group commit), each room's batch in its own savepoint, so one room's bad
+//!   batch fails only that room.
+//! - Rooms know only this trait: a networked store can replace SQLite without touching them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use perudo_core::{BotLevel, GameConfig, Move};
+use perudo_protocol::{GameResults, RoomOptions};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::ids::TokenHash;
+use crate::record::GameRecord;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A room's state between games: everything about it but the running game.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LobbyImage {
+    pub rules: GameConfig,
+    pub options: RoomOptions,
+    pub seats: Vec<SeatImage>,
+    pub host: Option<u8>,
+    pub games_played: u32,
+    pub results: Option<GameResults>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatImage {
+    pub name: String,
+    pub kind: SeatImageKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SeatImageKind {
+    Human {
+        /// SHA-256 of the seat token, hex.
+        #[serde(with = "hex_hash")]
+        token_hash: TokenHash,
+        /// Left the game for good.
+        left: bool,
+    },
+    Bot {
+        level: BotLevel,
+    },
+}
+
+mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(hash: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(hash))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = hex::decode(&text).map_err(D::Error::custom)?;
+        bytes
+            .try_into()
+            .map_err(|_| D::Error::custom("a token hash is 32 bytes"))
+    }
+}
+
+/// How a game began: enough, with its moves, to replay it. `Debug` leaves the seed out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct GameStart {
+    pub number: u32,
+    pub config: GameConfig,
+    /// The players' names in seat order (the game's seats are `0..names.len()`).
+    pub names: Vec<String>,
+    /// The dice seed, 64 hex digits. Secret until the game is over.
+    pub seed: String,
+    pub started_ms: i64,
+}
+
+impl fmt::Debug for GameStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GameStart")
+            .field("number", &self.number)
+            .field("names", &self.names)
+            .field("started_ms", &self.started_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A game as stored: its start, its moves so far, and its results once it is over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GameImage {
+    pub start: GameStart,
+    pub moves: Vec<Move>,
+    pub results: Option<GameResults>,
+}
+
+/// The running turn's time limit, on the wall clock so that it survives a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockImage {
+    pub seat: u8,
+    pub limit_at_ms: i64,
+}
+
+/// Everything a room is rebuilt from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoomImage {
+    pub code: String,
+    /// The room's version at its last write.
+    pub version: u64,
+    pub lobby: LobbyImage,
+    /// The room's latest game (running or finished).
+    pub game: Option<GameImage>,
+    pub clock: Option<ClockImage>,
+}
+
+impl RoomImage {
+    /// The image after `write` (committed).
+    pub fn apply(&mut self, write: Write) {
+        match write {
+            Write::CreateRoom(lobby) | Write::Lobby(lobby) => self.lobby = lobby,
+            Write::GameStarted(start) => {
+                self.game = Some(GameImage {
+                    start,
+                    moves: Vec::new(),
+                    results: None,
+                });
+            }
+            Write::Moves { number, moves, .. } => {
+                if let Some(game) = &mut self.game
+                    && game.start.number == number
+                {
+                    game.moves.extend(moves);
+                }
+            }
+            Write::GameOver { number, results } => {
+                if let Some(game) = &mut self.game
+                    && game.start.number == number
+                {
+                    game.results = Some(results);
+                }
+            }
+            Write::Clock(clock) => self.clock = clock,
+            Write::Closed => {}
+        }
+    }
+}
+
+/// One change to a room's stored state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// A new room; fails with [`StorageError::Conflict`] if the code was ever used.
+    CreateRoom(LobbyImage),
+    Lobby(LobbyImage),
+    GameStarted(GameStart),
+    /// Moves `first_seq..` of game `number`.
+    Moves {
+        number: u32,
+        first_seq: u32,
+        moves: Vec<Move>,
+    },
+    GameOver {
+        number: u32,
+        results: GameResults,
+    },
+    Clock(Option<ClockImage>),
+    /// The room closed for good (nobody came back): it is not restored.
+    Closed,
+}
+
+/// The writes of one input of one room: committed together or not at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub code: String,
+    /// The room's version after the input.
+    pub version: u64,
+    pub writes: Vec<Write>,
+}
+
+/// Why storage failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    /// The disk (or the database's size limit) is full.
+    Full,
+    /// The database file or its directory cannot be written.
+    ReadOnly,
+    /// The room code is already in the database.
+    Conflict,
+    /// The store was shut down.
+    Closed,
+    /// Anything else the database reported.
+    Database(String),
+    /// Stored data that does not decode.
+    Corrupt(String),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Full => f.write_str("storage is full"),
+            StorageError::ReadOnly => f.write_str("storage is not writable"),
+            StorageError::Conflict => f.write_str("room code already stored"),
+            StorageError::Closed => f.write_str("storage is shut down"),
+            StorageError::Database(m) => write!(f, "storage failed: {m}"),
+            StorageError::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> StorageError {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StorageError::Full,
+            Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+                StorageError::ReadOnly
+            }
+            Some(ErrorCode::ConstraintViolation) => StorageError::Conflict,
+            _ => StorageError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StorageError {
+    fn from(e: serde_json::Error) -> StorageError {
+        StorageError::Corrupt(e.to_string())
+    }
+}
+
+/// Where rooms are kept. Rooms use only this, so another backend can be added without
+/// touching them.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Queues a room's batch; the receiver answers once it is committed (or failed).
+    fn commit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StorageError>>;
+    /// Every room that was not closed, to restore at start. Blocking.
+    fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError>;
+    /// A finished game's full record. Blocking.
+    fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError>;
+    /// `Err(why)` while the last write failed.
+    fn health(&self) -> Result<(), String>;
+    /// Commits what is queued and stops writing. Blocking.
+    fn close(&self);
+}
+
+/// Awaits a batch's commit.
+pub async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StorageError> {
+    store
+        .commit(batch)
+        .await
+        .unwrap_or(Err(StorageError::Closed))
+}
+
+/// How hard SQLite syncs to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// WAL with `synchronous=NORMAL`: every commit survives the process being killed; the
+    /// last commits may be lost if the machine loses power.
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk (fsync) before it is acknowledged.
+    Full,
+}
+
+/// Settings of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub sync: SyncMode,
+    /// Finished games (and closed rooms) are deleted this long after they ended.
+    pub retention: Duration,
+    /// Caps the database at this many pages (of 4 KiB): a quota, and how tests fill "the disk".
+    pub max_pages: Option<u32>,
+}
+
+/// Most batches one transaction commits.
+const MAX_GROUP: usize = 1024;
+/// How often the writer deletes what is past its retention.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rooms (
+    code TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    lobby TEXT NOT NULL,
+    clock TEXT,
+    closed_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS games (
+    code TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    names TEXT NOT NULL,
+    seed TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    results TEXT,
+    PRIMARY KEY (code, number)
+);
+CREATE TABLE IF NOT EXISTS moves (
+    code TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    move TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (code, number, seq)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
+";
+
+enum Job {
+    Commit(Batch, oneshot::Sender<Result<(), StorageError>>),
+}
+
+/// Rooms in an SQLite database (WAL), written by one thread with group commit.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+    health: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn open_connection(options: &SqliteOptions) -> Result<Connection, StorageError> {
+    let conn = Connection::open(&options.path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match options.sync {
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Full => "FULL",
+        },
+    )?;
+    if let Some(pages) = options.max_pages {
+        conn.pragma_update(None, "max_page_count", pages)?;
+    }
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) the database at `options.path` and starts its writer.
+    pub fn open(options: SqliteOptions) -> Result<SqliteStore, StorageError> {
+        if let Some(dir) = options.path.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Database(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = open_connection(&options)?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = open_connection(&options)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let health = Arc::new(Mutex::new(None));
+        let thread_health = health.clone();
+        let retention = options.retention;
+        let thread = std::thread::Builder::new()
+            .name("perudo-store".into())
+            .spawn(move || write_loop(writer, rx, thread_health, retention))
+            .map_err(|e| StorageError::Database(format!("cannot start the writer: {e}")))?;
+        info!(path = %options.path.display(), sync = ?options.sync, "storage open");
+        Ok(SqliteStore {
+            path: options.path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(thread)),
+            reader: Mutex::new(reader),
+            health,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    health: Arc<Mutex<Option<String>>>,
+    retention: Duration,
+) {
+    let mut last_cleanup: Option<Instant> = None;
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_group(&mut conn, &group);
+        let failure = match &results {
+            Ok(each) => each.iter().find_map(|r| match r {
+                Err(e @ (StorageError::Full | StorageError::ReadOnly)) => Some(e.to_string()),
+                Err(StorageError::Database(m)) => Some(m.clone()),
+                Ok(()) | Err(_) => None,
+            }),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = &failure {
+            warn!(error = %why, batches = group.len(), "storage write failed");
+        }
+        *health.lock().expect("storage health lock") = failure;
+        let mut answers = match results {
+            Ok(each) => each,
+            Err(e) => vec![Err(e); group.len()],
+        }
+        .into_iter();
+        for Job::Commit(_, respond) in group {
+            let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
+        }
+        if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+            last_cleanup = Some(Instant::now());
+            match delete_expired(&conn, retention) {
+                Ok(0) => {}
+                Ok(n) => info!(rows = n, "deleted finished games past their retention"),
+                Err(e) => warn!(error = %e, "could not delete expired games"),
+            }
+        }
+    }
+    // Leave the database compact for the next start.
+    if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+        warn!(error = %e, "final checkpoint failed");
+    }
+}
+
+/// Commits every batch of `group` in one transaction, each in its own savepoint. The outer
+/// `Err` fails them all (the transaction could not begin or commit).
+fn commit_group(
+    conn: &mut Connection,
+    group: &[Job],
+) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+    let tx = conn.transaction()?;
+    let now = unix_ms();
+    let mut results = Vec::with_capacity(group.len());
+    for Job::Commit(batch, _) in group {
+        tx.execute_batch("SAVEPOINT batch")?;
+        match apply_batch(&tx, batch, now) {
+            Ok(()) => {
+                tx.execute_batch("RELEASE batch")?;
+                results.push(Ok(()));
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageError> {
+    let code = batch.code.as_str();
+    for write in &batch.writes {
+        match write {
+            Write::CreateRoom(lobby) => {
+                tx.prepare_cached(
+                    "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby) \
+                     VALUES (?1, ?2, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    code,
+                    now,
+                    batch.version as i64,
+                    serde_json::to_string(lobby)?
+                ])?;
+            }
+            Write::Lobby(lobby) => {
+                tx.prepare_cached("UPDATE rooms SET lobby = ?2 WHERE code = ?1")?
+                    .execute(params![code, serde_json::to_string(lobby)?])?;
+            }
+            Write::GameStarted(start) => {
+                tx.prepare_cached(
+                    "INSERT INTO games (code, number, config, names, seed, started_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    code,
+                    start.number,
+                    serde_json::to_string(&start.config)?,
+                    serde_json::to_string(&start.names)?,
+                    start.seed,
+                    start.started_ms
+                ])?;
+            }
+            Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } => {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO moves (code, number, seq, move, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (i, m) in moves.iter().enumerate() {
+                    insert.execute(params![
+                        code,
+                        number,
+                        first_seq + i as u32,
+                        serde_json::to_string(m)?,
+                        now
+                    ])?;
+                }
+            }
+            Write::GameOver { number, results } => {
+                tx.prepare_cached(
+                    "UPDATE games SET finished_ms = ?3, results = ?4 WHERE code = ?1 AND number = ?2",
+                )?
+                .execute(params![code, number, now, serde_json::to_string(results)?])?;
+            }
+            Write::Clock(clock) => {
+                let clock = clock.map(|c| serde_json::to_string(&c)).transpose()?;
+                tx.prepare_cached("UPDATE rooms SET clock = ?2 WHERE code = ?1")?
+                    .execute(params![code, clock])?;
+            }
+            Write::Closed => {
+                tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
+                    .execute(params![code, now])?;
+            }
+        }
+    }
+    let updated = tx
+        .prepare_cached("UPDATE rooms SET version = ?2, updated_ms = ?3 WHERE code = ?1")?
+        .execute(params![code, batch.version as i64, now])?;
+    if updated == 0 {
+        return Err(StorageError::Database(format!("no stored room {code}")));
+    }
+    Ok(())
+}
+
+/// Deletes finished games, and rooms closed, longer ago than `retention`. Returns the rows.
+fn delete_expired(conn: &Connection, retention: Duration) -> Result<usize, StorageError> {
+    let cut = unix_ms() - retention.as_millis() as i64;
+    let mut rows = 0;
+    rows += conn.execute(
+        "DELETE FROM moves WHERE (code, number) IN \
+         (SELECT code, number FROM games WHERE finished_ms < ?1)",
+        [cut],
+    )?;
+    rows += conn.execute("DELETE FROM games WHERE finished_ms < ?1", [cut])?;
+    rows += conn.execute(
+        "DELETE FROM moves WHERE code IN (SELECT code FROM rooms WHERE closed_ms < ?1)",
+        [cut],
+    )?;
+    rows += conn.execute(
+        "DELETE FROM games WHERE code IN (SELECT code FROM rooms WHERE closed_ms < ?1)",
+        [cut],
+    )?;
+    rows += conn.execute("DELETE FROM rooms WHERE closed_ms < ?1", [cut])?;
+    Ok(rows)
+}
+
+fn load_moves(conn: &Connection, code: &str, number: u32) -> Result<Vec<Move>, StorageError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT move FROM moves WHERE code = ?1 AND number = ?2 ORDER BY seq")?;
+    let rows = stmt.query_map(params![code, number], |row| row.get::<_, String>(0))?;
+    let mut moves = Vec::new();
+    for row in rows {
+        moves.push(serde_json::from_str(&row?)?);
+    }
+    Ok(moves)
+}
+
+struct GameRow {
+    start: GameStart,
+    finished_ms: Option<i64>,
+    results: Option<GameResults>,
+}
+
+fn load_game(
+    conn: &Connection,
+    code: &str,
+    number: Option<u32>,
+) -> Result<Option<GameRow>, StorageError> {
+    let sql = "SELECT number, config, names, seed, started_ms, finished_ms, results FROM games \
+               WHERE code = ?1 AND (?2 IS NULL OR number = ?2) ORDER BY number DESC LIMIT 1";
+    let row = conn
+        .prepare_cached(sql)?
+        .query_row(params![code, number], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((number, config, names, seed, started_ms, finished_ms, results)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(GameRow {
+        start: GameStart {
+            number,
+            config: serde_json::from_str(&config)?,
+            names: serde_json::from_str(&names)?,
+            seed,
+            started_ms,
+        },
+        finished_ms,
+        results: results.map(|r| serde_json::from_str(&r)).transpose()?,
+    }))
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StorageError>> {
+        let (respond, rx) = oneshot::channel();
+        let jobs = self.jobs.lock().expect("storage jobs lock");
+        match jobs.as_ref() {
+            Some(jobs) => {
+                if let Err(std::sync::mpsc::SendError(Job::Commit(_, respond))) =
+                    jobs.send(Job::Commit(batch, respond))
+                {
+                    let _ = respond.send(Err(StorageError::Closed));
+                }
+            }
+            None => {
+                let _ = respond.send(Err(StorageError::Closed));
+            }
+        }
+        rx
+    }
+
+    fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        let conn = self.reader.lock().expect("storage reader lock");
+        let mut stmt = conn.prepare(
+            "SELECT code, version, lobby, clock FROM rooms WHERE closed_ms IS NULL ORDER BY code",
+        )?;
+        let rows: Vec<(String, i64, String, Option<String>)> = stmt
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut rooms = Vec::with_capacity(rows.len());
+        for (code, version, lobby, clock) in rows {
+            let game = match load_game(&conn, &code, None)? {
+                Some(row) => Some(GameImage {
+                    moves: load_moves(&conn, &code, row.start.number)?,
+                    start: row.start,
+                    results: row.results,
+                }),
+                None => None,
+            };
+            rooms.push(RoomImage {
+                lobby: serde_json::from_str(&lobby)?,
+                clock: clock.map(|c| serde_json::from_str(&c)).transpose()?,
+                version: version as u64,
+                game,
+                code,
+            });
+        }
+        Ok(rooms)
+    }
+
+    fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError> {
+        let conn = self.reader.lock().expect("storage reader lock");
+        let Some(row) = load_game(&conn, code, Some(game))? else {
+            return Ok(None);
+        };
+        let (Some(finished_ms), Some(results)) = (row.finished_ms, row.results) else {
+            return Ok(None);
+        };
+        let moves = load_moves(&conn, code, game)?;
+        Ok(Some(GameRecord::new(
+            code,
+            row.start,
+            moves,
+            results,
+            finished_ms,
+        )))
+    }
+
+    fn health(&self) -> Result<(), String> {
+        match &*self.health.lock().expect("storage health lock") {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&self) {
+        // Dropping the sender ends the writer's loop once the queue is empty.
+        self.jobs.lock().expect("storage jobs lock").take();
+        if let Some(thread) = self.writer.lock().expect("storage writer lock").take()
+            && thread.join().is_err()
+        {
+            warn!("the storage writer panicked");
+        }
+    }
+}
+
+/// Makes a consistent copy of the database at `from` (which a server may be using) at `to`.
+pub fn backup(from: &Path, to: &Path) -> Result<(), StorageError> {
+    if to.exists() {
+        return Err(StorageError::Database(format!(
+            "{} exists; a backup never overwrites",
+            to.display()
+        )));
+    }
+    if !from.exists() {
+        return Err(StorageError::Database(format!(
+            "no database at {}",
+            from.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+    Ok(())
+}
+
+/// Rooms kept in memory: for tests (restarts without a disk, injected failures).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    rooms: Mutex<std::collections::BTreeMap<String, MemoryRoom>>,
+    /// While set, every commit fails with [`StorageError::Full`].
+    pub fail: AtomicBool,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct MemoryRoom {
+    image: RoomImage,
+    closed: bool,
+    finished: Vec<(GameImage, i64)>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    /// Batches committed so far.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// A stored room's image, closed or not.
+    pub fn room(&self, code: &str) -> Option<RoomImage> {
+        let rooms = self.rooms.lock().expect("memory store lock");
+        rooms.get(code).map(|r| r.image.clone())
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(StorageError::Full);
+        }
+        let mut rooms = self.rooms.lock().expect("memory store lock");
+        let mut room = match rooms.get(&batch.code) {
+            Some(room) => room.clone(),
+            None => match batch.writes.first() {
+                Some(Write::CreateRoom(lobby)) => MemoryRoom {
+                    image: RoomImage {
+                        code: batch.code.clone(),
+                        version: batch.version,
+                        lobby: lobby.clone(),
+                        game: None,
+                        clock: None,
+                    },
+                    closed: false,
+                    finished: Vec::new(),
+                },
+                _ => return Err(StorageError::Database(format!("no room {}", batch.code))),
+            },
+        };
+        for write in batch.writes {
+            match &write {
+                Write::CreateRoom(_) if rooms.contains_key(&batch.code) => {
+                    return Err(StorageError::Conflict);
+                }
+                Write::Moves {
+                    number, first_seq, ..
+                } => {
+                    let fits = room.image.game.as_ref().is_some_and(|game| {
+                        game.start.number == *number && game.moves.len() == *first_seq as usize
+                    });
+                    if !fits {
+                        return Err(StorageError::Conflict);
+                    }
+                }
+                Write::Closed => room.closed = true,
+                _ => {}
+            }
+            let over = matches!(write, Write::GameOver { .. });
+            room.image.apply(write);
+            if over && let Some(game) = &room.image.game {
+                room.finished.push((game.clone(), unix_ms()));
+            }
+        }
+        room.image.version = batch.version;
+        rooms.insert(batch.code, room);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn commit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StorageError>> {
+        let (respond, rx) = oneshot::channel();
+        let _ = respond.send(self.apply(batch));
+        rx
+    }
+
+    fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        let rooms = self.rooms.lock().expect("memory store lock");
+        Ok(rooms
+            .values()
+            .filter(|r| !r.closed)
+            .map(|r| r.image.clone())
+            .collect())
+    }
+
+    fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError> {
+        let rooms = self.rooms.lock().expect("memory store lock");
+        let Some(room) = rooms.get(code) else {
+            return Ok(None);
+        };
+        Ok(room
+            .finished
+            .iter()
+            .find(|(g, _)| g.start.number == game)
+            .and_then(|(g, at)| {
+                g.results.clone().map(|results| {
+                    GameRecord::new(code, g.start.clone(), g.moves.clone(), results, *at)
+                })
+            }))
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if self.fail.load(Ordering::Relaxed) {
+            Err(StorageError::Full.to_string())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn close(&self) {}
+}
