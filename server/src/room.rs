@@ -827,6 +827,11 @@ impl Room {
         fresh.update_clock();
         let request = self.request.take();
         *self = fresh;
+        // Everyone is resynchronised first; the request's one answer comes last.
+        let members: Vec<ConnId> = self.members();
+        for conn in members {
+            self.send_snapshot(conn);
+        }
         if let Some((conn, id)) = request {
             self.send_to(
                 conn,
@@ -839,10 +844,6 @@ impl Room {
                     detail: None,
                 },
             );
-        }
-        let members: Vec<ConnId> = self.members();
-        for conn in members {
-            self.send_snapshot(conn);
         }
     }
 

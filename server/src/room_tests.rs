@@ -7,6 +7,27 @@ use std::time::Duration;
 
 const HOST_TOKEN: &str = "host-token";
 
+thread_local! {
+    /// Set by `the_scenarios_hold_with_a_store_too`: harnesses keep their room in a
+    /// `MemoryStore`, so every input goes through commit-then-send.
+    static STORED: std::cell::Cell<Option<Arc<store::MemoryStore>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Gives a new test room the thread's store, if a test set one.
+fn maybe_store(room: &mut Room) {
+    let stored = STORED.with(|s| {
+        let store = s.take();
+        s.set(store.clone());
+        store
+    });
+    if let Some(store) = stored {
+        let batch = room.with_store(store.clone());
+        futures_util::FutureExt::now_or_never(store::commit(&*store, batch))
+            .expect("the memory store answers at once")
+            .expect("the room is stored");
+    }
+}
+
 struct Client {
     conn: ConnId,
     rx: mpsc::Receiver<Frame>,
@@ -44,10 +65,21 @@ impl Harness {
             ids::hash_token(HOST_TOKEN),
             now,
         );
+        let mut room = room;
+        maybe_store(&mut room);
         Harness {
             room,
             now,
             next_conn: 1,
+        }
+    }
+
+    /// Hands an input to the room; with a store, commits it and sends what it caused.
+    fn step(&mut self, input: Input) {
+        self.room.handle_event(input, self.now);
+        if self.room.store.is_some() {
+            futures_util::FutureExt::now_or_never(self.room.persist())
+                .expect("the memory store answers at once");
         }
     }
 
@@ -64,14 +96,11 @@ impl Harness {
         let close = CancellationToken::new();
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.room.handle_event(
-            Input::Connect {
-                conn,
-                outbox: tx,
-                close: close.clone(),
-            },
-            self.now,
-        );
+        self.step(Input::Connect {
+            conn,
+            outbox: tx,
+            close: close.clone(),
+        });
         Client {
             conn,
             rx,
@@ -88,13 +117,10 @@ impl Harness {
     fn request(&mut self, client: &mut Client, request: Request) -> Vec<ServerMessage> {
         let id = client.next_id;
         client.next_id += 1;
-        self.room.handle_event(
-            Input::Message {
-                conn: client.conn,
-                message: ClientMessage { id, request },
-            },
-            self.now,
-        );
+        self.step(Input::Message {
+            conn: client.conn,
+            message: ClientMessage { id, request },
+        });
         let frames = client.frames();
         let answers: Vec<_> = frames
             .iter()
@@ -144,7 +170,7 @@ impl Harness {
             return false;
         };
         self.now = self.now.max(at);
-        self.room.handle_event(Input::Tick, self.now);
+        self.step(Input::Tick);
         true
     }
 
@@ -615,6 +641,8 @@ impl Harness {
             ids::hash_token(HOST_TOKEN),
             now,
         );
+        let mut room = room;
+        maybe_store(&mut room);
         Harness {
             room,
             now,
@@ -644,12 +672,11 @@ impl Harness {
     }
 
     fn tick(&mut self) {
-        self.room.handle_event(Input::Tick, self.now);
+        self.step(Input::Tick);
     }
 
     fn disconnect(&mut self, client: &Client) {
-        self.room
-            .handle_event(Input::Disconnect { conn: client.conn }, self.now);
+        self.step(Input::Disconnect { conn: client.conn });
     }
 
     fn turn(&self) -> Option<Seat> {
@@ -1796,4 +1823,313 @@ mod task {
             "{events:?}"
         );
     }
+}
+
+// ---- issue 7: durable rooms ---------------------------------------------------------------
+
+/// Runs `f` with every harness it builds keeping its room in `store`.
+fn with_store<T>(store: Arc<store::MemoryStore>, f: impl FnOnce() -> T) -> T {
+    STORED.with(|s| s.set(Some(store)));
+    let out = f();
+    STORED.with(|s| s.set(None));
+    out
+}
+
+#[test]
+fn the_scenarios_hold_with_a_store_too() {
+    let scenarios: [(&str, fn()); 25] = [
+        (
+            "hello_comes_first_and_checks_the_version",
+            hello_comes_first_and_checks_the_version,
+        ),
+        (
+            "outsiders_receive_nothing_about_the_room",
+            outsiders_receive_nothing_about_the_room,
+        ),
+        (
+            "lobby_join_names_and_capacity",
+            lobby_join_names_and_capacity,
+        ),
+        (
+            "kicking_renumbers_seats_and_closes_the_kicked_socket",
+            kicking_renumbers_seats_and_closes_the_kicked_socket,
+        ),
+        (
+            "a_full_game_with_humans_and_bots_runs_to_results",
+            a_full_game_with_humans_and_bots_runs_to_results,
+        ),
+        (
+            "a_bid_too_low_is_rejected_with_the_minimum_raise",
+            a_bid_too_low_is_rejected_with_the_minimum_raise,
+        ),
+        (
+            "privates_carry_only_the_receivers_hand_and_spectators_get_none",
+            privates_carry_only_the_receivers_hand_and_spectators_get_none,
+        ),
+        (
+            "a_slow_connection_is_dropped_without_stalling_the_room",
+            a_slow_connection_is_dropped_without_stalling_the_room,
+        ),
+        (
+            "a_room_nobody_is_in_closes_after_the_idle_time",
+            a_room_nobody_is_in_closes_after_the_idle_time,
+        ),
+        (
+            "claiming_a_seat_again_replaces_the_old_connection",
+            claiming_a_seat_again_replaces_the_old_connection,
+        ),
+        (
+            "leaving_mid_game_forfeits_and_hands_over_the_host_role",
+            leaving_mid_game_forfeits_and_hands_over_the_host_role,
+        ),
+        (
+            "the_turn_time_limit_auto_plays_and_the_game_moves_on",
+            the_turn_time_limit_auto_plays_and_the_game_moves_on,
+        ),
+        (
+            "a_disconnected_player_on_turn_is_auto_played_after_the_grace",
+            a_disconnected_player_on_turn_is_auto_played_after_the_grace,
+        ),
+        (
+            "a_player_away_too_long_forfeits_and_the_others_finish",
+            a_player_away_too_long_forfeits_and_the_others_finish,
+        ),
+        (
+            "coming_back_before_the_forfeit_takes_the_seat_back",
+            coming_back_before_the_forfeit_takes_the_seat_back,
+        ),
+        (
+            "a_disconnected_host_is_replaced_by_the_next_connected_human_after_the_grace",
+            a_disconnected_host_is_replaced_by_the_next_connected_human_after_the_grace,
+        ),
+        (
+            "a_disconnected_host_with_nobody_to_take_over_stays_host",
+            a_disconnected_host_with_nobody_to_take_over_stays_host,
+        ),
+        (
+            "coming_back_on_turn_restores_the_turn_limit_deadline",
+            coming_back_on_turn_restores_the_turn_limit_deadline,
+        ),
+        (
+            "a_player_dropped_for_not_reading_is_announced_and_waited_for",
+            a_player_dropped_for_not_reading_is_announced_and_waited_for,
+        ),
+        (
+            "time_away_in_the_lobby_does_not_count_towards_a_forfeit",
+            time_away_in_the_lobby_does_not_count_towards_a_forfeit,
+        ),
+        (
+            "emotes_are_rate_limited_per_seat",
+            emotes_are_rate_limited_per_seat,
+        ),
+        (
+            "set_options_is_validated_and_for_the_host_between_games",
+            set_options_is_validated_and_for_the_host_between_games,
+        ),
+        (
+            "resume_within_the_history_sends_exactly_the_missed_updates",
+            resume_within_the_history_sends_exactly_the_missed_updates,
+        ),
+        (
+            "resume_after_the_history_gets_a_snapshot_with_the_same_hand",
+            resume_after_the_history_gets_a_snapshot_with_the_same_hand,
+        ),
+        (
+            "a_spectator_resumes_without_a_token",
+            a_spectator_resumes_without_a_token,
+        ),
+    ];
+    for (name, scenario) in scenarios {
+        let store = Arc::new(store::MemoryStore::new());
+        eprintln!("scenario with a store: {name}");
+        with_store(store.clone(), scenario);
+        assert!(store.commits() > 0, "{name}: the room was stored");
+    }
+}
+
+/// The player on turn among `clients`.
+fn on_turn<'a>(h: &Harness, clients: &'a mut [Client]) -> &'a mut Client {
+    let turn = h.turn().expect("a turn").index();
+    clients
+        .iter_mut()
+        .find(|c| seat_of(h, c) == turn)
+        .expect("a client on turn")
+}
+
+#[test]
+fn a_stored_room_is_rebuilt_to_the_same_game() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::timed(Some(60), 600);
+        let host = h.host();
+        let (bob, _) = join_with_token(&mut h, "Bob");
+        let (carol, _) = join_with_token(&mut h, "Carol");
+        let mut clients = [host, bob, carol];
+        h.ok(&mut clients[0], Request::Start);
+        // Several rounds' worth of moves, so that dice were lost and re-rolled.
+        for _ in 0..25 {
+            if h.room.phase() != RoomPhase::Playing {
+                break;
+            }
+            let client = on_turn(&h, &mut clients);
+            h.play_simple(client);
+        }
+        let image = store.room(h.room.code()).expect("stored");
+        assert_eq!(image.lobby, h.room.lobby_image());
+        let rebuilt = Room::restore(image, h.room.settings.clone(), None, h.now, None)
+            .expect("the image replays");
+        assert_eq!(rebuilt.table_view(), h.room.table_view());
+        for seat in 0..3 {
+            assert_eq!(rebuilt.you_view(seat), h.room.you_view(seat), "seat {seat}");
+        }
+        assert_eq!(rebuilt.host, h.room.host);
+        assert!(
+            rebuilt.version() > h.room.version() + 1000,
+            "a restored room's version jumps"
+        );
+        let (a, b) = (rebuilt.play().unwrap(), h.room.play().unwrap());
+        assert_eq!(a.stats, b.stats);
+        assert_eq!(a.rounds, b.rounds);
+        assert_eq!(a.game.history(), b.game.history());
+        // The turn limit resumes with the time that was left (to the millisecond clock).
+        let (da, db) = (a.turn_deadline.unwrap(), b.turn_deadline.unwrap());
+        assert_eq!(da.seat, db.seat);
+        // Nobody is connected to the rebuilt room, so its deadline is the away grace; the
+        // turn's own limit is what was stored.
+        let (la, lb) = (da.limit_at.unwrap(), db.limit_at.unwrap());
+        let diff = if la > lb { la - lb } else { lb - la };
+        assert!(diff < Duration::from_secs(2), "deadline moved by {diff:?}");
+    });
+}
+
+#[test]
+fn after_a_restart_away_players_get_the_restore_grace() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::timed(Some(10), 15);
+        let mut host = h.host();
+        let (_bob, _) = join_with_token(&mut h, "Bob");
+        h.ok(&mut host, Request::Start);
+        let image = store.room(h.room.code()).expect("stored");
+        // The server comes back a minute later: the 10 s turn limit ran out meanwhile.
+        let later = h.now + Duration::from_secs(60);
+        let mut settings = h.room.settings.clone();
+        settings.restore_grace = Duration::from_secs(20);
+        let mut limit = image.clock.expect("a turn limit is stored");
+        limit.limit_at_ms -= 60_000;
+        let image = RoomImage {
+            clock: Some(limit),
+            ..image
+        };
+        let grace = later + settings.restore_grace;
+        let room = Room::restore(image, settings, None, later, Some(grace)).expect("replays");
+        let Stage::Playing(play) = &room.stage else {
+            panic!("still playing")
+        };
+        let deadline = play.turn_deadline.expect("a deadline");
+        assert!(
+            deadline.at >= grace,
+            "no instant auto-play: {:?}",
+            deadline.at - later
+        );
+        assert!(deadline.at <= grace + Duration::from_secs(10));
+        // Nobody is forfeited or replaced as host before the grace either.
+        assert!(room.next_deadline().unwrap() >= grace);
+    });
+}
+
+#[test]
+fn a_move_that_cannot_be_saved_changes_nothing_and_can_be_retried() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::timed(Some(60), 600);
+        let host = h.host();
+        let (bob, _) = join_with_token(&mut h, "Bob");
+        let mut clients = [host, bob];
+        h.ok(&mut clients[0], Request::Start);
+        for client in clients.iter_mut() {
+            client.frames();
+        }
+        let table = h.room.table_view();
+        let views: Vec<_> = (0..2).map(|s| h.room.you_view(s)).collect();
+        let history = h.room.play().unwrap().game.history().len();
+        let turn = h.turn().unwrap().index();
+        let you = h.room.you_view(turn).unwrap();
+        let action = simple_move(&you.legal).unwrap();
+
+        store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        let client = on_turn(&h, &mut clients);
+        let frames = h.request(client, Request::Act { action });
+        match frames.last() {
+            Some(ServerMessage::Rejected { code, .. }) => assert_eq!(*code, RejectCode::Storage),
+            other => panic!("expected a Storage rejection, got {other:?}"),
+        }
+        assert!(
+            frames.iter().any(|m| matches!(m, ServerMessage::Snapshot(s) if s.you.as_ref().map(|y| y.seat.index()) == Some(turn))),
+            "the player is resynchronised: {frames:?}"
+        );
+        assert!(
+            updates(&frames).iter().all(|u| u.events.is_empty()),
+            "no event of the failed move went out"
+        );
+        assert_eq!(h.room.table_view(), table);
+        assert_eq!(h.room.play().unwrap().game.history().len(), history);
+        for (s, view) in views.iter().enumerate() {
+            assert_eq!(&h.room.you_view(s), view, "seat {s} unchanged");
+        }
+        // The other player got a snapshot too, and still holds its seat.
+        let other = &mut clients[1 - turn];
+        assert!(
+            other
+                .frames()
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Snapshot(_)))
+        );
+        assert_eq!(seat_of(&h, other), 1 - turn);
+
+        store
+            .fail
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let client = on_turn(&h, &mut clients);
+        h.ok(client, Request::Act { action });
+        assert_eq!(h.room.play().unwrap().game.history().len(), history + 1);
+        assert_eq!(
+            store.room(h.room.code()).unwrap().game.unwrap().moves.len(),
+            history + 1
+        );
+    });
+}
+
+#[test]
+fn a_join_that_cannot_be_saved_leaves_an_outsider() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::quick();
+        let _host = h.host();
+        let mut bob = h.connect();
+        h.hello(&mut bob);
+        store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+        let frames = h.request(&mut bob, Request::Join { name: "Bob".into() });
+        assert!(matches!(
+            frames.last(),
+            Some(ServerMessage::Rejected {
+                code: RejectCode::Storage,
+                ..
+            })
+        ));
+        assert!(
+            !frames
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Seated { .. })),
+            "no token for a seat that was not saved"
+        );
+        assert_eq!(h.room.seats.len(), 1);
+        assert_eq!(h.room.role(bob.conn), Role::Outsider);
+        store
+            .fail
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        h.ok(&mut bob, Request::Join { name: "Bob".into() });
+        assert_eq!(h.room.seats.len(), 2);
+        assert_eq!(store.room(h.room.code()).unwrap().lobby.seats.len(), 2);
+    });
 }
