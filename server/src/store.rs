@@ -10,8 +10,8 @@
 //! - A room awaits the commit of an input's writes before it sends anything that input
 //!   caused, so every acknowledged or broadcast change is in storage.
 //! - One writer thread owns the write connection and commits whatever has queued up in one
-//!   transaction (group commit), each room's batch in its own savepoint, so one room's bad
-//!   batch fails only that room.
+//!   transaction (group commit); if that transaction fails, each batch is retried alone, so
+//!   one room's bad batch fails only that room.
 //! - Rooms know only this trait: a networked store can replace SQLite without touching them.
 
 use std::fmt;
@@ -343,6 +343,9 @@ pub struct SqliteStore {
     path: PathBuf,
     jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropped to stop the checkpointer.
+    stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
     health: Arc<Mutex<Option<String>>>,
 }
@@ -386,7 +389,16 @@ impl SqliteStore {
         }
         let writer = open_connection(&options)?;
         writer.execute_batch(SCHEMA)?;
+        // Checkpoints (copying the WAL into the database, with an fsync) run on their own
+        // thread and connection, so that no commit waits for one.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = open_connection(&options)?;
         let reader = open_connection(&options)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("perudo-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .map_err(|e| StorageError::Database(format!("cannot start the checkpointer: {e}")))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let health = Arc::new(Mutex::new(None));
         let thread_health = health.clone();
@@ -400,6 +412,8 @@ impl SqliteStore {
             path: options.path,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(thread)),
+            stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             reader: Mutex::new(reader),
             health,
         })
@@ -413,6 +427,19 @@ impl SqliteStore {
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// How often the WAL is copied back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
+    {
+        // PASSIVE: copies what it can without blocking the writer.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            warn!(error = %e, "checkpoint failed");
+        }
     }
 }
 
@@ -432,23 +459,17 @@ fn write_loop(
             }
         }
         let results = commit_group(&mut conn, &group);
-        let failure = match &results {
-            Ok(each) => each.iter().find_map(|r| match r {
-                Err(e @ (StorageError::Full | StorageError::ReadOnly)) => Some(e.to_string()),
-                Err(StorageError::Database(m)) => Some(m.clone()),
-                Ok(()) | Err(_) => None,
-            }),
-            Err(e) => Some(e.to_string()),
-        };
+        let failure = results.iter().find_map(|r| match r {
+            Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
+                Some(e.to_string())
+            }
+            Ok(()) | Err(_) => None,
+        });
         if let Some(why) = &failure {
             warn!(error = %why, batches = group.len(), "storage write failed");
         }
         *health.lock().expect("storage health lock") = failure;
-        let mut answers = match results {
-            Ok(each) => each,
-            Err(e) => vec![Err(e); group.len()],
-        }
-        .into_iter();
+        let mut answers = results.into_iter();
         for Job::Commit(_, respond) in group {
             let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
         }
@@ -467,30 +488,28 @@ fn write_loop(
     }
 }
 
-/// Commits every batch of `group` in one transaction, each in its own savepoint. The outer
-/// `Err` fails them all (the transaction could not begin or commit).
-fn commit_group(
-    conn: &mut Connection,
-    group: &[Job],
-) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+/// Commits every batch of `group` in one transaction. If that fails, each batch is retried
+/// in a transaction of its own, so one room's bad batch fails only that room.
+fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<(), StorageError>> {
+    let batches: Vec<&Batch> = group.iter().map(|Job::Commit(batch, _)| batch).collect();
+    match commit_batches(conn, &batches) {
+        Ok(()) => vec![Ok(()); batches.len()],
+        Err(error) if batches.len() == 1 => vec![Err(error)],
+        Err(_) => batches
+            .iter()
+            .map(|batch| commit_batches(conn, &[batch]))
+            .collect(),
+    }
+}
+
+fn commit_batches(conn: &mut Connection, batches: &[&Batch]) -> Result<(), StorageError> {
     let tx = conn.transaction()?;
     let now = unix_ms();
-    let mut results = Vec::with_capacity(group.len());
-    for Job::Commit(batch, _) in group {
-        tx.execute_batch("SAVEPOINT batch")?;
-        match apply_batch(&tx, batch, now) {
-            Ok(()) => {
-                tx.execute_batch("RELEASE batch")?;
-                results.push(Ok(()));
-            }
-            Err(e) => {
-                tx.execute_batch("ROLLBACK TO batch; RELEASE batch")?;
-                results.push(Err(e));
-            }
-        }
+    for batch in batches {
+        apply_batch(&tx, batch, now)?;
     }
     tx.commit()?;
-    Ok(results)
+    Ok(())
 }
 
 fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageError> {
@@ -723,6 +742,18 @@ impl Store for SqliteStore {
     }
 
     fn close(&self) {
+        self.stop_checkpoints
+            .lock()
+            .expect("storage checkpointer lock")
+            .take();
+        if let Some(thread) = self
+            .checkpointer
+            .lock()
+            .expect("storage checkpointer lock")
+            .take()
+        {
+            let _ = thread.join();
+        }
         // Dropping the sender ends the writer's loop once the queue is empty.
         self.jobs.lock().expect("storage jobs lock").take();
         if let Some(thread) = self.writer.lock().expect("storage writer lock").take()
