@@ -46,18 +46,56 @@ function perudoBinary() {
   return builtBinary;
 }
 
+/**
+ * Builds (or finds) the server binary now, e.g. at a test file's top level so that a slow
+ * build does not count against a test's own timeout. Returns its path.
+ */
+export function ensureServerBuilt() {
+  return perudoBinary();
+}
+
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
  * Starts `perudo serve --listen 127.0.0.1:0` and reads the bound address from its
- * `listening addr=...` log line. Returns `{ url, stop, log }`; call `stop()` in a finally.
+ * `listening addr=...` log line. Returns `{ url, port, db, stop, log }`; call `stop()` in a
+ * finally. `stop()` sends SIGTERM (SIGKILL after 5 s) and resolves to `{ code, signal }` of the
+ * exit.
+ *
+ * Options, for restarting a server on the same rooms (see `tempDb`):
+ * - `db`: the database file to use; it is kept when the server stops (the caller removes it).
+ *   Without it, each server gets a database of its own, removed when it stops.
+ * - `port`: listen on `127.0.0.1:<port>` instead of a free port (retried for a few seconds
+ *   while the port is still in use).
  */
-export async function startServer(extraArgs = []) {
-  // Each server keeps its rooms in a database of its own, removed when it stops.
-  const dbDir = mkdtempSync(join(tmpdir(), "perudo-e2e-"));
+export async function startServer(extraArgs = [], { db, port } = {}) {
+  const check = deadline(10_000, `port ${port} is free again`);
+  for (;;) {
+    try {
+      return await startServerOnce(extraArgs, { db, port });
+    } catch (e) {
+      if (!port || !/address already in use|AddrInUse|os error 98/i.test(String(e?.message))) throw e;
+      check();
+      await sleep(250);
+    }
+  }
+}
+
+/** A database path that outlives servers, for `startServer(args, { db: path })`. */
+export function tempDb() {
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-db-"));
+  return { path: join(dir, "perudo.db"), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function startServerOnce(extraArgs, { db, port }) {
+  // Each server keeps its rooms in a database of its own, removed when it stops (unless the
+  // caller gave one).
+  const dbDir = db ? null : mkdtempSync(join(tmpdir(), "perudo-e2e-"));
+  const dbPath = db ?? join(dbDir, "perudo.db");
+  const listen = `127.0.0.1:${port ?? 0}`;
   const child = spawn(
     perudoBinary(),
-    ["serve", "--listen", "127.0.0.1:0", "--db", join(dbDir, "perudo.db"), ...FAST, ...extraArgs],
+    ["serve", "--listen", listen, "--db", dbPath, ...FAST, ...extraArgs],
     {
       cwd: repoRoot,
       env: { ...process.env, NO_COLOR: "1", RUST_LOG: "info" },
@@ -65,15 +103,18 @@ export async function startServer(extraArgs = []) {
     },
   );
   let log = "";
+  const exited = new Promise((done) =>
+    child.once("exit", (code, signal) => done({ code, signal })),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((done) => child.once("exit", done));
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
       await exited;
       clearTimeout(timer);
     }
-    rmSync(dbDir, { recursive: true, force: true });
+    if (dbDir) rmSync(dbDir, { recursive: true, force: true });
+    return exited;
   };
   try {
     const url = await new Promise((ok, fail) => {
@@ -96,7 +137,7 @@ export async function startServer(extraArgs = []) {
         fail(new Error(`perudo exited (${code}) before listening:\n${log}`));
       });
     });
-    return { url, stop, log: () => log };
+    return { url, port: Number(new URL(url).port), db: dbPath, stop, log: () => log };
   } catch (e) {
     await stop();
     throw e;
