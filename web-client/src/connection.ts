@@ -12,6 +12,11 @@ export interface ConnectionHooks {
   /** The request that enters the room on a new socket (after Hello), or null to stay outside.
    * `first` is true for the first socket of this page load. */
   enterRequest(first: boolean): Request | null;
+  /** A socket failed before it opened (the server is down, or answered the upgrade with an
+   * HTTP error such as 404 for a room that no longer exists; browsers report both alike).
+   * `failures` counts such failures in a row. A reconnect is scheduled regardless; call
+   * `stop()` to give up. */
+  onOpenFailed?(failures: number): void;
 }
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, with jitter. */
@@ -30,6 +35,7 @@ export class Connection {
   private nextId = 1;
   private pending = new Map<number, Request>();
   private attempt = 0;
+  private openFailures = 0;
   private first = true;
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -80,9 +86,12 @@ export class Connection {
     this.ws = ws;
     this.nextId = 1;
     this.pending.clear();
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (this.ws !== ws) return;
       this.attempt = 0;
+      this.openFailures = 0;
       this.hooks.onState("connected");
       this.send({ type: "Hello", version: PROTOCOL_VERSION });
       const enter = this.hooks.enterRequest(this.first);
@@ -107,7 +116,9 @@ export class Connection {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (!this.stopped) this.scheduleReconnect(this.attempt++);
+      if (this.stopped) return;
+      this.scheduleReconnect(this.attempt++);
+      if (!opened) this.hooks.onOpenFailed?.(++this.openFailures);
     };
   }
 

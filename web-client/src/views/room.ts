@@ -36,12 +36,17 @@ export class RoomPage {
   private tick: ReturnType<typeof setInterval>;
   private lastAnnouncement = 0;
   private lastError = 0;
+  /** The room answered 404 (it never existed or has closed): no reconnecting, no room views. */
+  private gone = false;
+  private checking = false;
+  private destroyed = false;
 
   constructor(private readonly code: string, private readonly shell: Shell) {
     this.conn = new Connection(roomSocketUrl(location, code), {
       onMessage: (m, answers) => this.onMessage(m, answers),
       onState: (s) => { this.connState = s; shell.setConnection(s); this.render(); },
       enterRequest: (first) => this.enterRequest(first),
+      onOpenFailed: () => void this.checkExists(),
     });
     this.tick = setInterval(() => this.updateTimer(), 250);
     this.render();
@@ -49,20 +54,37 @@ export class RoomPage {
     void this.checkExists();
   }
 
-  /** A mistyped or closed room answers 404: say so instead of reconnecting forever. */
+  /** A mistyped or closed room answers 404: say so instead of reconnecting forever. Run at
+   * page load and again whenever a socket fails before opening (the upgrade of an unknown room
+   * answers 404, which the browser reports as a plain failed socket). Network errors and other
+   * statuses (5xx while the server restarts) leave the connection's backoff to carry on. */
   private async checkExists(): Promise<void> {
+    if (this.checking || this.gone || this.destroyed) return;
+    this.checking = true;
     try {
       const res = await fetch(`/api/rooms/${encodeURIComponent(this.code)}`);
       if (res.status !== 404) return;
     } catch {
       return; // Offline: the connection's own retries cover it.
+    } finally {
+      this.checking = false;
     }
+    if (this.destroyed) return;
+    this.roomGone();
+  }
+
+  /** The room does not exist (any more): stop reconnecting and show the not-found view. */
+  private roomGone(): void {
+    this.gone = true;
     this.conn.stop();
+    this.spectating = false;
+    this.state = { ...initialState, error: this.state.error, announcement: this.state.announcement };
     this.ui.notice = `There is no room with the code ${this.code}. It may have closed; check the code or create a new room.`;
     this.render();
   }
 
   destroy(): void {
+    this.destroyed = true;
     clearInterval(this.tick);
     this.conn.stop();
   }
@@ -160,8 +182,17 @@ export class RoomPage {
   private view(): HTMLElement {
     const s = this.state;
     const room = s.room;
+    const title = h("h2", { class: "room-title" }, "Room ", h("span", { class: "code" }, this.code));
+    if (this.gone) {
+      return h("div", null, title,
+        h("p", { class: "notice", role: "status", testid: "room-not-found" }, this.ui.notice),
+        h("p", null, h("a", {
+          href: "/", testid: "home-link",
+          onclick: (e: Event) => { e.preventDefault(); this.shell.navigate("/"); },
+        }, "Create or join another room")));
+    }
     const parts: Array<HTMLElement | null> = [
-      h("h2", { class: "room-title" }, "Room ", h("span", { class: "code" }, this.code)),
+      title,
       this.ui.notice ? h("p", { class: "notice", role: "status" }, this.ui.notice) : null,
     ];
     const inside = s.version !== null && room !== null;
