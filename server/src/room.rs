@@ -643,6 +643,25 @@ impl Room {
 
     async fn run(mut self, mut inbox: mpsc::Receiver<Input>, shutdown: CancellationToken) {
         info!("room open");
+        // A restored room's version jumped: store it, so that the next restart jumps past
+        // every version this run hands out.
+        if let (Some(store), Some(committed)) = (self.store.clone(), &self.committed)
+            && committed.version != self.version
+        {
+            let batch = Batch {
+                code: self.code.clone(),
+                version: self.version,
+                writes: Vec::new(),
+            };
+            match store::commit(&*store, batch).await {
+                Ok(()) => {
+                    if let Some(committed) = &mut self.committed {
+                        committed.version = self.version;
+                    }
+                }
+                Err(error) => warn!(%error, "could not store the restored room's version"),
+            }
+        }
         while !self.closed {
             let deadline = self.next_deadline();
             let input = tokio::select! {
