@@ -154,6 +154,22 @@ impl Client {
         self.closed = None;
     }
 
+    /// `redial` that reports a failed handshake instead of failing the test (the server
+    /// may be gone again by the time the client dials it).
+    pub async fn try_redial(&mut self, addr: SocketAddr, code: &str) -> Result<(), String> {
+        let url = format!("ws://{addr}/api/rooms/{code}/ws");
+        let (ws, _response) =
+            tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(url))
+                .await
+                .map_err(|_| "the websocket handshake timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+        self.ws = ws;
+        self.role = Role::Outsider;
+        self.closing = None;
+        self.closed = None;
+        Ok(())
+    }
+
     pub fn phase(&self) -> RoomPhase {
         self.room.as_ref().expect("a room view").phase
     }
@@ -173,6 +189,24 @@ impl Client {
         self.sent.insert(id, request);
         self.send_frame(Message::Binary(bytes.into())).await;
         id
+    }
+
+    /// `send` that reports a socket that is gone instead of failing the test.
+    pub async fn try_send(&mut self, request: Request) -> Result<RequestId, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let bytes = ClientMessage {
+            id,
+            request: request.clone(),
+        }
+        .encode()
+        .expect("client messages encode");
+        self.sent.insert(id, request);
+        tokio::time::timeout(RECV_TIMEOUT, self.ws.send(Message::Binary(bytes.into())))
+            .await
+            .map_err(|_| format!("{}: send timed out", self.name))?
+            .map_err(|e| format!("{}: send failed: {e}", self.name))?;
+        Ok(id)
     }
 
     /// Sends a frame that is not a well-formed request (its rejection carries id 0).

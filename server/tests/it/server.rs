@@ -139,35 +139,7 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<(&str, &str)>,
     ) -> HttpResponse {
-        let exchange = async {
-            let mut stream = TcpStream::connect(self.addr).await.expect("connect");
-            let mut request = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-                self.addr
-            );
-            for (name, value) in headers {
-                request.push_str(&format!("{name}: {value}\r\n"));
-            }
-            if let Some((content_type, body)) = body {
-                request.push_str(&format!(
-                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                ));
-            } else {
-                request.push_str("\r\n");
-            }
-            stream
-                .write_all(request.as_bytes())
-                .await
-                .expect("write request");
-            let mut raw = Vec::new();
-            stream.read_to_end(&mut raw).await.expect("read response");
-            raw
-        };
-        let raw = tokio::time::timeout(HTTP_TIMEOUT, exchange)
-            .await
-            .expect("the HTTP exchange finishes in time");
-        HttpResponse::parse(&raw)
+        exchange_at(self.addr, method, path, headers, body).await
     }
 
     /// A WebSocket client for room `code`, nothing sent yet.
@@ -190,6 +162,44 @@ impl TestServer {
         player.join(name).await;
         player
     }
+}
+
+/// One HTTP request to a server at `addr` (also one this process did not start) on a fresh
+/// connection (`Connection: close`, so the body ends at EOF).
+pub async fn exchange_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> HttpResponse {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some((content_type, body)) = body {
+            request.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
+        } else {
+            request.push_str("\r\n");
+        }
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read response");
+        raw
+    };
+    let raw = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+        .await
+        .expect("the HTTP exchange finishes in time");
+    HttpResponse::parse(&raw)
 }
 
 impl Drop for TestServer {
