@@ -3,7 +3,8 @@
 #   1. the web client: install its locked dependencies, build it (web-client/dist), unit tests;
 #   2. every Rust test of the workspace (the server embeds the client build just made);
 #   3. the browser end-to-end tests: the real `perudo` binary and headless Chromium
-#      (/usr/bin/chromium, Debian's `chromium` package) playing through the UI.
+#      (/usr/bin/chromium, Debian's `chromium` package) playing through the UI; the deployment
+#      test also runs Caddy (Debian's `caddy` package) and, where installed, systemd-analyze.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -162,11 +162,15 @@ export async function withServerAndBrowser(serverArgs, body) {
   }
 }
 
-export async function launchBrowser() {
+/**
+ * `args`: extra Chromium switches after the usual ones (e.g. the deployment test's
+ * `--ignore-certificate-errors-spki-list=...`, which trusts its local CA's keys).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 30_000,
   });
   const contexts = [];

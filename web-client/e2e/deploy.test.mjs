@@ -1,0 +1,466 @@
+// The self-hosting kit (issue 9), end to end on this machine:
+//
+// 1. perudo behind a real Caddy (Debian's `caddy`) serving TLS from its internal CA on
+//    127.0.0.1, with the site block of the shipped deploy/Caddyfile (only the address, the
+//    upstream port and `tls internal` changed): a browser plays a whole game over wss://
+//    through it, and perudo is restarted gracefully (SIGTERM, same port, same database) in the
+//    middle while Caddy keeps running; the page comes back by itself through the proxy.
+// 2. The shipped deploy/Caddyfile passes `caddy validate` and is as `caddy fmt` writes it.
+// 3. The shipped deploy/perudo.service passes `systemd-analyze verify` (skipped only where
+//    systemd-analyze is not installed).
+//
+// Caddy is required (CI installs it, see .ci/run): without it the tests fail, they do not
+// skip. $CADDY overrides its path. Caddy's state (its CA, certificates, autosaved config) goes
+// to a temporary directory: HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point there and the
+// Caddyfile sets `storage file_system`; it listens on loopback only, with its admin API off.
+//
+// How Chromium trusts the TLS: it is launched with `--ignore-certificate-errors-spki-list`
+// holding the SHA-256 of the public keys of Caddy's local root and intermediate certificates
+// (read from the temporary storage). A chain that does not lead to those keys is still
+// refused, unlike with `ignoreHTTPSErrors`/`--ignore-certificate-errors`, and nothing is added
+// to a system or user certificate store. The test's own HTTPS requests (node:https) verify the
+// whole chain against Caddy's root.crt, the certificate's IP address included.
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  addBot,
+  createRoom,
+  deadline,
+  ensureServerBuilt,
+  finished,
+  launchBrowser,
+  myDice,
+  playOnce,
+  repoRoot,
+  sleep,
+  startServer,
+  tempDb,
+  tid,
+  usable,
+} from "./harness.mjs";
+
+// Build the server before the tests' clocks start (a no-op when it is up to date).
+const perudoBin = ensureServerBuilt();
+
+const CADDY = process.env.CADDY ?? "caddy";
+const SYSTEMD_ANALYZE = process.env.SYSTEMD_ANALYZE ?? "systemd-analyze";
+const SHIPPED_CADDYFILE = join(repoRoot, "deploy", "Caddyfile");
+const SHIPPED_UNIT = join(repoRoot, "deploy", "perudo.service");
+
+// Long graces, as in restart.test.mjs: the restored room must not play the page's turn while
+// it finds its way back.
+const ARGS = ["--disconnect-grace-ms", "60000", "--restore-grace-secs", "60"];
+
+/** Fails (does not skip) when caddy is missing: CI installs it. */
+function requireCaddy() {
+  const r = spawnSync(CADDY, ["version"], { encoding: "utf8", timeout: 10_000 });
+  if (r.error?.code === "ENOENT") {
+    assert.fail(`caddy is not installed ('${CADDY}' not found): apt-get install -y caddy (.ci/run does)`);
+  }
+  assert.equal(r.status, 0, `caddy version failed: ${r.error ?? ""}${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** An environment that keeps Caddy's CA, certificates and autosaved config under `dir`. */
+function caddyEnv(dir) {
+  return {
+    ...process.env,
+    HOME: dir,
+    XDG_DATA_HOME: join(dir, "xdg-data"),
+    XDG_CONFIG_HOME: join(dir, "xdg-config"),
+  };
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+/** GET over HTTPS, verifying the chain against `ca`; bounded. Resolves to { status, body }. */
+function httpsGet(url, ca, ms = 5_000) {
+  return new Promise((ok, fail) => {
+    const req = request(url, { ca, agent: false, timeout: ms }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => { body += c; });
+      res.on("end", () => ok({ status: res.statusCode, body, headers: res.headers }));
+      res.on("error", fail);
+    });
+    req.on("timeout", () => req.destroy(new Error(`timed out after ${ms} ms: GET ${url}`)));
+    req.on("error", fail);
+    req.end();
+  });
+}
+
+/** base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, as Chromium's SPKI list wants. */
+function spkiHash(pem) {
+  const der = new X509Certificate(pem).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(der).digest("base64");
+}
+
+/**
+ * The shipped deploy/Caddyfile made runnable here: global options that keep everything on
+ * loopback, on the given ports and in `storage`; the site address becomes
+ * https://127.0.0.1:<httpsPort> with `tls internal`; the upstream becomes perudo's port. The
+ * site's own directives (encode, reverse_proxy) are the shipped ones.
+ */
+function localCaddyfile({ httpPort, httpsPort, upstreamPort, storage }) {
+  const shipped = readFileSync(SHIPPED_CADDYFILE, "utf8");
+  const site = /^perudo\.example\.org \{$/m;
+  const upstream = /reverse_proxy 127\.0\.0\.1:8080\b/g;
+  assert.match(shipped, site, "deploy/Caddyfile has the site block `perudo.example.org {`");
+  assert.equal((shipped.match(upstream) ?? []).length, 1, "deploy/Caddyfile proxies to 127.0.0.1:8080 once");
+  const body = shipped
+    .replace(site, `https://127.0.0.1:${httpsPort} {\n\ttls internal`)
+    .replace(upstream, `reverse_proxy 127.0.0.1:${upstreamPort}`);
+  return `{
+	admin off
+	local_certs
+	skip_install_trust
+	default_bind 127.0.0.1
+	http_port ${httpPort}
+	https_port ${httpsPort}
+	storage file_system ${storage}
+	servers {
+		protocols h1 h2
+	}
+}
+
+${body}`;
+}
+
+/**
+ * `caddy run` on `config`; resolves once https://127.0.0.1:<httpsPort>/healthz answers 200
+ * through it (verified against Caddy's root certificate). Returns { url, rootPem,
+ * intermediatePem, stop, running, log }; call stop() in a finally.
+ */
+async function startCaddy(dir, config, httpsPort) {
+  const file = join(dir, "Caddyfile");
+  writeFileSync(file, config);
+  const child = spawn(CADDY, ["run", "--config", file, "--adapter", "caddyfile"], {
+    cwd: dir,
+    env: caddyEnv(dir),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout.on("data", (c) => { log += c; });
+  child.stderr.on("data", (c) => { log += c; });
+  let spawnError = null;
+  child.once("error", (e) => { spawnError = e; });
+  const exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
+  const running = () => child.exitCode === null && child.signalCode === null && !spawnError;
+  const stop = async () => {
+    if (child.pid !== undefined && running()) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  try {
+    const url = `https://127.0.0.1:${httpsPort}`;
+    const ca = join(dir, "storage", "pki", "authorities", "local");
+    const check = deadline(30_000, `caddy serves ${url}/healthz`);
+    let last = "";
+    for (;;) {
+      if (!running()) throw new Error(`caddy exited (${spawnError ?? JSON.stringify(await exited)}):\n${log}`);
+      try {
+        check();
+      } catch (e) {
+        throw new Error(`${e.message} (last: ${last})\n${log}`);
+      }
+      if (existsSync(join(ca, "root.crt")) && existsSync(join(ca, "intermediate.crt"))) {
+        const rootPem = readFileSync(join(ca, "root.crt"), "utf8");
+        try {
+          const res = await httpsGet(`${url}/healthz`, rootPem, 2_000);
+          if (res.status === 200) {
+            const intermediatePem = readFileSync(join(ca, "intermediate.crt"), "utf8");
+            return { url, rootPem, intermediatePem, stop, running, log: () => log };
+          }
+          last = `HTTP ${res.status}`;
+        } catch (e) {
+          last = String(e.message);
+        }
+      }
+      await sleep(200);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Runs in the page before its scripts: records every WebSocket it opens (URL, open, close code, Snapshots). */
+function wsProbe() {
+  const Native = window.WebSocket;
+  const sockets = [];
+  window.__sockets = sockets;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      const rec = { url: String(this.url), opened: false, closeCode: null, snapshots: 0 };
+      sockets.push(rec);
+      this.addEventListener("open", () => { rec.opened = true; });
+      this.addEventListener("close", (e) => { rec.closeCode = e.code; });
+      this.addEventListener("message", (e) => {
+        if (e.data instanceof ArrayBuffer) {
+          // A MessagePack map with `type: "Snapshot"`: the tag's bytes are in the frame.
+          const bytes = new Uint8Array(e.data);
+          let text = "";
+          for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
+          if (text.includes("Snapshot")) rec.snapshots += 1;
+        }
+      });
+    }
+  };
+}
+
+const sockets = (page) => page.evaluate(() => window.__sockets.map((s) => ({ ...s })));
+const text = async (page, id) => ((await tid(page, id).first().textContent({ timeout: 2_000 })) ?? "").trim();
+
+/** Awaits `promise`; a failure names `what` and what the page showed. */
+async function within(page, what, promise) {
+  try {
+    return await promise;
+  } catch (e) {
+    const state = await tid(page, "connection-state").textContent({ timeout: 1_000 }).catch(() => "?");
+    const socks = await sockets(page).catch(() => "?");
+    throw new Error(`${what}: ${e.message}\n(connection-state: ${state}; sockets: ${JSON.stringify(socks)})`);
+  }
+}
+
+/** Whether it is this page's turn in a running round, with its bid picker ready. */
+async function myTurn(page) {
+  const turn = await tid(page, "turn-indicator").textContent({ timeout: 1_000 }).catch(() => "");
+  return /your turn/i.test(turn ?? "") && (await usable(page, "bid-button"));
+}
+
+/** Makes one move if the page can, then waits until the page shows the round moved on. */
+async function move(page) {
+  const before = await tid(page, "bid-history").textContent({ timeout: 1_000 }).catch(() => null);
+  const did = await playOnce(page);
+  if (!did) return null;
+  await within(page, `the page's ${did} is taken`, page.waitForFunction(
+    (before) => document.querySelector('[data-testid="bid-history"]')?.textContent !== before ||
+      document.querySelector('[data-testid="results"]') !== null,
+    before,
+    { timeout: 15_000 },
+  ));
+  return did;
+}
+
+test("a whole game over wss:// through Caddy with TLS, and a graceful restart behind the proxy", { timeout: 300_000 }, async (t) => {
+  t.diagnostic(`caddy ${requireCaddy()}`);
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-caddy-"));
+  const db = tempDb();
+  let server = null;
+  let caddy = null;
+  let browser = null;
+  try {
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const publicUrl = `https://127.0.0.1:${httpsPort}`;
+    // perudo as the unit runs it: on loopback, the public URL being the proxy's.
+    server = await startServer([...ARGS, "--public-url", publicUrl], { db: db.path });
+    const perudoPort = server.port;
+    mkdirSync(join(dir, "storage"));
+    caddy = await startCaddy(
+      dir,
+      localCaddyfile({ httpPort, httpsPort, upstreamPort: perudoPort, storage: join(dir, "storage") }),
+      httpsPort,
+    );
+    const { url, rootPem, intermediatePem } = caddy;
+    assert.equal(url, publicUrl);
+    assert.ok(new X509Certificate(intermediatePem).verify(new X509Certificate(rootPem).publicKey),
+      "Caddy's intermediate is signed by its root");
+    // The proxy is on the path: Caddy names itself; perudo answers /healthz behind it.
+    const health = await httpsGet(`${url}/healthz`, rootPem);
+    assert.equal(health.status, 200);
+    assert.match(String(health.headers.server ?? ""), /Caddy/, "the answer came through Caddy");
+
+    browser = await launchBrowser({
+      args: [`--ignore-certificate-errors-spki-list=${spkiHash(rootPem)},${spkiHash(intermediatePem)}`],
+    });
+    const page = await browser.newPage({ init: wsProbe });
+    const link = await createRoom(page, url, "Ann");
+    assert.ok(link.startsWith(`${publicUrl}/r/`), `the share link (${link}) is on the public URL`);
+    const code = new URL(link).pathname.split("/").pop();
+    assert.equal(await page.evaluate(() => location.protocol), "https:", "the page is served over TLS");
+    await addBot(page, "Easy", 1);
+    await addBot(page, "Normal", 2);
+    const names = [];
+    for (let i = 0; i < 3; i++) names.push(await text(page, `seat-name-${i}`));
+    await tid(page, "start-button").click();
+    await tid(page, "my-dice").locator('[data-testid="die"]').first().waitFor();
+    const first = await sockets(page);
+    assert.ok(first.length > 0 && first.some((s) => s.opened), "the page opened a WebSocket");
+    for (const s of first) {
+      assert.ok(s.url.startsWith(`wss://127.0.0.1:${httpsPort}/`), `the WebSocket URL (${s.url}) is wss:// through Caddy`);
+    }
+
+    // Play until the page has moved and it is its turn again: then nothing moves until it does.
+    let moves = 0;
+    const check = deadline(60_000, "a move, then the page on turn");
+    while (!(moves > 0 && (await myTurn(page)))) {
+      check();
+      if (await move(page)) moves += 1;
+      assert.ok(!(await finished(page)), "the game did not end before the restart");
+      await sleep(40);
+    }
+    const diceBefore = await myDice(page);
+    const bidsBefore = await tid(page, "bid-history").locator("li").allTextContents();
+    const socketsBefore = (await sockets(page)).length;
+
+    // SIGTERM perudo; Caddy keeps running. The goodbye (close code 1012) passes the proxy.
+    const exit = await server.stop();
+    server = null;
+    assert.deepEqual(exit, { code: 0, signal: null }, "perudo exited cleanly on SIGTERM");
+    await within(page, "the page shows it lost the server", page.waitForFunction(
+      () => /^(reconnecting|offline)$/.test(
+        document.querySelector('[data-testid="connection-state"]')?.textContent?.trim() ?? ""),
+      null,
+      { timeout: 10_000 },
+    ));
+    assert.equal((await sockets(page))[socketsBefore - 1].closeCode, 1012,
+      "the page's socket was closed as a service restart, through Caddy");
+    assert.ok(caddy.running(), "Caddy is still running");
+    const down = await httpsGet(`${url}/healthz`, rootPem);
+    assert.equal(down.status, 502, "Caddy answers 502 Bad Gateway while perudo is down");
+    // At least one reconnect attempt fails at the proxy, as during a real upgrade.
+    await within(page, "a reconnect attempt fails", page.waitForFunction(
+      (n) => window.__sockets.slice(n).some((s) => s.closeCode !== null && !s.opened),
+      socketsBefore,
+      { timeout: 20_000 },
+    ));
+    assert.deepEqual(await myDice(page), diceBefore, "the dice stay on show while offline");
+
+    // The same port, the same database; Caddy was not touched.
+    server = await startServer([...ARGS, "--public-url", publicUrl], { db: db.path, port: perudoPort });
+    assert.equal(server.port, perudoPort);
+    const restartedAt = Date.now();
+    const summary = await httpsGet(`${url}/api/rooms/${code}`, rootPem);
+    assert.equal(summary.status, 200);
+    assert.equal(JSON.parse(summary.body).phase, "Playing", "the room was restored mid-game");
+
+    // No clicks: the page reconnects through Caddy, resumes and gets a Snapshot.
+    await within(page, "the page reconnects through Caddy and gets a Snapshot", page.waitForFunction(
+      (n) => document.querySelector('[data-testid="connection-state"]')?.textContent?.trim() === "connected" &&
+        window.__sockets.slice(n).some((s) => s.opened && s.closeCode === null && s.snapshots > 0),
+      socketsBefore,
+      { timeout: 40_000, polling: 100 },
+    ));
+    const backAfter = Date.now() - restartedAt;
+    assert.equal(await tid(page, "join-name").count(), 0, "not asked to join again");
+    assert.deepEqual(await myDice(page), diceBefore, "the same dice after the restart");
+    assert.deepEqual(await tid(page, "bid-history").locator("li").allTextContents(), bidsBefore, "the same round");
+    assert.ok(await myTurn(page), "the page is still on turn");
+
+    // And on to the end.
+    const end = deadline(180_000, "the game ends after the restart");
+    while (!(await finished(page))) {
+      end();
+      if (await move(page)) moves += 1;
+      await sleep(40);
+    }
+    await tid(page, "results").waitFor({ timeout: 15_000 });
+    const winner = await text(page, "winner");
+    assert.ok(names.some((n) => n && winner.includes(n)), `the winner (${winner}) is a seat (${names})`);
+    if ((await tid(page, "verify-button").count()) > 0) {
+      await tid(page, "verify-button").click();
+      await tid(page, "verify-panel").waitFor({ timeout: 10_000 });
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match",
+        null,
+        { timeout: 10_000 },
+      );
+    }
+    const all = await sockets(page);
+    for (const s of all) assert.ok(s.url.startsWith("wss://"), `every WebSocket is wss:// (${s.url})`);
+    assert.deepEqual(page.errors, [], "no uncaught page errors");
+
+    // The finished game's record, through the proxy.
+    const rec = await httpsGet(`${url}/api/rooms/${code}/games/1`, rootPem);
+    assert.equal(rec.status, 200, `GET /api/rooms/${code}/games/1: ${rec.body}`);
+    const record = JSON.parse(rec.body);
+    assert.match(record.seed, /^[0-9a-f]{64}$/i, "the record has its seed");
+    assert.equal(
+      createHash("sha256").update(Buffer.from(record.seed, "hex")).digest("hex"),
+      String(record.commitment).toLowerCase(),
+      "SHA-256(seed) is the published commitment",
+    );
+    t.diagnostic(`${moves} moves by the page; ${all.length} sockets; back ${backAfter} ms after perudo restarted`);
+  } finally {
+    await browser?.close();
+    await server?.stop();
+    await caddy?.stop();
+    db.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the shipped Caddyfile validates", { timeout: 60_000 }, async () => {
+  requireCaddy();
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-caddy-validate-"));
+  try {
+    const opts = { cwd: dir, env: caddyEnv(dir), encoding: "utf8", timeout: 30_000 };
+    const v = spawnSync(CADDY, ["validate", "--config", SHIPPED_CADDYFILE, "--adapter", "caddyfile"], opts);
+    assert.equal(v.status, 0, `caddy validate failed (${v.error ?? v.signal ?? v.status}):\n${v.stdout}${v.stderr}`);
+    assert.match(v.stdout + v.stderr, /Valid configuration/);
+    const f = spawnSync(CADDY, ["fmt", SHIPPED_CADDYFILE], opts);
+    assert.equal(f.status, 0, `caddy fmt failed:\n${f.stderr}`);
+    assert.equal(f.stdout, readFileSync(SHIPPED_CADDYFILE, "utf8"), "caddy fmt leaves deploy/Caddyfile unchanged");
+    // The proxy's upstream is where the unit makes perudo listen.
+    const unit = readFileSync(SHIPPED_UNIT, "utf8");
+    const listen = /^Environment=PERUDO_LISTEN=(\S+)$/m.exec(unit)?.[1];
+    assert.ok(listen, "deploy/perudo.service sets PERUDO_LISTEN");
+    assert.match(readFileSync(SHIPPED_CADDYFILE, "utf8"), new RegExp(`reverse_proxy ${listen.replaceAll(".", "\\.")}\\s`),
+      `deploy/Caddyfile proxies to the unit's PERUDO_LISTEN (${listen})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the systemd unit verifies", { timeout: 60_000 }, async (t) => {
+  const probe = spawnSync(SYSTEMD_ANALYZE, ["--version"], { encoding: "utf8", timeout: 10_000 });
+  if (probe.error?.code === "ENOENT") {
+    t.skip(`systemd-analyze is not installed ('${SYSTEMD_ANALYZE}' not found; Debian package systemd): deploy/perudo.service not verified`);
+    return;
+  }
+  const shipped = readFileSync(SHIPPED_UNIT, "utf8");
+  // The hardening the issue asks for.
+  for (const line of ["NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=perudo", "Restart=on-failure"]) {
+    assert.match(shipped, new RegExp(`^${line}$`, "m"), `deploy/perudo.service has ${line}`);
+  }
+  const execStart = /^ExecStart=(\S+)(.*)$/m;
+  assert.match(shipped, execStart, "deploy/perudo.service has an ExecStart");
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-unit-"));
+  try {
+    // The same unit, its ExecStart pointed at the binary built here (verify checks that the
+    // command exists and is executable).
+    const unitPath = join(dir, "perudo.service");
+    writeFileSync(unitPath, shipped.replace(execStart, (_, _bin, rest) => `ExecStart=${perudoBin}${rest}`));
+    const r = spawnSync(SYSTEMD_ANALYZE, ["verify", unitPath], { cwd: dir, encoding: "utf8", timeout: 30_000 });
+    const out = `${r.stdout}${r.stderr}`;
+    assert.equal(r.status, 0, `systemd-analyze verify failed (${r.error ?? r.signal ?? r.status}):\n${out}`);
+    // It exits 0 even for unknown keys or values it ignores: no line may be about this unit.
+    const about = out.split("\n").filter((l) => l.includes("perudo.service") || l.includes(dir));
+    assert.deepEqual(about, [], `systemd-analyze verify warned about the unit:\n${out}`);
+    t.diagnostic(probe.stdout.split("\n")[0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
