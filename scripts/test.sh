@@ -20,6 +20,8 @@ npm test --prefix web-client
 step "rust: cargo test --workspace --all-features"
 cargo test --workspace --all-features
 
-step "end-to-end: cargo build -p perudo-server, then npm run e2e"
+step "end-to-end: cargo build -p perudo-server (debug, and release for the deployment test), then npm run e2e"
 cargo build -p perudo-server --bin perudo
-PERUDO_BIN="$PWD/target/debug/perudo" npm run e2e --prefix web-client
+cargo build --release -p perudo-server --bin perudo
+PERUDO_BIN="$PWD/target/debug/perudo" PERUDO_RELEASE_BIN="$PWD/target/release/perudo" \
+  npm run e2e --prefix web-client

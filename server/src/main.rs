@@ -34,6 +34,17 @@ enum Command {
         /// The record's JSON file (`-` reads standard input).
         record: std::path::PathBuf,
     },
+    /// Check a deployment from outside, as a deployer would: /healthz and /readyz answer,
+    /// the page is the built web client, share links use this URL, and a WebSocket upgrades
+    /// through the proxy and speaks this protocol version (creates one short-lived room).
+    Check {
+        /// The public base URL, e.g. https://perudo.example.org.
+        #[arg(long, env = "PERUDO_PUBLIC_URL")]
+        url: String,
+        /// A PEM CA certificate to trust besides the public roots (a private CA).
+        #[arg(long)]
+        ca_cert: Option<std::path::PathBuf>,
+    },
     /// Make a consistent copy of the database, also while a server is using it.
     Backup {
         /// The database to copy.
@@ -147,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
-        Command::Loadtest(_) | Command::Verify { .. } | Command::Backup { .. } => "warn",
+        Command::Loadtest(_)
+        | Command::Verify { .. }
+        | Command::Backup { .. }
+        | Command::Check { .. } => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -159,6 +173,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Loadtest(args) => loadtest(args).await,
         Command::Verify { record } => verify(&record),
+        Command::Check { url, ca_cert } => {
+            let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
+                url: url.clone(),
+                ca_cert,
+            })
+            .await;
+            for step in &steps {
+                println!("{step}");
+            }
+            let failed = steps.iter().filter(|s| !s.passed()).count();
+            if failed > 0 {
+                anyhow::bail!("{url}: {failed} of {} checks failed", steps.len());
+            }
+            println!("{url}: all {} checks passed", steps.len());
+            Ok(())
+        }
         Command::Backup { db, to } => {
             perudo_server::store::backup(&db, &to)
                 .with_context(|| format!("cannot back up {} to {}", db.display(), to.display()))?;

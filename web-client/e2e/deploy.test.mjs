@@ -47,8 +47,10 @@ import {
   usable,
 } from "./harness.mjs";
 
-// Build the server before the tests' clocks start (a no-op when it is up to date).
-const perudoBin = ensureServerBuilt();
+// Build the server before the tests' clocks start (a no-op when it is up to date). What
+// people deploy is the release build: scripts/test.sh (CI) builds it and names it in
+// PERUDO_RELEASE_BIN; a local `npm run e2e` without it uses the harness's binary.
+const perudoBin = process.env.PERUDO_RELEASE_BIN ?? ensureServerBuilt();
 
 const CADDY = process.env.CADDY ?? "caddy";
 const SYSTEMD_ANALYZE = process.env.SYSTEMD_ANALYZE ?? "systemd-analyze";
@@ -275,7 +277,7 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
     const [httpPort, httpsPort] = [await freePort(), await freePort()];
     const publicUrl = `https://127.0.0.1:${httpsPort}`;
     // perudo as the unit runs it: on loopback, the public URL being the proxy's.
-    server = await startServer([...ARGS, "--public-url", publicUrl], { db: db.path });
+    server = await startServer([...ARGS, "--public-url", publicUrl], { db: db.path, bin: perudoBin });
     const perudoPort = server.port;
     mkdirSync(join(dir, "storage"));
     caddy = await startCaddy(
@@ -291,6 +293,27 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
     const health = await httpsGet(`${url}/healthz`, rootPem);
     assert.equal(health.status, 200);
     assert.match(String(health.headers.server ?? ""), /Caddy/, "the answer came through Caddy");
+
+    // `perudo check` as a deployer runs it, trusting Caddy's local CA: every step passes
+    // through the proxy (health, readiness, the built page, share links on the public URL,
+    // the WebSocket upgrade and protocol version).
+    writeFileSync(join(dir, "caddy-root.crt"), rootPem);
+    const checked = spawnSync(
+      perudoBin,
+      ["check", "--url", url, "--ca-cert", join(dir, "caddy-root.crt")],
+      { encoding: "utf8", timeout: 60_000, env: { ...process.env, NO_COLOR: "1", RUST_BACKTRACE: "0" } },
+    );
+    assert.equal(checked.status, 0, `perudo check passes through Caddy:\n${checked.stdout}\n${checked.stderr}`);
+    assert.match(checked.stdout, /all 5 checks passed/);
+    assert.match(checked.stdout, /wss:\/\/127\.0\.0\.1/, "the check's WebSocket went over wss://");
+    // Without the CA it must refuse the certificate, not pass.
+    const untrusted = spawnSync(perudoBin, ["check", "--url", url], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, NO_COLOR: "1", RUST_BACKTRACE: "0" },
+    });
+    assert.notEqual(untrusted.status, 0, "perudo check refuses an untrusted certificate");
+    assert.match(untrusted.stdout, /FAIL/);
 
     browser = await launchBrowser({
       args: [`--ignore-certificate-errors-spki-list=${spkiHash(rootPem)},${spkiHash(intermediatePem)}`],
@@ -349,7 +372,11 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
     assert.deepEqual(await myDice(page), diceBefore, "the dice stay on show while offline");
 
     // The same port, the same database; Caddy was not touched.
-    server = await startServer([...ARGS, "--public-url", publicUrl], { db: db.path, port: perudoPort });
+    server = await startServer([...ARGS, "--public-url", publicUrl], {
+      db: db.path,
+      port: perudoPort,
+      bin: perudoBin,
+    });
     assert.equal(server.port, perudoPort);
     const restartedAt = Date.now();
     const summary = await httpsGet(`${url}/api/rooms/${code}`, rootPem);

@@ -68,11 +68,11 @@ const ANSI = /\x1b\[[0-9;]*m/g;
  * - `port`: listen on `127.0.0.1:<port>` instead of a free port (retried for a few seconds
  *   while the port is still in use).
  */
-export async function startServer(extraArgs = [], { db, port } = {}) {
+export async function startServer(extraArgs = [], { db, port, bin } = {}) {
   const check = deadline(10_000, `port ${port} is free again`);
   for (;;) {
     try {
-      return await startServerOnce(extraArgs, { db, port });
+      return await startServerOnce(extraArgs, { db, port, bin });
     } catch (e) {
       if (!port || !/address already in use|AddrInUse|os error 98/i.test(String(e?.message))) throw e;
       check();
@@ -87,14 +87,14 @@ export function tempDb() {
   return { path: join(dir, "perudo.db"), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function startServerOnce(extraArgs, { db, port }) {
+async function startServerOnce(extraArgs, { db, port, bin }) {
   // Each server keeps its rooms in a database of its own, removed when it stops (unless the
   // caller gave one).
   const dbDir = db ? null : mkdtempSync(join(tmpdir(), "perudo-e2e-"));
   const dbPath = db ?? join(dbDir, "perudo.db");
   const listen = `127.0.0.1:${port ?? 0}`;
   const child = spawn(
-    perudoBinary(),
+    bin ?? perudoBinary(),
     ["serve", "--listen", listen, "--db", dbPath, ...FAST, ...extraArgs],
     {
       cwd: repoRoot,
