@@ -3,6 +3,8 @@
 //! `main.rs` parses the command line and installs logging; everything else is here so tests
 //! can start the real server on `127.0.0.1:0` with [`run`], or drive the [`app`] router.
 
+pub mod cli;
+pub mod config;
 pub mod connection;
 pub mod ids;
 pub mod loadtest;
