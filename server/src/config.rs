@@ -243,6 +243,19 @@ fn integer_range(arg: &Arg) -> Option<(i128, i128)> {
     Some((lowest, low))
 }
 
+/// An integer setting's range in words: `1 to 3600`, or `≥ 1` when only the type bounds it.
+fn range_text(arg: &Arg) -> Option<String> {
+    let (low, high) = integer_range(arg)?;
+    let Kind::Integer { max, .. } = Kind::of(arg.get_value_parser()) else {
+        return None;
+    };
+    Some(if high == max {
+        format!("≥ {low}")
+    } else {
+        format!("{low} to {high}")
+    })
+}
+
 /// The allowed values of a setting in words, or `None` when only its description can say.
 fn allowed(arg: &Arg) -> Option<String> {
     let possible = arg.get_possible_values();
@@ -254,15 +267,8 @@ fn allowed(arg: &Arg) -> Option<String> {
             .collect();
         return Some(names.join(", "));
     }
-    if let Some((low, high)) = integer_range(arg) {
-        let Kind::Integer { max, .. } = Kind::of(arg.get_value_parser()) else {
-            return None;
-        };
-        return Some(if high == max {
-            format!("≥ {low}")
-        } else {
-            format!("{low} to {high}")
-        });
+    if let Some(range) = range_text(arg) {
+        return Some(range);
     }
     let id = arg.get_value_parser().type_id();
     if id == TypeId::of::<std::net::SocketAddr>() {
@@ -283,10 +289,7 @@ pub fn command() -> clap::Command {
         let ids: Vec<(String, Option<String>)> = serve
             .get_arguments()
             .filter(|a| is_file_setting(a))
-            .map(|a| {
-                let range = integer_range(a).map(|_| allowed(a).unwrap_or_default());
-                (a.get_id().to_string(), range)
-            })
+            .map(|a| (a.get_id().to_string(), range_text(a)))
             .collect();
         ids.into_iter().fold(serve, |serve, (id, range)| {
             serve.mut_arg(&id, |arg| {
