@@ -363,7 +363,8 @@ where
 
 fn settings(matches: &ArgMatches, file: Option<&Path>, file_keys: &[String]) -> Vec<Setting> {
     // The derived command, not the one parsed: its arguments are in definition order.
-    let cli = Cli::command();
+    let mut cli = Cli::command();
+    cli.build();
     let serve = cli.find_subcommand(SERVE).expect("serve is a subcommand");
     serve
         .get_arguments()
@@ -430,7 +431,9 @@ fn read_file(
     path: &Path,
     serve: &clap::Command,
 ) -> Result<Vec<(String, Vec<String>)>, clap::Error> {
+    // Built, so that every argument has its final value parser (a flag's `bool`, say).
     let mut serve = serve.clone();
+    serve.build();
     let file = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| {
         serve.error(
@@ -565,7 +568,8 @@ fn name_the_source(error: clap::Error, cmd: &mut clap::Command, argv: &[OsString
 /// docs/CONFIG.md: every `serve` setting with its flag, environment variable, TOML key,
 /// default, allowed values and description, generated from the clap definition.
 pub fn config_markdown() -> String {
-    let cli = Cli::command();
+    let mut cli = Cli::command();
+    cli.build();
     let serve = cli.find_subcommand(SERVE).expect("serve is a subcommand");
     let mut out = String::new();
     out.push_str(
@@ -649,4 +653,116 @@ pub fn config_markdown() -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `serve`-like command with kinds of settings `perudo serve` does not have yet.
+    fn command() -> clap::Command {
+        clap::Command::new("serve")
+            .arg(
+                Arg::new("origins")
+                    .long("origins")
+                    .env("PERUDO_ORIGINS")
+                    .action(ArgAction::Append)
+                    .value_delimiter(','),
+            )
+            .arg(
+                Arg::new("ratio")
+                    .long("ratio")
+                    .env("PERUDO_RATIO")
+                    .value_parser(clap::value_parser!(f64)),
+            )
+            .arg(
+                Arg::new("strict")
+                    .long("strict")
+                    .env("PERUDO_STRICT")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(
+                Arg::new("frame_bytes")
+                    .long("frame-bytes")
+                    .env("PERUDO_FRAME_BYTES")
+                    .value_parser(clap::value_parser!(u16).range(64..=8192))
+                    .default_value("4096"),
+            )
+            .arg(
+                Arg::new("offset")
+                    .long("offset")
+                    .env("PERUDO_OFFSET")
+                    .value_parser(clap::value_parser!(i64).range(-10..=10)),
+            )
+            .arg(
+                Arg::new("count")
+                    .long("count")
+                    .env("PERUDO_COUNT")
+                    .value_parser(clap::value_parser!(u64)),
+            )
+    }
+
+    fn read(text: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-config-unit-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, text).expect("write");
+        let result = read_file(&path, &command()).map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    fn arg(id: &str) -> Arg {
+        command()
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .cloned()
+            .expect("an argument")
+    }
+
+    #[test]
+    fn lists_floats_and_booleans_are_read_by_kind() {
+        let values = read("origins = [\"https://a\", \"https://b\"]\nratio = 2\nstrict = true\n")
+            .expect("a valid file");
+        assert_eq!(
+            values,
+            [
+                (
+                    "origins".to_string(),
+                    vec!["https://a".into(), "https://b".into()]
+                ),
+                ("ratio".to_string(), vec!["2".into()]),
+                ("strict".to_string(), vec!["true".into()]),
+            ]
+        );
+        assert_eq!(
+            read("origins = \"https://a\"").expect("one value for a list"),
+            [("origins".to_string(), vec!["https://a".to_string()])]
+        );
+        let error = read("origins = [1]").expect_err("a number in a list of strings");
+        assert!(
+            error.contains("sets `origins` to an integer, but it must be a string or a list"),
+            "{error}"
+        );
+        let error = read("strict = \"yes\"").expect_err("a string for a boolean");
+        assert!(error.contains("must be a boolean"), "{error}");
+        let error = read("frame_bytes = 10").expect_err("below the range");
+        assert!(error.contains("10 is not in 64..=8192"), "{error}");
+    }
+
+    #[test]
+    fn ranges_are_found_from_the_value_parser() {
+        assert_eq!(
+            range_text(&arg("frame_bytes")).as_deref(),
+            Some("64 to 8192")
+        );
+        assert_eq!(range_text(&arg("offset")).as_deref(), Some("-10 to 10"));
+        assert_eq!(range_text(&arg("count")).as_deref(), Some("≥ 0"));
+        assert_eq!(range_text(&arg("ratio")), None);
+        assert_eq!(range_text(&arg("origins")), None);
+    }
 }
