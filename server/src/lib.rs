@@ -4,6 +4,8 @@
 //! can start the real server on `127.0.0.1:0` with [`run`], or drive the [`app`] router.
 
 pub mod check;
+pub mod cli;
+pub mod config;
 pub mod connection;
 pub mod ids;
 pub mod loadtest;

@@ -1,176 +1,49 @@
 //! The `perudo` binary: parse the command line, install logging, serve.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use perudo_server::cli::{Command, LoadtestArgs, LogFormat, ServeArgs, StorageKind};
 use perudo_server::{RoomSettings, ServerConfig};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "perudo",
-    version,
-    about = "A self-hosted Perudo (Liar's dice) game server"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve the game over HTTP and WebSocket.
-    Serve(ServeArgs),
-    /// Load a running server with simulated players (real WebSocket clients playing with the
-    /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
-    /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
-    Loadtest(LoadtestArgs),
-    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
-    /// the seed against the commitment, the moves replayed under the rules, the results.
-    Verify {
-        /// The record's JSON file (`-` reads standard input).
-        record: std::path::PathBuf,
-    },
-    /// Check a deployment from outside, as a deployer would: /healthz and /readyz answer,
-    /// the page is the built web client, share links use this URL, and a WebSocket upgrades
-    /// through the proxy and speaks this protocol version (creates one short-lived room).
-    Check {
-        /// The public base URL, e.g. https://perudo.example.org.
-        #[arg(long, env = "PERUDO_PUBLIC_URL")]
-        url: String,
-        /// A PEM CA certificate to trust besides the public roots (a private CA).
-        #[arg(long)]
-        ca_cert: Option<std::path::PathBuf>,
-    },
-    /// Make a consistent copy of the database, also while a server is using it.
-    Backup {
-        /// The database to copy.
-        #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
-        db: std::path::PathBuf,
-        /// Where to write the copy (must not exist).
-        to: std::path::PathBuf,
-    },
-}
-
-/// Where rooms are kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum StorageKind {
-    /// An SQLite database file (`--db`): rooms survive restarts and crashes.
-    Sqlite,
-    /// Memory only: every room is lost when the server stops.
-    Memory,
-}
-
-#[derive(clap::Args, Debug)]
-struct LoadtestArgs {
-    /// Base HTTP URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// Rooms to open and play.
-    #[arg(long, default_value_t = 1)]
-    rooms: usize,
-    /// Simulated human seats per room (the first is the host).
-    #[arg(long, default_value_t = 4)]
-    players: usize,
-    /// Server-side bots the host adds to each room.
-    #[arg(long, default_value_t = 0)]
-    bots: usize,
-    /// Seconds of load (then moves in flight are waited for briefly and sockets closed).
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Milliseconds a simulated player thinks before acting: `0`, `500`, or a range `1000-2000`.
-    #[arg(long, default_value = "0")]
-    think_ms: perudo_server::loadtest::Think,
-    /// Seconds over which the rooms are started.
-    #[arg(long, default_value_t = 0.0)]
-    ramp: f64,
-    /// Print the final report as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Seed of the simulated players' bots and think times.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Allow a URL that is not a loopback address (only with the server operator's consent).
-    #[arg(long)]
-    allow_remote: bool,
-    /// No progress line on stderr.
-    #[arg(long)]
-    quiet: bool,
-    /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
-    #[arg(long)]
-    idle: bool,
-}
-
-#[derive(clap::Args, Debug)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PERUDO_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Public base URL for share links (default: http://<listen>).
-    #[arg(long, env = "PERUDO_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Milliseconds a round's reveal stays on show before the next round starts.
-    #[arg(long, env = "PERUDO_REVEAL_PAUSE_MS", default_value_t = 4000)]
-    reveal_pause_ms: u64,
-    /// Milliseconds a bot waits before it acts.
-    #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = 800)]
-    bot_delay_ms: u64,
-    /// Milliseconds a disconnected player on turn (or a disconnected host) is waited for
-    /// before the room plays for them (or hands the host role on).
-    #[arg(long, env = "PERUDO_DISCONNECT_GRACE_MS", default_value_t = 5000)]
-    disconnect_grace_ms: u64,
-    /// Most rooms open at once.
-    #[arg(long, env = "PERUDO_MAX_ROOMS", default_value_t = 10_000)]
-    max_rooms: usize,
-    /// Seconds a room with nobody connected stays open.
-    #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = 1800)]
-    idle_close_secs: u64,
-    /// Seconds to wait for rooms and sockets to close on shutdown.
-    #[arg(long, env = "PERUDO_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
-    shutdown_grace_secs: u64,
-    /// Where rooms are kept.
-    #[arg(long, env = "PERUDO_STORAGE", value_enum, default_value_t = StorageKind::Sqlite)]
-    storage: StorageKind,
-    /// The SQLite database file (created on first start).
-    #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
-    db: std::path::PathBuf,
-    /// How hard the database syncs: `normal` survives the process being killed, `full`
-    /// also a power cut (an fsync per group commit).
-    #[arg(long, env = "PERUDO_DB_SYNC", value_enum, default_value_t = perudo_server::store::SyncMode::Normal)]
-    db_sync: perudo_server::store::SyncMode,
-    /// Days a finished game's record is kept (and served) before it is deleted.
-    #[arg(long, env = "PERUDO_GAME_RETENTION_DAYS", default_value_t = 30)]
-    game_retention_days: u32,
-    /// Caps the database at this many 4 KiB pages (a quota; writes beyond it fail cleanly).
-    #[arg(long, env = "PERUDO_DB_MAX_PAGES")]
-    db_max_pages: Option<u32>,
-    /// Seconds restored rooms wait for their players after a restart before away timers or
-    /// turn limits that ran out while the server was down apply.
-    #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20)]
-    restore_grace_secs: u64,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let default_filter = match cli.command {
-        Command::Serve(_) => "info",
+    let parsed = perudo_server::config::parse().unwrap_or_else(|error| error.exit());
+    let (default_filter, log_format) = match &parsed.cli.command {
+        Command::Serve(args) => ("info", args.log_format),
         Command::Loadtest(_)
         | Command::Verify { .. }
         | Command::Backup { .. }
-        | Command::Check { .. } => "warn",
+        | Command::Check { .. }
+        | Command::ConfigDocs => ("warn", LogFormat::Text),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        // Each line carries the fields of the span it was logged in (`span`) and of every
+        // enclosing one (`spans`): the room code and the connection id.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+    match parsed.cli.command {
+        Command::Serve(args) if args.check_config => {
+            print!("{}", perudo_server::config::describe(&parsed.settings));
+            Ok(())
+        }
         Command::Serve(args) => serve(args).await,
+        Command::ConfigDocs => {
+            print!("{}", perudo_server::config::config_markdown());
+            Ok(())
+        }
         Command::Loadtest(args) => loadtest(args).await,
         Command::Verify { record } => verify(&record),
         Command::Check { url, ca_cert } => {
@@ -267,17 +140,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         )
     });
-    let store: Option<std::sync::Arc<dyn perudo_server::store::Store>> = match args.storage {
+    let store: Option<std::sync::Arc<dyn perudo_server::store::Store>> = match args.store.storage {
         StorageKind::Memory => None,
         StorageKind::Sqlite => {
             let store =
                 perudo_server::store::SqliteStore::open(perudo_server::store::SqliteOptions {
-                    path: args.db.clone(),
-                    sync: args.db_sync,
-                    retention: Duration::from_secs(u64::from(args.game_retention_days) * 86_400),
-                    max_pages: args.db_max_pages,
+                    path: args.store.db.clone(),
+                    sync: args.store.db_sync,
+                    retention: Duration::from_secs(
+                        u64::from(args.store.game_retention_days) * 86_400,
+                    ),
+                    max_pages: args.store.db_max_pages,
                 })
-                .with_context(|| format!("cannot open the database {}", args.db.display()))?;
+                .with_context(|| format!("cannot open the database {}", args.store.db.display()))?;
             Some(std::sync::Arc::new(store))
         }
     };

@@ -8,6 +8,7 @@
 //! answering fails a test instead of hanging it.
 
 mod client;
+mod config;
 mod durability;
 mod game;
 mod loadtest;

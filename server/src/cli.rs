@@ -1,0 +1,204 @@
+//! The `perudo` command line, as clap structs, so that tests and the docs generator see the
+//! same definition the binary parses.
+//!
+//! Every `perudo serve` setting is a flag with an `env = "PERUDO_..."` variable, and may also
+//! be a key of the `--config` TOML file: [`crate::config`] finds the settings in the clap
+//! `Command` itself, so a new field here (also in a `#[command(flatten)]` group) is covered by
+//! the file, `--check-config`, `--help` and docs/CONFIG.md without further code. Numeric
+//! settings carry a clap `value_parser` range, which the docs and `--help` show.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::RangedU64ValueParser;
+use clap::{Parser, Subcommand};
+
+use crate::store::SyncMode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "perudo",
+    version,
+    about = "A self-hosted Perudo (Liar's dice) game server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the game over HTTP and WebSocket.
+    ///
+    /// Each setting is read from its flag, else its environment variable, else the `--config`
+    /// TOML file (under the key shown as `toml`), else its default. docs/CONFIG.md lists them.
+    Serve(ServeArgs),
+    /// Load a running server with simulated players (real WebSocket clients playing with the
+    /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
+    /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
+    Loadtest(LoadtestArgs),
+    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
+    /// the seed against the commitment, the moves replayed under the rules, the results.
+    Verify {
+        /// The record's JSON file (`-` reads standard input).
+        record: PathBuf,
+    },
+    /// Check a deployment from outside, as a deployer would: /healthz and /readyz answer,
+    /// the page is the built web client, share links use this URL, and a WebSocket upgrades
+    /// through the proxy and speaks this protocol version (creates one short-lived room).
+    Check {
+        /// The public base URL, e.g. https://perudo.example.org.
+        #[arg(long, env = "PERUDO_PUBLIC_URL")]
+        url: String,
+        /// A PEM CA certificate to trust besides the public roots (a private CA).
+        #[arg(long)]
+        ca_cert: Option<std::path::PathBuf>,
+    },
+    /// Make a consistent copy of the database, also while a server is using it.
+    Backup {
+        /// The database to copy.
+        #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+        db: PathBuf,
+        /// Where to write the copy (must not exist).
+        to: PathBuf,
+    },
+    /// Print docs/CONFIG.md, the reference of every `serve` setting, generated from this
+    /// command line definition.
+    #[command(hide = true)]
+    ConfigDocs,
+}
+
+/// Where rooms are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    /// An SQLite database file (`--db`): rooms survive restarts and crashes.
+    Sqlite,
+    /// Memory only: every room is lost when the server stops.
+    Memory,
+}
+
+/// How log lines are written (to standard error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the fields of the enclosing spans (room, connection).
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LoadtestArgs {
+    /// Base HTTP URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Rooms to open and play.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// Simulated human seats per room (the first is the host).
+    #[arg(long, default_value_t = 4)]
+    pub players: usize,
+    /// Server-side bots the host adds to each room.
+    #[arg(long, default_value_t = 0)]
+    pub bots: usize,
+    /// Seconds of load (then moves in flight are waited for briefly and sockets closed).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Milliseconds a simulated player thinks before acting: `0`, `500`, or a range `1000-2000`.
+    #[arg(long, default_value = "0")]
+    pub think_ms: crate::loadtest::Think,
+    /// Seconds over which the rooms are started.
+    #[arg(long, default_value_t = 0.0)]
+    pub ramp: f64,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of the simulated players' bots and think times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Allow a URL that is not a loopback address (only with the server operator's consent).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
+    #[arg(long)]
+    pub idle: bool,
+}
+
+/// The settings of `perudo serve`. A setting is an argument with an environment variable;
+/// its TOML key is its field name (the long flag in snake_case).
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file of settings, keyed by their names in snake_case (e.g. `max_rooms = 500`).
+    /// Flags and environment variables override it.
+    #[arg(long, env = "PERUDO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check the settings, print each with where it came from, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Address to listen on.
+    #[arg(long, env = "PERUDO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Public base URL for share links (default: http://<listen>).
+    #[arg(long, env = "PERUDO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Milliseconds a round's reveal stays on show before the next round starts.
+    #[arg(long, env = "PERUDO_REVEAL_PAUSE_MS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub reveal_pause_ms: u64,
+    /// Milliseconds a bot waits before it acts.
+    #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = 800,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub bot_delay_ms: u64,
+    /// Milliseconds a disconnected player on turn (or a disconnected host) is waited for
+    /// before the room plays for them (or hands the host role on).
+    #[arg(long, env = "PERUDO_DISCONNECT_GRACE_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub disconnect_grace_ms: u64,
+    /// Most rooms open at once.
+    #[arg(long, env = "PERUDO_MAX_ROOMS", default_value_t = 10_000,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub max_rooms: usize,
+    /// Seconds a room with nobody connected stays open.
+    #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = 1800,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub idle_close_secs: u64,
+    /// Seconds to wait for rooms and sockets to close on shutdown.
+    #[arg(long, env = "PERUDO_SHUTDOWN_GRACE_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_secs: u64,
+    /// Seconds restored rooms wait for their players after a restart before away timers or
+    /// turn limits that ran out while the server was down apply.
+    #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub restore_grace_secs: u64,
+    /// How log lines are written: `json` for log collectors in production.
+    #[arg(long, env = "PERUDO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub store: StorageArgs,
+}
+
+/// Where and how rooms and finished games are stored.
+#[derive(clap::Args, Debug)]
+pub struct StorageArgs {
+    /// Where rooms are kept.
+    #[arg(long, env = "PERUDO_STORAGE", value_enum, default_value_t = StorageKind::Sqlite)]
+    pub storage: StorageKind,
+    /// The SQLite database file (created on first start).
+    #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+    pub db: PathBuf,
+    /// How hard the database syncs: `normal` survives the process being killed, `full`
+    /// also a power cut (an fsync per group commit).
+    #[arg(long, env = "PERUDO_DB_SYNC", value_enum, default_value_t = SyncMode::Normal)]
+    pub db_sync: SyncMode,
+    /// Days a finished game's record is kept (and served) before it is deleted.
+    #[arg(long, env = "PERUDO_GAME_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub game_retention_days: u32,
+    /// Caps the database at this many 4 KiB pages (a quota; writes beyond it fail cleanly).
+    #[arg(long, env = "PERUDO_DB_MAX_PAGES",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_pages: Option<u32>,
+}
