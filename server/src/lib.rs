@@ -4,6 +4,7 @@
 //! can start the real server on `127.0.0.1:0` with [`run`], or drive the [`app`] router.
 
 pub mod connection;
+pub mod fanout;
 pub mod ids;
 pub mod loadtest;
 pub mod room;

@@ -28,6 +28,24 @@ enum Command {
     /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
     /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
     Loadtest(LoadtestArgs),
+    /// Benchmark reference, not a game: a bare WebSocket fan-out with the game server's
+    /// transport settings. Every message a socket sends is answered with a small ack, and
+    /// every socket of its room gets one frame of `--frame-bytes`. Load it with
+    /// `perudo loadtest --fanout`.
+    FanoutServer(FanoutServerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FanoutServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Bytes of the frame every socket of the room gets per message.
+    #[arg(long, default_value_t = perudo_server::fanout::DEFAULT_FRAME_BYTES)]
+    frame_bytes: usize,
+    /// Most rooms open at once.
+    #[arg(long, default_value_t = 100_000)]
+    max_rooms: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -68,6 +86,18 @@ struct LoadtestArgs {
     /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
     #[arg(long)]
     idle: bool,
+    /// Load `perudo fanout-server` instead: the players of a room take turns sending one
+    /// message, and latency runs until every player of the room has the broadcast.
+    #[arg(long)]
+    fanout: bool,
+    /// Spread the sockets over this many loopback source addresses (127.0.0.1, .2, ...):
+    /// one source address gets at most about 28,000 connections to one server port.
+    /// 0: the OS chooses (one address).
+    #[arg(long, default_value_t = 0)]
+    source_ips: usize,
+    /// Seconds at the start (setup, ramp) whose actions, latencies and bytes are not counted.
+    #[arg(long, default_value_t = 0.0)]
+    warmup: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
         Command::Loadtest(_) => "warn",
+        Command::FanoutServer(_) => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -115,7 +146,27 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Loadtest(args) => loadtest(args).await,
+        Command::FanoutServer(args) => fanout_server(args).await,
     }
+}
+
+async fn fanout_server(args: FanoutServerArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    let config = perudo_server::fanout::FanoutConfig {
+        frame_bytes: args.frame_bytes,
+        max_rooms: args.max_rooms,
+    };
+    perudo_server::fanout::run(listener, config, shutdown, Duration::from_secs(5))
+        .await
+        .context("fan-out server failed")
 }
 
 async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
@@ -134,6 +185,9 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
         allow_remote: args.allow_remote,
         progress: !args.quiet,
         idle: args.idle,
+        fanout: args.fanout,
+        source_ips: args.source_ips,
+        warmup: seconds("warmup", args.warmup)?,
     };
     let report = perudo_server::loadtest::run(config).await?;
     if args.json {
