@@ -6,64 +6,59 @@
 # time (utime + stime, per action). Bounded: each run ends after its duration plus a few
 # seconds of draining, and the server is stopped after each run.
 #
+# FANOUT=1 measures the reference ceiling instead: `perudo fanout-server` (a bare WebSocket
+# fan-out with the same transport settings and message sizes, no game) loaded by
+# `perudo loadtest --fanout` (the players of a room take turns), the same table.
+#
 #   scripts/bench-load.sh                   # R = 1 10 100 1000, 10 s each
 #   ROOMS="1 10" DURATION=5 scripts/bench-load.sh
+#   FANOUT=1 scripts/bench-load.sh          # the fan-out reference, same runs
+#
+# Before each run it waits (at most 5 min) for the 1-minute load average to drop below
+# MAX_LOAD (0.6; MAX_LOAD=none skips) and notes the load average at the start of the run.
 #
 # Linux only (/proc). The load tester and the server share the machine: on a 2-core machine
 # they compete for the same cores, so the figures are a floor, not the server's ceiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 ROOMS=${ROOMS:-"1 10 100 1000"}
 PLAYERS=${PLAYERS:-4}
 DURATION=${DURATION:-10}
 PORT=${PORT:-18080}
+FANOUT=${FANOUT:-0}
 URL="http://127.0.0.1:$PORT"
 
 # Thousands of sockets on each side: raise the open-file limit where allowed.
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release -p perudo-server >&2
-BIN=target/release/perudo
-TICKS=$(getconf CLK_TCK)
-SERVER_PID=
-
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=
-}
 trap stop_server EXIT
 
-cpu_ticks() { # utime + stime of a pid (fields 14 and 15; the name in field 2 has no spaces here)
-  awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
+if [ "$FANOUT" = 1 ]; then
+  what="perudo fanout-server (reference, no game)"
+  server_args=(fanout-server --listen "127.0.0.1:$PORT")
+  loadtest_mode=(--fanout)
+else
+  what="perudo serve"
+  server_args=(serve --listen "127.0.0.1:$PORT" --reveal-pause-ms 0 --bot-delay-ms 0 --max-rooms 100000)
+  loadtest_mode=()
+fi
 
-json_field() { # first `"name": value` of a pretty-printed JSON document
-  sed -n "s/^ *\"$1\": \\([^,]*\\),\\{0,1\\}$/\\1/p" <<<"$2" | head -n 1 | tr -d '"'
-}
-
-echo "ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think 0; ${DURATION} s per run" >&2
+echo "$what; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think 0; ${DURATION} s per run" >&2
 echo
-echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | errors | server peak RSS | server CPU per action |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | errors | server peak RSS | server CPU per action | load avg at start |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for R in $ROOMS; do
-  "$BIN" serve --listen "127.0.0.1:$PORT" --reveal-pause-ms 0 --bot-delay-ms 0 \
-    --max-rooms 100000 >"/tmp/perudo-bench-server-$R.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 50); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_quiet
+  load=$(load1)
+  SERVER_LOG="/tmp/perudo-bench-server-$R.log" start_server "${server_args[@]}"
   before=$(cpu_ticks "$SERVER_PID")
   report=$(timeout $((DURATION + 60)) "$BIN" loadtest --url "$URL" --rooms "$R" \
-    --players "$PLAYERS" --duration "$DURATION" --think-ms 0 --json --quiet)
+    --players "$PLAYERS" --duration "$DURATION" --think-ms 0 --json --quiet "${loadtest_mode[@]}")
   after=$(cpu_ticks "$SERVER_PID")
-  hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+  hwm=$(status_kib "$SERVER_PID" VmHWM)
   stop_server
   actions=$(json_field actions "$report")
   awk -v r="$R" -v conns="$(json_field connections_peak "$report")" \
@@ -72,11 +67,11 @@ for R in $ROOMS; do
     -v p99="$(json_field p99_us "$report")" -v max="$(json_field max_us "$report")" \
     -v bin="$(json_field bytes_received_per_action "$report")" \
     -v bout="$(json_field bytes_sent_per_action "$report")" \
-    -v errors="$(json_field errors_total "$report")" -v hwm="$hwm" \
+    -v errors="$(json_field errors_total "$report")" -v hwm="$hwm" -v load="$load" \
     -v ticks=$((after - before)) -v hz="$TICKS" -v actions="$actions" 'BEGIN {
       cpu = actions > 0 ? ticks / hz / actions * 1e6 : 0
-      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %d | %.1f MiB | %.1f µs (%.2f s) |\n",
+      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %d | %.1f MiB | %.1f µs (%.2f s) | %s |\n",
         r, conns, aps, p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, bin, bout, errors,
-        hwm / 1024, cpu, ticks / hz
+        hwm / 1024, cpu, ticks / hz, load
     }'
 done

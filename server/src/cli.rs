@@ -37,6 +37,11 @@ pub enum Command {
     /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
     /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
     Loadtest(LoadtestArgs),
+    /// Benchmark reference, not a game: a bare WebSocket fan-out with the game server's
+    /// transport settings. Every message a socket sends is answered with a small ack, and
+    /// every socket of its room gets one frame of `--frame-bytes`. Load it with
+    /// `perudo loadtest --fanout`.
+    FanoutServer(FanoutServerArgs),
     /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
     /// the seed against the commitment, the moves replayed under the rules, the results.
     Verify {
@@ -87,6 +92,19 @@ pub enum LogFormat {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct FanoutServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Bytes of the frame every socket of the room gets per message.
+    #[arg(long, default_value_t = crate::fanout::DEFAULT_FRAME_BYTES)]
+    pub frame_bytes: usize,
+    /// Most rooms open at once.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_rooms: usize,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct LoadtestArgs {
     /// Base HTTP URL of the server.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -124,6 +142,18 @@ pub struct LoadtestArgs {
     /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
     #[arg(long)]
     pub idle: bool,
+    /// Load `perudo fanout-server` instead: the players of a room take turns sending one
+    /// message, and latency runs until every player of the room has the broadcast.
+    #[arg(long)]
+    pub fanout: bool,
+    /// Spread the sockets over this many loopback source addresses (127.0.0.1, .2, ...):
+    /// one source address gets at most about 28,000 connections to one server port.
+    /// 0: the OS chooses (one address).
+    #[arg(long, default_value_t = 0)]
+    pub source_ips: usize,
+    /// Seconds at the start (setup, ramp) whose actions, latencies and bytes are not counted.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
 }
 
 /// The settings of `perudo serve`. A setting is an argument with an environment variable;

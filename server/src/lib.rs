@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod fanout;
 pub mod ids;
 pub mod loadtest;
 pub mod record;

@@ -18,12 +18,13 @@
 //! reveal pause and the bots' thinking time dominate every figure.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use perudo_core::{Bot, BotLevel, PlayerView, TableView};
@@ -36,7 +37,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -107,6 +108,16 @@ pub struct Config {
     /// Fill the seats but never start a game: the connections stay idle in the lobby (for
     /// measuring memory per idle player).
     pub idle: bool,
+    /// Instead of playing Perudo against the game server, take turns against
+    /// `perudo fanout-server` (the bare WebSocket fan-out reference, see `fanout.rs`).
+    pub fanout: bool,
+    /// Spread the client sockets over this many loopback source addresses (127.0.0.1,
+    /// 127.0.0.2, ...), each bound before connecting: one source address reaches one server
+    /// port at most about 28,000 times (the ephemeral port range). 0: let the OS choose.
+    pub source_ips: usize,
+    /// Actions sent in the first `warmup` of the run (room setup, `ramp`) are not counted:
+    /// actions, latency, bytes and the window start after it.
+    pub warmup: Duration,
 }
 
 impl Default for Config {
@@ -126,6 +137,9 @@ impl Default for Config {
             allow_remote: false,
             progress: false,
             idle: false,
+            fanout: false,
+            source_ips: 0,
+            warmup: Duration::ZERO,
         }
     }
 }
@@ -144,11 +158,15 @@ pub struct Latency {
 /// What a run measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
+    /// `game` (Perudo against `perudo serve`) or `fanout` (against `perudo fanout-server`).
+    pub mode: String,
     pub rooms: usize,
     pub players_per_room: usize,
     pub bots_per_room: usize,
     pub think_ms: String,
-    /// From the first room's start to the end of `duration`.
+    /// Seconds at the start whose actions were not counted.
+    pub warmup_secs: f64,
+    /// From the first room's start (plus the warmup) to the end of `duration`.
     pub window_secs: f64,
     /// Rooms whose setup finished (created, seated, started).
     pub rooms_ready: u64,
@@ -180,18 +198,21 @@ impl Report {
         let l = &self.latency;
         let ms = |us: u64| us as f64 / 1000.0;
         let mut out = format!(
-            "rooms {} x ({} players + {} bots), think {} ms, window {:.1} s, rooms ready {}\n\
+            "{}: rooms {} x ({} players + {} bots), think {} ms, window {:.1} s \
+             (after {:.1} s warmup), rooms ready {}\n\
              actions {} ({:.1}/s), incomplete {}\n\
              latency (Act sent -> update at every player of the room): \
              p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms ({} samples)\n\
              bytes per action: sent {:.0}, received {:.0} (total {} / {})\n\
              connections {} (peak {}), games started {}, finished {}, reconnects {}\n\
              errors {}",
+            self.mode,
             self.rooms,
             self.players_per_room,
             self.bots_per_room,
             self.think_ms,
             self.window_secs,
+            self.warmup_secs,
             self.rooms_ready,
             self.actions,
             self.actions_per_sec,
@@ -235,11 +256,14 @@ struct Stats {
     errors: Mutex<BTreeMap<String, u64>>,
     /// Microseconds. A std mutex, held only to record or read.
     latency: Mutex<Histogram<u64>>,
+    /// Actions sent before this are not counted (`Config::warmup`).
+    measure_from: Instant,
 }
 
 impl Stats {
-    fn new() -> Stats {
+    fn new(measure_from: Instant) -> Stats {
         Stats {
+            measure_from,
             acked: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -274,7 +298,17 @@ impl Stats {
         self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn record_latency(&self, latency: Duration) {
+    /// Counts an acknowledged action sent at `sent`, unless it was sent during the warmup.
+    fn acked(&self, sent: Instant) {
+        if sent >= self.measure_from {
+            self.acked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn record_latency(&self, sent: Instant, latency: Duration) {
+        if sent < self.measure_from {
+            return;
+        }
         let us = (latency.as_micros() as u64).max(1);
         self.latency
             .lock()
@@ -339,7 +373,7 @@ impl RoomTrack {
             return;
         };
         if let (Some(sent), Some(last), true) = (seen.sent, seen.last, seen.count >= self.clients) {
-            stats.record_latency(last.saturating_duration_since(sent));
+            stats.record_latency(sent, last.saturating_duration_since(sent));
             track.updates.remove(&version);
             track.open -= 1;
         }
@@ -385,11 +419,41 @@ fn authority(url: &str, allow_remote: bool) -> anyhow::Result<String> {
     Ok(authority)
 }
 
+/// A TCP connection to `authority`, from `source` when given (bound first, any port, and
+/// with `TCP_NODELAY` as tokio-tungstenite's `connect_async_with_config(.., true)` sets it).
+async fn tcp_connect(authority: &str, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(authority).await;
+    };
+    let addr = tokio::net::lookup_host(authority)
+        .await?
+        .find(|a| a.is_ipv4() == source.is_ipv4())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("{authority} has no address of the source's family"),
+            )
+        })?;
+    let socket = if source.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 /// `POST /api/rooms` on a fresh connection.
-async fn create_room(authority: &str, host_name: &str) -> anyhow::Result<RoomCreated> {
+async fn create_room(
+    authority: &str,
+    host_name: &str,
+    source: Option<IpAddr>,
+) -> anyhow::Result<RoomCreated> {
     let body = serde_json::json!({ "name": host_name }).to_string();
     let exchange = async {
-        let mut stream = TcpStream::connect(authority).await?;
+        let mut stream = tcp_connect(authority, source).await?;
         let request = format!(
             "POST /api/rooms HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -442,6 +506,8 @@ struct Client {
     connected: bool,
     /// The host counts finished games and starts the next.
     host: bool,
+    /// The loopback address the socket is bound to, if any (`Config::source_ips`).
+    source: Option<IpAddr>,
 }
 
 impl Client {
@@ -449,8 +515,9 @@ impl Client {
         ws_url: String,
         stats: Arc<Stats>,
         track: Arc<RoomTrack>,
+        source: Option<IpAddr>,
     ) -> anyhow::Result<Client> {
-        let ws = dial(&ws_url, &stats).await?;
+        let ws = dial(&ws_url, &stats, source).await?;
         Ok(Client {
             ws,
             ws_url,
@@ -467,6 +534,7 @@ impl Client {
             track,
             connected: true,
             host: false,
+            source,
         })
     }
 
@@ -627,7 +695,7 @@ impl Client {
         let version = version.expect("an ack");
         match pending {
             Pending::Act { sent, .. } => {
-                self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                self.stats.acked(sent);
                 self.track.act_acked(version, sent, &self.stats);
             }
             Pending::Start { .. } => {
@@ -644,7 +712,7 @@ impl Client {
             self.track.act_refused();
         }
         self.close_quietly().await;
-        self.ws = dial(&self.ws_url, &self.stats).await?;
+        self.ws = dial(&self.ws_url, &self.stats, self.source).await?;
         self.connected = true;
         self.request(Request::Hello {
             version: PROTOCOL_VERSION,
@@ -668,16 +736,34 @@ impl Client {
     }
 }
 
-async fn dial(url: &str, stats: &Stats) -> anyhow::Result<Ws> {
-    let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+async fn dial(url: &str, stats: &Stats, source: Option<IpAddr>) -> anyhow::Result<Ws> {
+    let connect = async {
+        match source {
+            None => tokio_tungstenite::connect_async_with_config(url, None, true)
+                .await
+                .map(|(ws, _)| ws)
+                .map_err(anyhow::Error::new),
+            Some(source) => {
+                let authority = url
+                    .strip_prefix("ws://")
+                    .and_then(|rest| rest.split('/').next())
+                    .context("not a ws:// URL")?;
+                let tcp = tcp_connect(authority, Some(source)).await?;
+                tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), None)
+                    .await
+                    .map(|(ws, _)| ws)
+                    .map_err(anyhow::Error::new)
+            }
+        }
+    };
     match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
-        Ok(Ok((ws, _))) => {
+        Ok(Ok(ws)) => {
             stats.connected();
             Ok(ws)
         }
         Ok(Err(e)) => {
             stats.error("connect");
-            Err(anyhow::Error::new(e).context(format!("connect {url}")))
+            Err(e.context(format!("connect {url}")))
         }
         Err(_) => {
             stats.error("connect_timeout");
@@ -693,6 +779,21 @@ struct Shared {
     authority: String,
     stats: Arc<Stats>,
     stop: CancellationToken,
+    /// Sockets opened so far, to pick the next source address.
+    dialled: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    /// The source address for the next socket: 127.0.0.1, 127.0.0.2, ... in turn over
+    /// `source_ips` addresses, or `None` (the OS chooses).
+    fn next_source(&self) -> Option<IpAddr> {
+        let n = self.config.source_ips;
+        if n == 0 {
+            return None;
+        }
+        let i = self.dialled.fetch_add(1, Ordering::Relaxed) % n;
+        Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)))
+    }
 }
 
 /// Sets up one room, then plays it with one task per client until stopped.
@@ -702,6 +803,9 @@ async fn run_room(shared: Shared, index: usize) {
         clients: shared.config.players,
         inner: Mutex::new(Track::default()),
     });
+    if shared.config.fanout {
+        return run_fanout_room(shared, index, track).await;
+    }
     let clients = match setup_room(&shared, index, &track).await {
         Ok(clients) => clients,
         Err(e) => {
@@ -729,7 +833,7 @@ async fn setup_room(
     track: &Arc<RoomTrack>,
 ) -> anyhow::Result<Vec<Client>> {
     let stats = &shared.stats;
-    let created = create_room(&shared.authority, "p0")
+    let created = create_room(&shared.authority, "p0", shared.next_source())
         .await
         .inspect_err(|_| {
             stats.error("http");
@@ -738,7 +842,13 @@ async fn setup_room(
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
     };
-    let mut host = Client::connect(ws_url.clone(), stats.clone(), track.clone()).await?;
+    let mut host = Client::connect(
+        ws_url.clone(),
+        stats.clone(),
+        track.clone(),
+        shared.next_source(),
+    )
+    .await?;
     host.request(hello.clone()).await?;
     host.request(Request::Claim {
         token: created.token.clone(),
@@ -751,7 +861,13 @@ async fn setup_room(
         if shared.stop.is_cancelled() {
             bail!("stopped during setup");
         }
-        let mut client = Client::connect(ws_url.clone(), stats.clone(), track.clone()).await?;
+        let mut client = Client::connect(
+            ws_url.clone(),
+            stats.clone(),
+            track.clone(),
+            shared.next_source(),
+        )
+        .await?;
         client.request(hello.clone()).await?;
         client
             .request(Request::Join {
@@ -864,6 +980,204 @@ async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
     client.close_quietly().await;
 }
 
+/// Payload bytes of a fan-out client's message: about what the real client sends per `Act`.
+const FANOUT_REQUEST_BYTES: usize = 56;
+
+/// One simulated player against `perudo fanout-server`.
+#[derive(Debug)]
+struct FanoutClient {
+    ws: Ws,
+    /// Its place in the room's turn order (the order the sockets joined).
+    seat: usize,
+    /// The latest broadcast version received.
+    version: u64,
+    /// Sent at this time, not acknowledged yet.
+    pending: Option<Instant>,
+    connected: bool,
+}
+
+impl FanoutClient {
+    /// Reads one frame: counts its bytes and returns its kind and version.
+    fn read(frame: Message, stats: &Stats) -> Option<(u8, u64)> {
+        match frame {
+            Message::Binary(bytes) => {
+                stats
+                    .bytes_received
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                let parsed = crate::fanout::parse(&bytes);
+                if parsed.is_none() {
+                    stats.error("decode");
+                }
+                parsed
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Connects one room's players to the fan-out server (each waits for its `WELCOME`, so every
+/// socket is registered before the first message), then lets them take turns.
+async fn run_fanout_room(shared: Shared, index: usize, track: Arc<RoomTrack>) {
+    use crate::fanout::WELCOME;
+    let stats = shared.stats.clone();
+    let setup = async {
+        let created = create_room(&shared.authority, "p0", shared.next_source())
+            .await
+            .inspect_err(|_| stats.error("http"))?;
+        let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
+        let mut clients = Vec::with_capacity(shared.config.players);
+        for seat in 0..shared.config.players {
+            if shared.stop.is_cancelled() {
+                bail!("stopped during setup");
+            }
+            let mut ws = dial(&ws_url, &stats, shared.next_source()).await?;
+            let welcome = async {
+                loop {
+                    match ws.next().await {
+                        Some(Ok(frame)) => {
+                            if let Some((WELCOME, version)) = FanoutClient::read(frame, &stats) {
+                                return Ok(version);
+                            }
+                        }
+                        Some(Err(e)) => return Err(anyhow::Error::new(e)),
+                        None => bail!("the socket closed before the welcome"),
+                    }
+                }
+            };
+            let version = tokio::time::timeout(REQUEST_TIMEOUT, welcome)
+                .await
+                .context("welcome timed out")??;
+            clients.push(FanoutClient {
+                ws,
+                seat,
+                version,
+                pending: None,
+                connected: true,
+            });
+        }
+        anyhow::Ok(clients)
+    };
+    let clients = match setup.await {
+        Ok(clients) => clients,
+        Err(e) => {
+            stats.error("setup");
+            tracing::debug!("room {index}: setup failed: {e:#}");
+            return;
+        }
+    };
+    stats.rooms_ready.fetch_add(1, Ordering::Relaxed);
+    let mut tasks = JoinSet::new();
+    for client in clients {
+        let seed = shared
+            .config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add((index * 16 + client.seat) as u64);
+        tasks.spawn(fanout_play(client, shared.clone(), track.clone(), seed));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One fan-out client's life: after broadcast `v` the client with seat `v % players` sends
+/// one message after its think time; every client notes when each broadcast arrived.
+async fn fanout_play(mut client: FanoutClient, shared: Shared, track: Arc<RoomTrack>, seed: u64) {
+    use crate::fanout::{ACK, BROADCAST};
+    let stats = shared.stats.clone();
+    let players = shared.config.players as u64;
+    let think = shared.config.think;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut act_at: Option<Instant> = None;
+    let mut drain_until: Option<Instant> = None;
+    // Whether the latest version gives this client the turn and it has not acted on it.
+    // `--idle`: the sockets stay connected and never send.
+    let idle = shared.config.idle;
+    let mut turn = !idle && client.version % players == client.seat as u64;
+    loop {
+        let now = Instant::now();
+        if drain_until.is_none() && shared.stop.is_cancelled() {
+            drain_until = Some(now + DRAIN_GRACE);
+        }
+        if let Some(until) = drain_until
+            && ((client.pending.is_none() && track.open() == 0) || now >= until)
+        {
+            break;
+        }
+        if drain_until.is_none() && client.pending.is_none() {
+            if turn && act_at.is_none() {
+                act_at = Some(now + think_time(&mut rng, think));
+            }
+            if act_at.is_some_and(|at| at <= now) {
+                act_at = None;
+                turn = false;
+                let sent = Instant::now();
+                track.act_sent();
+                stats
+                    .bytes_sent
+                    .fetch_add(FANOUT_REQUEST_BYTES as u64, Ordering::Relaxed);
+                let payload = Bytes::from_static(&[0; FANOUT_REQUEST_BYTES]);
+                match client.ws.send(Message::Binary(payload)).await {
+                    Ok(()) => client.pending = Some(sent),
+                    Err(_) => {
+                        track.act_refused();
+                        stats.error("send");
+                    }
+                }
+                continue;
+            }
+        }
+        let wake = if drain_until.is_some() {
+            Some(now + Duration::from_millis(20))
+        } else if client.pending.is_none() {
+            act_at
+        } else {
+            None
+        };
+        let frame = tokio::select! {
+            frame = client.ws.next() => frame,
+            _ = sleep_until_opt(wake) => continue,
+            _ = shared.stop.cancelled(), if drain_until.is_none() => continue,
+        };
+        let now = Instant::now();
+        match frame {
+            Some(Ok(frame)) => match FanoutClient::read(frame, &stats) {
+                Some((BROADCAST, version)) => {
+                    track.received(version, now, &stats);
+                    if version > client.version {
+                        client.version = version;
+                        turn = !idle && version % players == client.seat as u64;
+                    }
+                }
+                Some((ACK, version)) => {
+                    if let Some(sent) = client.pending.take() {
+                        stats.acked(sent);
+                        track.act_acked(version, sent, &stats);
+                    }
+                }
+                _ => {}
+            },
+            other => {
+                if drain_until.is_some() {
+                    break;
+                }
+                stats.error(match other {
+                    Some(Err(_)) => "socket_error",
+                    _ => "closed",
+                });
+                client.connected = false;
+                stats.disconnected();
+                if client.pending.take().is_some() {
+                    track.act_refused();
+                }
+                break;
+            }
+        }
+    }
+    if client.connected {
+        stats.disconnected();
+        let _ = tokio::time::timeout(Duration::from_secs(1), client.ws.close(None)).await;
+    }
+}
+
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -892,17 +1206,25 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             perudo_core::MAX_SEATS
         );
     }
+    if config.warmup >= config.duration {
+        bail!("--warmup must be shorter than --duration");
+    }
+    if config.source_ips > 254 {
+        bail!("--source-ips must be at most 254 (127.0.0.1 to 127.0.0.254)");
+    }
     let authority = authority(&config.url, config.allow_remote)?;
-    let stats = Arc::new(Stats::new());
+    let start = Instant::now();
+    let end = start + config.duration;
+    let measure_from = start + config.warmup;
+    let stats = Arc::new(Stats::new(measure_from));
     let stop = CancellationToken::new();
     let shared = Shared {
         config: Arc::new(config.clone()),
         authority,
         stats: stats.clone(),
         stop: stop.clone(),
+        dialled: Arc::new(AtomicUsize::new(0)),
     };
-    let start = Instant::now();
-    let end = start + config.duration;
 
     let progress = if config.progress {
         let stats = stats.clone();
@@ -956,8 +1278,18 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         });
     }
 
+    // Bytes of the warmup (setup, ramp) are not counted either.
+    let (warmup_sent, warmup_received) = if config.warmup.is_zero() {
+        (0, 0)
+    } else {
+        tokio::time::sleep_until(measure_from).await;
+        (
+            stats.bytes_sent.load(Ordering::Relaxed),
+            stats.bytes_received.load(Ordering::Relaxed),
+        )
+    };
     tokio::time::sleep_until(end).await;
-    let window = start.elapsed();
+    let window = start.elapsed().saturating_sub(config.warmup);
     let connections_at_end = stats.connections.load(Ordering::Relaxed).max(0) as u64;
     stop.cancel();
     let finish = async { while rooms.join_next().await.is_some() {} };
@@ -997,9 +1329,10 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             bytes as f64 / actions as f64
         }
     };
-    let bytes_sent = stats.bytes_sent.load(Ordering::Relaxed);
-    let bytes_received = stats.bytes_received.load(Ordering::Relaxed);
+    let bytes_sent = stats.bytes_sent.load(Ordering::Relaxed) - warmup_sent;
+    let bytes_received = stats.bytes_received.load(Ordering::Relaxed) - warmup_received;
     Ok(Report {
+        mode: if config.fanout { "fanout" } else { "game" }.into(),
         rooms: config.rooms,
         players_per_room: config.players,
         bots_per_room: config.bots,
@@ -1008,6 +1341,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         } else {
             format!("{}-{}", config.think.min_ms, config.think.max_ms)
         },
+        warmup_secs: config.warmup.as_secs_f64(),
         window_secs: window.as_secs_f64(),
         rooms_ready: stats.rooms_ready.load(Ordering::Relaxed),
         actions,

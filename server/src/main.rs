@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use perudo_server::cli::{Command, LoadtestArgs, LogFormat, ServeArgs, StorageKind};
+use perudo_server::cli::{
+    Command, FanoutServerArgs, LoadtestArgs, LogFormat, ServeArgs, StorageKind,
+};
 use perudo_server::{RoomSettings, ServerConfig};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -18,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Backup { .. }
         | Command::Check { .. }
         | Command::ConfigDocs => ("warn", LogFormat::Text),
+        Command::FanoutServer(_) => ("info", LogFormat::Text),
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -45,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Loadtest(args) => loadtest(args).await,
+        Command::FanoutServer(args) => fanout_server(args).await,
         Command::Verify { record } => verify(&record),
         Command::Check { url, ca_cert } => {
             let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
@@ -101,6 +105,25 @@ fn verify(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+async fn fanout_server(args: FanoutServerArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signal.cancel();
+    });
+    let config = perudo_server::fanout::FanoutConfig {
+        frame_bytes: args.frame_bytes,
+        max_rooms: args.max_rooms,
+    };
+    perudo_server::fanout::run(listener, config, shutdown, Duration::from_secs(5))
+        .await
+        .context("fan-out server failed")
+}
+
 async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
     let seconds = |name: &str, s: f64| {
         Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("--{name} {s}: {e}"))
@@ -117,6 +140,9 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
         allow_remote: args.allow_remote,
         progress: !args.quiet,
         idle: args.idle,
+        fanout: args.fanout,
+        source_ips: args.source_ips,
+        warmup: seconds("warmup", args.warmup)?,
     };
     let report = perudo_server::loadtest::run(config).await?;
     if args.json {

@@ -27,7 +27,7 @@ async fn a_short_load_test_plays_games_without_errors() {
         seed: 7,
         allow_remote: false,
         progress: false,
-        idle: false,
+        ..Config::default()
     })
     .await
     .expect("the load test runs");
@@ -55,4 +55,62 @@ async fn a_remote_url_is_refused_without_allow_remote() {
     .await
     .expect_err("a non-loopback URL is refused");
     assert!(error.to_string().contains("--allow-remote"), "{error}");
+}
+
+/// The fan-out reference (`perudo fanout-server`) and `perudo loadtest --fanout` against it,
+/// in process, with the sockets spread over two loopback source addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fanout_reference_takes_turns_without_errors() {
+    use perudo_server::fanout::{ACK_BYTES, FanoutConfig};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let frame_bytes = 500;
+    let server = tokio::spawn(perudo_server::fanout::run(
+        listener,
+        FanoutConfig {
+            frame_bytes,
+            max_rooms: 10,
+        },
+        shutdown.clone(),
+        Duration::from_secs(5),
+    ));
+    let report = run(Config {
+        url: format!("http://{addr}"),
+        rooms: 2,
+        players: 3,
+        duration: Duration::from_millis(1500),
+        warmup: Duration::from_millis(300),
+        fanout: true,
+        source_ips: 2,
+        seed: 7,
+        ..Config::default()
+    })
+    .await
+    .expect("the fan-out load test runs");
+    eprintln!("{}", report.summary());
+    assert_eq!(report.mode, "fanout");
+    assert_eq!(report.rooms_ready, 2, "{}", report.summary());
+    assert!(report.actions > 0, "{}", report.summary());
+    assert_eq!(report.errors_total, 0, "{}", report.summary());
+    assert_eq!(report.latency.count, report.actions, "{}", report.summary());
+    assert_eq!(report.incomplete, 0, "{}", report.summary());
+    assert_eq!(report.connections_peak, 6, "{}", report.summary());
+    // Per action: one frame to each of the 3 players and the sender's ack (the counts of
+    // the window's first and last actions may differ by a frame or two).
+    let expected = (3 * frame_bytes + ACK_BYTES) as f64;
+    assert!(
+        (report.bytes_received_per_action - expected).abs() < expected * 0.05,
+        "{}",
+        report.summary()
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the fan-out server stops")
+        .expect("no panic")
+        .expect("Ok");
 }

@@ -1,0 +1,397 @@
+//! `perudo fanout-server`: a bare WebSocket fan-out with the real server's transport and no
+//! game logic, the reference ceiling that `perudo loadtest --fanout` measures.
+//!
+//! Everything but the game is built like the real server: axum with the same WebSocket
+//! settings (`WS_READ_BUFFER`, `WS_WRITE_BUFFER`, `WS_MAX_WRITE_BUFFER`, `MAX_WS_MESSAGE`),
+//! `TCP_NODELAY` on every accepted socket, one actor task per room with a bounded inbox
+//! (`ROOM_INBOX_CAPACITY`), and per connection a reader task and a writer task that drains a
+//! bounded outbox (`OUTBOX_CAPACITY`) and flushes each batch of queued frames once.
+//!
+//! The scheme:
+//! - `POST /api/rooms` (any body) opens a room and answers `{"code", "url", "token"}` like the
+//!   real server (the token is empty); `GET /api/rooms/{code}/ws` joins it.
+//! - A socket the room has registered gets a [`WELCOME`] frame.
+//! - Every binary message a socket sends raises the room's version by one; the room then
+//!   sends every socket of the room (the sender included) one [`BROADCAST`] frame of
+//!   `frame_bytes` bytes, encoded once and shared, and the sender an [`ACK`] frame of
+//!   [`ACK_BYTES`], in that order (the real server also answers after the broadcasts).
+//!
+//! Frames: byte 0 is the kind, bytes 1..9 the room version (u64, little endian), then zeros
+//! up to the frame's size. The room ends when its last socket leaves.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use perudo_protocol::MAX_WS_MESSAGE;
+use perudo_protocol::http::RoomCreated;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::connection::OUTBOX_CAPACITY;
+use crate::room::ROOM_INBOX_CAPACITY;
+use crate::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER, ids};
+
+/// Frame kind: the room has registered this socket.
+pub const WELCOME: u8 = 0;
+/// Frame kind: the answer to the sender of a message.
+pub const ACK: u8 = 1;
+/// Frame kind: what every socket of the room gets for each message.
+pub const BROADCAST: u8 = 2;
+/// Size of a `WELCOME` or `ACK` frame (the real server's `Ack` is about as big).
+pub const ACK_BYTES: usize = 16;
+/// Default size of a `BROADCAST` frame: what the real server sends each of 4 players per
+/// action (an `Update` and a `Private`, about 3,340 bytes for the 4 together with the ack).
+pub const DEFAULT_FRAME_BYTES: usize = 830;
+/// The smallest frame: kind and version.
+pub const HEADER_BYTES: usize = 9;
+
+/// Settings of the fan-out server.
+#[derive(Clone, Debug)]
+pub struct FanoutConfig {
+    /// Size of each `BROADCAST` frame (at least [`HEADER_BYTES`]).
+    pub frame_bytes: usize,
+    /// Most rooms open at once.
+    pub max_rooms: usize,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        FanoutConfig {
+            frame_bytes: DEFAULT_FRAME_BYTES,
+            max_rooms: 100_000,
+        }
+    }
+}
+
+/// A frame of `len` bytes (at least [`HEADER_BYTES`]) of `kind` naming `version`.
+pub fn frame(kind: u8, version: u64, len: usize) -> Bytes {
+    let mut bytes = BytesMut::with_capacity(len.max(HEADER_BYTES));
+    bytes.put_u8(kind);
+    bytes.put_u64_le(version);
+    bytes.resize(len.max(HEADER_BYTES), 0);
+    bytes.freeze()
+}
+
+/// The kind and version of a frame, if it has a header.
+pub fn parse(bytes: &[u8]) -> Option<(u8, u64)> {
+    let kind = *bytes.first()?;
+    let version = u64::from_le_bytes(bytes.get(1..HEADER_BYTES)?.try_into().ok()?);
+    Some((kind, version))
+}
+
+#[derive(Debug)]
+enum Input {
+    Connect {
+        conn: u64,
+        outbox: mpsc::Sender<Bytes>,
+        close: CancellationToken,
+    },
+    Message {
+        conn: u64,
+    },
+    Disconnect {
+        conn: u64,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: FanoutConfig,
+    rooms: Mutex<HashMap<String, mpsc::Sender<Input>>>,
+    next_conn: AtomicU64,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    public_url: String,
+}
+
+/// The fan-out routes.
+fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/rooms", post(create_room))
+        .route("/api/rooms/{code}/ws", get(room_socket))
+        .with_state(state)
+}
+
+async fn create_room(State(state): State<AppState>) -> Response {
+    let mut rooms = state.inner.rooms.lock().expect("room registry lock");
+    if rooms.len() >= state.inner.config.max_rooms {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many rooms").into_response();
+    }
+    let code = loop {
+        let code = ids::new_room_code();
+        if !rooms.contains_key(&code) {
+            break code;
+        }
+    };
+    let (tx, rx) = mpsc::channel(ROOM_INBOX_CAPACITY);
+    rooms.insert(code.clone(), tx);
+    drop(rooms);
+    let closed = state.clone();
+    let closed_code = code.clone();
+    let frame_bytes = state.inner.config.frame_bytes;
+    let shutdown = state.inner.shutdown.clone();
+    state.inner.tracker.spawn(async move {
+        run_room(rx, frame_bytes, shutdown).await;
+        closed
+            .inner
+            .rooms
+            .lock()
+            .expect("room registry lock")
+            .remove(&closed_code);
+    });
+    Json(RoomCreated {
+        url: format!("{}/r/{code}", state.inner.public_url),
+        code,
+        token: String::new(),
+    })
+    .into_response()
+}
+
+/// A member of a room: its outbox and the token that stops its socket.
+#[derive(Debug)]
+struct Member {
+    conn: u64,
+    outbox: mpsc::Sender<Bytes>,
+    close: CancellationToken,
+}
+
+/// The room actor: registers sockets and answers every message with a fan-out.
+async fn run_room(
+    mut inbox: mpsc::Receiver<Input>,
+    frame_bytes: usize,
+    shutdown: CancellationToken,
+) {
+    let mut members: Vec<Member> = Vec::new();
+    let mut version: u64 = 0;
+    let mut had_members = false;
+    loop {
+        let input = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            input = inbox.recv() => match input {
+                Some(input) => input,
+                None => break,
+            },
+        };
+        match input {
+            Input::Connect {
+                conn,
+                outbox,
+                close,
+            } => {
+                had_members = true;
+                if outbox.try_send(frame(WELCOME, version, ACK_BYTES)).is_err() {
+                    close.cancel();
+                    continue;
+                }
+                members.push(Member {
+                    conn,
+                    outbox,
+                    close,
+                });
+            }
+            Input::Message { conn } => {
+                version += 1;
+                let broadcast = frame(BROADCAST, version, frame_bytes);
+                // The room never waits on a socket: a full outbox drops that connection.
+                members.retain(|m| {
+                    let kept = m.outbox.try_send(broadcast.clone()).is_ok();
+                    if !kept {
+                        m.close.cancel();
+                    }
+                    kept
+                });
+                if let Some(sender) = members.iter().find(|m| m.conn == conn)
+                    && sender
+                        .outbox
+                        .try_send(frame(ACK, version, ACK_BYTES))
+                        .is_err()
+                {
+                    sender.close.cancel();
+                    members.retain(|m| m.conn != conn);
+                }
+            }
+            Input::Disconnect { conn } => {
+                members.retain(|m| m.conn != conn);
+                if had_members && members.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    for member in members {
+        member.close.cancel();
+    }
+}
+
+async fn room_socket(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let room = ids::normalize_code(&code).and_then(|code| {
+        state
+            .inner
+            .rooms
+            .lock()
+            .expect("room registry lock")
+            .get(&code)
+            .cloned()
+    });
+    let Some(room) = room else {
+        return (StatusCode::NOT_FOUND, "no room has that code").into_response();
+    };
+    let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+    let shutdown = state.inner.shutdown.clone();
+    let tracker = state.inner.tracker.clone();
+    // The same WebSocket settings as the real server's `room_socket`.
+    ws.max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| tracker.track_future(serve(socket, room, conn, shutdown)))
+}
+
+/// One socket: a reader that tells the room of each message and a writer that drains the
+/// outbox, like `connection::serve` without the decoding.
+async fn serve(
+    socket: WebSocket,
+    room: mpsc::Sender<Input>,
+    conn: u64,
+    shutdown: CancellationToken,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (outbox, mut rx) = mpsc::channel::<Bytes>(OUTBOX_CAPACITY);
+    let close = CancellationToken::new();
+    if room
+        .send(Input::Connect {
+            conn,
+            outbox,
+            close: close.clone(),
+        })
+        .await
+        .is_err()
+    {
+        let _ = sink.close().await;
+        return;
+    }
+    let writer_close = close.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                biased;
+                frame = rx.recv() => frame,
+                () = writer_close.cancelled() => None,
+            };
+            let Some(first) = first else {
+                let _ = sink.close().await;
+                break;
+            };
+            // Everything already queued goes out with one flush.
+            let mut next = Some(first);
+            let mut result = Ok(());
+            while let Some(bytes) = next.take() {
+                result = sink.feed(Message::Binary(bytes)).await;
+                if result.is_err() {
+                    break;
+                }
+                next = rx.try_recv().ok();
+            }
+            if result.is_ok() {
+                result = sink.flush().await;
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let message = tokio::select! {
+            message = stream.next() => message,
+            () = close.cancelled() => break,
+            () = shutdown.cancelled() => break,
+        };
+        match message {
+            Some(Ok(Message::Binary(_))) => {
+                if room.send(Input::Message { conn }).await.is_err() {
+                    break;
+                }
+            }
+            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+        }
+    }
+    let _ = room.send(Input::Disconnect { conn }).await;
+    close.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// Serves the fan-out on `listener` until `shutdown` is cancelled, then waits for the rooms
+/// and sockets, at most `grace`.
+pub async fn run(
+    listener: TcpListener,
+    config: FanoutConfig,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let tracker = TaskTracker::new();
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        inner: Arc::new(Shared {
+            config,
+            rooms: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            public_url: format!("http://{addr}"),
+        }),
+    };
+    info!(%addr, "fan-out reference server listening (no game)");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    let signal = shutdown.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { signal.cancelled().await })
+        .await?;
+    tracker.close();
+    let _ = tokio::time::timeout(grace, tracker.wait()).await;
+    info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_carry_kind_and_version_at_their_size() {
+        let f = frame(BROADCAST, 0x0102_0304_0506_0708, 830);
+        assert_eq!(f.len(), 830);
+        assert_eq!(parse(&f), Some((BROADCAST, 0x0102_0304_0506_0708)));
+        assert_eq!(frame(ACK, 1, 2).len(), HEADER_BYTES);
+        assert_eq!(parse(&[ACK, 1]), None);
+    }
+}
