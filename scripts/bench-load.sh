@@ -53,7 +53,8 @@ echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | by
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for R in $ROOMS; do
   "$BIN" serve --listen "127.0.0.1:$PORT" --reveal-pause-ms 0 --bot-delay-ms 0 \
-    --max-rooms 100000 >"/tmp/perudo-bench-server-$R.log" 2>&1 &
+    --max-rooms 100000 --messages-per-sec 0 --connects-per-ip-per-min 0 \
+    --rooms-per-ip-per-min 0 --max-connections 0 --max-connections-per-ip 0 >"/tmp/perudo-bench-server-$R.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break

@@ -140,6 +140,8 @@ struct ServeArgs {
     /// turn limits that ran out while the server was down apply.
     #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20)]
     restore_grace_secs: u64,
+    #[command(flatten)]
+    limits: perudo_server::limits::LimitArgs,
 }
 
 #[tokio::main]
@@ -225,6 +227,7 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -263,6 +266,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..RoomSettings::default()
         },
         max_rooms: args.max_rooms,
+        limits,
     };
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -10,6 +10,7 @@
 mod client;
 mod durability;
 mod game;
+mod hostile;
 mod loadtest;
 mod reconnect;
 mod rejections;
