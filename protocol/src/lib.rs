@@ -307,6 +307,11 @@ pub enum CloseReason {
     Replaced,
     /// The server is restarting; reconnect.
     ServerRestart,
+    /// This connection kept sending faster than the server allows after being told to
+    /// slow down (close code 1008).
+    RateLimited,
+    /// Nothing (not even a pong) came from this connection for the server's idle timeout.
+    IdleTimeout,
 }
 
 /// The whole room as one connection may see it.

@@ -545,6 +545,13 @@ fn vectors() -> Vec<Vector> {
                 reason: CloseReason::Kicked,
             },
         ),
+        server(
+            "server_closing_rate_limited",
+            "Closing: the connection kept flooding after SlowDown rejections (then close 1008)",
+            ServerMessage::Closing {
+                reason: CloseReason::RateLimited,
+            },
+        ),
     ]);
     vectors
 }

@@ -235,10 +235,12 @@ fn reject_code_kind(code: &RejectCode) -> &'static str {
     }
 }
 
-const ALL_CLOSE_REASONS: [CloseReason; 3] = [
+const ALL_CLOSE_REASONS: [CloseReason; 5] = [
     CloseReason::Kicked,
     CloseReason::Replaced,
     CloseReason::ServerRestart,
+    CloseReason::RateLimited,
+    CloseReason::IdleTimeout,
 ];
 
 fn close_reason_kind(reason: &CloseReason) -> &'static str {
@@ -246,6 +248,8 @@ fn close_reason_kind(reason: &CloseReason) -> &'static str {
         CloseReason::Kicked => "Kicked",
         CloseReason::Replaced => "Replaced",
         CloseReason::ServerRestart => "ServerRestart",
+        CloseReason::RateLimited => "RateLimited",
+        CloseReason::IdleTimeout => "IdleTimeout",
     }
 }
 
@@ -708,7 +712,13 @@ fn every_reject_code_close_reason_and_phase_round_trips() {
     assert_covers(
         &ALL_CLOSE_REASONS,
         close_reason_kind,
-        &["Kicked", "Replaced", "ServerRestart"],
+        &[
+            "Kicked",
+            "Replaced",
+            "ServerRestart",
+            "RateLimited",
+            "IdleTimeout",
+        ],
     );
     assert_covers(
         &ALL_ROOM_PHASES,

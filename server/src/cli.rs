@@ -208,6 +208,8 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub store: StorageArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 }
 
 /// Where and how rooms and finished games are stored.

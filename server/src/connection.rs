@@ -1,29 +1,67 @@
 //! One WebSocket connection: a reader that decodes frames and forwards them to the room, and
 //! a writer that drains the connection's bounded outbox. Both only do IO; when either ends,
 //! the other is stopped and the room is told.
+//!
+//! The connection enforces its own limits (`ConnectionLimits`): its message rate (a token
+//! bucket: `SlowDown` rejections, then a close with 1008 and `Closing { RateLimited }`), and
+//! heartbeats (the writer pings every `ping_interval`; the reader closes a socket from which
+//! nothing, not even a pong, arrived for `idle_timeout`).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use perudo_protocol::{ClientMessage, DecodeError, RejectCode};
+use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode, ServerMessage};
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
 
 /// Frames a connection may have queued before the room gives up on it.
 pub const OUTBOX_CAPACITY: usize = 64;
 
+/// How long a connection's writer may take to flush what is queued after its reader ended.
+const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn reject_frame(code: RejectCode, message: String) -> Frame {
+    reject_frame_for(0, code, message)
+}
+
+fn reject_frame_for(id: u32, code: RejectCode, message: String) -> Frame {
     let bytes = code
-        .reject(0, message)
+        .reject(id, message)
         .encode()
         .expect("server messages always encode");
     Frame::Data(bytes.into())
 }
 
-/// Serves one upgraded socket until it closes, the room drops it, or the server shuts down.
-pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: CancellationToken) {
+fn closing_frame(reason: CloseReason) -> Frame {
+    let bytes = ServerMessage::Closing { reason }
+        .encode()
+        .expect("server messages always encode");
+    Frame::Data(bytes.into())
+}
+
+/// The next tick of the ping interval, or never without one.
+async fn next_ping(ping: &mut Option<Interval>) {
+    match ping {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves one upgraded socket until it closes, the room drops it, it breaks a limit, or the
+/// server shuts down.
+pub async fn serve(
+    socket: WebSocket,
+    room: RoomHandle,
+    conn: ConnId,
+    shutdown: CancellationToken,
+    limits: ConnectionLimits,
+) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
@@ -45,6 +83,12 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
     }
 
     let writer_close = close.clone();
+    let mut ping = (!limits.ping_interval.is_zero()).then(|| {
+        let mut interval =
+            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    });
     let writer = tokio::spawn(async move {
         loop {
             // Biased: frames already queued (a goodbye and its close frame) go out before
@@ -53,6 +97,12 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
                 biased;
                 frame = rx.recv() => frame,
                 () = writer_close.cancelled() => None,
+                () = next_ping(&mut ping) => {
+                    if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
             };
             let Some(first) = first else {
                 let _ = sink.close().await;
@@ -94,6 +144,11 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
         }
     });
 
+    let mut gate = MessageGate::new(&limits);
+    let idle = limits.idle_timeout;
+    // Without an idle timeout, a deadline that never comes.
+    let far = std::time::Duration::from_secs(86_400 * 365);
+    let mut silent_until = Instant::now() + if idle.is_zero() { far } else { idle };
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -102,7 +157,52 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
                 // The room sends the restart notice; give the writer a moment to flush it.
                 break;
             }
+            () = tokio::time::sleep_until(silent_until) => {
+                debug!(conn, "idle timeout");
+                let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
+                let _ = outbox.try_send(Frame::Close {
+                    code: close_code::GOING_AWAY,
+                    reason: "idle timeout",
+                });
+                break;
+            }
         };
+        let now = Instant::now();
+        if !idle.is_zero() {
+            silent_until = now + idle;
+        }
+        if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
+            match gate.check(now) {
+                Verdict::Pass => {}
+                Verdict::SlowDown => {
+                    // Answer with the request's own id when the frame is one.
+                    let id = match &message {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            ClientMessage::decode(bytes).map_or(0, |m| m.id)
+                        }
+                        _ => 0,
+                    };
+                    let _ = outbox.try_send(reject_frame_for(
+                        id,
+                        RejectCode::SlowDown,
+                        format!(
+                            "at most {} messages a second (bursts of {}); wait a moment",
+                            limits.messages_per_sec, limits.message_burst
+                        ),
+                    ));
+                    continue;
+                }
+                Verdict::Close => {
+                    debug!(conn, "rate limited: closing");
+                    let _ = outbox.try_send(closing_frame(CloseReason::RateLimited));
+                    let _ = outbox.try_send(Frame::Close {
+                        code: close_code::POLICY,
+                        reason: "rate limited",
+                    });
+                    break;
+                }
+            }
+        }
         let bytes = match message {
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Text(_))) => {
@@ -148,7 +248,11 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
     }
     room.send(Input::Disconnect { conn }).await;
     drop(outbox);
-    // Let the writer flush what is queued (a close frame, the restart notice), briefly.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    // Let the writer flush what is queued (a close frame, the restart notice), briefly: a
+    // peer that does not read (or is gone) would hold it in a write forever.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(WRITER_GRACE, writer).await.is_err() {
+        abort.abort();
+    }
     debug!(conn, "connection ended");
 }

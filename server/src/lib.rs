@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod fanout;
 pub mod ids;
+pub mod limits;
 pub mod loadtest;
 pub mod record;
 pub mod room;
@@ -21,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Path, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+pub use limits::Limits;
 pub use room::RoomSettings;
 use room::{Room, RoomHandle};
 use store::{StorageError, Store};
@@ -44,6 +46,9 @@ pub const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Most a connection's WebSocket write buffer may hold when writes fail.
 pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 
+/// How often the per-IP rate limiters drop the addresses that have gone quiet.
+const IP_FORGET_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Everything the server can be told at start.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -52,6 +57,9 @@ pub struct ServerConfig {
     pub max_rooms: usize,
     /// Where rooms are kept so that they survive a restart; `None`: in memory only.
     pub store: Option<Arc<dyn Store>>,
+    /// What clients may do (rates, caps, heartbeats, origins). Its `max_spectators` is the
+    /// rooms' (it replaces `rooms.max_spectators`).
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +68,7 @@ impl Default for ServerConfig {
             rooms: RoomSettings::default(),
             max_rooms: 10_000,
             store: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -78,16 +87,20 @@ struct Shared {
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// The per-IP rate limiters and the open-connection counts.
+    guards: Arc<limits::Guards>,
 }
 
 impl AppState {
     pub fn new(
-        config: ServerConfig,
+        mut config: ServerConfig,
         shutdown: CancellationToken,
         tracker: TaskTracker,
     ) -> AppState {
+        config.rooms.max_spectators = config.limits.max_spectators;
         AppState {
             inner: Arc::new(Shared {
+                guards: limits::Guards::new(config.limits.clone()),
                 config,
                 rooms: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
@@ -109,6 +122,11 @@ impl AppState {
 
     pub fn room_count(&self) -> usize {
         self.inner.rooms.lock().expect("room registry lock").len()
+    }
+
+    /// WebSocket connections open now.
+    pub fn connection_count(&self) -> usize {
+        self.inner.guards.open_connections()
     }
 
     /// Opens a room with `host_name` in seat 0 and returns its code and the host's token.
@@ -296,8 +314,22 @@ pub fn app(state: AppState) -> Router {
 
 async fn create_room(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Result<Json<CreateRoom>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<RoomCreated>, ApiFailure> {
+    let ip = state.inner.guards.client_ip(peer, &headers);
+    if !state.inner.guards.may_create_room(ip) {
+        info!(%ip, "room creation rate limited");
+        return Err(ApiFailure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "at most {} new rooms a minute from one address; try again in a minute",
+                state.inner.config.limits.rooms_per_ip_per_min
+            ),
+        ));
+    }
     let Json(body) =
         body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let name = room::validate_name(&body.name)
@@ -364,13 +396,59 @@ async fn game_record(
 
 async fn room_socket(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(code): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiFailure> {
+    let guards = &state.inner.guards;
+    if !guards.origin_allowed(&headers) {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this server does not accept WebSocket connections from that origin",
+        ));
+    }
+    let ip = guards.client_ip(peer, &headers);
+    let refused = |why: limits::Refused| {
+        let limits = &state.inner.config.limits;
+        match why {
+            limits::Refused::RateLimited => ApiFailure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "at most {} new connections a minute from one address; try again shortly",
+                    limits.connects_per_ip_per_min
+                ),
+            ),
+            limits::Refused::TooManyFromIp => ApiFailure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                format!(
+                    "at most {} open connections from one address",
+                    limits.max_connections_per_ip
+                ),
+            ),
+            limits::Refused::ServerFull => ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                "the server holds as many connections as it may; try again later",
+            ),
+        }
+    };
+    if let Err(why) = guards.may_connect(ip) {
+        info!(%ip, "new connection rate limited");
+        return Err(refused(why));
+    }
     let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let slot = guards.open(ip).map_err(|why| {
+        info!(%ip, ?why, "connection refused");
+        refused(why)
+    })?;
     let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
+    let per_connection = state.inner.config.limits.per_connection();
     Ok(ws
         // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
         // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
@@ -387,7 +465,11 @@ async fn room_socket(
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("conn", room = %room.code, conn);
             tracker.track_future(tracing::Instrument::instrument(
-                connection::serve(socket, room, conn, shutdown),
+                async move {
+                    // The connection's place under the caps, given back when it ends.
+                    let _slot = slot;
+                    connection::serve(socket, room, conn, shutdown, per_connection).await;
+                },
                 span,
             ))
         }))
@@ -403,6 +485,11 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let tracker = TaskTracker::new();
     let store = config.store.clone();
+    config
+        .limits
+        .validate()
+        .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+    let idle_timeout = config.limits.idle_timeout;
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -416,16 +503,35 @@ pub async fn run(
         );
     }
     let signal = shutdown.clone();
+    // The per-IP rate limiters forget addresses that have gone quiet.
+    let guards = state.inner.guards.clone();
+    let forget = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(IP_FORGET_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = every.tick() => guards.forget_quiet_ips(),
+                () = forget.cancelled() => break,
+            }
+        }
+    });
+    // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
+    // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
+    // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
+    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2);
     // Small frames go out at once: with Nagle's algorithm a move's update could wait for
     // the peer's delayed ACK (about 40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+    let listener = axum::serve::ListenerExt::tap_io(listener, |io| {
+        if let Err(e) = io.tcp().set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { signal.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { signal.cancelled().await })
+    .await?;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!("some rooms or sockets did not finish within the grace period");

@@ -154,6 +154,7 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -194,6 +195,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..RoomSettings::default()
         },
         max_rooms: args.max_rooms,
+        limits,
     };
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

@@ -67,6 +67,7 @@ pub const EMOTE_WINDOW: Duration = Duration::from_secs(5);
 /// WebSocket close codes the room uses.
 pub mod close_code {
     pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const SERVICE_RESTART: u16 = 1012;

@@ -246,8 +246,12 @@ impl Client {
         if let Some((code, reason)) = &self.closed {
             return Some(Incoming::Closed(*code, reason.clone()));
         }
+        // One deadline for the whole wait: pings and pongs do not restart it.
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let next = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             let incoming = match next {
                 Some(Ok(Message::Binary(bytes))) => {
                     assert!(

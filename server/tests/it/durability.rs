@@ -90,6 +90,14 @@ impl Binary {
             .args(["--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(["--reveal-pause-ms", "0", "--bot-delay-ms", "0"])
+            // Players at machine speed, all from 127.0.0.1: no rate limits or caps.
+            .args(["--messages-per-sec", "0", "--connects-per-ip-per-min", "0"])
+            .args([
+                "--rooms-per-ip-per-min",
+                "0",
+                "--max-connections-per-ip",
+                "0",
+            ])
             .args(["--shutdown-grace-secs", &SHUTDOWN_GRACE_SECS.to_string()])
             .args(extra)
             .env("NO_COLOR", "1")

@@ -11,6 +11,7 @@ mod client;
 mod config;
 mod durability;
 mod game;
+mod hostile;
 mod loadtest;
 mod reconnect;
 mod rejections;

@@ -199,9 +199,14 @@ async fn hello_comes_first_and_once_in_a_version_the_server_speaks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_refusal_has_its_code_and_changes_nothing() {
-    let server = TestServer::start(RoomSettings {
-        max_spectators: 1,
-        ..fast_settings()
+    let server = TestServer::start_with(perudo_server::ServerConfig {
+        rooms: fast_settings(),
+        limits: perudo_server::Limits {
+            max_spectators: 1,
+            ..perudo_server::Limits::unlimited()
+        },
+        store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+        ..perudo_server::ServerConfig::default()
     })
     .await;
     let rules = rules_3_seats_seat_0_opens();

@@ -42,11 +42,14 @@ pub struct TestServer {
 
 impl TestServer {
     /// The server with `rooms`, keeping its rooms in a `MemoryStore` (so every test also
-    /// goes through the path that commits each change before sending it).
+    /// goes through the path that commits each change before sending it). Without rate
+    /// limits or connection caps: these clients play at machine speed, from one address;
+    /// `hostile.rs` tests the limits.
     pub async fn start(rooms: RoomSettings) -> TestServer {
         TestServer::start_with(ServerConfig {
             rooms,
             store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+            limits: perudo_server::Limits::unlimited(),
             ..ServerConfig::default()
         })
         .await

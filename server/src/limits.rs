@@ -1,0 +1,732 @@
+//! What a client may do, and the state that enforces it: per-connection message rates,
+//! per-IP rates of new connections and new rooms (governor's keyed rate limiters), caps on
+//! open connections, heartbeats and idle timeouts, allowed origins, and where the client's IP
+//! comes from behind a proxy.
+//!
+//! Every limit is on by default; for the rates and connection caps, `0` turns one off.
+//! Their command-line flags are [`LimitArgs`], flattened into `perudo serve`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// A slow-down older than this is forgiven: the count towards the close starts again.
+pub const SLOW_DOWN_MEMORY: Duration = Duration::from_secs(10);
+
+/// Every limit the server enforces on clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Frames one WebSocket connection may send per second, sustained (`0`: no limit).
+    pub messages_per_sec: u32,
+    /// Frames one connection may send at once before the sustained rate applies.
+    pub message_burst: u32,
+    /// `SlowDown` rejections a connection gets (each within `SLOW_DOWN_MEMORY` of the last)
+    /// before the next frame over the rate closes it with 1008.
+    pub slow_downs_before_close: u32,
+    /// New WebSocket connections per minute from one IP, in bursts of as many (`0`: no limit).
+    pub connects_per_ip_per_min: u32,
+    /// Rooms created per minute from one IP, in bursts of as many (`0`: no limit).
+    pub rooms_per_ip_per_min: u32,
+    /// Most WebSocket connections open at once (`0`: no cap).
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once from one IP (`0`: no cap).
+    pub max_connections_per_ip: usize,
+    /// The server pings each WebSocket this often (`ZERO`: never).
+    pub ping_interval: Duration,
+    /// A connection from which nothing (no frame, no pong, no HTTP byte) arrived for this
+    /// long while the server waited to read is closed (`ZERO`: never).
+    pub idle_timeout: Duration,
+    /// Origins (`scheme://host[:port]`) allowed to open a WebSocket; empty: any origin.
+    pub allowed_origins: Vec<String>,
+    /// Peers (reverse proxies) whose `X-Forwarded-For` header names the client's IP; empty:
+    /// the header is ignored and the peer address is the client's.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Most spectators per room.
+    pub max_spectators: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            messages_per_sec: 10,
+            message_burst: 20,
+            slow_downs_before_close: 10,
+            connects_per_ip_per_min: 60,
+            rooms_per_ip_per_min: 20,
+            max_connections: 10_000,
+            max_connections_per_ip: 50,
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_spectators: 50,
+        }
+    }
+}
+
+impl Limits {
+    /// No rate limits and no caps on connections (spectators and heartbeats as by default):
+    /// for load tests against a server on the same machine.
+    pub fn unlimited() -> Limits {
+        Limits {
+            messages_per_sec: 0,
+            connects_per_ip_per_min: 0,
+            rooms_per_ip_per_min: 0,
+            max_connections: 0,
+            max_connections_per_ip: 0,
+            ..Limits::default()
+        }
+    }
+
+    /// Checks that the limits make sense together, naming the setting that does not.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.messages_per_sec > 0 && self.message_burst == 0 {
+            return Err(
+                "message-burst must be at least 1 while messages-per-sec is on, got 0".into(),
+            );
+        }
+        if !self.ping_interval.is_zero()
+            && !self.idle_timeout.is_zero()
+            && self.idle_timeout <= self.ping_interval
+        {
+            return Err(format!(
+                "idle-timeout-secs must be longer than ping-interval-secs ({:?}), got {:?}: \
+                 healthy clients would be closed between two pings",
+                self.ping_interval, self.idle_timeout
+            ));
+        }
+        for origin in &self.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(format!(
+                    "allowed-origins must be like https://example.org, got {origin:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The per-connection part, for a connection's reader and writer.
+    pub fn per_connection(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            messages_per_sec: self.messages_per_sec,
+            message_burst: self.message_burst,
+            slow_downs_before_close: self.slow_downs_before_close,
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+}
+
+/// The limits one WebSocket connection enforces itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub messages_per_sec: u32,
+    pub message_burst: u32,
+    pub slow_downs_before_close: u32,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// The command-line flags of [`Limits`] (flattened into `perudo serve`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Frames one WebSocket connection may send per second, sustained; beyond it a request
+    /// is rejected with `SlowDown` (0: no limit).
+    #[arg(long, env = "PERUDO_MESSAGES_PER_SEC", default_value_t = Limits::default().messages_per_sec)]
+    pub messages_per_sec: u32,
+    /// Frames one connection may send in a burst before the sustained rate applies.
+    #[arg(long, env = "PERUDO_MESSAGE_BURST", default_value_t = Limits::default().message_burst)]
+    pub message_burst: u32,
+    /// `SlowDown` rejections a connection gets before it is closed (1008, `RateLimited`) for
+    /// going on; the count is forgotten after 10 seconds without one.
+    #[arg(long, env = "PERUDO_SLOW_DOWNS_BEFORE_CLOSE", default_value_t = Limits::default().slow_downs_before_close)]
+    pub slow_downs_before_close: u32,
+    /// New WebSocket connections per minute from one IP, in bursts of as many; beyond it the
+    /// upgrade is refused with 429 (0: no limit).
+    #[arg(long, env = "PERUDO_CONNECTS_PER_IP_PER_MIN", default_value_t = Limits::default().connects_per_ip_per_min)]
+    pub connects_per_ip_per_min: u32,
+    /// Rooms created per minute from one IP, in bursts of as many; beyond it
+    /// `POST /api/rooms` answers 429 (0: no limit).
+    #[arg(long, env = "PERUDO_ROOMS_PER_IP_PER_MIN", default_value_t = Limits::default().rooms_per_ip_per_min)]
+    pub rooms_per_ip_per_min: u32,
+    /// Most WebSocket connections open at once; beyond it upgrades get 503 (0: no cap).
+    #[arg(long, env = "PERUDO_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Most WebSocket connections open at once from one IP; beyond it upgrades get 429
+    /// (0: no cap).
+    #[arg(long, env = "PERUDO_MAX_CONNECTIONS_PER_IP", default_value_t = Limits::default().max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
+    /// Seconds between the server's pings on each WebSocket (0: no pings).
+    #[arg(long, env = "PERUDO_PING_INTERVAL_SECS", default_value_t = Limits::default().ping_interval.as_secs())]
+    pub ping_interval_secs: u64,
+    /// Seconds a connection may stay silent (no frame, no pong) before it is closed; must be
+    /// longer than the ping interval (0: never).
+    #[arg(long, env = "PERUDO_IDLE_TIMEOUT_SECS", default_value_t = Limits::default().idle_timeout.as_secs())]
+    pub idle_timeout_secs: u64,
+    /// Origins allowed to open a WebSocket, comma-separated (e.g.
+    /// `https://perudo.example.org`); an upgrade from another origin gets 403. Unset: any.
+    #[arg(long, env = "PERUDO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Addresses of reverse proxies (Caddy, nginx) whose `X-Forwarded-For` header is trusted
+    /// to name the client's IP, comma-separated. Unset: the header is ignored.
+    #[arg(long, env = "PERUDO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Most spectators per room.
+    #[arg(long, env = "PERUDO_MAX_SPECTATORS", default_value_t = Limits::default().max_spectators)]
+    pub max_spectators: u32,
+}
+
+impl LimitArgs {
+    /// The limits the flags describe, validated.
+    pub fn to_limits(&self) -> Result<Limits, String> {
+        let limits = Limits {
+            messages_per_sec: self.messages_per_sec,
+            message_burst: self.message_burst,
+            slow_downs_before_close: self.slow_downs_before_close,
+            connects_per_ip_per_min: self.connects_per_ip_per_min,
+            rooms_per_ip_per_min: self.rooms_per_ip_per_min,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            ping_interval: Duration::from_secs(self.ping_interval_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            max_spectators: self.max_spectators,
+        };
+        limits.validate()?;
+        Ok(limits)
+    }
+}
+
+/// `n` per minute in bursts of `n`; `None` for 0 (off).
+fn per_minute(n: u32) -> Option<Quota> {
+    NonZeroU32::new(n).map(Quota::per_minute)
+}
+
+/// The server-wide state behind the per-IP limits and the connection caps.
+#[derive(Debug)]
+pub struct Guards {
+    pub limits: Limits,
+    connects: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    rooms: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    open: Mutex<OpenConnections>,
+}
+
+#[derive(Debug, Default)]
+struct OpenConnections {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a new WebSocket connection is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many new connections from this IP lately.
+    RateLimited,
+    /// This IP holds `max_connections_per_ip` open connections.
+    TooManyFromIp,
+    /// The server holds `max_connections` open connections.
+    ServerFull,
+}
+
+impl Guards {
+    pub fn new(limits: Limits) -> Arc<Guards> {
+        Arc::new(Guards {
+            connects: per_minute(limits.connects_per_ip_per_min).map(RateLimiter::keyed),
+            rooms: per_minute(limits.rooms_per_ip_per_min).map(RateLimiter::keyed),
+            open: Mutex::default(),
+            limits,
+        })
+    }
+
+    /// Whether `ip` may create a room now (counts the attempt).
+    pub fn may_create_room(&self, ip: IpAddr) -> bool {
+        self.rooms.as_ref().is_none_or(|l| l.check_key(&ip).is_ok())
+    }
+
+    /// Whether `ip` may open a WebSocket now (counts the attempt against its rate).
+    pub fn may_connect(&self, ip: IpAddr) -> Result<(), Refused> {
+        match &self.connects {
+            Some(limiter) if limiter.check_key(&ip).is_err() => Err(Refused::RateLimited),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes one of the open-connection places for `ip`; it is given back when the slot drops.
+    pub fn open(self: &Arc<Guards>, ip: IpAddr) -> Result<ConnSlot, Refused> {
+        let mut open = self.open.lock().expect("open connections lock");
+        let max = self.limits.max_connections;
+        if max > 0 && open.total >= max {
+            return Err(Refused::ServerFull);
+        }
+        let from_ip = open.per_ip.get(&ip).copied().unwrap_or(0);
+        let max_ip = self.limits.max_connections_per_ip;
+        if max_ip > 0 && from_ip >= max_ip {
+            return Err(Refused::TooManyFromIp);
+        }
+        open.total += 1;
+        open.per_ip.insert(ip, from_ip + 1);
+        Ok(ConnSlot {
+            guards: self.clone(),
+            ip,
+        })
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.lock().expect("open connections lock").total
+    }
+
+    /// Forgets the rate-limiter state of IPs that have been quiet long enough for it not to
+    /// matter, so the keyed limiters do not grow with every IP ever seen.
+    pub fn forget_quiet_ips(&self) {
+        for limiter in [&self.connects, &self.rooms].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// The client's IP: the peer's, or, when the peer is a trusted proxy, the last address
+    /// in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        client_ip(peer.ip(), headers, &self.limits.trusted_proxies)
+    }
+
+    /// Whether a WebSocket upgrade with these headers may proceed: no `Origin` (not a
+    /// browser), no list, or an `Origin` on the list.
+    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        origin_allowed(headers, &self.limits.allowed_origins)
+    }
+}
+
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.iter().any(|t| t.to_canonical() == peer) {
+        return peer;
+    }
+    // Each proxy appends the address it got the request from: read from the right, past
+    // our own proxies, to the first address a trusted proxy vouches for.
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            // Garbage where an address should be: trust nothing further left.
+            return peer;
+        };
+        let ip = ip.to_canonical();
+        if !trusted.iter().any(|t| t.to_canonical() == ip) {
+            return ip;
+        }
+    }
+    peer
+}
+
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+}
+
+/// One open WebSocket connection's place under the caps; dropping it gives the place back.
+#[derive(Debug)]
+pub struct ConnSlot {
+    guards: Arc<Guards>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut open = self.guards.open.lock().expect("open connections lock");
+        open.total -= 1;
+        if let Some(n) = open.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What to do with a frame a connection sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Answer it with `SlowDown` and do nothing else.
+    SlowDown,
+    /// The connection went on after `slow_downs_before_close` slow-downs: close it.
+    Close,
+}
+
+/// One connection's message rate: a token bucket (governor's direct limiter) and the count
+/// of slow-downs it earned.
+#[derive(Debug)]
+pub struct MessageGate {
+    limiter: Option<DefaultDirectRateLimiter>,
+    max_slow_downs: u32,
+    slow_downs: u32,
+    last_slow_down: Option<Instant>,
+}
+
+impl MessageGate {
+    pub fn new(limits: &ConnectionLimits) -> MessageGate {
+        let limiter = NonZeroU32::new(limits.messages_per_sec).map(|rate| {
+            let burst = NonZeroU32::new(limits.message_burst).unwrap_or(rate);
+            RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
+        });
+        MessageGate {
+            limiter,
+            max_slow_downs: limits.slow_downs_before_close,
+            slow_downs: 0,
+            last_slow_down: None,
+        }
+    }
+
+    /// Counts one frame that arrived at `now`.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        let Some(limiter) = &self.limiter else {
+            return Verdict::Pass;
+        };
+        if limiter.check().is_ok() {
+            return Verdict::Pass;
+        }
+        if self
+            .last_slow_down
+            .is_some_and(|at| now.duration_since(at) > SLOW_DOWN_MEMORY)
+        {
+            self.slow_downs = 0;
+        }
+        self.last_slow_down = Some(now);
+        if self.slow_downs >= self.max_slow_downs {
+            return Verdict::Close;
+        }
+        self.slow_downs += 1;
+        Verdict::SlowDown
+    }
+}
+
+/// A listener whose connections fail a read that waits longer than `idle` for a byte, so
+/// TCP connections that never send a request (or never finish one) do not stay forever.
+/// WebSocket clients are pinged more often than that, and their pongs are reads.
+#[derive(Debug)]
+pub struct IdleListener {
+    inner: tokio::net::TcpListener,
+    idle: Duration,
+}
+
+impl IdleListener {
+    pub fn new(inner: tokio::net::TcpListener, idle: Duration) -> IdleListener {
+        IdleListener { inner, idle }
+    }
+}
+
+impl axum::serve::Listener for IdleListener {
+    type Io = IdleStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (
+            IdleStream {
+                inner: stream,
+                idle: self.idle,
+                deadline: None,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A TCP stream whose pending reads time out after `idle` (`ZERO`: never).
+#[derive(Debug)]
+pub struct IdleStream {
+    inner: tokio::net::TcpStream,
+    idle: Duration,
+    /// Set while a read is pending: when it fails.
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl IdleStream {
+    pub fn tcp(&self) -> &tokio::net::TcpStream {
+        &self.inner
+    }
+}
+
+impl AsyncRead for IdleStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.deadline = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending if this.idle.is_zero() => Poll::Pending,
+            Poll::Pending => {
+                let idle = this.idle;
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.deadline = None;
+                        Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "nothing received within the idle timeout",
+                        )))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for IdleStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_defaults_validate_and_every_limit_is_on() {
+        let limits = Limits::default();
+        limits.validate().unwrap();
+        assert!(limits.messages_per_sec > 0);
+        assert!(limits.connects_per_ip_per_min > 0);
+        assert!(limits.rooms_per_ip_per_min > 0);
+        assert!(limits.max_connections > 0);
+        assert!(limits.max_connections_per_ip > 0);
+        assert!(!limits.ping_interval.is_zero());
+        assert!(limits.idle_timeout > limits.ping_interval);
+        Limits::unlimited().validate().unwrap();
+    }
+
+    #[test]
+    fn an_idle_timeout_within_the_ping_interval_is_refused() {
+        let limits = Limits {
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(20),
+            ..Limits::default()
+        };
+        let error = limits.validate().unwrap_err();
+        assert!(error.contains("idle-timeout-secs"), "{error}");
+        let bad_origin = Limits {
+            allowed_origins: vec!["example.org".into()],
+            ..Limits::default()
+        };
+        assert!(
+            bad_origin
+                .validate()
+                .unwrap_err()
+                .contains("allowed-origins")
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_a_trusted_proxy() {
+        let proxy = ip("10.0.0.1");
+        let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        // Not trusted: the peer is the client, whatever it claims.
+        assert_eq!(
+            client_ip(ip("198.51.100.2"), &h, &[proxy]),
+            ip("198.51.100.2")
+        );
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        // Trusted: the address it appended.
+        assert_eq!(client_ip(proxy, &h, &[proxy]), ip("203.0.113.7"));
+        // A client's own forged entries are left of the proxy's: the rightmost wins.
+        let forged = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7")]);
+        assert_eq!(client_ip(proxy, &forged, &[proxy]), ip("203.0.113.7"));
+        // Chained trusted proxies are skipped; several headers read as one list.
+        let chain = headers(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-for", "10.0.0.2"),
+        ]);
+        assert_eq!(
+            client_ip(proxy, &chain, &[proxy, ip("10.0.0.2")]),
+            ip("203.0.113.7")
+        );
+        // No header, or garbage: the proxy itself.
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        let garbage = headers(&[("x-forwarded-for", "not an ip")]);
+        assert_eq!(client_ip(proxy, &garbage, &[proxy]), proxy);
+        // IPv4-mapped IPv6 peers are their IPv4 address.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &h, &[proxy]),
+            ip("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn origins_are_checked_only_against_a_list() {
+        let h = headers(&[("origin", "https://Perudo.example.org")]);
+        assert!(origin_allowed(&h, &[]));
+        assert!(origin_allowed(&h, &["https://perudo.example.org".into()]));
+        assert!(!origin_allowed(&h, &["https://other.example.org".into()]));
+        assert!(origin_allowed(
+            &HeaderMap::new(),
+            &["https://other.example.org".into()]
+        ));
+    }
+
+    #[test]
+    fn connection_slots_are_capped_and_given_back() {
+        let guards = Guards::new(Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Limits::default()
+        });
+        let a = ip("192.0.2.1");
+        let b = ip("192.0.2.2");
+        let s1 = guards.open(a).unwrap();
+        let _s2 = guards.open(a).unwrap();
+        assert_eq!(guards.open(a).unwrap_err(), Refused::TooManyFromIp);
+        let _s3 = guards.open(b).unwrap();
+        assert_eq!(guards.open(b).unwrap_err(), Refused::ServerFull);
+        assert_eq!(guards.open_connections(), 3);
+        drop(s1);
+        assert_eq!(guards.open_connections(), 2);
+        let _s4 = guards.open(a).unwrap();
+    }
+
+    #[test]
+    fn per_ip_rates_are_per_ip() {
+        let guards = Guards::new(Limits {
+            connects_per_ip_per_min: 2,
+            rooms_per_ip_per_min: 1,
+            ..Limits::default()
+        });
+        let a = ip("192.0.2.1");
+        assert!(guards.may_connect(a).is_ok());
+        assert!(guards.may_connect(a).is_ok());
+        assert_eq!(guards.may_connect(a), Err(Refused::RateLimited));
+        assert!(guards.may_connect(ip("192.0.2.2")).is_ok());
+        assert!(guards.may_create_room(a));
+        assert!(!guards.may_create_room(a));
+        assert!(guards.may_create_room(ip("192.0.2.2")));
+        guards.forget_quiet_ips();
+        let off = Guards::new(Limits::unlimited());
+        for _ in 0..1000 {
+            assert!(off.may_connect(a).is_ok() && off.may_create_room(a));
+        }
+    }
+
+    #[test]
+    fn a_flood_gets_slow_downs_then_a_close() {
+        let mut gate = MessageGate::new(&ConnectionLimits {
+            messages_per_sec: 1,
+            message_burst: 3,
+            slow_downs_before_close: 2,
+            ping_interval: Duration::ZERO,
+            idle_timeout: Duration::ZERO,
+        });
+        let now = Instant::now();
+        let verdicts: Vec<Verdict> = (0..6).map(|_| gate.check(now)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Pass,
+                Verdict::Pass,
+                Verdict::Pass,
+                Verdict::SlowDown,
+                Verdict::SlowDown,
+                Verdict::Close
+            ]
+        );
+    }
+
+    #[test]
+    fn slow_downs_are_forgotten_after_a_quiet_spell() {
+        let mut gate = MessageGate::new(&ConnectionLimits {
+            messages_per_sec: 1,
+            message_burst: 1,
+            slow_downs_before_close: 1,
+            ping_interval: Duration::ZERO,
+            idle_timeout: Duration::ZERO,
+        });
+        let now = Instant::now();
+        assert_eq!(gate.check(now), Verdict::Pass);
+        assert_eq!(gate.check(now), Verdict::SlowDown);
+        // The bucket is still empty (governor's clock is real), but the slow-down is old.
+        let later = now + SLOW_DOWN_MEMORY + Duration::from_secs(1);
+        assert_eq!(gate.check(later), Verdict::SlowDown);
+        assert_eq!(gate.check(later), Verdict::Close);
+    }
+}

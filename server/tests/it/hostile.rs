@@ -1,0 +1,680 @@
+//! Limits and hostile clients: each limit answers with its typed error first and then closes
+//! where it should, and a room keeps playing with normal latency while other clients send
+//! garbage, oversized frames, requests out of order, floods, half-open connections, or
+//! never read.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use perudo_protocol::perudo_core::{BotLevel, GameConfig};
+use perudo_protocol::{
+    ClientMessage, CloseReason, PROTOCOL_VERSION, RejectCode, Request, ServerMessage,
+};
+use perudo_server::{Limits, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::client::{Client, Incoming, Strategy};
+use crate::server::{TestServer, exchange_at, fast_settings};
+
+/// Each move of the witness game must be answered within this, whatever else happens: a
+/// liveness bound for a loaded 2-core CI machine, not a benchmark.
+const LIVENESS: Duration = Duration::from_secs(2);
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn server_with(limits: Limits) -> TestServer {
+    TestServer::start_with(ServerConfig {
+        rooms: fast_settings(),
+        limits,
+        store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+/// A WebSocket handshake with extra headers: the socket, or the refusal's HTTP status.
+async fn dial(addr: SocketAddr, code: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+    let mut request = format!("ws://{addr}/api/rooms/{code}/ws")
+        .into_client_request()
+        .expect("a request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("a header name"),
+            value.parse().expect("a header value"),
+        );
+    }
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .expect("the handshake finishes in time");
+    match attempt {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("handshake failed: {other}"),
+    }
+}
+
+/// A WebSocket upgrade from `ip` (as forwarded) that the server must refuse: its status and
+/// error code.
+async fn refused_upgrade(addr: SocketAddr, code: &str, ip: &str) -> (u16, String) {
+    let exchange = async {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /api/rooms/{code}/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Forwarded-For: {ip}\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        tcp.read_to_end(&mut raw).await.expect("read");
+        raw
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .expect("the refusal comes in time");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let error: perudo_protocol::http::ApiError =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, error.code)
+}
+
+fn frame(id: u32, request: Request) -> Message {
+    Message::Binary(
+        ClientMessage { id, request }
+            .encode()
+            .expect("encodes")
+            .into(),
+    )
+}
+
+fn hello(id: u32) -> Message {
+    frame(
+        id,
+        Request::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    )
+}
+
+/// Reads a raw socket until it closes (bounded): the server messages and the close code.
+async fn drain(ws: &mut Ws) -> (Vec<ServerMessage>, Option<u16>) {
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("the socket did not close in time; got {messages:?}"),
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                messages.push(ServerMessage::decode(&bytes).expect("a server message"));
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return (messages, frame.map(|f| u16::from(f.code)));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => return (messages, None),
+        }
+    }
+}
+
+fn slow_downs(messages: &[ServerMessage]) -> Vec<u32> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::Rejected {
+                id,
+                code: RejectCode::SlowDown,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---- each limit: the typed error, then the close ---------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_connection_is_told_to_slow_down_then_closed_with_1008() {
+    let server = server_with(Limits {
+        messages_per_sec: 5,
+        message_burst: 5,
+        slow_downs_before_close: 3,
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let mut ws = dial(server.addr, &room.code, &[]).await.expect("upgrade");
+    // 5 pass (a hello, then four second hellos), 3 are slowed down, the 9th closes; the
+    // rest may find the socket closed.
+    for id in 1..=20 {
+        if ws.send(hello(id)).await.is_err() {
+            break;
+        }
+    }
+    let (messages, code) = drain(&mut ws).await;
+    assert_eq!(code, Some(1008), "{messages:?}");
+    // (The room's answers to the first five race with the reader's own answers.)
+    // Each slow-down answers its own request, by id.
+    assert_eq!(slow_downs(&messages), [6, 7, 8], "{messages:?}");
+    assert_eq!(
+        messages.last(),
+        Some(&ServerMessage::Closing {
+            reason: CloseReason::RateLimited
+        })
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_slows_down_is_not_closed() {
+    let server = server_with(Limits {
+        messages_per_sec: 2,
+        message_burst: 3,
+        slow_downs_before_close: 1,
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let mut client = server.connect(&room.code, "Ana").await;
+    client.hello().await;
+    // Over the burst: one slow-down...
+    client.send(Request::Spectate).await;
+    client.send(Request::Spectate).await;
+    let id = client.send(Request::Spectate).await;
+    match client.answer(id).await {
+        ServerMessage::Rejected {
+            code: RejectCode::SlowDown,
+            ..
+        } => {}
+        other => panic!("expected a slow-down, got {other:?}"),
+    }
+    // ...then the client waits for a token, and goes on.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // (The room's answers to the first two may come after the reader's slow-down.)
+    for _ in 0..10 {
+        if client
+            .recv_within(Duration::from_millis(100))
+            .await
+            .is_none()
+        {
+            break;
+        }
+    }
+    client
+        .expect_reject(Request::Spectate, RejectCode::AlreadyJoined)
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_creation_is_limited_per_ip_and_forwarded_for_counts_only_from_a_trusted_proxy() {
+    let server = server_with(Limits {
+        rooms_per_ip_per_min: 2,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    let body = r#"{"name":"Ana"}"#;
+    let post = |forwarded: &'static str| {
+        let addr = server.addr;
+        async move {
+            let headers: Vec<(&str, &str)> = if forwarded.is_empty() {
+                vec![]
+            } else {
+                vec![("X-Forwarded-For", forwarded)]
+            };
+            exchange_at(
+                addr,
+                "POST",
+                "/api/rooms",
+                &headers,
+                Some(("application/json", body)),
+            )
+            .await
+        }
+    };
+    assert_eq!(post("203.0.113.1").await.status, 200);
+    assert_eq!(post("203.0.113.1").await.status, 200);
+    let refused = post("203.0.113.1").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.error_code(), "rate_limited");
+    // Another client behind the same proxy has its own allowance; so has the proxy.
+    assert_eq!(post("203.0.113.2").await.status, 200);
+    assert_eq!(post("").await.status, 200);
+    server.stop().await;
+
+    // Not from a trusted proxy: the header is ignored, and every request is 127.0.0.1's.
+    let server = server_with(Limits {
+        rooms_per_ip_per_min: 1,
+        ..Limits::default()
+    })
+    .await;
+    let post = |forwarded: &'static str| {
+        let addr = server.addr;
+        async move {
+            exchange_at(
+                addr,
+                "POST",
+                "/api/rooms",
+                &[("X-Forwarded-For", forwarded)],
+                Some(("application/json", body)),
+            )
+            .await
+        }
+    };
+    assert_eq!(post("203.0.113.1").await.status, 200);
+    assert_eq!(post("203.0.113.2").await.status, 429);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_connections_are_limited_per_ip_and_open_ones_capped() {
+    let server = server_with(Limits {
+        connects_per_ip_per_min: 3,
+        max_connections_per_ip: 2,
+        max_connections: 3,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    let raw_upgrade = |ip: &'static str| refused_upgrade(server.addr, &room.code, ip);
+    // Per IP: two open at once; a third is refused while they are open.
+    let a1 = dial(server.addr, &room.code, &from("198.51.100.1"))
+        .await
+        .expect("first");
+    let a2 = dial(server.addr, &room.code, &from("198.51.100.1"))
+        .await
+        .expect("second");
+    assert_eq!(
+        raw_upgrade("198.51.100.1").await,
+        (429, "too_many_connections".into())
+    );
+    // The rate: that refused attempt was the third of three this minute.
+    drop(a1);
+    assert_eq!(
+        raw_upgrade("198.51.100.1").await,
+        (429, "rate_limited".into())
+    );
+    // The server's cap: three open in all.
+    let b1 = dial(server.addr, &room.code, &from("198.51.100.2"))
+        .await
+        .expect("another address");
+    // a2 and b1 are open; a1's place came back once its task ended.
+    let mut full = None;
+    let mut held = Vec::new();
+    for i in 0..50 {
+        let ip = format!("198.51.100.{}", 10 + i);
+        let ip: &'static str = Box::leak(ip.into_boxed_str());
+        match dial(server.addr, &room.code, &from(ip)).await {
+            Ok(ws) => held.push(ws),
+            Err(status) => {
+                full = Some(status);
+                break;
+            }
+        }
+    }
+    assert_eq!(full, Some(503), "the server-wide cap answers 503");
+    assert!(held.len() <= 2, "at most three open: {}", held.len());
+    assert_eq!(
+        raw_upgrade("198.51.100.200").await,
+        (503, "server_full".into())
+    );
+    drop((a2, b1, held));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_not_on_the_list_is_refused_with_403() {
+    let server = server_with(Limits {
+        allowed_origins: vec!["https://perudo.example.org".into()],
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    assert_eq!(
+        dial(
+            server.addr,
+            &room.code,
+            &[("Origin", "https://evil.example.com")]
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+    let ok = dial(
+        server.addr,
+        &room.code,
+        &[("Origin", "https://perudo.example.org")],
+    )
+    .await;
+    assert!(ok.is_ok(), "the listed origin is let in");
+    // Not a browser (no Origin): let in; the list protects browsers' users.
+    assert!(dial(server.addr, &room.code, &[]).await.is_ok());
+    server.stop().await;
+
+    // No list: any origin.
+    let server = server_with(Limits::default()).await;
+    let room = server.create_room("Ana", None).await;
+    assert!(
+        dial(
+            server.addr,
+            &room.code,
+            &[("Origin", "https://evil.example.com")]
+        )
+        .await
+        .is_ok()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_close_silent_sockets_and_keep_live_ones() {
+    let server = server_with(Limits {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    // A live client: its WebSocket answers the pings while it reads.
+    let mut live = server.connect(&room.code, "live").await;
+    live.hello().await;
+    // A silent one: says hello, then neither reads nor answers the pings.
+    let mut silent = dial(server.addr, &room.code, &[]).await.expect("upgrade");
+    silent.send(hello(1)).await.expect("send");
+    // A TCP connection that never sends a request.
+    let mut half_open = TcpStream::connect(server.addr).await.expect("connect");
+    live.expect_silence(Duration::from_millis(1200)).await;
+    // The silent socket was closed (reading it now answers the pings queued meanwhile, and
+    // that write may fail before the close frame is read: any end will do).
+    let (messages, _code) = drain(&mut silent).await;
+    assert!(matches!(messages.first(), Some(ServerMessage::Ack { .. })));
+    // The half-open TCP connection was dropped.
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(2), half_open.read(&mut buf))
+        .await
+        .expect("the server closed it");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // The live one is still there.
+    live.ack(Request::Spectate).await;
+    server.stop().await;
+
+    // Without pings, a client that reads but says nothing is told why, then closed.
+    let server = server_with(Limits {
+        ping_interval: Duration::ZERO,
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let mut quiet = dial(server.addr, &room.code, &[]).await.expect("upgrade");
+    quiet.send(hello(1)).await.expect("send");
+    let (messages, code) = drain(&mut quiet).await;
+    assert_eq!(code, Some(1001), "{messages:?}");
+    assert_eq!(
+        messages.last(),
+        Some(&ServerMessage::Closing {
+            reason: CloseReason::IdleTimeout
+        })
+    );
+    server.stop().await;
+}
+
+// ---- hostile clients against a live game --------------------------------------------------
+
+/// A game that must keep going: a human host against a bot, each move answered in time.
+struct Witness {
+    code: String,
+    host: Client,
+    game: u32,
+    strategy: Strategy,
+    moves: usize,
+}
+
+impl Witness {
+    async fn start(server: &TestServer) -> Witness {
+        let room = server.create_room("Witness", None).await;
+        let mut host = server.host(&room, "Witness").await;
+        host.ack(Request::AddBot {
+            level: BotLevel::Easy,
+        })
+        .await;
+        host.ack(Request::Start).await;
+        Witness {
+            code: room.code.clone(),
+            host,
+            game: 1,
+            strategy: Strategy::Simple,
+            moves: 0,
+        }
+    }
+
+    /// Plays `n` moves (at a person's pace, under the message rate), each within `LIVENESS`
+    /// of being possible and answered within `LIVENESS` of being sent.
+    async fn play(&mut self, n: usize, during: &str) {
+        for _ in 0..n {
+            let waiting = Instant::now();
+            let action = loop {
+                if self.host.results.iter().any(|r| r.game == self.game) {
+                    self.host.ack(Request::Start).await;
+                    self.game += 1;
+                }
+                if let Some(action) = self.host.choose(&mut self.strategy) {
+                    break action;
+                }
+                let left = LIVENESS.saturating_sub(waiting.elapsed());
+                match self.host.recv_within(left).await {
+                    Some(Incoming::Message(_)) => {}
+                    Some(Incoming::Closed(code, reason)) => {
+                        panic!("{during}: the witness was closed ({code:?} {reason})")
+                    }
+                    None => panic!("{during}: the witness's turn did not come within {LIVENESS:?}"),
+                }
+            };
+            let sent = Instant::now();
+            self.host.act(action).await;
+            let took = sent.elapsed();
+            assert!(
+                took <= LIVENESS,
+                "{during}: a move took {took:?} to be answered"
+            );
+            self.moves += 1;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+    }
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_keeps_its_pace_while_hostile_clients_do_their_worst() {
+    // The default limits, with 127.0.0.1 as a trusted proxy so that the attackers can come
+    // from many addresses (X-Forwarded-For).
+    let server = server_with(Limits {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    let rules = GameConfig::default();
+    let mut witness = Witness::start(&server).await;
+    let target = server.create_room("Target", Some(rules)).await;
+    let code = target.code.clone();
+    witness.play(3, "warm-up").await;
+    let rss_before = rss_kib();
+    let mut ip = 0u32;
+    let mut next_ip = move || {
+        ip += 1;
+        let ip = format!("10.{}.{}.{}", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+        let ip: &'static str = Box::leak(ip.into_boxed_str());
+        [("X-Forwarded-For", ip)]
+    };
+
+    // 1. Random bytes: as WebSocket frames, and as raw TCP instead of HTTP.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = move |len: usize| {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    let mut garbage = dial(server.addr, &code, &next_ip()).await.expect("upgrade");
+    for i in 0..200usize {
+        let bytes = random(i * 37 % 3000);
+        if garbage.send(Message::Binary(bytes.into())).await.is_err() {
+            break;
+        }
+    }
+    let (messages, close) = drain(&mut garbage).await;
+    assert_eq!(close, Some(1008), "a garbage flood is closed as a flood");
+    assert!(messages.iter().any(|m| matches!(
+        m,
+        ServerMessage::Rejected {
+            code: RejectCode::Malformed,
+            ..
+        }
+    )));
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let _ = tcp.write_all(&random(500)).await;
+    }
+    witness.play(3, "random bytes").await;
+
+    // 2. Oversized frames: typed TooLarge up to 64 KiB, then close 1009.
+    let mut big = dial(server.addr, &code, &next_ip()).await.expect("upgrade");
+    big.send(Message::Binary(vec![0x80; 5000].into()))
+        .await
+        .expect("send");
+    let _ = big.send(Message::Binary(vec![0x80; 100_000].into())).await;
+    let (messages, close) = drain(&mut big).await;
+    assert!(matches!(
+        messages.first(),
+        Some(ServerMessage::Rejected {
+            code: RejectCode::TooLarge,
+            ..
+        })
+    ));
+    assert_eq!(close, Some(1009));
+    witness.play(3, "oversized frames").await;
+
+    // 3. Valid messages out of order: each refused with its code, the socket kept.
+    let mut confused = server.connect(&code, "Confused").await;
+    confused
+        .expect_reject(Request::Start, RejectCode::HelloFirst)
+        .await;
+    confused.hello().await;
+    confused
+        .expect_reject(
+            Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            RejectCode::AlreadyGreeted,
+        )
+        .await;
+    confused
+        .expect_reject(Request::Start, RejectCode::NotSeated)
+        .await;
+    confused
+        .expect_reject(
+            Request::Claim {
+                token: "not a token".into(),
+            },
+            RejectCode::BadToken,
+        )
+        .await;
+    confused.join("Confused").await;
+    confused
+        .expect_reject(
+            Request::Join {
+                name: "Again".into(),
+            },
+            RejectCode::AlreadyJoined,
+        )
+        .await;
+    confused
+        .expect_reject(Request::Start, RejectCode::NotHost)
+        .await;
+    witness.play(3, "messages out of order").await;
+
+    // 4. A flood from one client: slowed down, then closed; the game never notices.
+    let mut flood = dial(server.addr, &code, &next_ip()).await.expect("upgrade");
+    let flooding = tokio::spawn(async move {
+        for id in 0..5_000u32 {
+            if flood.send(hello(id)).await.is_err() {
+                break;
+            }
+        }
+        drain(&mut flood).await
+    });
+    witness.play(3, "a flood").await;
+    let (messages, close) = tokio::time::timeout(Duration::from_secs(10), flooding)
+        .await
+        .expect("the flood ends")
+        .expect("no panic");
+    assert_eq!(close, Some(1008));
+    assert_eq!(
+        messages.last(),
+        Some(&ServerMessage::Closing {
+            reason: CloseReason::RateLimited
+        })
+    );
+
+    // 5. Hundreds of half-open connections: TCP without a request, and upgrades that then
+    // say nothing.
+    let mut idle_tcp = Vec::new();
+    for _ in 0..200 {
+        idle_tcp.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let mut idle_ws = Vec::new();
+    for _ in 0..150 {
+        idle_ws.push(dial(server.addr, &code, &next_ip()).await.expect("upgrade"));
+    }
+    witness.play(3, "half-open connections").await;
+
+    // 6. A reader that never reads: it watches the witness's game and never reads a frame
+    // (the room fills its outbox with try_send and drops it when full, never waiting).
+    let mut deaf = dial(server.addr, &witness.code, &next_ip())
+        .await
+        .expect("upgrade");
+    deaf.send(hello(1)).await.expect("send");
+    deaf.send(frame(2, Request::Spectate)).await.expect("send");
+    witness.play(3, "a reader that never reads").await;
+
+    // Memory stays bounded: hundreds of sockets and the rest cost a few MiB, not more.
+    let rss_after = rss_kib();
+    let grown = rss_after.saturating_sub(rss_before);
+    eprintln!(
+        "RSS before {rss_before} KiB, after {rss_after} KiB ({grown} KiB more); {} witness moves",
+        witness.moves
+    );
+    assert!(grown < 128 * 1024, "memory grew by {grown} KiB");
+    drop((idle_tcp, idle_ws, deaf, confused));
+    server.stop().await;
+}
