@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::metrics;
 use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
 
 /// Frames a connection may have queued before the room gives up on it.
@@ -22,8 +23,18 @@ fn reject_frame(code: RejectCode, message: String) -> Frame {
     Frame::Data(bytes.into())
 }
 
+/// Refuses a frame that never reached the room (it did not decode).
+fn refuse_frame(outbox: &mpsc::Sender<Frame>, code: RejectCode, message: String) {
+    metrics::message_in(metrics::INVALID_FRAME);
+    metrics::rejected(code);
+    if outbox.try_send(reject_frame(code, message)).is_ok() {
+        metrics::message_out("Rejected");
+    }
+}
+
 /// Serves one upgraded socket until it closes, the room drops it, or the server shuts down.
 pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: CancellationToken) {
+    let _open = metrics::connection_opened();
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
@@ -106,10 +117,11 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
         let bytes = match message {
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Text(_))) => {
-                let _ = outbox.try_send(reject_frame(
+                refuse_frame(
+                    &outbox,
                     RejectCode::Malformed,
                     "frames must be binary MessagePack".into(),
-                ));
+                );
                 continue;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -132,6 +144,7 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
         };
         match ClientMessage::decode(&bytes) {
             Ok(message) => {
+                metrics::message_in(message.request.kind());
                 if !room.send(Input::Message { conn, message }).await {
                     break;
                 }
@@ -142,7 +155,7 @@ pub async fn serve(socket: WebSocket, room: RoomHandle, conn: ConnId, shutdown: 
                     DecodeError::Invalid(_) => RejectCode::Malformed,
                 };
                 debug!(conn, %error, "undecodable frame");
-                let _ = outbox.try_send(reject_frame(code, error.to_string()));
+                refuse_frame(&outbox, code, error.to_string());
             }
         }
     }
