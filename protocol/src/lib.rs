@@ -288,6 +288,52 @@ pub enum RejectCode {
     Storage,
 }
 
+impl ServerMessage {
+    /// The message's type as written on the wire, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Ack { .. } => "Ack",
+            ServerMessage::Rejected { .. } => "Rejected",
+            ServerMessage::Seated { .. } => "Seated",
+            ServerMessage::Snapshot(_) => "Snapshot",
+            ServerMessage::Update(_) => "Update",
+            ServerMessage::Private(_) => "Private",
+            ServerMessage::Moved { .. } => "Moved",
+            ServerMessage::Closing { .. } => "Closing",
+        }
+    }
+}
+
+impl RejectCode {
+    /// The code as written on the wire, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::Malformed => "Malformed",
+            RejectCode::TooLarge => "TooLarge",
+            RejectCode::VersionMismatch => "VersionMismatch",
+            RejectCode::HelloFirst => "HelloFirst",
+            RejectCode::AlreadyGreeted => "AlreadyGreeted",
+            RejectCode::AlreadyJoined => "AlreadyJoined",
+            RejectCode::NotSeated => "NotSeated",
+            RejectCode::NotHost => "NotHost",
+            RejectCode::NameInvalid => "NameInvalid",
+            RejectCode::NameTaken => "NameTaken",
+            RejectCode::RoomFull => "RoomFull",
+            RejectCode::SpectatorsFull => "SpectatorsFull",
+            RejectCode::BadToken => "BadToken",
+            RejectCode::WrongPhase => "WrongPhase",
+            RejectCode::InvalidRules => "InvalidRules",
+            RejectCode::NotEnoughPlayers => "NotEnoughPlayers",
+            RejectCode::NoSuchSeat => "NoSuchSeat",
+            RejectCode::BadTarget => "BadTarget",
+            RejectCode::Rule => "Rule",
+            RejectCode::RoundPaused => "RoundPaused",
+            RejectCode::SlowDown => "SlowDown",
+            RejectCode::Storage => "Storage",
+        }
+    }
+}
+
 /// Machine-readable detail of a rejection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type")]

@@ -1462,8 +1462,19 @@ fn decode_anything(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per decoder property: 2000 by default (every `cargo test`, so CI), more with
+/// `PROPTEST_CASES`, e.g. `PROPTEST_CASES=1000000 cargo test --release -p perudo-protocol
+/// --test roundtrip never_panic` (docs/FUZZING.md).
+fn decoder_cases() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(decoder_cases())]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -1537,5 +1548,23 @@ fn request_kind_is_the_wire_type_tag() {
     for request in all_requests() {
         let json = serde_json::to_value(&request).expect("requests serialize");
         assert_eq!(json["type"].as_str(), Some(request.kind()), "{request:?}");
+    }
+}
+
+#[test]
+fn server_message_kind_is_the_wire_type_tag() {
+    for message in all_server_messages() {
+        let json = serde_json::to_value(&message).expect("server messages serialize");
+        assert_eq!(json["type"].as_str(), Some(message.kind()), "{message:?}");
+        assert_eq!(message.kind(), server_kind(&message));
+    }
+}
+
+#[test]
+fn reject_code_as_str_is_the_wire_name() {
+    for code in ALL_REJECT_CODES {
+        let json = serde_json::to_value(code).expect("codes serialize");
+        assert_eq!(json.as_str(), Some(code.as_str()), "{code:?}");
+        assert_eq!(code.as_str(), reject_code_kind(&code));
     }
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
+use crate::metrics;
 use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
 
 /// Frames a connection may have queued before the room gives up on it.
@@ -34,6 +35,15 @@ fn reject_frame_for(id: u32, code: RejectCode, message: String) -> Frame {
         .encode()
         .expect("server messages always encode");
     Frame::Data(bytes.into())
+}
+
+/// Refuses a frame that never reached the room (it did not decode).
+fn refuse_frame(outbox: &mpsc::Sender<Frame>, code: RejectCode, message: String) {
+    metrics::message_in(metrics::INVALID_FRAME);
+    metrics::rejected(code);
+    if outbox.try_send(reject_frame(code, message)).is_ok() {
+        metrics::message_out("Rejected");
+    }
 }
 
 fn closing_frame(reason: CloseReason) -> Frame {
@@ -62,6 +72,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     limits: ConnectionLimits,
 ) {
+    let _open = metrics::connection_opened();
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
@@ -182,6 +193,8 @@ pub async fn serve(
                         }
                         _ => 0,
                     };
+                    metrics::rate_limited("messages");
+                    metrics::rejected(RejectCode::SlowDown);
                     let _ = outbox.try_send(reject_frame_for(
                         id,
                         RejectCode::SlowDown,
@@ -206,10 +219,11 @@ pub async fn serve(
         let bytes = match message {
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Text(_))) => {
-                let _ = outbox.try_send(reject_frame(
+                refuse_frame(
+                    &outbox,
                     RejectCode::Malformed,
                     "frames must be binary MessagePack".into(),
-                ));
+                );
                 continue;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -232,6 +246,7 @@ pub async fn serve(
         };
         match ClientMessage::decode(&bytes) {
             Ok(message) => {
+                metrics::message_in(message.request.kind());
                 if !room.send(Input::Message { conn, message }).await {
                     break;
                 }
@@ -242,7 +257,7 @@ pub async fn serve(
                     DecodeError::Invalid(_) => RejectCode::Malformed,
                 };
                 debug!(conn, %error, "undecodable frame");
-                let _ = outbox.try_send(reject_frame(code, error.to_string()));
+                refuse_frame(&outbox, code, error.to_string());
             }
         }
     }

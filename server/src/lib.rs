@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod ids;
 pub mod limits;
 pub mod loadtest;
+pub mod metrics;
 pub mod record;
 pub mod room;
 pub mod store;
@@ -249,6 +250,7 @@ impl AppState {
                 Err(why) => tracing::error!(room = %code, why, "cannot restore room"),
             }
         }
+        metrics::rooms_restored(restored);
         Ok(restored)
     }
 
@@ -304,6 +306,7 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{code}", get(web::index))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
         .route("/api/rooms", post(create_room))
         .route("/api/rooms/{code}", get(room_summary))
         .route("/api/rooms/{code}/games/{game}", get(game_record))
@@ -321,6 +324,7 @@ async fn create_room(
     let ip = state.inner.guards.client_ip(peer, &headers);
     if !state.inner.guards.may_create_room(ip) {
         info!(%ip, "room creation rate limited");
+        metrics::rate_limited("rooms_per_ip_rate");
         return Err(ApiFailure::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -362,6 +366,17 @@ async fn room_summary(
         .await
         .map(Json)
         .ok_or_else(ApiFailure::no_room)
+}
+
+/// The metrics in Prometheus text format (docs/OPERATIONS.md lists them).
+async fn metrics_page() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::render(),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiFailure> {
@@ -412,6 +427,11 @@ async fn room_socket(
     let ip = guards.client_ip(peer, &headers);
     let refused = |why: limits::Refused| {
         let limits = &state.inner.config.limits;
+        metrics::rate_limited(match why {
+            limits::Refused::RateLimited => "connections_per_ip_rate",
+            limits::Refused::TooManyFromIp => "connections_per_ip",
+            limits::Refused::ServerFull => "connections_total",
+        });
         match why {
             limits::Refused::RateLimited => ApiFailure::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -483,6 +503,7 @@ pub async fn run(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
+    metrics::install();
     let tracker = TaskTracker::new();
     let store = config.store.clone();
     config
@@ -542,4 +563,42 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    /// Readiness as the handler answers it: a load balancer stops sending players to a
+    /// server that cannot save or is draining. (Over TCP the draining case is brief: the
+    /// listener closes as soon as shutdown starts, so only kept-alive connections see it.)
+    #[tokio::test]
+    async fn readyz_is_503_while_storage_fails_and_while_draining() {
+        let store = Arc::new(store::MemoryStore::new());
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(
+            ServerConfig {
+                store: Some(store.clone()),
+                ..ServerConfig::default()
+            },
+            shutdown.clone(),
+            TaskTracker::new(),
+        );
+        assert_eq!(readyz(State(state.clone())).await.ok(), Some("ready"));
+
+        store.fail.store(true, Ordering::Relaxed);
+        let failure = readyz(State(state.clone())).await.expect_err("not ready");
+        assert_eq!(failure.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(failure.body.code, "not_ready");
+        store.fail.store(false, Ordering::Relaxed);
+        assert_eq!(readyz(State(state.clone())).await.ok(), Some("ready"));
+
+        shutdown.cancel();
+        let failure = readyz(State(state)).await.expect_err("draining");
+        assert_eq!(failure.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(failure.body.code, "not_ready");
+        assert_eq!(failure.body.message, "shutting down");
+    }
 }

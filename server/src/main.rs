@@ -155,6 +155,8 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
+    // Before the store opens, so its writer's first commits are measured too.
+    perudo_server::metrics::install();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

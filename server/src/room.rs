@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::ids::{self, TokenHash};
+use crate::metrics;
 use crate::store::{
     self, Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
     StorageError, Store, Write,
@@ -328,7 +329,8 @@ pub struct Room {
 /// Something the room does to a connection once the input's writes are committed.
 #[derive(Debug)]
 enum Out {
-    Frame(ConnId, Outbox, Frame),
+    /// A frame, and the type of the message in it for the metrics (`None`: a close frame).
+    Frame(ConnId, Outbox, Frame, Option<&'static str>),
     /// Stop the connection (after the frames queued before this).
     Cancel(CancellationToken),
 }
@@ -663,6 +665,9 @@ impl Room {
                 Err(error) => warn!(%error, "could not store the restored room's version"),
             }
         }
+        // What the rooms-by-phase gauge counts this room as: changes only, no scans.
+        let mut phase = Some(self.phase());
+        metrics::room_phase(None, phase);
         while !self.closed {
             let deadline = self.next_deadline();
             let input = tokio::select! {
@@ -686,9 +691,22 @@ impl Room {
                     }
                 } => Input::Tick,
             };
+            // An `Act` is timed from here until its answer and broadcast are queued.
+            let act_started = matches!(
+                &input,
+                Input::Message { message, .. } if matches!(message.request, Request::Act { .. })
+            )
+            .then(std::time::Instant::now);
             self.handle_event(input, Instant::now());
             self.persist().await;
+            if let Some(started) = act_started {
+                metrics::action_latency(started.elapsed());
+            }
+            let now_phase = self.phase();
+            metrics::room_phase(phase, Some(now_phase));
+            phase = Some(now_phase);
         }
+        metrics::room_phase(phase, None);
         if self.closed
             && let Some(store) = self.store.clone()
         {
@@ -743,7 +761,9 @@ impl Room {
             }
             for out in outgoing {
                 match out {
-                    Out::Frame(conn, outbox, frame) => self.deliver(conn, &outbox, frame),
+                    Out::Frame(conn, outbox, frame, kind) => {
+                        self.deliver(conn, &outbox, frame, kind);
+                    }
                     Out::Cancel(close) => close.cancel(),
                 }
             }
@@ -853,6 +873,7 @@ impl Room {
             self.send_snapshot(conn);
         }
         if let Some((conn, id)) = request {
+            metrics::rejected(RejectCode::Storage);
             self.send_to(
                 conn,
                 &ServerMessage::Rejected {
@@ -931,12 +952,15 @@ impl Room {
                         id,
                         version: self.version,
                     },
-                    Err(rejection) => ServerMessage::Rejected {
-                        id,
-                        code: rejection.code,
-                        message: rejection.message,
-                        detail: rejection.detail,
-                    },
+                    Err(rejection) => {
+                        metrics::rejected(rejection.code);
+                        ServerMessage::Rejected {
+                            id,
+                            code: rejection.code,
+                            message: rejection.message,
+                            detail: rejection.detail,
+                        }
+                    }
                 };
                 self.send_to(conn, &answer);
             }
@@ -1241,17 +1265,18 @@ impl Room {
 
     /// Queues a frame for `conn` (with a store: once the input's writes are committed); a
     /// full outbox drops the connection.
-    fn push(&mut self, conn: ConnId, frame: Frame) {
+    /// `kind` is the type of the message in the frame (`None`: a close frame).
+    fn push(&mut self, conn: ConnId, frame: Frame, kind: Option<&'static str>) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
         if self.store.is_some() {
             self.outgoing
-                .push(Out::Frame(conn, c.outbox.clone(), frame));
+                .push(Out::Frame(conn, c.outbox.clone(), frame, kind));
             return;
         }
         let outbox = c.outbox.clone();
-        self.deliver(conn, &outbox, frame);
+        self.deliver(conn, &outbox, frame, kind);
     }
 
     /// Queues a message at once, whatever the store: for a room being rebuilt.
@@ -1260,16 +1285,23 @@ impl Room {
             conn,
             outbox.clone(),
             Frame::Data(Self::encode(message)),
+            Some(message.kind()),
         ));
     }
 
     /// Puts a frame in a connection's outbox; a full outbox drops the connection.
-    fn deliver(&mut self, conn: ConnId, outbox: &Outbox, frame: Frame) {
+    fn deliver(&mut self, conn: ConnId, outbox: &Outbox, frame: Frame, kind: Option<&'static str>) {
         let role = self.conns.get(&conn).map(|c| c.role);
         let failed = match outbox.try_send(frame) {
-            Ok(()) => false,
+            Ok(()) => {
+                if let Some(kind) = kind {
+                    metrics::message_out(kind);
+                }
+                false
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 warn!(conn, "outbox full: dropping slow connection");
+                metrics::slow_consumer_dropped();
                 true
             }
             Err(mpsc::error::TrySendError::Closed(_)) => true,
@@ -1323,13 +1355,17 @@ impl Room {
     }
 
     fn send_to(&mut self, conn: ConnId, message: &ServerMessage) {
-        self.push(conn, Frame::Data(Self::encode(message)));
+        self.push(
+            conn,
+            Frame::Data(Self::encode(message)),
+            Some(message.kind()),
+        );
     }
 
     /// Tells `conn` why it is being closed, closes it, and forgets it. Its seat stays.
     fn close_conn(&mut self, conn: ConnId, reason: CloseReason, code: u16, text: &'static str) {
         self.send_to(conn, &ServerMessage::Closing { reason });
-        self.push(conn, Frame::Close { code, reason: text });
+        self.push(conn, Frame::Close { code, reason: text }, None);
         self.kill_conn(conn);
     }
 
@@ -1396,13 +1432,14 @@ impl Room {
         let closing = Self::encode(&ServerMessage::Closing { reason });
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
-            self.push(conn, Frame::Data(closing.clone()));
+            self.push(conn, Frame::Data(closing.clone()), Some("Closing"));
             self.push(
                 conn,
                 Frame::Close {
                     code,
                     reason: "server restart",
                 },
+                None,
             );
         }
     }
@@ -1450,7 +1487,7 @@ impl Room {
         self.history.push_back((self.version, bytes.clone()));
         for conn in self.members() {
             if Some(conn) != except {
-                self.push(conn, Frame::Data(bytes.clone()));
+                self.push(conn, Frame::Data(bytes.clone()), Some("Update"));
             }
         }
         self.send_privates();
@@ -1907,7 +1944,8 @@ impl Room {
         };
         debug!(conn, missed = missed.len(), "resuming from history");
         for bytes in missed {
-            self.push(conn, Frame::Data(bytes));
+            // The history holds only `Update`s.
+            self.push(conn, Frame::Data(bytes), Some("Update"));
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_you = None;

@@ -266,10 +266,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
 /// Awaits a batch's commit.
 pub async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StorageError> {
-    store
+    let result = store
         .commit(batch)
         .await
-        .unwrap_or(Err(StorageError::Closed))
+        .unwrap_or(Err(StorageError::Closed));
+    if matches!(&result, Err(e) if *e != StorageError::Conflict) {
+        crate::metrics::storage_failure();
+    }
+    result
 }
 
 /// How hard SQLite syncs to disk.
@@ -458,7 +462,9 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         let results = commit_group(&mut conn, &group);
+        crate::metrics::group_commit(group.len(), started.elapsed());
         let failure = results.iter().find_map(|r| match r {
             Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
                 Some(e.to_string())

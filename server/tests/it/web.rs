@@ -121,3 +121,39 @@ async fn a_matching_etag_is_not_modified() {
     assert_eq!(other.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn healthz_is_alive_and_readyz_follows_storage() {
+    let store = std::sync::Arc::new(perudo_server::store::MemoryStore::new());
+    let server = TestServer::start_with(perudo_server::ServerConfig {
+        rooms: crate::server::fast_settings(),
+        store: Some(store.clone()),
+        ..perudo_server::ServerConfig::default()
+    })
+    .await;
+    let health = server.get("/healthz").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    let ready = server.get("/readyz").await;
+    assert_eq!((ready.status, ready.body.as_str()), (200, "ready"));
+
+    store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.error_code(), "not_ready");
+    // Alive all the same: a failing disk is not a reason to restart the process.
+    assert_eq!(server.get("/healthz").await.status, 200);
+
+    store
+        .fail
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(server.get("/readyz").await.status, 200);
+    // /metrics is served next to them.
+    let metrics = server.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.headers.contains("text/plain; version=0.0.4"),
+        "{}",
+        metrics.headers
+    );
+    server.stop().await;
+}

@@ -1,0 +1,240 @@
+//! Every metric the server exports at `GET /metrics`, in one place: the names, their labels,
+//! and one small function per thing measured, so the rest of the code never spells a name.
+//!
+//! The `metrics` facade with `metrics-exporter-prometheus` as its recorder. The recorder is
+//! process-wide (the facade has one global recorder) and installed once by [`install`], which
+//! every server start calls; several servers in one process (the tests) share it. Until it
+//! is installed the functions here cost almost nothing and record nothing.
+//!
+//! Label values are always `&'static str` (request and message types, reject codes, phases),
+//! so a label never allocates a string; the set of series is small and fixed.
+//! docs/OPERATIONS.md lists every metric.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use perudo_protocol::{RejectCode, RoomPhase};
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "perudo_connections";
+/// Open rooms by phase (gauge, label `phase`: lobby, playing, reveal, finished).
+pub const ROOMS: &str = "perudo_rooms";
+/// Client messages received (counter, label `kind`: the request's type, or `invalid` for a
+/// frame that did not decode).
+pub const MESSAGES_IN: &str = "perudo_messages_in_total";
+/// Server messages put in a connection's outbox (counter, label `kind`: the message's type).
+pub const MESSAGES_OUT: &str = "perudo_messages_out_total";
+/// Requests and frames refused (counter, label `code`: the `RejectCode`).
+pub const REJECTIONS: &str = "perudo_rejections_total";
+/// From a room taking an `Act` off its inbox until its answer and broadcast are in the
+/// outboxes, storage commit included (histogram, seconds).
+pub const ACTION_LATENCY: &str = "perudo_action_broadcast_seconds";
+/// One group commit of the SQLite writer (histogram, seconds).
+pub const COMMIT_LATENCY: &str = "perudo_storage_commit_seconds";
+/// Room batches in one group commit of the SQLite writer (histogram).
+pub const COMMIT_BATCHES: &str = "perudo_storage_commit_batches";
+/// Room batches that failed to commit (counter; a code conflict on creation is not counted).
+pub const STORAGE_FAILURES: &str = "perudo_storage_failures_total";
+/// Connections dropped because their outbox was full (counter).
+pub const SLOW_CONSUMERS: &str = "perudo_slow_consumers_dropped_total";
+/// Clients refused or slowed by a limit (counter, label `limit`: what was limited).
+pub const RATE_LIMITED: &str = "perudo_rate_limited_total";
+/// Rooms reopened from storage when the server started (counter).
+pub const ROOMS_RESTORED: &str = "perudo_rooms_restored_total";
+
+/// Bucket bounds (seconds) of the latency histograms: 100 µs to 5 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Bucket bounds of the batches per group commit (the writer takes at most 1024).
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder for the process, once; later calls return the same
+/// handle. If another recorder was installed first (an embedding program's), the handle
+/// renders an empty page and a warning says why.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(ACTION_LATENCY.into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(COMMIT_LATENCY.into()), LATENCY_BUCKETS)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCHES.into()), BATCH_BUCKETS)
+            })
+            .expect("bucket lists are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(error) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(%error, "another metrics recorder is installed: /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+/// The exposition for `GET /metrics` (Prometheus text format 0.0.4).
+pub fn render() -> String {
+    let handle = install();
+    // Histograms keep their samples until upkeep folds them into the buckets: with the
+    // recorder alone (no exporter task) that is the scrape's job.
+    handle.run_upkeep();
+    handle.render()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "Open WebSocket connections");
+    describe_gauge!(ROOMS, "Open rooms by phase");
+    describe_counter!(MESSAGES_IN, "Client messages received, by request type");
+    describe_counter!(
+        MESSAGES_OUT,
+        "Server messages queued to connections, by type"
+    );
+    describe_counter!(REJECTIONS, "Requests and frames refused, by reject code");
+    describe_histogram!(
+        ACTION_LATENCY,
+        metrics::Unit::Seconds,
+        "From a room receiving an Act to its answer and broadcast queued, commit included"
+    );
+    describe_histogram!(
+        COMMIT_LATENCY,
+        metrics::Unit::Seconds,
+        "Duration of one group commit of the SQLite writer"
+    );
+    describe_histogram!(COMMIT_BATCHES, "Room batches per group commit");
+    describe_counter!(STORAGE_FAILURES, "Room batches that failed to commit");
+    describe_counter!(SLOW_CONSUMERS, "Connections dropped for a full outbox");
+    describe_counter!(
+        RATE_LIMITED,
+        "Clients refused or slowed by a limit, by limit"
+    );
+    describe_counter!(ROOMS_RESTORED, "Rooms reopened from storage at start");
+}
+
+/// A WebSocket connection opened; it counts until the guard is dropped.
+#[must_use = "the connection counts as open until the guard is dropped"]
+pub fn connection_opened() -> ConnectionGuard {
+    gauge!(CONNECTIONS).increment(1.0);
+    ConnectionGuard(())
+}
+
+/// Holds one open connection in [`CONNECTIONS`].
+#[derive(Debug)]
+pub struct ConnectionGuard(());
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        gauge!(CONNECTIONS).decrement(1.0);
+    }
+}
+
+/// The label value of a room phase.
+pub fn phase_label(phase: RoomPhase) -> &'static str {
+    match phase {
+        RoomPhase::Lobby => "lobby",
+        RoomPhase::Playing => "playing",
+        RoomPhase::Reveal => "reveal",
+        RoomPhase::Finished => "finished",
+    }
+}
+
+/// A room moved from phase `from` (`None`: it just opened) to `to` (`None`: it closed).
+/// Called on changes only, so the gauge costs nothing per message.
+pub fn room_phase(from: Option<RoomPhase>, to: Option<RoomPhase>) {
+    if from == to {
+        return;
+    }
+    if let Some(from) = from {
+        gauge!(ROOMS, "phase" => phase_label(from)).decrement(1.0);
+    }
+    if let Some(to) = to {
+        gauge!(ROOMS, "phase" => phase_label(to)).increment(1.0);
+    }
+}
+
+/// A client message of type `kind` (`Request::kind`) was received.
+pub fn message_in(kind: &'static str) {
+    counter!(MESSAGES_IN, "kind" => kind).increment(1);
+}
+
+/// Label of [`MESSAGES_IN`] for a frame that did not decode.
+pub const INVALID_FRAME: &str = "invalid";
+
+/// A server message of type `kind` (`ServerMessage::kind`) went into an outbox.
+pub fn message_out(kind: &'static str) {
+    counter!(MESSAGES_OUT, "kind" => kind).increment(1);
+}
+
+/// A request or frame was refused with `code`.
+pub fn rejected(code: RejectCode) {
+    counter!(REJECTIONS, "code" => code.as_str()).increment(1);
+}
+
+/// An `Act` took `elapsed` from reaching its room to its broadcast being queued.
+pub fn action_latency(elapsed: Duration) {
+    histogram!(ACTION_LATENCY).record(elapsed.as_secs_f64());
+}
+
+/// The SQLite writer committed `batches` room batches in one group, in `elapsed`.
+pub fn group_commit(batches: usize, elapsed: Duration) {
+    histogram!(COMMIT_LATENCY).record(elapsed.as_secs_f64());
+    histogram!(COMMIT_BATCHES).record(batches as f64);
+}
+
+/// A room's batch failed to commit.
+pub fn storage_failure() {
+    counter!(STORAGE_FAILURES).increment(1);
+}
+
+/// A connection was dropped because it did not read its outbox.
+pub fn slow_consumer_dropped() {
+    counter!(SLOW_CONSUMERS).increment(1);
+}
+
+/// A client hit the limit `limit` (e.g. `"messages"`, `"connections_per_ip"`,
+/// `"rooms_per_ip"`): it was told to slow down, refused or closed.
+pub fn rate_limited(limit: &'static str) {
+    counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
+
+/// `count` rooms were reopened from storage at start.
+pub fn rooms_restored(count: usize) {
+    counter!(ROOMS_RESTORED).increment(count as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_labels_are_the_lowercase_phase_names() {
+        for phase in [
+            RoomPhase::Lobby,
+            RoomPhase::Playing,
+            RoomPhase::Reveal,
+            RoomPhase::Finished,
+        ] {
+            assert_eq!(
+                phase_label(phase),
+                format!("{phase:?}").to_lowercase(),
+                "{phase:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn install_is_idempotent_and_renders() {
+        let first: *const PrometheusHandle = install();
+        let second: *const PrometheusHandle = install();
+        assert_eq!(first, second);
+        rate_limited("test");
+        assert!(render().contains("perudo_rate_limited_total{limit=\"test\"}"));
+    }
+}
