@@ -50,7 +50,7 @@ import {
 // Build the server before the tests' clocks start (a no-op when it is up to date). What
 // people deploy is the release build: scripts/test.sh (CI) builds it and names it in
 // PERUDO_RELEASE_BIN; a local `npm run e2e` without it uses the harness's binary.
-const perudoBin = process.env.PERUDO_RELEASE_BIN ?? ensureServerBuilt();
+const perudoBin = process.env.PERUDO_RELEASE_BIN || ensureServerBuilt();
 
 const CADDY = process.env.CADDY ?? "caddy";
 const SYSTEMD_ANALYZE = process.env.SYSTEMD_ANALYZE ?? "systemd-analyze";
@@ -293,6 +293,8 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
     const health = await httpsGet(`${url}/healthz`, rootPem);
     assert.equal(health.status, 200);
     assert.match(String(health.headers.server ?? ""), /Caddy/, "the answer came through Caddy");
+    // The shipped Caddyfile keeps the metrics off the public side; perudo itself serves them.
+    assert.equal((await httpsGet(`${url}/metrics`, rootPem)).status, 404, "/metrics is not public");
 
     // `perudo check` as a deployer runs it, trusting Caddy's local CA: every step passes
     // through the proxy (health, readiness, the built page, share links on the public URL,
