@@ -46,6 +46,7 @@ import {
   tid,
   usable,
 } from "./harness.mjs";
+import { move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
 // Build the server before the tests' clocks start (a no-op when it is up to date). What
 // people deploy is the release build: scripts/test.sh (CI) builds it and names it in
@@ -207,64 +208,6 @@ async function startCaddy(dir, config, httpsPort) {
   }
 }
 
-/** Runs in the page before its scripts: records every WebSocket it opens (URL, open, close code, Snapshots). */
-function wsProbe() {
-  const Native = window.WebSocket;
-  const sockets = [];
-  window.__sockets = sockets;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      const rec = { url: String(this.url), opened: false, closeCode: null, snapshots: 0 };
-      sockets.push(rec);
-      this.addEventListener("open", () => { rec.opened = true; });
-      this.addEventListener("close", (e) => { rec.closeCode = e.code; });
-      this.addEventListener("message", (e) => {
-        if (e.data instanceof ArrayBuffer) {
-          // A MessagePack map with `type: "Snapshot"`: the tag's bytes are in the frame.
-          const bytes = new Uint8Array(e.data);
-          let text = "";
-          for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
-          if (text.includes("Snapshot")) rec.snapshots += 1;
-        }
-      });
-    }
-  };
-}
-
-const sockets = (page) => page.evaluate(() => window.__sockets.map((s) => ({ ...s })));
-const text = async (page, id) => ((await tid(page, id).first().textContent({ timeout: 2_000 })) ?? "").trim();
-
-/** Awaits `promise`; a failure names `what` and what the page showed. */
-async function within(page, what, promise) {
-  try {
-    return await promise;
-  } catch (e) {
-    const state = await tid(page, "connection-state").textContent({ timeout: 1_000 }).catch(() => "?");
-    const socks = await sockets(page).catch(() => "?");
-    throw new Error(`${what}: ${e.message}\n(connection-state: ${state}; sockets: ${JSON.stringify(socks)})`);
-  }
-}
-
-/** Whether it is this page's turn in a running round, with its bid picker ready. */
-async function myTurn(page) {
-  const turn = await tid(page, "turn-indicator").textContent({ timeout: 1_000 }).catch(() => "");
-  return /your turn/i.test(turn ?? "") && (await usable(page, "bid-button"));
-}
-
-/** Makes one move if the page can, then waits until the page shows the round moved on. */
-async function move(page) {
-  const before = await tid(page, "bid-history").textContent({ timeout: 1_000 }).catch(() => null);
-  const did = await playOnce(page);
-  if (!did) return null;
-  await within(page, `the page's ${did} is taken`, page.waitForFunction(
-    (before) => document.querySelector('[data-testid="bid-history"]')?.textContent !== before ||
-      document.querySelector('[data-testid="results"]') !== null,
-    before,
-    { timeout: 15_000 },
-  ));
-  return did;
-}
 
 test("a whole game over wss:// through Caddy with TLS, and a graceful restart behind the proxy", { timeout: 300_000 }, async (t) => {
   t.diagnostic(`caddy ${requireCaddy()}`);

@@ -22,6 +22,7 @@ import {
   tid,
   usable,
 } from "./harness.mjs";
+import { move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
 // Build the server before the test's clock starts (a no-op when it is up to date).
 ensureServerBuilt();
@@ -35,50 +36,6 @@ const ARGS = ["--disconnect-grace-ms", "60000", "--restore-grace-secs", "60"];
  * opened, its close code, and whether a `Snapshot` frame came in on it) without changing what
  * the page's own code sees.
  */
-function wsProbe() {
-  const Native = window.WebSocket;
-  const sockets = [];
-  window.__sockets = sockets;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      const rec = { opened: false, closeCode: null, frames: 0, snapshots: 0 };
-      sockets.push(rec);
-      this.addEventListener("open", () => { rec.opened = true; });
-      this.addEventListener("close", (e) => { rec.closeCode = e.code; });
-      this.addEventListener("message", (e) => {
-        rec.frames += 1;
-        if (e.data instanceof ArrayBuffer) {
-          // A MessagePack map with `type: "Snapshot"`: the tag's bytes are in the frame.
-          const bytes = new Uint8Array(e.data);
-          let text = "";
-          for (let i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
-          if (text.includes("Snapshot")) rec.snapshots += 1;
-        }
-      });
-    }
-  };
-}
-
-const sockets = (page) => page.evaluate(() => window.__sockets.map((s) => ({ ...s })));
-const text = async (page, id) => ((await tid(page, id).first().textContent({ timeout: 2_000 })) ?? "").trim();
-
-/** Awaits `promise`; a failure names `what` and what the page showed. */
-async function within(page, what, promise) {
-  try {
-    return await promise;
-  } catch (e) {
-    const state = await tid(page, "connection-state").textContent({ timeout: 1_000 }).catch(() => "?");
-    const socks = await sockets(page).catch(() => "?");
-    throw new Error(`${what}: ${e.message}\n(connection-state: ${state}; sockets: ${JSON.stringify(socks)})`);
-  }
-}
-
-/** Whether it is this page's turn in a running round, with its bid picker ready. */
-async function myTurn(page) {
-  const turn = await tid(page, "turn-indicator").textContent({ timeout: 1_000 }).catch(() => "");
-  return /your turn/i.test(turn ?? "") && (await usable(page, "bid-button"));
-}
 
 /** What a page shows of the round: own dice, whose turn, the bids, every seat's dice count. */
 async function tableOf(page) {
@@ -102,21 +59,6 @@ async function tableOf(page) {
       currentBid: q("current-bid")?.textContent ?? null,
     };
   });
-}
-
-/** Makes one move for `page` if it can, then waits until the page shows the round moved on. */
-async function move(page) {
-  const before = await tid(page, "bid-history").textContent({ timeout: 1_000 }).catch(() => null);
-  const did = await playOnce(page);
-  if (!did) return null;
-  // A bid adds to the history; a dudo ends the round (reveal, then a new round's empty list).
-  await within(page, `the page's ${did} is taken`, page.waitForFunction(
-    (before) => document.querySelector('[data-testid="bid-history"]')?.textContent !== before ||
-      document.querySelector('[data-testid="results"]') !== null,
-    before,
-    { timeout: 15_000 },
-  ));
-  return did;
 }
 
 test("a game survives a graceful server restart without any user action", { timeout: 240_000 }, async (t) => {
