@@ -938,13 +938,7 @@ async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
                 continue;
             }
         }
-        let wake = if drain_until.is_some() {
-            Some(now + Duration::from_millis(20))
-        } else if client.pending.is_none() {
-            act_at
-        } else {
-            None
-        };
+        let wake = next_wake(now, drain_until.is_some(), client.pending.is_none(), act_at);
         let frame = tokio::select! {
             frame = client.ws.next() => frame,
             _ = sleep_until_opt(wake) => continue,
@@ -1125,13 +1119,7 @@ async fn fanout_play(mut client: FanoutClient, shared: Shared, track: Arc<RoomTr
                 continue;
             }
         }
-        let wake = if drain_until.is_some() {
-            Some(now + Duration::from_millis(20))
-        } else if client.pending.is_none() {
-            act_at
-        } else {
-            None
-        };
+        let wake = next_wake(now, drain_until.is_some(), client.pending.is_none(), act_at);
         let frame = tokio::select! {
             frame = client.ws.next() => frame,
             _ = sleep_until_opt(wake) => continue,
@@ -1175,6 +1163,18 @@ async fn fanout_play(mut client: FanoutClient, shared: Shared, track: Arc<RoomTr
     if client.connected {
         stats.disconnected();
         let _ = tokio::time::timeout(Duration::from_secs(1), client.ws.close(None)).await;
+    }
+}
+
+/// When a client loop wakes without a frame: soon while draining (to see the moves in
+/// flight land), at its next act while it has nothing pending, else only for a frame.
+fn next_wake(now: Instant, draining: bool, idle: bool, act_at: Option<Instant>) -> Option<Instant> {
+    if draining {
+        Some(now + Duration::from_millis(20))
+    } else if idle {
+        act_at
+    } else {
+        None
     }
 }
 

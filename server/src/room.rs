@@ -557,6 +557,35 @@ impl Room {
         }
     }
 
+    /// Whether `image` is what `lobby_image` would build now, without building it.
+    fn lobby_matches(&self, image: &LobbyImage) -> bool {
+        self.rules == image.rules
+            && self.options == image.options
+            && self.host.map(|h| h as u8) == image.host
+            && self.games_played == image.games_played
+            && self.results == image.results
+            && self.seats.len() == image.seats.len()
+            && self.seats.iter().zip(&image.seats).all(|(slot, seat)| {
+                slot.name == seat.name
+                    && match (&slot.kind, &seat.kind) {
+                        (
+                            SeatKind::Human {
+                                token_hash, left, ..
+                            },
+                            SeatImageKind::Human {
+                                token_hash: stored,
+                                left: stored_left,
+                            },
+                        ) => token_hash == stored && left == stored_left,
+                        (SeatKind::Bot { level, .. }, SeatImageKind::Bot { level: stored }) => {
+                            level == stored
+                        }
+                        (SeatKind::Human { .. }, SeatImageKind::Bot { .. })
+                        | (SeatKind::Bot { .. }, SeatImageKind::Human { .. }) => false,
+                    }
+            })
+    }
+
     /// The running turn's limit on the wall clock.
     fn clock_image(&self) -> Option<ClockImage> {
         let Stage::Playing(play) = &self.stage else {
@@ -577,9 +606,16 @@ impl Room {
             return Vec::new();
         };
         let mut writes = Vec::new();
-        let lobby = self.lobby_image();
-        if lobby != committed.lobby {
-            writes.push(Write::Lobby(lobby));
+        // Compared in place: most inputs (moves, reconnects) leave the lobby as it was, and
+        // the room should not build and drop an image of it each time.
+        if self.lobby_matches(&committed.lobby) {
+            debug_assert_eq!(
+                self.lobby_image(),
+                committed.lobby,
+                "lobby_matches is exact"
+            );
+        } else {
+            writes.push(Write::Lobby(self.lobby_image()));
         }
         if let Some(play) = self.play() {
             let history = play.game.history();
@@ -831,11 +867,7 @@ impl Room {
                     Some(SeatKind::Human { token_hash, .. }) => Some(*token_hash),
                     _ => None,
                 };
-                let found = hash.and_then(|hash| {
-                    fresh.seats.iter().position(|s| {
-                        matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
-                    })
-                });
+                let found = hash.and_then(|hash| fresh.seat_of_token(hash));
                 c.role = match found {
                     Some(j) => {
                         if let SeatKind::Human {
@@ -1827,6 +1859,13 @@ impl Room {
         self.send_snapshot(conn);
     }
 
+    /// The seat of a player still in the room whose token hashes to `hash`.
+    fn seat_of_token(&self, hash: TokenHash) -> Option<usize> {
+        self.seats.iter().position(|s| {
+            matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
+        })
+    }
+
     /// Takes the seat of `token` for `conn`. With `last_version`, the connection catches up
     /// from the room's history where it can instead of getting a snapshot.
     fn claim(
@@ -1837,13 +1876,9 @@ impl Room {
     ) -> Result<(), Rejection> {
         self.require_outsider(conn)?;
         let hash = ids::hash_token(token);
-        let seat = self
-            .seats
-            .iter()
-            .position(|s| {
-                matches!(s.kind, SeatKind::Human { token_hash, left: false, .. } if token_hash == hash)
-            })
-            .ok_or_else(|| Rejection::new(RejectCode::BadToken, "no seat in this room has that token"))?;
+        let seat = self.seat_of_token(hash).ok_or_else(|| {
+            Rejection::new(RejectCode::BadToken, "no seat in this room has that token")
+        })?;
         // Only a player who was away comes back: not the host's first claim of a new room,
         // nor a second socket taking over from a live one.
         let returned = matches!(

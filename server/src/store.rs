@@ -520,6 +520,8 @@ fn commit_batches(conn: &mut Connection, batches: &[&Batch]) -> Result<(), Stora
 
 fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageError> {
     let code = batch.code.as_str();
+    // The clock goes into the rooms row with the version, in the one UPDATE every batch makes.
+    let mut clock: Option<Option<String>> = None;
     for write in &batch.writes {
         match write {
             Write::CreateRoom(lobby) => {
@@ -576,10 +578,8 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
                 )?
                 .execute(params![code, number, now, serde_json::to_string(results)?])?;
             }
-            Write::Clock(clock) => {
-                let clock = clock.map(|c| serde_json::to_string(&c)).transpose()?;
-                tx.prepare_cached("UPDATE rooms SET clock = ?2 WHERE code = ?1")?
-                    .execute(params![code, clock])?;
+            Write::Clock(next) => {
+                clock = Some(next.map(|c| serde_json::to_string(&c)).transpose()?);
             }
             Write::Closed => {
                 tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
@@ -588,8 +588,17 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
         }
     }
     let updated = tx
-        .prepare_cached("UPDATE rooms SET version = ?2, updated_ms = ?3 WHERE code = ?1")?
-        .execute(params![code, batch.version as i64, now])?;
+        .prepare_cached(
+            "UPDATE rooms SET version = ?2, updated_ms = ?3, \
+             clock = CASE WHEN ?4 THEN ?5 ELSE clock END WHERE code = ?1",
+        )?
+        .execute(params![
+            code,
+            batch.version as i64,
+            now,
+            clock.is_some(),
+            clock.flatten()
+        ])?;
     if updated == 0 {
         return Err(StorageError::Database(format!("no stored room {code}")));
     }

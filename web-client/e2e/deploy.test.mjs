@@ -46,7 +46,7 @@ import {
   tid,
   usable,
 } from "./harness.mjs";
-import { move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
+import { expectResults, move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
 // Build the server before the tests' clocks start (a no-op when it is up to date). What
 // people deploy is the release build: scripts/test.sh (CI) builds it and names it in
@@ -348,18 +348,7 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
       if (await move(page)) moves += 1;
       await sleep(40);
     }
-    await tid(page, "results").waitFor({ timeout: 15_000 });
-    const winner = await text(page, "winner");
-    assert.ok(names.some((n) => n && winner.includes(n)), `the winner (${winner}) is a seat (${names})`);
-    if ((await tid(page, "verify-button").count()) > 0) {
-      await tid(page, "verify-button").click();
-      await tid(page, "verify-panel").waitFor({ timeout: 10_000 });
-      await page.waitForFunction(
-        () => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match",
-        null,
-        { timeout: 10_000 },
-      );
-    }
+    await expectResults(page, names);
     const all = await sockets(page);
     for (const s of all) assert.ok(s.url.startsWith("wss://"), `every WebSocket is wss:// (${s.url})`);
     assert.deepEqual(page.errors, [], "no uncaught page errors");

@@ -64,3 +64,21 @@ export async function move(page) {
   ));
   return did;
 }
+
+/** The results screen shows a winner among `names` and, where offered, the seed check says match. */
+export async function expectResults(page, names) {
+  await tid(page, "results").waitFor({ timeout: 15_000 });
+  const winner = await text(page, "winner");
+  if (!names.some((n) => n && winner.includes(n))) {
+    throw new Error(`the winner (${winner}) is not a seat (${names})`);
+  }
+  if ((await tid(page, "verify-button").count()) > 0) {
+    await tid(page, "verify-button").click();
+    await tid(page, "verify-panel").waitFor({ timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match",
+      null,
+      { timeout: 10_000 },
+    );
+  }
+}

@@ -22,7 +22,7 @@ import {
   tid,
   usable,
 } from "./harness.mjs";
-import { move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
+import { expectResults, move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
 // Build the server before the test's clock starts (a no-op when it is up to date).
 ensureServerBuilt();
@@ -190,18 +190,7 @@ test("a game survives a graceful server restart without any user action", { time
       await sleep(40);
     }
     for (const page of pages) {
-      await tid(page, "results").waitFor({ timeout: 15_000 });
-      const winner = await text(page, "winner");
-      assert.ok(names.some((n) => n && winner.includes(n)), `the winner (${winner}) is a seat (${names})`);
-      if ((await tid(page, "verify-button").count()) > 0) {
-        await tid(page, "verify-button").click();
-        await tid(page, "verify-panel").waitFor({ timeout: 10_000 });
-        await page.waitForFunction(
-          () => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match",
-          null,
-          { timeout: 10_000 },
-        );
-      }
+      await expectResults(page, names);
       assert.deepEqual(page.errors, [], "no uncaught page errors");
     }
     t.diagnostic(`${moves} moves by the pages; both back ${backAfter} ms after the server restarted`);
