@@ -55,23 +55,7 @@ struct Harness {
 
 impl Harness {
     fn new(settings: RoomSettings) -> Harness {
-        let now = Instant::now();
-        let room = Room::new(
-            "TESTROOM2".into(),
-            settings,
-            GameConfig::default(),
-            RoomOptions::default(),
-            "Host".into(),
-            ids::hash_token(HOST_TOKEN),
-            now,
-        );
-        let mut room = room;
-        maybe_store(&mut room);
-        Harness {
-            room,
-            now,
-            next_conn: 1,
-        }
+        Harness::build(settings, GameConfig::default(), RoomOptions::default())
     }
 
     /// Hands an input to the room; with a store, commits it and sends what it caused.
@@ -633,7 +617,7 @@ impl Harness {
     fn build(settings: RoomSettings, rules: GameConfig, options: RoomOptions) -> Harness {
         let now = Instant::now();
         let room = Room::new(
-            "TESTROOM3".into(),
+            "TESTROOM2".into(),
             settings,
             rules,
             options,
