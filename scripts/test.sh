@@ -1,14 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly what CI runs (.ci/run):
+#   0. what a fresh machine lacks: Debian's `chromium` (browser tests) and `caddy` (deployment
+#      test), installed with apt-get when this runs as root; otherwise it stops at once and
+#      prints the one command to run;
 #   1. the web client: install its locked dependencies, build it (web-client/dist), unit tests;
 #   2. every Rust test of the workspace (the server embeds the client build just made);
-#   3. the browser end-to-end tests: the real `perudo` binary and headless Chromium
-#      (/usr/bin/chromium, Debian's `chromium` package) playing through the UI; the deployment
-#      test also runs Caddy (Debian's `caddy` package) and, where installed, systemd-analyze.
+#   3. the end-to-end tests in tests/: the real `perudo` binary and headless Chromium
+#      (/usr/bin/chromium) playing through the UI; the deployment test also runs Caddy and,
+#      where installed, systemd-analyze.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v caddy >/dev/null || missing+=(caddy)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    step "installing ${missing[*]} (apt-get)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  else
+    echo "scripts/test.sh needs ${missing[*]}; install them once with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 
 step "web client: npm ci"
 npm ci --prefix web-client --no-audit --no-fund
@@ -20,8 +38,9 @@ npm test --prefix web-client
 step "rust: cargo test --workspace --all-features"
 cargo test --workspace --all-features
 
-step "end-to-end: cargo build -p perudo-server (debug, and release for the deployment test), then npm run e2e"
+step "end-to-end: cargo build -p perudo-server (debug, and release for the deployment test), then tests/"
 cargo build -p perudo-server --bin perudo
 cargo build --release -p perudo-server --bin perudo
+npm ci --prefix tests --no-audit --no-fund
 PERUDO_BIN="$PWD/target/debug/perudo" PERUDO_RELEASE_BIN="$PWD/target/release/perudo" \
-  npm run e2e --prefix web-client
+  npm test --prefix tests
