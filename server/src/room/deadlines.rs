@@ -1,12 +1,57 @@
-//! Every timer of the room (idle close, reveal pause, bot move, turn deadline, host hand-over, forfeit) and what happens when one is due.
+//! Every timer of the room in one table: idle close, host hand-over, forfeit, the turn
+//! deadline (time limit or away), the reveal pause and a bot's move. The run loop sleeps until
+//! `Deadlines::next`; `tick` handles what is `due`. Timers are room state, not tasks, so
+//! reconnects and broadcasts cannot restart anyone's clock by accident.
 
 use super::*;
 
-/// What happens when a seated human has been away long enough.
+/// A timer of the room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AwayTimer {
-    HandOverHost(usize),
-    Forfeit(usize),
+pub(super) enum Timer {
+    /// Nobody has been connected for `idle_close`: the room closes.
+    IdleClose,
+    /// The host has been away for the disconnect grace and a connected human can take over.
+    HandOverHost(Seat),
+    /// A player still in a running game has been away for the room's forfeit time.
+    Forfeit(Seat),
+    /// The turn's deadline (`Play::turn_deadline`): the room plays for the human on turn.
+    Turn,
+    /// The reveal pause is over: the next round starts.
+    RevealPause,
+    /// A bot's "thinking" time is over: it moves.
+    BotMove,
+}
+
+impl Timer {
+    /// Timers of the running game, handled one per tick, in this order, after the others.
+    fn is_game(self) -> bool {
+        matches!(self, Timer::Turn | Timer::RevealPause | Timer::BotMove)
+    }
+}
+
+/// When each of the room's running timers is due.
+#[derive(Debug, Default)]
+pub(super) struct Deadlines(Vec<(Instant, Timer)>);
+
+impl Deadlines {
+    fn add(&mut self, at: Option<Instant>, timer: Timer) {
+        if let Some(at) = at {
+            self.0.push((at, timer));
+        }
+    }
+
+    /// The earliest moment a timer needs the room.
+    pub(super) fn next(&self) -> Option<Instant> {
+        self.0.iter().map(|&(at, _)| at).min()
+    }
+
+    /// The timers due at `now`, in the order they are handled.
+    pub(super) fn due(&self, now: Instant) -> impl Iterator<Item = Timer> + '_ {
+        self.0
+            .iter()
+            .filter(move |&&(at, _)| at <= now)
+            .map(|&(_, timer)| timer)
+    }
 }
 
 /// The running turn's deadline.
@@ -21,128 +66,133 @@ pub(super) struct TurnDeadline {
 }
 
 impl Room {
+    /// Every running timer of the room, in the order `tick` handles them.
+    pub(super) fn deadlines(&self) -> Deadlines {
+        let mut table = Deadlines::default();
+        table.add(
+            self.empty_since
+                .map(|since| since + self.settings.idle_close),
+            Timer::IdleClose,
+        );
+        self.add_away_deadlines(&mut table);
+        if let Stage::Playing(play) = &self.stage {
+            match &play.pause {
+                // During the reveal nothing moves: no bot, no turn clock.
+                Some(pause) => table.add(Some(pause.until), Timer::RevealPause),
+                None => {
+                    table.add(play.turn_deadline.map(|d| d.at), Timer::Turn);
+                    table.add(play.bot_at, Timer::BotMove);
+                }
+            }
+        }
+        table
+    }
+
     /// The earliest moment a timer needs the room.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let idle = self
-            .empty_since
-            .map(|since| since + self.settings.idle_close);
-        let play = match &self.stage {
-            Stage::Playing(play) => match &play.pause {
-                Some(pause) => Some(pause.until),
-                None => [play.bot_at, play.turn_deadline.map(|d| d.at)]
-                    .into_iter()
-                    .flatten()
-                    .min(),
-            },
-            Stage::Lobby | Stage::Finished(_) => None,
-        };
-        let away = self.away_deadlines().map(|(at, _)| at).min();
-        [idle, play, away].into_iter().flatten().min()
+        self.deadlines().next()
     }
 
     pub(super) fn tick(&mut self, now: Instant) {
-        if let Some(since) = self.empty_since
-            && now >= since + self.settings.idle_close
-        {
+        let due: Vec<Timer> = self.deadlines().due(now).collect();
+        if due.contains(&Timer::IdleClose) {
             info!("closing: nobody connected");
             self.closed = true;
             return;
         }
-        let due: Vec<AwayTimer> = self
-            .away_deadlines()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, timer)| timer)
-            .collect();
         for timer in due {
             match timer {
-                AwayTimer::HandOverHost(seat) if self.host == Some(seat) => {
-                    if let Some(next) = self.next_host(Some(seat))
+                Timer::HandOverHost(seat) if self.seats.is_host(seat) => {
+                    if let Some(next) = self.seats.next_host(Some(seat))
                         && self.seats[next].is_connected_human()
                     {
-                        info!(from = seat, to = next, "host away: handing over");
-                        self.host = Some(next);
-                        let seat = Seat::new(next as u8).expect("below 10");
+                        info!(
+                            from = seat.get(),
+                            to = next.get(),
+                            "host away: handing over"
+                        );
+                        self.seats.set_host(Some(next));
                         self.broadcast(
-                            vec![RoomEvent::HostChanged { seat: Some(seat) }],
+                            vec![RoomEvent::HostChanged { seat: Some(next) }],
                             true,
                             false,
                         );
                     }
                 }
-                AwayTimer::HandOverHost(_) => {}
-                AwayTimer::Forfeit(seat) => {
-                    info!(seat, "away too long: forfeited");
+                Timer::Forfeit(seat) => {
+                    info!(seat = seat.get(), "away too long: forfeited");
                     self.forfeit_seat(seat, Vec::new(), now);
                 }
+                Timer::HandOverHost(_)
+                | Timer::IdleClose
+                | Timer::Turn
+                | Timer::RevealPause
+                | Timer::BotMove => {}
             }
         }
+        // One game timer per tick, against the room as the away timers left it.
+        let game_timer = self.deadlines().due(now).find(|t| t.is_game());
         let Stage::Playing(play) = &mut self.stage else {
             return;
         };
-        if play.pause.is_none()
-            && let Some(deadline) = play.turn_deadline
-            && now >= deadline.at
-        {
-            play.turn_deadline = None;
-            self.auto_play(deadline.seat, deadline.reason, now);
-            return;
-        }
-        let Stage::Playing(play) = &mut self.stage else {
-            return;
-        };
-        if let Some(pause) = &play.pause {
-            if now >= pause.until {
-                let pause = play.pause.take().expect("checked above");
-                self.end_pause(pause, now);
+        match game_timer {
+            Some(Timer::Turn) => {
+                if let Some(deadline) = play.turn_deadline.take() {
+                    self.auto_play(deadline.seat, deadline.reason, now);
+                }
             }
-            return;
-        }
-        if play.bot_at.is_some_and(|at| now >= at) {
-            play.bot_at = None;
-            self.play_bot(now);
+            Some(Timer::RevealPause) => {
+                if let Some(pause) = play.pause.take() {
+                    self.end_pause(pause, now);
+                }
+            }
+            Some(Timer::BotMove) => {
+                play.bot_at = None;
+                self.play_bot(now);
+            }
+            Some(Timer::IdleClose | Timer::HandOverHost(_) | Timer::Forfeit(_)) | None => {}
         }
     }
 
     /// Timers that run while a seated human is away: handing over the host role after the
     /// grace period, and forfeiting a player still in a running game after the room's time.
-    pub(super) fn away_deadlines(&self) -> impl Iterator<Item = (Instant, AwayTimer)> + '_ {
+    fn add_away_deadlines(&self, table: &mut Deadlines) {
         let playing = match &self.stage {
             Stage::Playing(play) => Some(play.game.dice_counts()),
             Stage::Lobby | Stage::Finished(_) => None,
         };
         let forfeit_after = Duration::from_secs(u64::from(self.options.forfeit_after_secs));
-        self.seats
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, slot)| match slot.kind {
-                SeatKind::Human {
-                    conn: None,
-                    left: false,
-                    away_since: Some(since),
-                    ..
-                } => Some((i, since)),
-                SeatKind::Human { .. } | SeatKind::Bot { .. } => None,
-            })
-            .flat_map(move |(i, since)| {
-                // Only while someone connected could take over: otherwise the deadline would
-                // stay in the past and wake the room in a loop.
-                let successor = self
-                    .next_host(Some(i))
-                    .is_some_and(|next| self.seats[next].is_connected_human());
-                // After a restart everyone is away at first: wait for them a little longer.
-                let at_least = |at: Instant| self.grace_until.map_or(at, |g| at.max(g));
-                let host = (self.host == Some(i) && successor).then(|| {
-                    (
-                        at_least(since + self.settings.disconnect_grace),
-                        AwayTimer::HandOverHost(i),
-                    )
-                });
-                let forfeit = playing
-                    .as_ref()
-                    .is_some_and(|dice| dice.get(i).is_some_and(|&d| d > 0))
-                    .then(|| (at_least(since + forfeit_after), AwayTimer::Forfeit(i)));
-                host.into_iter().chain(forfeit)
-            })
+        // After a restart everyone is away at first: wait for them a little longer.
+        let at_least = |at: Instant| self.grace_until.map_or(at, |g| at.max(g));
+        for (seat, slot) in self.seats.iter() {
+            let SeatKind::Human {
+                conn: None,
+                left: false,
+                away_since: Some(since),
+                ..
+            } = slot.kind
+            else {
+                continue;
+            };
+            // Only while someone connected could take over: otherwise the deadline would
+            // stay in the past and wake the room in a loop.
+            let successor = self
+                .seats
+                .next_host(Some(seat))
+                .is_some_and(|next| self.seats[next].is_connected_human());
+            if self.seats.is_host(seat) && successor {
+                table.add(
+                    Some(at_least(since + self.settings.disconnect_grace)),
+                    Timer::HandOverHost(seat),
+                );
+            }
+            let in_game = playing
+                .as_ref()
+                .is_some_and(|dice| dice.get(seat.index()).is_some_and(|&d| d > 0));
+            if in_game {
+                table.add(Some(at_least(since + forfeit_after)), Timer::Forfeit(seat));
+            }
+        }
     }
 
     /// Sets the turn deadline for the current turn: the turn time limit for a connected
@@ -168,7 +218,7 @@ impl Room {
             Some(d) => d.limit_at,
             None => limit.map(|secs| now + Duration::from_secs(u64::from(secs))),
         };
-        play.turn_deadline = match self.seats.get(turn.index()).map(|s| &s.kind) {
+        play.turn_deadline = match self.seats.get(turn).map(|s| &s.kind) {
             Some(SeatKind::Human { conn: Some(_), .. }) => limit_at.map(|at| TurnDeadline {
                 seat: turn,
                 at,

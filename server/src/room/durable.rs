@@ -52,6 +52,12 @@ impl Room {
                 emotes: VecDeque::new(),
             })
             .collect();
+        let host = match lobby.host {
+            Some(h) => Some(Seat::new(h).ok_or("the stored host is not a seat")?),
+            None => None,
+        };
+        let seats = Seats::from_slots(seats, host)
+            .ok_or("the stored seats are more than a room holds, or the host is not one of them")?;
         let stage = match &image.game {
             None => Stage::Lobby,
             Some(game) => {
@@ -76,7 +82,6 @@ impl Room {
             stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
             version,
             seats,
-            host: lobby.host.map(usize::from),
             conns: BTreeMap::new(),
             stage,
             games_played: lobby.games_played,
@@ -148,6 +153,7 @@ impl Room {
             options: self.options,
             seats: self
                 .seats
+                .slots()
                 .iter()
                 .map(|slot| SeatImage {
                     name: slot.name.clone(),
@@ -162,7 +168,7 @@ impl Room {
                     },
                 })
                 .collect(),
-            host: self.host.map(|h| h as u8),
+            host: self.seats.host().map(Seat::get),
             games_played: self.games_played,
             results: self.results.clone(),
         }
@@ -172,29 +178,34 @@ impl Room {
     pub(super) fn lobby_matches(&self, image: &LobbyImage) -> bool {
         self.rules == image.rules
             && self.options == image.options
-            && self.host.map(|h| h as u8) == image.host
+            && self.seats.host().map(Seat::get) == image.host
             && self.games_played == image.games_played
             && self.results == image.results
             && self.seats.len() == image.seats.len()
-            && self.seats.iter().zip(&image.seats).all(|(slot, seat)| {
-                slot.name == seat.name
-                    && match (&slot.kind, &seat.kind) {
-                        (
-                            SeatKind::Human {
-                                token_hash, left, ..
-                            },
-                            SeatImageKind::Human {
-                                token_hash: stored,
-                                left: stored_left,
-                            },
-                        ) => token_hash == stored && left == stored_left,
-                        (SeatKind::Bot { level, .. }, SeatImageKind::Bot { level: stored }) => {
-                            level == stored
+            && self
+                .seats
+                .slots()
+                .iter()
+                .zip(&image.seats)
+                .all(|(slot, seat)| {
+                    slot.name == seat.name
+                        && match (&slot.kind, &seat.kind) {
+                            (
+                                SeatKind::Human {
+                                    token_hash, left, ..
+                                },
+                                SeatImageKind::Human {
+                                    token_hash: stored,
+                                    left: stored_left,
+                                },
+                            ) => token_hash == stored && left == stored_left,
+                            (SeatKind::Bot { level, .. }, SeatImageKind::Bot { level: stored }) => {
+                                level == stored
+                            }
+                            (SeatKind::Human { .. }, SeatImageKind::Bot { .. })
+                            | (SeatKind::Bot { .. }, SeatImageKind::Human { .. }) => false,
                         }
-                        (SeatKind::Human { .. }, SeatImageKind::Bot { .. })
-                        | (SeatKind::Bot { .. }, SeatImageKind::Human { .. }) => false,
-                    }
-            })
+                })
     }
 
     /// The running turn's limit on the wall clock.
@@ -347,7 +358,7 @@ impl Room {
         fresh.empty_since = self.empty_since;
         fresh.grace_until = self.grace_until;
         // Away times carry over: a rollback must not reset anyone's forfeit clock.
-        for (slot, old) in fresh.seats.iter_mut().zip(&self.seats) {
+        for ((_, slot), old) in fresh.seats.iter_mut().zip(self.seats.slots()) {
             if let (
                 SeatKind::Human {
                     token_hash,
@@ -371,11 +382,8 @@ impl Room {
         for (id, mut c) in conns {
             c.last_you = None;
             if let Role::Seat(seat) = c.role {
-                let hash = match self.seats.get(seat).map(|s| &s.kind) {
-                    Some(SeatKind::Human { token_hash, .. }) => Some(*token_hash),
-                    _ => None,
-                };
-                let found = hash.and_then(|hash| fresh.seat_of_token(hash));
+                let hash = self.seats.get(seat).and_then(SeatSlot::token_hash);
+                let found = hash.and_then(|hash| fresh.seats.of_token(hash));
                 c.role = match found {
                     Some(j) => {
                         if let SeatKind::Human {
@@ -386,8 +394,7 @@ impl Room {
                             *away_since = None;
                         }
                         if j != seat {
-                            let seat = Seat::new(j as u8).expect("below 10");
-                            fresh.push_now(id, &c.outbox, &ServerMessage::Moved { seat });
+                            fresh.push_now(id, &c.outbox, &ServerMessage::Moved { seat: j });
                         }
                         Role::Seat(j)
                     }

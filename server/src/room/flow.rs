@@ -65,21 +65,24 @@ impl Room {
 
     /// Takes `seat` out of the running game (its dice leave, the round is re-rolled) and
     /// hands the host role on if it was the host's.
-    pub(super) fn forfeit_seat(&mut self, seat: usize, mut extra: Vec<RoomEvent>, now: Instant) {
+    pub(super) fn forfeit_seat(&mut self, seat: Seat, mut extra: Vec<RoomEvent>, now: Instant) {
         let Stage::Playing(play) = &mut self.stage else {
             return;
         };
-        let game_seat = Seat::new(seat as u8).expect("below 10");
-        let events = if play.game.dice_counts().get(seat).is_some_and(|&d| d > 0) {
-            play.game.forfeit(game_seat).unwrap_or_default()
+        let in_game = play
+            .game
+            .dice_counts()
+            .get(seat.index())
+            .is_some_and(|&d| d > 0);
+        let events = if in_game {
+            play.game.forfeit(seat).unwrap_or_default()
         } else {
             Vec::new()
         };
-        if self.host == Some(seat) {
-            self.host = self.next_host(Some(seat));
-            extra.push(RoomEvent::HostChanged {
-                seat: self.host.and_then(|h| Seat::new(h as u8)),
-            });
+        if self.seats.is_host(seat) {
+            let next = self.seats.next_host(Some(seat));
+            self.seats.set_host(next);
+            extra.push(RoomEvent::HostChanged { seat: next });
         }
         // The room changed too: the seat is no longer connected, perhaps no longer host.
         self.after_game_events(events, extra, true, now);
@@ -88,11 +91,7 @@ impl Room {
     pub(super) fn start_game(&mut self, now: Instant) -> Result<(), Rejection> {
         // Players who left for good do not sit in the next game. Check first, so that a
         // refused start changes nothing.
-        let seats = self
-            .seats
-            .iter()
-            .filter(|s| !matches!(s.kind, SeatKind::Human { left: true, .. }))
-            .count() as u8;
+        let seats = self.seats.staying();
         if seats < self.rules.min_players {
             return Err(Rejection::new(
                 RejectCode::NotEnoughPlayers,
@@ -106,16 +105,12 @@ impl Room {
             .validate_for(seats)
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let mut room_events = Vec::new();
-        while let Some(i) = self
-            .seats
-            .iter()
-            .position(|s| matches!(s.kind, SeatKind::Human { left: true, .. }))
-        {
-            room_events.push(self.take_out_seat(i));
+        while let Some(seat) = self.first_left_seat() {
+            room_events.push(self.take_out_seat(seat));
         }
-        debug_assert_eq!(usize::from(seats), self.seats.len());
+        debug_assert_eq!(seats, self.seats.count());
         // Time away in the lobby does not count towards forfeiting this game.
-        for slot in &mut self.seats {
+        for (_, slot) in self.seats.iter_mut() {
             if let SeatKind::Human {
                 away_since: Some(since),
                 ..
@@ -132,7 +127,7 @@ impl Room {
         let start = GameStart {
             number,
             config: self.rules.clone(),
-            names: self.seats.iter().map(|slot| slot.name.clone()).collect(),
+            names: self.seats.names(),
             seed: seed.to_hex(),
             started_ms: store::unix_ms(),
         };
@@ -157,7 +152,7 @@ impl Room {
 
     pub(super) fn act(
         &mut self,
-        seat: usize,
+        seat: Seat,
         action: Action,
         now: Instant,
     ) -> Result<(), Rejection> {
@@ -170,15 +165,11 @@ impl Room {
                 "the next round has not started yet",
             ));
         }
-        let game_seat = Seat::new(seat as u8).expect("below 10");
-        let events = play
-            .game
-            .apply(game_seat, action)
-            .map_err(|error| Rejection {
-                code: RejectCode::Rule,
-                message: error.to_string(),
-                detail: Some(RejectDetail::Rule { error }),
-            })?;
+        let events = play.game.apply(seat, action).map_err(|error| Rejection {
+            code: RejectCode::Rule,
+            message: error.to_string(),
+            detail: Some(RejectDetail::Rule { error }),
+        })?;
         self.after_game_events(events, Vec::new(), false, now);
         Ok(())
     }
@@ -199,7 +190,7 @@ impl Room {
             if let Some(SeatSlot {
                 kind: SeatKind::Bot { bot, .. },
                 ..
-            }) = self.seats.get_mut(seat.index())
+            }) = self.seats.get_mut(seat)
                 && (seat == turn || play.game.is_legal(seat, &Action::DeclarePalifico))
                 && let Some(action) = bot.decide(&play.game.view_for(seat))
             {
@@ -216,16 +207,21 @@ impl Room {
         }
     }
 
+    /// The first seat of a player who left for good.
+    fn first_left_seat(&self) -> Option<Seat> {
+        self.seats
+            .iter()
+            .find(|(_, s)| s.has_left())
+            .map(|(seat, _)| seat)
+    }
+
     /// Whether a bot has something to do now.
     pub(super) fn bot_has_move(&self, play: &Play) -> bool {
         let Some(turn) = play.game.turn() else {
             return false;
         };
-        self.seats.iter().enumerate().any(|(i, slot)| {
-            matches!(slot.kind, SeatKind::Bot { .. })
-                && Seat::new(i as u8).is_some_and(|seat| {
-                    seat == turn || play.game.is_legal(seat, &Action::DeclarePalifico)
-                })
+        self.seats.iter().any(|(seat, slot)| {
+            slot.is_bot() && (seat == turn || play.game.is_legal(seat, &Action::DeclarePalifico))
         })
     }
 
@@ -319,7 +315,7 @@ impl Room {
             let results = GameResults {
                 game: play.number,
                 winner,
-                names: self.seats.iter().map(|slot| slot.name.clone()).collect(),
+                names: self.seats.names(),
                 placings,
                 rounds: play.rounds,
                 stats: play.stats.clone(),

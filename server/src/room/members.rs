@@ -6,7 +6,7 @@ use super::*;
 pub(super) enum Role {
     /// Said hello (or not yet) but neither seated nor watching: receives nothing.
     Outsider,
-    Seat(usize),
+    Seat(Seat),
     Spectator,
 }
 
@@ -125,8 +125,7 @@ impl Room {
                         Some(SeatKind::Human { token_hash, conn: None, .. }) if *token_hash == hash
                     )
                 })
-                .filter_map(|(seat, _)| Seat::new(seat as u8))
-                .map(|seat| RoomEvent::Disconnected { seat })
+                .map(|(seat, _)| RoomEvent::Disconnected { seat })
                 .collect();
             if !events.is_empty() {
                 self.broadcast(events, true, false);
@@ -206,8 +205,7 @@ impl Room {
             self.empty_since = Some(now);
         }
         if let Some(seat) = held {
-            info!(seat, "player disconnected");
-            let seat = Seat::new(seat as u8).expect("below 10");
+            info!(seat = seat.get(), "player disconnected");
             self.broadcast(vec![RoomEvent::Disconnected { seat }], true, false);
         } else if matches!(role, Some(Role::Seat(_) | Role::Spectator)) {
             self.broadcast(Vec::new(), true, false);

@@ -48,7 +48,7 @@ pub use history::HISTORY_CAPACITY;
 use history::History;
 use members::{Conn, Out, Role};
 use requests::Rejection;
-use seats::{SeatKind, SeatSlot};
+use seats::{SeatKind, SeatSlot, Seats};
 
 use crate::ids::{self, TokenHash};
 use crate::metrics;
@@ -177,15 +177,15 @@ pub struct Room {
     /// Plays for humans whose turn timed out or who are away.
     stand_in: Bot,
     version: RoomVersion,
-    seats: Vec<SeatSlot>,
-    host: Option<usize>,
+    /// The seats and the host.
+    seats: Seats,
     conns: BTreeMap<ConnId, Conn>,
     stage: Stage,
     games_played: u32,
     results: Option<GameResults>,
     /// Seats (and their token hashes) whose connection was dropped for not keeping up,
     /// announced at the end of the current input.
-    lost: Vec<(usize, TokenHash)>,
+    lost: Vec<(Seat, TokenHash)>,
     /// Since when nobody has been connected.
     empty_since: Option<Instant>,
     closed: bool,
@@ -232,17 +232,7 @@ impl Room {
             history: History::new(),
             stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
             version: 0,
-            seats: vec![SeatSlot {
-                name: host_name,
-                kind: SeatKind::Human {
-                    token_hash,
-                    conn: None,
-                    left: false,
-                    away_since: None,
-                },
-                emotes: VecDeque::new(),
-            }],
-            host: Some(0),
+            seats: Seats::hosted_by(SeatSlot::human(host_name, token_hash, None)),
             conns: BTreeMap::new(),
             stage: Stage::Lobby,
             games_played: 0,

@@ -21,9 +21,9 @@ impl Rejection {
 }
 
 impl Room {
-    pub(super) fn require_host(&self, conn: ConnId) -> Result<usize, Rejection> {
+    pub(super) fn require_host(&self, conn: ConnId) -> Result<Seat, Rejection> {
         match self.role(conn) {
-            Role::Seat(seat) if self.host == Some(seat) => Ok(seat),
+            Role::Seat(seat) if self.seats.is_host(seat) => Ok(seat),
             Role::Seat(_) => Err(Rejection::new(
                 RejectCode::NotHost,
                 "only the host may do that",
@@ -135,49 +135,39 @@ impl Room {
                 self.require_host(conn)?;
                 self.require_between_games()?;
                 self.require_free_seat()?;
-                let n = (1..)
-                    .find(|n| {
-                        let name = format!("Bot {n}");
-                        !self.seats.iter().any(|s| s.name == name)
+                // Of the first MAX_SEATS + 1 names, one is free.
+                let name = (1..)
+                    .map(|n| format!("Bot {n}"))
+                    .find(|name| !self.seats.slots().iter().any(|s| s.name == *name))
+                    .unwrap_or_default();
+                let seat = self
+                    .seats
+                    .push(SeatSlot {
+                        name: name.clone(),
+                        kind: SeatKind::Bot {
+                            level,
+                            bot: Box::new(Bot::new(level, ids::new_bot_seed())),
+                        },
+                        emotes: VecDeque::new(),
                     })
-                    .expect("fewer than 10 seats");
-                let name = format!("Bot {n}");
-                let seat = self.seats.len();
-                self.seats.push(SeatSlot {
-                    name: name.clone(),
-                    kind: SeatKind::Bot {
-                        level,
-                        bot: Box::new(Bot::new(level, ids::new_bot_seed())),
-                    },
-                    emotes: VecDeque::new(),
-                });
-                self.broadcast(
-                    vec![RoomEvent::SeatTaken {
-                        seat: Seat::new(seat as u8).expect("below 10"),
-                        name,
-                    }],
-                    true,
-                    false,
-                );
+                    .map_err(|_| Self::no_seat_left())?;
+                self.broadcast(vec![RoomEvent::SeatTaken { seat, name }], true, false);
                 Ok(())
             }
             Request::Kick { seat } => {
                 let host = self.require_host(conn)?;
                 self.require_between_games()?;
-                let target = seat.index();
-                if target >= self.seats.len() {
+                let target = seat;
+                let Some(slot) = self.seats.get(target) else {
                     return Err(Rejection::new(RejectCode::NoSuchSeat, "no such seat"));
-                }
+                };
                 if target == host {
                     return Err(Rejection::new(
                         RejectCode::BadTarget,
                         "the host cannot kick themselves; leave instead",
                     ));
                 }
-                if let SeatKind::Human {
-                    conn: Some(kicked), ..
-                } = self.seats[target].kind
-                {
+                if let Some(kicked) = slot.conn() {
                     self.close_conn(
                         kicked,
                         CloseReason::Kicked,
@@ -190,11 +180,11 @@ impl Room {
             }
             Request::TransferHost { seat } => {
                 let host = self.require_host(conn)?;
-                let target = seat.index();
+                let target = seat;
                 let eligible = self
                     .seats
                     .get(target)
-                    .is_some_and(|s| matches!(s.kind, SeatKind::Human { left: false, .. }))
+                    .is_some_and(SeatSlot::is_human_still_in)
                     && target != host;
                 if !eligible {
                     return Err(Rejection::new(
@@ -202,7 +192,7 @@ impl Room {
                         "the host role goes to another player who is still in the room",
                     ));
                 }
-                self.host = Some(target);
+                self.seats.set_host(Some(target));
                 self.broadcast(
                     vec![RoomEvent::HostChanged { seat: Some(seat) }],
                     true,
@@ -227,12 +217,17 @@ impl Room {
 
     pub(super) fn require_free_seat(&self) -> Result<(), Rejection> {
         if self.seats.len() >= usize::from(self.rules.max_players) {
-            return Err(Rejection::new(
-                RejectCode::RoomFull,
-                format!("all {} seats are taken", self.rules.max_players),
-            ));
+            return Err(Self::no_seat_left_of(self.rules.max_players));
         }
         Ok(())
+    }
+
+    fn no_seat_left() -> Rejection {
+        Self::no_seat_left_of(perudo_core::MAX_SEATS)
+    }
+
+    fn no_seat_left_of(max: u8) -> Rejection {
+        Rejection::new(RejectCode::RoomFull, format!("all {max} seats are taken"))
     }
 
     pub(super) fn join(&mut self, conn: ConnId, name: &str) -> Result<(), Rejection> {
@@ -246,6 +241,7 @@ impl Room {
         let name = validate_name(name).map_err(|m| Rejection::new(RejectCode::NameInvalid, m))?;
         if self
             .seats
+            .slots()
             .iter()
             .any(|s| s.name.to_lowercase() == name.to_lowercase())
         {
@@ -256,47 +252,29 @@ impl Room {
         }
         self.require_free_seat()?;
         let token = ids::new_token();
-        let seat = self.seats.len();
-        self.seats.push(SeatSlot {
-            name: name.clone(),
-            kind: SeatKind::Human {
-                token_hash: ids::hash_token(&token),
-                conn: Some(conn),
-                left: false,
-                away_since: None,
-            },
-            emotes: VecDeque::new(),
-        });
-        if self.host.is_none() {
-            self.host = Some(seat);
+        let seat = self
+            .seats
+            .push(SeatSlot::human(
+                name.clone(),
+                ids::hash_token(&token),
+                Some(conn),
+            ))
+            .map_err(|_| Self::no_seat_left())?;
+        if self.seats.host().is_none() {
+            self.seats.set_host(Some(seat));
         }
-        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
-        info!(conn, seat, "joined");
-        self.broadcast(
-            vec![RoomEvent::SeatTaken {
-                seat: seat_id,
-                name,
-            }],
-            true,
-            false,
-        );
+        info!(conn, seat = seat.get(), "joined");
+        self.broadcast(vec![RoomEvent::SeatTaken { seat, name }], true, false);
         self.seat_conn(conn, seat, token);
         Ok(())
     }
 
     /// Makes `conn` the holder of `seat`: it learns its token and gets a snapshot.
-    pub(super) fn seat_conn(&mut self, conn: ConnId, seat: usize, token: String) {
+    pub(super) fn seat_conn(&mut self, conn: ConnId, seat: Seat, token: String) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.role = Role::Seat(seat);
         }
-        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
-        self.send_to(
-            conn,
-            &ServerMessage::Seated {
-                seat: seat_id,
-                token,
-            },
-        );
+        self.send_to(conn, &ServerMessage::Seated { seat, token });
         self.send_snapshot(conn);
     }
 
@@ -310,7 +288,7 @@ impl Room {
     ) -> Result<(), Rejection> {
         self.require_outsider(conn)?;
         let hash = ids::hash_token(token);
-        let seat = self.seat_of_token(hash).ok_or_else(|| {
+        let seat = self.seats.of_token(hash).ok_or_else(|| {
             Rejection::new(RejectCode::BadToken, "no seat in this room has that token")
         })?;
         // Only a player who was away comes back: not the host's first claim of a new room,
@@ -344,10 +322,9 @@ impl Room {
             *held = Some(conn);
             *away_since = None;
         }
-        info!(conn, seat, "claimed seat");
-        let seat_id = Seat::new(seat as u8).expect("below 10 seats");
+        info!(conn, seat = seat.get(), "claimed seat");
         let events = if returned {
-            vec![RoomEvent::Reconnected { seat: seat_id }]
+            vec![RoomEvent::Reconnected { seat }]
         } else {
             Vec::new()
         };
@@ -359,7 +336,7 @@ impl Room {
         self.send_to(
             conn,
             &ServerMessage::Seated {
-                seat: seat_id,
+                seat,
                 token: token.to_string(),
             },
         );
@@ -437,7 +414,6 @@ impl Room {
             ));
         }
         recent.push_back(now);
-        let seat = Seat::new(seat as u8).expect("below 10");
         self.broadcast(vec![RoomEvent::Emote { seat, emote }], false, false);
         Ok(())
     }
@@ -469,7 +445,7 @@ impl Room {
                             *held = None;
                             *left = true;
                         }
-                        info!(seat, "left the game");
+                        info!(seat = seat.get(), "left the game");
                         self.forfeit_seat(seat, Vec::new(), now);
                     }
                 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 const HOST_TOKEN: &str = "host-token";
 
+fn seat(i: u8) -> Seat {
+    Seat::new(i).expect("a seat number below 10")
+}
+
 thread_local! {
     /// Set by `the_scenarios_hold_with_a_store_too`: harnesses keep their room in a
     /// `MemoryStore`, so every input goes through commit-then-send.
@@ -582,7 +586,7 @@ fn claiming_a_seat_again_replaces_the_old_connection() {
             reason: CloseReason::Replaced
         }
     )));
-    assert_eq!(h.room.role(second.conn), Role::Seat(0));
+    assert_eq!(h.room.role(second.conn), Role::Seat(seat(0)));
     assert_eq!(h.room.role(first.conn), Role::Outsider);
     let mut third = h.connect();
     h.hello(&mut third);
@@ -607,7 +611,7 @@ fn leaving_mid_game_forfeits_and_hands_over_the_host_role() {
     h.ok(&mut host, Request::Leave);
     let play = h.room.play().unwrap();
     assert_eq!(play.game.dice_counts()[0], 0);
-    assert_eq!(h.room.host, Some(1));
+    assert_eq!(h.room.seats.host(), Some(seat(1)));
     assert!(!play.game.is_over());
 }
 
@@ -727,7 +731,7 @@ fn auto_played(frames: &[ServerMessage]) -> Vec<(Seat, Action, AutoPlayReason)> 
 
 fn seat_of(h: &Harness, client: &Client) -> usize {
     match h.room.role(client.conn) {
-        Role::Seat(seat) => seat,
+        Role::Seat(seat) => seat.index(),
         other => panic!("not seated: {other:?}"),
     }
 }
@@ -939,7 +943,7 @@ fn coming_back_before_the_forfeit_takes_the_seat_back() {
         h.play_simple(&mut host);
     }
     assert_eq!(h.turn(), Some(Seat::new(1).unwrap()));
-    let hand = h.room.you_view(1).unwrap().hand;
+    let hand = h.room.you_view(seat(1)).unwrap().hand;
     h.disconnect(&bob);
     assert_eq!(h.room.next_deadline(), Some(h.now + Duration::from_secs(5)));
     h.advance(Duration::from_secs(3));
@@ -984,10 +988,14 @@ fn a_disconnected_host_is_replaced_by_the_next_connected_human_after_the_grace()
     cid.frames();
     h.advance(Duration::from_millis(4_999));
     h.tick();
-    assert_eq!(h.room.host, Some(0));
+    assert_eq!(h.room.seats.host(), Some(seat(0)));
     h.advance(Duration::from_millis(1));
     h.tick();
-    assert_eq!(h.room.host, Some(2), "Bob is away too: Cid is next");
+    assert_eq!(
+        h.room.seats.host(),
+        Some(seat(2)),
+        "Bob is away too: Cid is next"
+    );
     let frames = cid.frames();
     assert_eq!(
         room_events(&frames),
@@ -1009,7 +1017,7 @@ fn a_disconnected_host_with_nobody_to_take_over_stays_host() {
     h.disconnect(&host);
     h.advance(Duration::from_secs(6));
     h.tick();
-    assert_eq!(h.room.host, Some(0));
+    assert_eq!(h.room.seats.host(), Some(seat(0)));
     // No deadline is left in the past, which would wake the room in a loop.
     assert!(h.room.next_deadline().is_none_or(|at| at > h.now));
 }
@@ -1082,7 +1090,7 @@ fn a_player_dropped_for_not_reading_is_announced_and_waited_for() {
         "{events:?}"
     );
     assert!(matches!(
-        h.room.seats[1].kind,
+        h.room.seats[seat(1)].kind,
         SeatKind::Human {
             conn: None,
             away_since: Some(_),
@@ -1963,10 +1971,14 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
         let rebuilt = Room::restore(image, h.room.settings.clone(), None, h.now, None)
             .expect("the image replays");
         assert_eq!(rebuilt.table_view(), h.room.table_view());
-        for seat in 0..3 {
-            assert_eq!(rebuilt.you_view(seat), h.room.you_view(seat), "seat {seat}");
+        for seat in Seat::all(3) {
+            assert_eq!(
+                rebuilt.you_view(seat),
+                h.room.you_view(seat),
+                "seat {seat:?}"
+            );
         }
-        assert_eq!(rebuilt.host, h.room.host);
+        assert_eq!(rebuilt.seats.host(), h.room.seats.host());
         assert!(
             rebuilt.version() > h.room.version() + 1000,
             "a restored room's version jumps"
@@ -2035,10 +2047,11 @@ fn a_move_that_cannot_be_saved_changes_nothing_and_can_be_retried() {
             client.frames();
         }
         let table = h.room.table_view();
-        let views: Vec<_> = (0..2).map(|s| h.room.you_view(s)).collect();
+        let views: Vec<_> = Seat::all(2).map(|s| h.room.you_view(s)).collect();
         let history = h.room.play().unwrap().game.history().len();
-        let turn = h.turn().unwrap().index();
-        let you = h.room.you_view(turn).unwrap();
+        let turn_seat = h.turn().unwrap();
+        let turn = turn_seat.index();
+        let you = h.room.you_view(turn_seat).unwrap();
         let action = simple_move(&you.legal).unwrap();
 
         store.fail.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -2058,8 +2071,8 @@ fn a_move_that_cannot_be_saved_changes_nothing_and_can_be_retried() {
         );
         assert_eq!(h.room.table_view(), table);
         assert_eq!(h.room.play().unwrap().game.history().len(), history);
-        for (s, view) in views.iter().enumerate() {
-            assert_eq!(&h.room.you_view(s), view, "seat {s} unchanged");
+        for (s, view) in Seat::all(2).zip(&views) {
+            assert_eq!(&h.room.you_view(s), view, "seat {s:?} unchanged");
         }
         // The other player got a snapshot too, and still holds its seat.
         let other = &mut clients[1 - turn];

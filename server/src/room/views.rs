@@ -7,7 +7,7 @@ impl Room {
         perudo_protocol::http::RoomSummary {
             code: self.code.clone(),
             phase: self.phase(),
-            seats_taken: self.seats.len() as u8,
+            seats_taken: self.seats.count(),
             max_seats: self.rules.max_players,
             spectators: self.spectator_count(),
             rules: self.rules.clone(),
@@ -27,9 +27,10 @@ impl Room {
         RoomView {
             code: self.code.clone(),
             phase: self.phase(),
-            host: self.host.and_then(|h| Seat::new(h as u8)),
+            host: self.seats.host(),
             seats: self
                 .seats
+                .slots()
                 .iter()
                 .map(|slot| SeatInfo {
                     name: slot.name.clone(),
@@ -63,9 +64,8 @@ impl Room {
 
     /// What `seat` should see of itself now. During a reveal the next round's hand is held
     /// back with the round.
-    pub(super) fn you_view(&self, seat: usize) -> Option<YouView> {
+    pub(super) fn you_view(&self, seat: Seat) -> Option<YouView> {
         let play = self.play()?;
-        let seat = Seat::new(seat as u8)?;
         if seat.index() >= play.game.seat_count() as usize {
             return None;
         }
@@ -136,7 +136,7 @@ impl Room {
 
     /// Sends each seated connection its own view where it changed.
     pub(super) fn send_privates(&mut self) {
-        let seated: Vec<(ConnId, usize)> = self
+        let seated: Vec<(ConnId, Seat)> = self
             .conns
             .iter()
             .filter_map(|(&id, c)| match c.role {
