@@ -57,19 +57,7 @@ use crate::store::{
     StorageError, Store, Write,
 };
 
-/// Frames a room sends to a connection's writer.
-#[derive(Clone, Debug)]
-pub enum Frame {
-    Data(Bytes),
-    /// Send a close frame with this code and reason, then stop.
-    Close {
-        code: u16,
-        reason: &'static str,
-    },
-}
-
-/// A connection's bounded outbox.
-pub type Outbox = mpsc::Sender<Frame>;
+pub use crate::transport::{Frame, Outbox};
 
 /// Identifies a connection within the server.
 pub type ConnId = u64;
