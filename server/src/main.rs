@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_logs())
         .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Text => logs.init(),
@@ -73,6 +74,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether log lines get ANSI colours: only when standard error is a terminal, and not when
+/// `NO_COLOR` is set to anything (<https://no-color.org>). journald, files and pipes get plain
+/// text, so `grep room=CODE` finds what it looks for.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn verify(path: &std::path::Path) -> anyhow::Result<()> {
