@@ -320,6 +320,90 @@ fn an_out_of_range_value_names_the_setting_its_source_and_the_range() {
     );
 }
 
+/// What `perudo serve <args>` (no `--check-config`) prints when it refuses to start; fails
+/// the test if it is still running after 10 s (it started: the check let the values through).
+fn serve_refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "memory"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PERUDO_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    let mut server = Server(command.spawn().expect("start perudo"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("poll perudo") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "perudo serve {args:?} {env:?} is serving"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "perudo serve {args:?} exited 0");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(
+        &mut server.0.stderr.take().expect("piped stderr"),
+        &mut stderr,
+    )
+    .expect("read perudo's stderr");
+    stderr
+}
+
+/// `--check-config` and `serve` run the same validation: settings each fine alone but that the
+/// server cannot run with are refused by both, with the same message.
+#[test]
+fn check_config_refuses_what_serve_refuses() {
+    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+        // An origin is a scheme and a host, not a bare host name.
+        (
+            &[],
+            &[("PERUDO_ALLOWED_ORIGINS", "perudo.example.org")],
+            "invalid settings: allowed-origins must be like https://example.org, got \"perudo.example.org\"",
+        ),
+        // Healthy clients would be closed between two pings (every 20 s by default).
+        (
+            &["--idle-timeout-secs", "10"],
+            &[],
+            "invalid settings: idle-timeout-secs must be longer than ping-interval-secs (20s), got 10s",
+        ),
+        (
+            &[],
+            &[("PERUDO_PUBLIC_URL", "perudo.example.org")],
+            "invalid settings: public-url must be like https://perudo.example.org, got \"perudo.example.org\"",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let checked = start_error(args, env);
+        assert!(checked.contains(message), "--check-config said: {checked}");
+        let served = serve_refusal(args, env);
+        assert!(served.contains(message), "serve said: {served}");
+        assert_eq!(checked, served, "{args:?} {env:?}");
+    }
+    // And what both accept, serve starts with (`effective` asserts the check passed).
+    let settings = effective(
+        &["--idle-timeout-secs", "30"],
+        &[
+            ("PERUDO_ALLOWED_ORIGINS", "https://perudo.example.org"),
+            ("PERUDO_PUBLIC_URL", "https://perudo.example.org/"),
+        ],
+    );
+    assert_setting(
+        &settings,
+        "idle_timeout_secs",
+        "30",
+        "the flag --idle-timeout-secs",
+    );
+}
+
 #[test]
 fn every_serve_argument_but_check_config_is_a_setting_with_a_perudo_variable() {
     let cli = <perudo_server::cli::Cli as clap::CommandFactory>::command();
