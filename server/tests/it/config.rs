@@ -362,7 +362,8 @@ fn serve_refusal(args: &[&str], env: &[(&str, &str)]) -> String {
 /// server cannot run with are refused by both, with the same message.
 #[test]
 fn check_config_refuses_what_serve_refuses() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 3] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&[&str], Env, &str); 3] = [
         // An origin is a scheme and a host, not a bare host name.
         (
             &[],
