@@ -18,7 +18,7 @@ use crate::store::SyncMode;
 #[derive(Parser, Debug)]
 #[command(
     name = "perudo",
-    version,
+    version = crate::version::LONG,
     about = "A self-hosted Perudo (Liar's dice) game server"
 )]
 pub struct Cli {

@@ -14,6 +14,7 @@ pub mod record;
 pub mod room;
 pub mod store;
 pub mod transport;
+pub mod version;
 pub mod web;
 
 use std::collections::HashMap;
@@ -491,6 +492,7 @@ pub async fn run(
         .validate()
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     let idle_timeout = config.limits.idle_timeout;
+    metrics::caps(config.limits.max_connections, config.max_rooms);
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {

@@ -1,10 +1,7 @@
 //! The `perudo` binary: parse the command line, install logging, serve.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use perudo_server::cli::{Command, LogFormat, ServeArgs, StorageKind};
-use perudo_server::{RoomSettings, ServerConfig};
+use perudo_server::cli::{Command, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_logs())
         .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Text => logs.init(),
@@ -34,11 +32,16 @@ async fn main() -> anyhow::Result<()> {
             .init(),
     }
     match parsed.cli.command {
-        Command::Serve(args) if args.check_config => {
-            print!("{}", perudo_server::config::describe(&parsed.settings));
-            Ok(())
+        // One check for both: what --check-config accepts, serve starts with.
+        Command::Serve(args) => {
+            let runtime = perudo_server::config::runtime(&args)?;
+            if args.check_config {
+                print!("{}", perudo_server::config::describe(&parsed.settings));
+                Ok(())
+            } else {
+                serve(runtime).await
+            }
         }
-        Command::Serve(args) => serve(*args).await,
         Command::ConfigDocs => {
             print!("{}", perudo_server::config::config_markdown());
             Ok(())
@@ -67,6 +70,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether log lines get ANSI colours: only when standard error is a terminal, and not when
+/// `NO_COLOR` is set to anything (<https://no-color.org>). journald, files and pipes get plain
+/// text, so `grep room=CODE` finds what it looks for.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn verify(path: &std::path::Path) -> anyhow::Result<()> {
@@ -99,14 +110,20 @@ fn verify(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
+async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
+    let perudo_server::config::Runtime {
+        listen,
+        public_url,
+        server: mut config,
+        sqlite,
+        shutdown_grace,
+    } = runtime;
     // Before the store opens, so its writer's first commits are measured too.
     perudo_server::metrics::install();
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let public_url = args.public_url.unwrap_or_else(|| {
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    config.rooms.public_url = public_url.unwrap_or_else(|| {
         format!(
             "http://{}",
             listener
@@ -115,36 +132,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         )
     });
-    let store: Option<std::sync::Arc<dyn perudo_server::store::Store>> = match args.store.storage {
-        StorageKind::Memory => None,
-        StorageKind::Sqlite => {
-            let store =
-                perudo_server::store::SqliteStore::open(perudo_server::store::SqliteOptions {
-                    path: args.store.db.clone(),
-                    sync: args.store.db_sync,
-                    retention: Duration::from_secs(
-                        u64::from(args.store.game_retention_days) * 86_400,
-                    ),
-                    max_pages: args.store.db_max_pages,
-                })
-                .with_context(|| format!("cannot open the database {}", args.store.db.display()))?;
-            Some(std::sync::Arc::new(store))
-        }
-    };
-    let config = ServerConfig {
-        store,
-        rooms: RoomSettings {
-            reveal_pause: Duration::from_millis(args.reveal_pause_ms),
-            bot_delay: Duration::from_millis(args.bot_delay_ms),
-            idle_close: Duration::from_secs(args.idle_close_secs),
-            disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
-            restore_grace: Duration::from_secs(args.restore_grace_secs),
-            public_url,
-            ..RoomSettings::default()
-        },
-        max_rooms: args.max_rooms,
-        limits,
-    };
+    if let Some(options) = sqlite {
+        let path = options.path.clone();
+        let store = perudo_server::store::SqliteStore::open(options)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        config.store = Some(std::sync::Arc::new(store));
+    }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -152,14 +145,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    perudo_server::run(
-        listener,
-        config,
-        shutdown,
-        Duration::from_secs(args.shutdown_grace_secs),
-    )
-    .await
-    .context("server failed")
+    perudo_server::run(listener, config, shutdown, shutdown_grace)
+        .await
+        .context("server failed")
 }
 
 async fn wait_for_signal() {
