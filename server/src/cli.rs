@@ -33,7 +33,7 @@ pub enum Command {
     /// Each setting is read from its flag, else its environment variable, else the `--config`
     /// TOML file (under the key shown as `toml`), else its default. docs/CONFIG.md lists them.
     Serve(Box<ServeArgs>),
-    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
+    /// Check a finished game's record (as served by `GET /api/rooms/CODE/games/N`, N from 1):
     /// the seed against the commitment, the moves replayed under the rules, the results.
     Verify {
         /// The record's JSON file (`-` reads standard input).

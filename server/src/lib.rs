@@ -141,9 +141,12 @@ impl AppState {
                 self.inner.config.rooms.clone(),
                 rules.clone(),
                 options,
-                host_name.clone(),
-                ids::hash_token(&token),
-                tokio::time::Instant::now(),
+                room::Host {
+                    name: host_name.clone(),
+                    token_hash: ids::hash_token(&token),
+                },
+                room::Now::system(),
+                ids::RoomRng::from_os(),
             );
             let Some(store) = &self.inner.config.store else {
                 break (code, room);
@@ -220,8 +223,8 @@ impl AppState {
             return Ok(0);
         };
         let images = store.load_rooms()?;
-        let now = tokio::time::Instant::now();
-        let grace_until = now + self.inner.config.rooms.restore_grace;
+        let now = room::Now::system();
+        let grace_until = now.at + self.inner.config.rooms.restore_grace;
         let mut restored = 0;
         for image in images {
             let code = image.code.clone();
@@ -231,6 +234,7 @@ impl AppState {
                 Some(store.clone()),
                 now,
                 Some(grace_until),
+                ids::RoomRng::from_os(),
             ) {
                 Ok(room) => {
                     let handle = self.spawn_room(room);
