@@ -284,14 +284,14 @@ impl Room {
         writes
     }
 
-    /// With a store: commits what the last input changed, then sends what it caused; if the
-    /// commit fails, rolls the room back to what storage holds instead.
+    /// Commits what the last input changed, then sends what it caused; if the commit fails,
+    /// rolls the room back to what storage holds instead. Without a store (rooms in memory)
+    /// there is nothing to commit: it only sends.
     pub async fn persist(&mut self) {
-        let Some(store) = self.store.clone() else {
-            return;
-        };
         let writes = self.journal();
-        if !writes.is_empty() {
+        if let Some(store) = self.store.clone()
+            && !writes.is_empty()
+        {
             let batch = Batch {
                 code: self.code.clone(),
                 version: self.version,

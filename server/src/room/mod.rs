@@ -322,10 +322,6 @@ impl Room {
             }
             Input::Tick => self.tick(now),
         }
-        if self.store.is_none() {
-            self.request = None;
-            self.announce_lost();
-        }
     }
 }
 

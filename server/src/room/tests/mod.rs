@@ -123,13 +123,12 @@ impl Harness {
         Harness::build(settings, GameConfig::default(), RoomOptions::default())
     }
 
-    /// Hands an input to the room; with a store, commits it and sends what it caused.
+    /// Hands an input to the room, then commits it (with a store) and sends what it caused,
+    /// as the room's task does.
     fn step(&mut self, input: Input) {
         self.room.handle_event(input, self.clock());
-        if self.room.store.is_some() {
-            futures_util::FutureExt::now_or_never(self.room.persist())
-                .expect("the memory store answers at once");
-        }
+        futures_util::FutureExt::now_or_never(self.room.persist())
+            .expect("the memory store answers at once");
     }
 
     fn quick() -> Harness {
