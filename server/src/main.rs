@@ -154,7 +154,17 @@ async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
+    let mut limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
+    // Browsers may open game sockets only from the public site unless the operator lists
+    // origins (other sites' pages could otherwise play in their visitors' names).
+    if limits.allowed_origins.is_empty()
+        && let Some(origin) = args
+            .public_url
+            .as_deref()
+            .and_then(perudo_server::limits::origin_of)
+    {
+        limits.allowed_origins = vec![origin];
+    }
     // Before the store opens, so its writer's first commits are measured too.
     perudo_server::metrics::install();
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -191,6 +201,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             reveal_pause: Duration::from_millis(args.reveal_pause_ms),
             bot_delay: Duration::from_millis(args.bot_delay_ms),
             idle_close: Duration::from_secs(args.idle_close_secs),
+            unplayed_close: Duration::from_secs(args.unplayed_close_secs),
             disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
             restore_grace: Duration::from_secs(args.restore_grace_secs),
             public_url,

@@ -84,6 +84,9 @@ pub struct RoomSettings {
     pub max_spectators: u32,
     /// A room with nobody connected closes after this long.
     pub idle_close: Duration,
+    /// A room where no game has started yet closes after this long with nobody connected
+    /// (rooms created and never played cost storage and a place under `max_rooms`).
+    pub unplayed_close: Duration,
     /// How long a disconnected player on turn (or a disconnected host) is waited for before
     /// the room plays for them (or hands the host role on).
     pub disconnect_grace: Duration,
@@ -101,6 +104,7 @@ impl Default for RoomSettings {
             bot_delay: Duration::from_millis(800),
             max_spectators: 50,
             idle_close: Duration::from_secs(30 * 60),
+            unplayed_close: Duration::from_secs(5 * 60),
             disconnect_grace: Duration::from_secs(5),
             public_url: "http://127.0.0.1:8080".into(),
             restore_grace: Duration::from_secs(20),
@@ -272,22 +276,11 @@ impl Rejection {
     }
 }
 
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 24;
+pub use crate::names::MAX_NAME_CHARS;
 
-/// Trims and checks a display name: 1..=24 characters, no control characters.
+/// A display name as kept and shown (see `crate::names`), or why it is refused.
 pub fn validate_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("name must not be empty".into());
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
-    Ok(name.to_string())
+    crate::names::normalize(name).map_err(|e| e.to_string())
 }
 
 pub struct Room {
@@ -924,7 +917,7 @@ impl Room {
     pub fn next_deadline(&self) -> Option<Instant> {
         let idle = self
             .empty_since
-            .map(|since| since + self.settings.idle_close);
+            .map(|since| since + self.empty_close_after());
         let play = match &self.stage {
             Stage::Playing(play) => match &play.pause {
                 Some(pause) => Some(pause.until),
@@ -937,6 +930,15 @@ impl Room {
         };
         let away = self.away_deadlines().map(|(at, _)| at).min();
         [idle, play, away].into_iter().flatten().min()
+    }
+
+    /// How long the room stays open with nobody connected: shorter while no game has started.
+    fn empty_close_after(&self) -> Duration {
+        if self.games_played == 0 && matches!(self.stage, Stage::Lobby) {
+            self.settings.unplayed_close.min(self.settings.idle_close)
+        } else {
+            self.settings.idle_close
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -1021,7 +1023,7 @@ impl Room {
 
     fn tick(&mut self, now: Instant) {
         if let Some(since) = self.empty_since
-            && now >= since + self.settings.idle_close
+            && now >= since + self.empty_close_after()
         {
             info!("closing: nobody connected");
             self.closed = true;
@@ -1806,7 +1808,7 @@ impl Room {
         if self
             .seats
             .iter()
-            .any(|s| s.name.to_lowercase() == name.to_lowercase())
+            .any(|s| crate::names::same(&s.name, &name))
         {
             return Err(Rejection::new(
                 RejectCode::NameTaken,
