@@ -1013,3 +1013,335 @@ async fn every_answer_carries_the_security_headers() {
         server.stop().await;
     }
 }
+
+/// Issue 13, attack 5: rooms created and left unplayed are deleted when they close (not kept
+/// for the retention period), and the WAL does not keep the size of a burst of writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_does_not_grow_with_room_churn() {
+    use perudo_server::store::{SqliteOptions, SqliteStore, SyncMode, WAL_SIZE_LIMIT, wal_path};
+    let dir = std::env::temp_dir().join(format!("perudo-churn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("perudo.db");
+    let store = SqliteStore::open(SqliteOptions {
+        path: db.clone(),
+        sync: SyncMode::Normal,
+        retention: Duration::from_secs(30 * 86_400),
+        max_pages: None,
+    })
+    .expect("open a database");
+    let server = TestServer::start_with(ServerConfig {
+        rooms: perudo_server::RoomSettings {
+            unplayed_close: Duration::from_millis(200),
+            ..fast_settings()
+        },
+        store: Some(std::sync::Arc::new(store)),
+        limits: Limits::unlimited(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let wal_len = || std::fs::metadata(wal_path(&db)).map_or(0, |m| m.len());
+    let mut peak = 0;
+    let rooms = 4000;
+    for _ in 0..rooms / 200 {
+        let creations: Vec<_> = (0..200)
+            .map(|i| {
+                let addr = server.addr;
+                // Long names: a bigger lobby image per room, a faster-growing WAL.
+                let body = format!(r#"{{"name":"{}{i}"}}"#, "x".repeat(20));
+                tokio::spawn(async move {
+                    exchange_at(
+                        addr,
+                        "POST",
+                        "/api/rooms",
+                        &[],
+                        Some(("application/json", &body)),
+                    )
+                    .await
+                    .status
+                })
+            })
+            .collect();
+        for creation in creations {
+            assert_eq!(creation.await.expect("no panic"), 200);
+        }
+        peak = peak.max(wal_len());
+    }
+    assert!(
+        peak > WAL_SIZE_LIMIT,
+        "the burst must grow the WAL past its limit for this test to mean anything: {peak}"
+    );
+    let reader = rusqlite::Connection::open(&db).expect("open the database to read it");
+    let count = |table: &str| -> i64 {
+        reader
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count rows")
+    };
+    // Every room closes unplayed and its row goes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("rooms") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} rooms still stored",
+            count("rooms")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(reader);
+    // Once checkpointed, the next write starts the WAL over at most WAL_SIZE_LIMIT long.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert_eq!(
+            server
+                .post_json("/api/rooms", r#"{"name":"Ana"}"#)
+                .await
+                .status,
+            200
+        );
+        if wal_len() <= WAL_SIZE_LIMIT {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the WAL is still {} bytes",
+            wal_len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let db_len = std::fs::metadata(&db).map_or(0, |m| m.len());
+    eprintln!(
+        "{rooms} rooms created and closed: WAL peak {peak} bytes, now {} bytes; database {db_len} bytes",
+        wal_len()
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- the real binary under a header flood ---------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_perudo");
+
+/// A `perudo serve` process (memory storage, fast games, loopback). Dropping it kills it.
+struct Binary {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Binary {
+    async fn start(name: &str, extra: &[&str]) -> Binary {
+        let log = std::env::temp_dir().join(format!("perudo-{name}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("create a log file");
+        // PERUDO_HOSTILE_BIN runs the same attack against another build (e.g. an older one,
+        // to measure the "before" of docs/OPERATIONS.md).
+        let bin = std::env::var("PERUDO_HOSTILE_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = std::process::Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage", "memory"])
+            .args(["--reveal-pause-ms", "5", "--bot-delay-ms", "0"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start the perudo binary");
+        let mut binary = Binary {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = binary.log_text().lines().find_map(|line| {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.contains("listening") {
+                    return None;
+                }
+                let rest = &line[line.find("addr=")? + "addr=".len()..];
+                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+            });
+            if let Some(addr) = found {
+                binary.addr = addr;
+                return binary;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{}",
+                binary.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process's resident memory (VmRSS), in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(addr).await
+}
+
+/// What the perudo process may grow by while one address floods it with request heads: its
+/// per-client TCP cap (100) times the head cap (16 KiB) and a connection's own state, with
+/// room to spare. (Before the limits, 1,000 such connections took it from 9 to 405 MB.)
+const HEADER_FLOOD_RSS_GROWTH_KIB: u64 = 32 * 1024;
+
+/// Issue 13, attack 2: 1,000 connections from one address each send a request head of up to
+/// 256 KiB and hold it open, and one more trickles a header line a second; the process's
+/// memory stays within `HEADER_FLOOD_RSS_GROWTH_KIB` of where it was while a game goes on at
+/// its pace, and the trickling request is cut off by the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_flood_from_one_address_keeps_memory_bounded() {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let flood_connections: usize = if files >= 4096 { 1000 } else { 300 };
+    // 127.0.0.1 (the witness) is a trusted proxy; the attacker at 127.0.0.2 is a client.
+    let server = Binary::start("header-flood", &["--trusted-proxies", "127.0.0.1"]).await;
+    let addr = server.addr;
+    let created = exchange_at(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[],
+        Some(("application/json", r#"{"name":"Witness"}"#)),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let room: perudo_protocol::http::RoomCreated =
+        serde_json::from_str(&created.body).expect("a RoomCreated body");
+    let mut host = Client::connect(addr, &room.code, "Witness").await;
+    host.hello().await;
+    host.claim(&room.token).await;
+    host.ack(Request::AddBot {
+        level: BotLevel::Easy,
+    })
+    .await;
+    host.ack(Request::Start).await;
+    let mut witness = Witness {
+        code: room.code.clone(),
+        host,
+        game: 1,
+        strategy: Strategy::Simple,
+        moves: 0,
+    };
+    witness.play(3, "warm-up").await;
+    let rss_before = server.rss_kib();
+
+    // One request that sends a header line a second and never finishes its head.
+    let trickle = tokio::spawn(async move {
+        let mut tcp = connect_from([127, 0, 0, 2], addr).await.expect("connect");
+        let started = Instant::now();
+        let mut lines = 0;
+        let write = tcp
+            .write_all(b"GET / HTTP/1.1\r\nHost: perudo.test\r\n")
+            .await;
+        if write.is_ok() {
+            while started.elapsed() < Duration::from_secs(60) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                lines += 1;
+                let line = format!("X-Slow-{lines}: x\r\n");
+                if tcp.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 512];
+                // The server's answer (a 408 or a close) ends it.
+                if let Ok(Ok(0) | Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(1), tcp.read(&mut buf)).await
+                {
+                    break;
+                }
+            }
+        }
+        started.elapsed()
+    });
+
+    // The flood: each connection sends a head of up to 256 KiB in 1 KiB header lines, then
+    // holds the connection (bounded: 20 s in all).
+    let flood: Vec<_> = (0..flood_connections)
+        .map(|i| {
+            tokio::spawn(async move {
+                let Ok(mut tcp) = connect_from([127, 0, 0, 2], addr).await else {
+                    return;
+                };
+                let until = Instant::now() + Duration::from_secs(20);
+                let line = format!("X-Pad-{i}: {}\r\n", "p".repeat(1000));
+                let mut sent = 0;
+                if tcp
+                    .write_all(b"GET / HTTP/1.1\r\nHost: perudo.test\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                while sent < 256 * 1024 && Instant::now() < until {
+                    match tokio::time::timeout(
+                        Duration::from_secs(2),
+                        tcp.write_all(line.as_bytes()),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => sent += line.len(),
+                        Ok(Err(_)) | Err(_) => return,
+                    }
+                }
+                let mut buf = [0u8; 1024];
+                let _ = tokio::time::timeout(
+                    until.saturating_duration_since(Instant::now()),
+                    tcp.read(&mut buf),
+                )
+                .await;
+            })
+        })
+        .collect();
+
+    // The game goes on meanwhile, and memory is sampled.
+    let mut rss_peak = rss_before;
+    for _ in 0..8 {
+        witness.play(1, "a header flood").await;
+        rss_peak = rss_peak.max(server.rss_kib());
+    }
+    for task in flood {
+        let _ = task.await;
+        rss_peak = rss_peak.max(server.rss_kib());
+    }
+    let trickled = trickle.await.expect("no panic");
+    witness.play(2, "after the flood").await;
+    let grown = rss_peak.saturating_sub(rss_before);
+    eprintln!(
+        "{flood_connections} flooding connections: RSS {rss_before} KiB before, peak {rss_peak} KiB \
+         (+{grown} KiB); the trickling request was cut off after {trickled:?}; {} witness moves",
+        witness.moves
+    );
+    assert!(
+        grown < HEADER_FLOOD_RSS_GROWTH_KIB,
+        "RSS grew by {grown} KiB under the flood"
+    );
+    assert!(
+        trickled < Duration::from_secs(30),
+        "a request head trickling in was not cut off by the header-read timeout ({trickled:?})"
+    );
+}
