@@ -66,7 +66,7 @@ pub struct Limits {
 
 /// The proxies trusted by default: this machine (loopback), where the shipped Caddy and nginx
 /// configurations run. A peer elsewhere is the client itself, whatever it claims.
-pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.0/8", "::1/128"];
+pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.1/32", "::1/128"];
 
 impl Default for Limits {
     fn default() -> Self {
