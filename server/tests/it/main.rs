@@ -16,6 +16,7 @@ mod hostile;
 mod loadtest;
 mod reconnect;
 mod rejections;
+mod release;
 mod secrecy;
 mod server;
 mod snapshots;
