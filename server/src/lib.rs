@@ -9,14 +9,13 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod connection;
-pub mod fanout;
 pub mod ids;
 pub mod limits;
-pub mod loadtest;
 pub mod metrics;
 pub mod record;
 pub mod room;
 pub mod store;
+pub mod transport;
 pub mod version;
 pub mod web;
 
@@ -31,7 +30,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use perudo_protocol::MAX_WS_MESSAGE;
 use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -43,12 +41,7 @@ pub use room::RoomSettings;
 use room::{Room, RoomHandle};
 use store::{StorageError, Store};
 
-/// Read buffer per WebSocket connection.
-pub const WS_READ_BUFFER: usize = 1024;
-/// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
-pub const WS_WRITE_BUFFER: usize = 4 * 1024;
-/// Most a connection's WebSocket write buffer may hold when writes fail.
-pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
+pub use transport::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER};
 
 /// How often the per-IP rate limiters drop the addresses that have gone quiet.
 const IP_FORGET_INTERVAL: Duration = Duration::from_secs(60);
@@ -183,9 +176,12 @@ impl AppState {
                 self.inner.config.rooms.clone(),
                 rules.clone(),
                 options,
-                host_name.clone(),
-                ids::hash_token(&token),
-                tokio::time::Instant::now(),
+                room::Host {
+                    name: host_name.clone(),
+                    token_hash: ids::hash_token(&token),
+                },
+                room::Now::system(),
+                ids::RoomRng::from_os(),
             );
             let Some(store) = &self.inner.config.store else {
                 break (code, room);
@@ -264,8 +260,8 @@ impl AppState {
             return Ok(0);
         };
         let images = store.load_rooms()?;
-        let now = tokio::time::Instant::now();
-        let grace_until = now + self.inner.config.rooms.restore_grace;
+        let now = room::Now::system();
+        let grace_until = now.at + self.inner.config.rooms.restore_grace;
         let mut restored = 0;
         for image in images {
             let code = image.code.clone();
@@ -275,6 +271,7 @@ impl AppState {
                 Some(store.clone()),
                 now,
                 Some(grace_until),
+                ids::RoomRng::from_os(),
             ) {
                 Ok(room) => {
                     let handle = self.spawn_room(room);
@@ -513,35 +510,22 @@ async fn room_socket(
     let tracker = state.inner.tracker.clone();
     let per_connection = state.inner.config.limits.per_connection();
     let sessions = state.inner.sessions.clone();
-    Ok(ws
-        // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
-        // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
-        // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
-        .read_buffer_size(WS_READ_BUFFER)
-        // The writer flushes after each batch of queued frames; below this they are
-        // gathered into one write.
-        .write_buffer_size(WS_WRITE_BUFFER)
-        // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!("conn", room = %room.code, conn);
-            // Listed by `perudo admin connections` while open; its token ends the connection
-            // when the server shuts down or the operator blocks its address.
-            let session = sessions.open(conn, ip, &room.code, &shutdown);
-            tracker.track_future(tracing::Instrument::instrument(
-                async move {
-                    // The connection's place under the caps, given back when it ends.
-                    let _slot = slot;
-                    let stop = session.stop();
-                    connection::serve(socket, room, conn, stop, per_connection).await;
-                    drop(session);
-                },
-                span,
-            ))
-        }))
+    Ok(transport::configure(ws).on_upgrade(move |socket| {
+        let span = tracing::info_span!("conn", room = %room.code, conn);
+        // Listed by `perudo admin connections` while open; its token ends the connection
+        // when the server shuts down or the operator blocks its address.
+        let session = sessions.open(conn, ip, &room.code, &shutdown);
+        tracker.track_future(tracing::Instrument::instrument(
+            async move {
+                // The connection's place under the caps, given back when it ends.
+                let _slot = slot;
+                let stop = session.stop();
+                connection::serve(socket, room, conn, stop, per_connection).await;
+                drop(session);
+            },
+            span,
+        ))
+    }))
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every room and socket
@@ -598,17 +582,7 @@ pub async fn run(
             }
         }
     });
-    // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
-    // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
-    // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
-    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2);
-    // Small frames go out at once: with Nagle's algorithm a move's update could wait for
-    // the peer's delayed ACK (about 40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |io| {
-        if let Err(e) = io.tcp().set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
+    let listener = transport::listener(listener, idle_timeout);
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

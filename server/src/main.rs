@@ -1,9 +1,7 @@
 //! The `perudo` binary: parse the command line, install logging, serve.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use perudo_server::cli::{Command, FanoutServerArgs, LoadtestArgs, LogFormat};
+use perudo_server::cli::{Command, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -12,13 +10,11 @@ async fn main() -> anyhow::Result<()> {
     let parsed = perudo_server::config::parse().unwrap_or_else(|error| error.exit());
     let (default_filter, log_format) = match &parsed.cli.command {
         Command::Serve(args) => ("info", args.log_format),
-        Command::Loadtest(_)
-        | Command::Verify { .. }
+        Command::Verify { .. }
         | Command::Backup { .. }
         | Command::Admin(_)
         | Command::Check { .. }
         | Command::ConfigDocs => ("warn", LogFormat::Text),
-        Command::FanoutServer(_) => ("info", LogFormat::Text),
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -51,8 +47,6 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", perudo_server::config::config_markdown());
             Ok(())
         }
-        Command::Loadtest(args) => loadtest(args).await,
-        Command::FanoutServer(args) => fanout_server(args).await,
         Command::Verify { record } => verify(&record),
         Command::Check { url, ca_cert } => {
             let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
@@ -152,54 +146,6 @@ fn verify(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-async fn fanout_server(args: FanoutServerArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signal.cancel();
-    });
-    let config = perudo_server::fanout::FanoutConfig {
-        frame_bytes: args.frame_bytes,
-        max_rooms: args.max_rooms,
-    };
-    perudo_server::fanout::run(listener, config, shutdown, Duration::from_secs(5))
-        .await
-        .context("fan-out server failed")
-}
-
-async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
-    let seconds = |name: &str, s: f64| {
-        Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("--{name} {s}: {e}"))
-    };
-    let config = perudo_server::loadtest::Config {
-        url: args.url,
-        rooms: args.rooms,
-        players: args.players,
-        bots: args.bots,
-        duration: seconds("duration", args.duration)?,
-        think: args.think_ms,
-        ramp: seconds("ramp", args.ramp)?,
-        seed: args.seed,
-        allow_remote: args.allow_remote,
-        progress: !args.quiet,
-        idle: args.idle,
-        fanout: args.fanout,
-        source_ips: args.source_ips,
-        warmup: seconds("warmup", args.warmup)?,
-    };
-    let report = perudo_server::loadtest::run(config).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", report.summary());
-    }
-    Ok(())
-}
-
 async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
     let perudo_server::config::Runtime {
         listen,
@@ -239,10 +185,6 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
     perudo_server::run(listener, config, shutdown, shutdown_grace)
         .await
         .context("server failed")
-}
-
-async fn wait_for_signal() {
-    on_signal().expect("install signal handlers").await
 }
 
 /// Registers for SIGTERM and SIGINT at once, so a signal that arrives before the returned

@@ -28,6 +28,16 @@ impl RoomHandle {
     }
 }
 
+impl Now {
+    /// What the clocks say now: the actor's side of the room, which does the IO.
+    pub fn system() -> Now {
+        Now {
+            at: Instant::now(),
+            unix_ms: store::unix_ms(),
+        }
+    }
+}
+
 impl Room {
     /// Spawns the room's task on `tracker` and returns its handle. `on_close` runs when the
     /// room's task ends (the registry forgets it).
@@ -110,7 +120,7 @@ impl Room {
                 Input::Message { message, .. } if matches!(message.request, Request::Act { .. })
             )
             .then(std::time::Instant::now);
-            self.handle_event(input, Instant::now());
+            self.handle_event(input, Now::system());
             self.persist().await;
             if let Some(started) = act_started {
                 metrics::action_latency(started.elapsed());

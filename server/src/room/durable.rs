@@ -28,9 +28,11 @@ impl Room {
         image: RoomImage,
         settings: RoomSettings,
         store: Option<Arc<dyn Store>>,
-        now: Instant,
+        now: Now,
         grace_until: Option<Instant>,
+        mut rng: RoomRng,
     ) -> Result<Room, String> {
+        let Now { at: now, unix_ms } = now;
         let lobby = &image.lobby;
         let seats = lobby
             .seats
@@ -46,7 +48,7 @@ impl Room {
                     },
                     SeatImageKind::Bot { level } => SeatKind::Bot {
                         level,
-                        bot: Box::new(Bot::new(level, ids::new_bot_seed())),
+                        bot: Box::new(Bot::new(level, rng.bot_seed())),
                     },
                 },
                 emotes: VecDeque::new(),
@@ -61,7 +63,8 @@ impl Room {
         let stage = match &image.game {
             None => Stage::Lobby,
             Some(game) => {
-                let play = Self::replay_play(game, image.clock, now, grace_until)?;
+                let play =
+                    Self::replay_play(game, image.clock, Now { at: now, unix_ms }, grace_until)?;
                 if play.game.is_over() {
                     Stage::Finished(play)
                 } else {
@@ -78,8 +81,10 @@ impl Room {
             rules: lobby.rules.clone(),
             options: lobby.options,
             now,
+            unix_ms,
             history: History::new(),
-            stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
+            stand_in: Bot::new(BotLevel::Normal, rng.bot_seed()),
+            rng,
             version,
             seats,
             conns: BTreeMap::new(),
@@ -104,9 +109,10 @@ impl Room {
     pub(super) fn replay_play(
         image: &GameImage,
         clock: Option<ClockImage>,
-        now: Instant,
+        now: Now,
         grace_until: Option<Instant>,
     ) -> Result<Box<Play>, String> {
+        let Now { at: now, unix_ms } = now;
         let start = &image.start;
         let seed = Seed::from_hex(&start.seed).ok_or("the stored seed is not 64 hex digits")?;
         let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
@@ -130,7 +136,7 @@ impl Room {
             && play.game.turn().map(Seat::get) == Some(clock.seat)
             && let Some(seat) = Seat::new(clock.seat)
         {
-            let left = clock.limit_at_ms - store::unix_ms();
+            let left = clock.limit_at_ms - unix_ms;
             let at = match u64::try_from(left) {
                 Ok(ms) if ms > 0 => now + Duration::from_millis(ms),
                 _ => grace_until.unwrap_or(now),
@@ -218,7 +224,7 @@ impl Room {
         let left = limit_at.saturating_duration_since(self.now).as_millis() as i64;
         Some(ClockImage {
             seat: deadline.seat.get(),
-            limit_at_ms: store::unix_ms() + left,
+            limit_at_ms: self.unix_ms + left,
         })
     }
 
@@ -278,14 +284,14 @@ impl Room {
         writes
     }
 
-    /// With a store: commits what the last input changed, then sends what it caused; if the
-    /// commit fails, rolls the room back to what storage holds instead.
+    /// Commits what the last input changed, then sends what it caused; if the commit fails,
+    /// rolls the room back to what storage holds instead. Without a store (rooms in memory)
+    /// there is nothing to commit: it only sends.
     pub async fn persist(&mut self) {
-        let Some(store) = self.store.clone() else {
-            return;
-        };
         let writes = self.journal();
-        if !writes.is_empty() {
+        if let Some(store) = self.store.clone()
+            && !writes.is_empty()
+        {
             let batch = Batch {
                 code: self.code.clone(),
                 version: self.version,
@@ -342,17 +348,26 @@ impl Room {
             return;
         };
         let now = self.now;
-        let mut fresh =
-            match Room::restore(image, self.settings.clone(), self.store.clone(), now, None) {
-                Ok(room) => room,
-                Err(why) => {
-                    // Cannot happen for an image this room committed; close rather than guess.
-                    warn!(why, "cannot rebuild the room from storage: closing it");
-                    self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
-                    self.closed = true;
-                    return;
-                }
-            };
+        let mut fresh = match Room::restore(
+            image,
+            self.settings.clone(),
+            self.store.clone(),
+            Now {
+                at: now,
+                unix_ms: self.unix_ms,
+            },
+            None,
+            RoomRng::from_key(self.rng.key()),
+        ) {
+            Ok(room) => room,
+            Err(why) => {
+                // Cannot happen for an image this room committed; close rather than guess.
+                warn!(why, "cannot rebuild the room from storage: closing it");
+                self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+                self.closed = true;
+                return;
+            }
+        };
         fresh.version = self.version + 1;
         fresh.history.clear();
         fresh.empty_since = self.empty_since;

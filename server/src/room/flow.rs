@@ -119,7 +119,7 @@ impl Room {
                 *since = now;
             }
         }
-        let seed = ids::new_seed();
+        let seed = self.rng.game_seed();
         let (game, events) = Game::start(self.rules.clone(), seats, seed)
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let number = self.games_played + 1;
@@ -129,7 +129,7 @@ impl Room {
             config: self.rules.clone(),
             names: self.seats.names(),
             seed: seed.to_hex(),
-            started_ms: store::unix_ms(),
+            started_ms: self.unix_ms,
         };
         self.stage = Stage::Playing(Box::new(Play {
             game,

@@ -37,23 +37,19 @@ impl Room {
             .count() as u32
     }
 
-    /// Queues a frame for `conn` (with a store: once the input's writes are committed); a
-    /// full outbox drops the connection.
+    /// Queues a frame for `conn`, sent once the input's writes are committed (`persist`); a
+    /// full outbox then drops the connection.
     /// `kind` is the type of the message in the frame (`None`: a close frame).
     pub(super) fn push(&mut self, conn: ConnId, frame: Frame, kind: Option<&'static str>) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if self.store.is_some() {
-            self.outgoing
-                .push(Out::Frame(conn, c.outbox.clone(), frame, kind));
-            return;
-        }
-        let outbox = c.outbox.clone();
-        self.deliver(conn, &outbox, frame, kind);
+        self.outgoing
+            .push(Out::Frame(conn, c.outbox.clone(), frame, kind));
     }
 
-    /// Queues a message at once, whatever the store: for a room being rebuilt.
+    /// Queues a message for a connection the room does not hold (yet): for a room being
+    /// rebuilt.
     pub(super) fn push_now(&mut self, conn: ConnId, outbox: &Outbox, message: &ServerMessage) {
         self.outgoing.push(Out::Frame(
             conn,
@@ -157,12 +153,8 @@ impl Room {
     /// Drops a connection the room can no longer talk to. Its seat stays.
     pub(super) fn kill_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
-            if self.store.is_some() {
-                // After the frames queued for it (a goodbye) have gone out.
-                self.outgoing.push(Out::Cancel(c.close.clone()));
-            } else {
-                c.close.cancel();
-            }
+            // After the frames queued for it (a goodbye) have gone out.
+            self.outgoing.push(Out::Cancel(c.close.clone()));
         }
         // The reader will report the disconnect; detach now so nothing else is queued.
         self.detach(conn);

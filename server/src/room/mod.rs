@@ -50,26 +50,14 @@ use members::{Conn, Out, Role};
 use requests::Rejection;
 use seats::{SeatKind, SeatSlot, Seats};
 
-use crate::ids::{self, TokenHash};
+use crate::ids::{self, RoomRng, TokenHash};
 use crate::metrics;
 use crate::store::{
     self, Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
     StorageError, Store, Write,
 };
 
-/// Frames a room sends to a connection's writer.
-#[derive(Clone, Debug)]
-pub enum Frame {
-    Data(Bytes),
-    /// Send a close frame with this code and reason, then stop.
-    Close {
-        code: u16,
-        reason: &'static str,
-    },
-}
-
-/// A connection's bounded outbox.
-pub type Outbox = mpsc::Sender<Frame>;
+pub use crate::transport::{Frame, Outbox};
 
 /// Identifies a connection within the server.
 pub type ConnId = u64;
@@ -173,8 +161,12 @@ pub struct Room {
     settings: RoomSettings,
     rules: GameConfig,
     options: RoomOptions,
-    /// The time of the input being handled.
+    /// The time of the input being handled (monotonic: timers).
     now: Instant,
+    /// The same on the wall clock, in Unix milliseconds (what storage keeps).
+    unix_ms: i64,
+    /// Everything random in the room: game seeds, seat tokens, bots' seeds.
+    rng: RoomRng,
     /// The last `HISTORY_CAPACITY` broadcasts, encoded, for `Resume`.
     history: History,
     /// Plays for humans whose turn timed out or who are away.
@@ -215,6 +207,21 @@ impl std::fmt::Debug for Room {
     }
 }
 
+/// Who opens a room: the first seat's player, by name and the hash of their seat token.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub name: String,
+    pub token_hash: TokenHash,
+}
+
+/// When an input is handled: the monotonic clock for timers, the wall clock for what is
+/// stored. The room reads neither clock itself; the actor (or a test) says what time it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub at: Instant,
+    pub unix_ms: i64,
+}
+
 impl Room {
     /// A room in its lobby with the host in seat 0 (claimed with the token behind `token_hash`).
     pub fn new(
@@ -222,26 +229,28 @@ impl Room {
         settings: RoomSettings,
         rules: GameConfig,
         options: RoomOptions,
-        host_name: String,
-        token_hash: TokenHash,
-        now: Instant,
+        host: Host,
+        now: Now,
+        mut rng: RoomRng,
     ) -> Room {
         Room {
             code,
             settings,
             rules,
             options,
-            now,
+            now: now.at,
+            unix_ms: now.unix_ms,
             history: History::new(),
-            stand_in: Bot::new(BotLevel::Normal, ids::new_bot_seed()),
+            stand_in: Bot::new(BotLevel::Normal, rng.bot_seed()),
+            rng,
             version: 0,
-            seats: Seats::hosted_by(SeatSlot::human(host_name, token_hash, None)),
+            seats: Seats::hosted_by(SeatSlot::human(host.name, host.token_hash, None)),
             conns: BTreeMap::new(),
             stage: Stage::Lobby,
             games_played: 0,
             results: None,
             lost: Vec::new(),
-            empty_since: Some(now),
+            empty_since: Some(now.at),
             closed: false,
             store: None,
             committed: None,
@@ -264,8 +273,10 @@ impl Room {
     }
 
     /// The room's whole logic: one input at a time, no awaiting.
-    pub fn handle_event(&mut self, input: Input, now: Instant) {
-        self.now = now;
+    pub fn handle_event(&mut self, input: Input, now: Now) {
+        self.now = now.at;
+        self.unix_ms = now.unix_ms;
+        let now = now.at;
         match input {
             Input::Connect {
                 conn,
@@ -328,10 +339,6 @@ impl Room {
                 }
                 self.closed = true;
             }
-        }
-        if self.store.is_none() {
-            self.request = None;
-            self.announce_lost();
         }
     }
 }

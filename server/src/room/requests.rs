@@ -146,7 +146,7 @@ impl Room {
                         name: name.clone(),
                         kind: SeatKind::Bot {
                             level,
-                            bot: Box::new(Bot::new(level, ids::new_bot_seed())),
+                            bot: Box::new(Bot::new(level, self.rng.bot_seed())),
                         },
                         emotes: VecDeque::new(),
                     })
@@ -251,7 +251,7 @@ impl Room {
             ));
         }
         self.require_free_seat()?;
-        let token = ids::new_token();
+        let token = self.rng.token();
         let seat = self
             .seats
             .push(SeatSlot::human(

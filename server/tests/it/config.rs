@@ -635,11 +635,7 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
     let mut scanned = 0;
-    for entry in std::fs::read_dir(&src).expect("read server/src") {
-        let path = entry.expect("a directory entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for path in rust_files(&src) {
         let text = std::fs::read_to_string(&path).expect("read a source file");
         for level in ["info!(", "warn!(", "error!("] {
             for (start, _) in text.match_indices(level) {
@@ -662,9 +658,8 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
         "log lines that may carry hidden dice: {found:#?}"
     );
     // `seed` at debug or trace would be a leak of the future too.
-    for entry in std::fs::read_dir(&src).expect("read server/src") {
-        let path = entry.expect("a directory entry").path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for path in rust_files(&src) {
+        let text = std::fs::read_to_string(&path).expect("read a source file");
         for level in ["debug!(", "trace!("] {
             for (start, _) in text.match_indices(level) {
                 let call = macro_call(&text[start..]);
@@ -672,6 +667,20 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
             }
         }
     }
+}
+
+/// Every `.rs` file under `dir`, in its subfolders too (e.g. `src/room/`).
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read a source folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The text of the macro call that `text` starts with, up to its closing parenthesis.

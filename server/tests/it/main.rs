@@ -13,7 +13,6 @@ mod config;
 mod durability;
 mod game;
 mod hostile;
-mod loadtest;
 mod reconnect;
 mod rejections;
 mod release;

@@ -30,9 +30,12 @@ impl Live {
             settings,
             rules,
             options,
-            "Host".into(),
-            ids::hash_token(HOST_TOKEN),
-            Instant::now(),
+            Host {
+                name: "Host".into(),
+                token_hash: ids::hash_token(HOST_TOKEN),
+            },
+            Now::system(),
+            RoomRng::from_key(TEST_KEY),
         );
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();

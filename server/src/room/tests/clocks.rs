@@ -11,7 +11,7 @@ room_test! {
         let host = h.host();
         assert_eq!(h.room.next_deadline(), None);
         h.room
-            .handle_event(Input::Disconnect { conn: host.conn }, h.now);
+            .handle_event(Input::Disconnect { conn: host.conn }, h.clock());
         assert_eq!(
             h.room.next_deadline(),
             Some(h.now + Duration::from_secs(60))

@@ -22,8 +22,15 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
         }
         let image = store.room(h.room.code()).expect("stored");
         assert_eq!(image.lobby, h.room.lobby_image());
-        let rebuilt = Room::restore(image, h.room.settings.clone(), None, h.now, None)
-            .expect("the image replays");
+        let rebuilt = Room::restore(
+            image,
+            h.room.settings.clone(),
+            None,
+            h.clock(),
+            None,
+            RoomRng::from_key(TEST_KEY),
+        )
+        .expect("the image replays");
         assert_eq!(rebuilt.table_view(), h.room.table_view());
         for seat in Seat::all(3) {
             assert_eq!(
@@ -65,14 +72,21 @@ fn after_a_restart_away_players_get_the_restore_grace() {
         let later = h.now + Duration::from_secs(60);
         let mut settings = h.room.settings.clone();
         settings.restore_grace = Duration::from_secs(20);
-        let mut limit = image.clock.expect("a turn limit is stored");
-        limit.limit_at_ms -= 60_000;
-        let image = RoomImage {
-            clock: Some(limit),
-            ..image
-        };
+        let limit = image.clock.expect("a turn limit is stored");
+        assert!(
+            limit.limit_at_ms < h.clock_at(later).unix_ms,
+            "the limit is past on the wall clock a minute later"
+        );
         let grace = later + settings.restore_grace;
-        let room = Room::restore(image, settings, None, later, Some(grace)).expect("replays");
+        let room = Room::restore(
+            image,
+            settings,
+            None,
+            h.clock_at(later),
+            Some(grace),
+            RoomRng::from_key(TEST_KEY),
+        )
+        .expect("replays");
         let Stage::Playing(play) = &room.stage else {
             panic!("still playing")
         };

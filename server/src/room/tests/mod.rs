@@ -95,21 +95,40 @@ impl Client {
 struct Harness {
     room: Room,
     now: Instant,
+    /// The harness's wall clock: `WALL_START` at the monotonic `start`, advancing with it.
+    start: Instant,
     next_conn: ConnId,
 }
 
+/// The wall clock (Unix ms) when a test room is created: 2026-01-01.
+const WALL_START: i64 = 1_767_225_600_000;
+
+/// The key of every test room's generator: rooms in tests are deterministic end to end.
+const TEST_KEY: [u8; 32] = [42; 32];
+
 impl Harness {
+    /// The time `at` on both of the harness's clocks.
+    fn clock_at(&self, at: Instant) -> Now {
+        Now {
+            at,
+            unix_ms: WALL_START + at.duration_since(self.start).as_millis() as i64,
+        }
+    }
+
+    fn clock(&self) -> Now {
+        self.clock_at(self.now)
+    }
+
     fn new(settings: RoomSettings) -> Harness {
         Harness::build(settings, GameConfig::default(), RoomOptions::default())
     }
 
-    /// Hands an input to the room; with a store, commits it and sends what it caused.
+    /// Hands an input to the room, then commits it (with a store) and sends what it caused,
+    /// as the room's task does.
     fn step(&mut self, input: Input) {
-        self.room.handle_event(input, self.now);
-        if self.room.store.is_some() {
-            futures_util::FutureExt::now_or_never(self.room.persist())
-                .expect("the memory store answers at once");
-        }
+        self.room.handle_event(input, self.clock());
+        futures_util::FutureExt::now_or_never(self.room.persist())
+            .expect("the memory store answers at once");
     }
 
     fn quick() -> Harness {
@@ -264,15 +283,22 @@ impl Harness {
             settings,
             rules,
             options,
-            "Host".into(),
-            ids::hash_token(HOST_TOKEN),
-            now,
+            Host {
+                name: "Host".into(),
+                token_hash: ids::hash_token(HOST_TOKEN),
+            },
+            Now {
+                at: now,
+                unix_ms: WALL_START,
+            },
+            RoomRng::from_key(TEST_KEY),
         );
         let mut room = room;
         maybe_store(&mut room);
         Harness {
             room,
             now,
+            start: now,
             next_conn: 1,
         }
     }
