@@ -358,6 +358,9 @@ pub enum CloseReason {
     RateLimited,
     /// Nothing (not even a pong) came from this connection for the server's idle timeout.
     IdleTimeout,
+    /// The server's operator closed the room (`perudo admin close`): it is gone, do not
+    /// reconnect (close code 1001).
+    RoomClosed,
 }
 
 /// The whole room as one connection may see it.

@@ -235,12 +235,13 @@ fn reject_code_kind(code: &RejectCode) -> &'static str {
     }
 }
 
-const ALL_CLOSE_REASONS: [CloseReason; 5] = [
+const ALL_CLOSE_REASONS: [CloseReason; 6] = [
     CloseReason::Kicked,
     CloseReason::Replaced,
     CloseReason::ServerRestart,
     CloseReason::RateLimited,
     CloseReason::IdleTimeout,
+    CloseReason::RoomClosed,
 ];
 
 fn close_reason_kind(reason: &CloseReason) -> &'static str {
@@ -250,6 +251,7 @@ fn close_reason_kind(reason: &CloseReason) -> &'static str {
         CloseReason::ServerRestart => "ServerRestart",
         CloseReason::RateLimited => "RateLimited",
         CloseReason::IdleTimeout => "IdleTimeout",
+        CloseReason::RoomClosed => "RoomClosed",
     }
 }
 
@@ -718,6 +720,7 @@ fn every_reject_code_close_reason_and_phase_round_trips() {
             "ServerRestart",
             "RateLimited",
             "IdleTimeout",
+            "RoomClosed",
         ],
     );
     assert_covers(

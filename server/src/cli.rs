@@ -52,6 +52,11 @@ pub enum Command {
         #[arg(long)]
         ca_cert: Option<std::path::PathBuf>,
     },
+    /// The operator's tools, over the running server's local admin socket: list rooms and
+    /// connections, close a room, block an address or a network for a time. Run it as the
+    /// server's user (the socket is mode 0600), e.g. `sudo -u perudo perudo admin --db
+    /// /var/lib/perudo/perudo.db rooms`.
+    Admin(AdminArgs),
     /// Make a consistent copy of the database, also while a server is using it.
     Backup {
         /// The database to copy.
@@ -64,6 +69,51 @@ pub enum Command {
     /// command line definition.
     #[command(hide = true)]
     ConfigDocs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdminArgs {
+    /// The server's admin socket (default: next to the database, `<db>.admin.sock`).
+    #[arg(long, env = "PERUDO_ADMIN_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// The server's database, whose admin socket is next to it.
+    #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+    pub db: PathBuf,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Every open room: code, phase, seats, spectators, open connections, age.
+    Rooms,
+    /// Every open WebSocket connection: id, client IP (through the trusted proxies), room, age.
+    Connections,
+    /// Close a room: its players are told (`Closing { RoomClosed }`), and it is gone for good.
+    Close {
+        /// The room's code.
+        room: String,
+    },
+    /// Refuse every request from an address or network (`203.0.113.7`, `2001:db8:1:2::/64`)
+    /// for a time, and close its open connections. Blocks are kept in memory: a restart lifts
+    /// them.
+    Block {
+        /// An IP address, or a network with its prefix length.
+        target: String,
+        /// How long: `90s`, `15m`, `12h`, `7d` (at most 365 days).
+        #[arg(long = "for", value_parser = crate::admin::parse_duration)]
+        time: std::time::Duration,
+        /// Why, for the list and the log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift the block of exactly this address or network.
+    Unblock { target: String },
+    /// The blocks in force, with the time left.
+    Blocks,
 }
 
 /// Where rooms are kept.
@@ -138,6 +188,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub restore_grace_secs: u64,
+    /// The Unix socket `perudo admin` talks to (mode 0600; `none`: no admin socket). Unset:
+    /// next to the database, `<db>.admin.sock`, or none with `--storage memory`.
+    #[arg(long, env = "PERUDO_ADMIN_SOCKET")]
+    pub admin_socket: Option<PathBuf>,
     /// How log lines are written: `json` for log collectors in production.
     #[arg(long, env = "PERUDO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

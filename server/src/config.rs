@@ -496,6 +496,14 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
         },
         max_rooms: args.max_rooms,
         limits,
+        admin_socket: match (&args.admin_socket, args.store.storage) {
+            (Some(path), _) if path.as_os_str() == "none" => None,
+            (Some(path), _) => Some(path.clone()),
+            (None, crate::cli::StorageKind::Sqlite) => {
+                Some(crate::admin::default_socket(&args.store.db))
+            }
+            (None, crate::cli::StorageKind::Memory) => None,
+        },
     };
     Ok(Runtime {
         listen: args.listen,

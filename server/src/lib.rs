@@ -3,6 +3,8 @@
 //! `main.rs` parses the command line and installs logging; everything else is here so tests
 //! can start the real server on `127.0.0.1:0` with [`run`], or drive the [`app`] router.
 
+pub mod admin;
+pub mod blocklist;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -57,6 +59,8 @@ pub struct ServerConfig {
     /// What clients may do (rates, caps, heartbeats, origins). Its `max_spectators` is the
     /// rooms' (it replaces `rooms.max_spectators`).
     pub limits: Limits,
+    /// Where `perudo admin` reaches this server (a Unix socket, mode 0600); `None`: nowhere.
+    pub admin_socket: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +70,7 @@ impl Default for ServerConfig {
             max_rooms: 10_000,
             store: None,
             limits: Limits::default(),
+            admin_socket: None,
         }
     }
 }
@@ -89,6 +94,10 @@ struct Shared {
     tracker: TaskTracker,
     /// The per-IP rate limiters and the open-connection counts.
     guards: Arc<limits::Guards>,
+    /// Addresses the operator blocked (`perudo admin block`).
+    blocklist: blocklist::Blocklist,
+    /// Open WebSocket sessions and rooms' ages, for `perudo admin`.
+    sessions: Arc<admin::Sessions>,
 }
 
 impl AppState {
@@ -107,8 +116,34 @@ impl AppState {
                 next_conn: AtomicU64::new(1),
                 shutdown,
                 tracker,
+                blocklist: blocklist::Blocklist::new(),
+                sessions: Arc::default(),
             }),
         }
+    }
+
+    /// The client's IP for a request from `peer` (through the trusted proxies).
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+        self.inner.guards.client_ip(peer, headers)
+    }
+
+    pub fn blocklist(&self) -> &blocklist::Blocklist {
+        &self.inner.blocklist
+    }
+
+    pub fn sessions(&self) -> &admin::Sessions {
+        &self.inner.sessions
+    }
+
+    /// Every open room's handle, in no particular order.
+    pub fn room_handles(&self) -> Vec<RoomHandle> {
+        let rooms = self.inner.rooms.lock().expect("room registry lock");
+        rooms.values().cloned().collect()
+    }
+
+    /// The handle of the room with this code, if it is open.
+    pub fn room_handle(&self, code: &str) -> Option<RoomHandle> {
+        self.room(code)
     }
 
     fn room(&self, code: &str) -> Option<RoomHandle> {
@@ -223,6 +258,7 @@ impl AppState {
     fn spawn_room(&self, room: Room) -> RoomHandle {
         let state = self.clone();
         let closed_code = room.code().to_string();
+        self.inner.sessions.room_opened(&closed_code);
         room.spawn(
             &self.inner.tracker,
             self.inner.shutdown.clone(),
@@ -233,6 +269,7 @@ impl AppState {
                     .lock()
                     .expect("room registry lock")
                     .remove(&closed_code);
+                state.inner.sessions.room_closed(&closed_code);
             },
         )
     }
@@ -310,7 +347,7 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiFailure {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiFailure {
         ApiFailure {
             status,
             body: ApiError {
@@ -398,6 +435,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/rooms/{code}/games/{game}", get(game_record))
         .route("/api/rooms/{code}/ws", get(room_socket))
         .fallback(web::file)
+        // Before any route: a blocked address gets 403 (the operator's block list).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            blocklist::admit,
+        ))
         .with_state(state);
     security_headers(router, https)
 }
@@ -556,13 +598,19 @@ async fn room_socket(
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
     let per_connection = state.inner.config.limits.per_connection();
+    let sessions = state.inner.sessions.clone();
     Ok(transport::configure(ws).on_upgrade(move |socket| {
         let span = tracing::info_span!("conn", room = %room.code, conn);
+        // Listed by `perudo admin connections` while open; its token ends the connection
+        // when the server shuts down or the operator blocks its address.
+        let session = sessions.open(conn, ip, &room.code, &shutdown);
         tracker.track_future(tracing::Instrument::instrument(
             async move {
                 // The connection's place under the caps, given back when it ends.
                 let _slot = slot;
-                connection::serve(socket, room, conn, ip, shutdown, per_connection).await;
+                let stop = session.stop();
+                connection::serve(socket, room, conn, ip, stop, per_connection).await;
+                drop(session);
             },
             span,
         ))
@@ -587,6 +635,15 @@ pub async fn run(
     let idle_timeout = config.limits.idle_timeout;
     metrics::caps(config.limits.max_connections, config.max_rooms);
     let http_grace = grace;
+    let admin_socket = match &config.admin_socket {
+        Some(path) => Some(admin::bind(path).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot open the admin socket {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -600,6 +657,9 @@ pub async fn run(
         );
     }
     let signal = shutdown.clone();
+    // `perudo admin`; the socket file goes when this task ends.
+    let admin_task = admin_socket
+        .map(|socket| tokio::spawn(admin::serve(socket, state.clone(), shutdown.clone())));
     // The per-IP rate limiters forget addresses that have gone quiet.
     let guards = state.inner.guards.clone();
     let forget = shutdown.clone();
@@ -619,6 +679,9 @@ pub async fn run(
     let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2)
         .with_tcp_caps(state.inner.guards.clone());
     serve::serve(listener, app(state), signal, http_grace).await;
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!("some rooms or sockets did not finish within the grace period");

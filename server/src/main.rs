@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => ("info", args.log_format),
         Command::Verify { .. }
         | Command::Backup { .. }
+        | Command::Admin(_)
         | Command::Check { .. }
         | Command::ConfigDocs => ("warn", LogFormat::Text),
     };
@@ -63,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{url}: all {} checks passed", steps.len());
             Ok(())
         }
+        Command::Admin(args) => admin(args).await,
         Command::Backup { db, to } => {
             perudo_server::store::backup(&db, &to)
                 .with_context(|| format!("cannot back up {} to {}", db.display(), to.display()))?;
@@ -78,6 +80,40 @@ async fn main() -> anyhow::Result<()> {
 fn colour_logs() -> bool {
     use std::io::IsTerminal as _;
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+async fn admin(args: perudo_server::cli::AdminArgs) -> anyhow::Result<()> {
+    use perudo_server::admin::{self, Request};
+    use perudo_server::cli::AdminCommand;
+
+    let socket = args
+        .socket
+        .unwrap_or_else(|| admin::default_socket(&args.db));
+    let request = match args.command {
+        AdminCommand::Rooms => Request::Rooms,
+        AdminCommand::Connections => Request::Connections,
+        AdminCommand::Close { room } => Request::Close { room },
+        AdminCommand::Block {
+            target,
+            time,
+            reason,
+        } => Request::Block {
+            target,
+            seconds: time.as_secs(),
+            reason,
+        },
+        AdminCommand::Unblock { target } => Request::Unblock { target },
+        AdminCommand::Blocks => Request::Blocks,
+    };
+    let answer = admin::request(&socket, &request)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{}", admin::render(&answer));
+    }
+    Ok(())
 }
 
 fn verify(path: &std::path::Path) -> anyhow::Result<()> {
@@ -140,8 +176,9 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
+    let stop = on_signal().context("cannot install the signal handlers")?;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         signal.cancel();
     });
@@ -150,19 +187,17 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
         .context("server failed")
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
+/// Registers for SIGTERM and SIGINT at once, so a signal that arrives before the returned
+/// future is first polled (a service manager stopping a server that just said "listening")
+/// still stops it gracefully instead of killing it.
+fn on_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {},
             _ = term.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }

@@ -137,6 +137,9 @@ pub enum Input {
     },
     /// A timer fired (reveal pause over, bot due, idle check).
     Tick,
+    /// The operator closes the room (`perudo admin close`): every connection is told
+    /// `RoomClosed`, the room ends and is not restored.
+    Close,
 }
 
 pub use crate::names::MAX_NAME_CHARS;
@@ -314,6 +317,21 @@ impl Room {
                 let _ = respond_to.send(self.summary());
             }
             Input::Tick => self.tick(now),
+            Input::Close => {
+                info!("closing: by the operator");
+                // Each connection gets the reason and a close frame, then is ended: a client
+                // that does not answer the close frame keeps no socket to a room that is gone.
+                let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in conns {
+                    self.close_conn(
+                        conn,
+                        CloseReason::RoomClosed,
+                        close_code::GOING_AWAY,
+                        "room closed",
+                    );
+                }
+                self.closed = true;
+            }
         }
     }
 }

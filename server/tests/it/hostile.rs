@@ -852,6 +852,7 @@ async fn max_rooms_is_exact_under_concurrent_creation() {
         store: Some(std::sync::Arc::new(store)),
         max_rooms: 100,
         limits: Limits::unlimited(),
+        ..ServerConfig::default()
     })
     .await;
     let creations: Vec<_> = (0..400)

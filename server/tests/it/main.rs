@@ -7,6 +7,7 @@
 //! Every receive is bounded by a timeout (`client::RECV_TIMEOUT`), so a server that stops
 //! answering fails a test instead of hanging it.
 
+mod admin;
 mod client;
 mod config;
 mod durability;
@@ -14,6 +15,7 @@ mod game;
 mod hostile;
 mod reconnect;
 mod rejections;
+mod release;
 mod secrecy;
 mod server;
 mod snapshots;

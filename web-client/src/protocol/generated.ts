@@ -75,7 +75,7 @@ export type ClientMessage = { id: number, request: Request, };
 /**
  * Why the server closes a connection.
  */
-export type CloseReason = "Kicked" | "Replaced" | "ServerRestart" | "RateLimited" | "IdleTimeout";
+export type CloseReason = "Kicked" | "Replaced" | "ServerRestart" | "RateLimited" | "IdleTimeout" | "RoomClosed";
 
 /**
  * SHA-256 of a game's seed, published when the game starts. On the wire and in text it is

@@ -376,3 +376,71 @@ async fn a_return_in_time_stops_the_timers_in_the_room_task() {
         "{events:?}"
     );
 }
+
+/// `perudo admin close`: every connection is told why, gets close code 1001 and is ended, and
+/// the room's task ends.
+#[tokio::test(start_paused = true)]
+async fn the_operator_closes_a_room_mid_game() {
+    let (live, mut host, mut bob, _) =
+        two_playing(GameConfig::default(), RoomOptions::default()).await;
+    // A third socket that never said hello is closed all the same.
+    let (tx, mut silent) = mpsc::channel(16);
+    let silent_close = CancellationToken::new();
+    assert!(
+        live.handle
+            .send(Input::Connect {
+                conn: 99,
+                outbox: tx,
+                close: silent_close.clone(),
+            })
+            .await
+    );
+    assert!(live.handle.send(Input::Close).await);
+    for peer in [&mut host, &mut bob] {
+        let frames = peer
+            .until(|m| matches!(m, ServerMessage::Closing { .. }))
+            .await;
+        assert_eq!(
+            frames.last(),
+            Some(&ServerMessage::Closing {
+                reason: CloseReason::RoomClosed
+            })
+        );
+        assert!(
+            matches!(
+                peer.rx.recv().await,
+                Some(Frame::Close {
+                    code: close_code::GOING_AWAY,
+                    reason: "room closed"
+                })
+            ),
+            "the close frame follows the reason"
+        );
+    }
+    let mut silent_frames = Vec::new();
+    while let Some(frame) = silent.recv().await {
+        silent_frames.push(frame);
+    }
+    assert!(
+        matches!(
+            silent_frames.as_slice(),
+            [
+                Frame::Data(_),
+                Frame::Close {
+                    code: close_code::GOING_AWAY,
+                    ..
+                }
+            ]
+        ),
+        "{silent_frames:?}"
+    );
+    assert!(silent_close.is_cancelled(), "the connection is ended");
+    tokio::time::timeout(WAIT, live.tracker.wait())
+        .await
+        .expect("the room's task ends");
+    assert!(live.closed.load(Ordering::SeqCst));
+    assert!(
+        !live.handle.send(Input::Close).await,
+        "a closed room takes no input"
+    );
+}
