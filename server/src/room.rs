@@ -1009,13 +1009,16 @@ impl Room {
     }
 
     fn summary(&self) -> perudo_protocol::http::RoomSummary {
+        let view = self.room_view();
         perudo_protocol::http::RoomSummary {
-            code: self.code.clone(),
-            phase: self.phase(),
+            code: view.code,
+            phase: view.phase,
             seats_taken: self.seats.len() as u8,
             max_seats: self.rules.max_players,
-            spectators: self.spectator_count(),
-            rules: self.rules.clone(),
+            spectators: view.spectators,
+            rules: view.rules,
+            host: view.host,
+            seats: view.seats,
         }
     }
 
