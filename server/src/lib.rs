@@ -7,19 +7,21 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod connection;
-pub mod fanout;
 pub mod ids;
 pub mod limits;
-pub mod loadtest;
 pub mod metrics;
+pub mod names;
 pub mod record;
 pub mod room;
+pub mod serve;
 pub mod store;
+pub mod transport;
+pub mod version;
 pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +30,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use perudo_protocol::MAX_WS_MESSAGE;
 use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,12 +41,7 @@ pub use room::RoomSettings;
 use room::{Room, RoomHandle};
 use store::{StorageError, Store};
 
-/// Read buffer per WebSocket connection.
-pub const WS_READ_BUFFER: usize = 1024;
-/// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
-pub const WS_WRITE_BUFFER: usize = 4 * 1024;
-/// Most a connection's WebSocket write buffer may hold when writes fail.
-pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
+pub use transport::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER};
 
 /// How often the per-IP rate limiters drop the addresses that have gone quiet.
 const IP_FORGET_INTERVAL: Duration = Duration::from_secs(60);
@@ -85,6 +81,9 @@ struct Shared {
     config: ServerConfig,
     /// Room code -> handle. A std mutex: it is never held across an await.
     rooms: Mutex<HashMap<String, RoomHandle>>,
+    /// Rooms being created (stored, not yet in `rooms`): they count against `max_rooms`.
+    /// Changed only while `rooms` is locked, so the cap is checked and taken at once.
+    reserved_rooms: AtomicUsize,
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -104,6 +103,7 @@ impl AppState {
                 guards: limits::Guards::new(config.limits.clone()),
                 config,
                 rooms: Mutex::new(HashMap::new()),
+                reserved_rooms: AtomicUsize::new(0),
                 next_conn: AtomicU64::new(1),
                 shutdown,
                 tracker,
@@ -139,17 +139,24 @@ impl AppState {
         options: perudo_protocol::RoomOptions,
     ) -> Result<(String, String), ApiFailure> {
         let token = ids::new_token();
+        // A place under `max_rooms` is taken before the room is stored and given back if it
+        // never opens: checking the count and adding the room only after the commit let
+        // concurrent creations overshoot the cap.
+        let reservation = self.reserve_room()?;
         let mut attempts = 0;
         let (code, room) = loop {
-            let code = self.free_code()?;
+            let code = self.free_code();
             let mut room = Room::new(
                 code.clone(),
                 self.inner.config.rooms.clone(),
                 rules.clone(),
                 options,
-                host_name.clone(),
-                ids::hash_token(&token),
-                tokio::time::Instant::now(),
+                room::Host {
+                    name: host_name.clone(),
+                    token_hash: ids::hash_token(&token),
+                },
+                room::Now::system(),
+                ids::RoomRng::from_os(),
             );
             let Some(store) = &self.inner.config.store else {
                 break (code, room);
@@ -172,6 +179,8 @@ impl AppState {
             }
         };
         let mut rooms = self.inner.rooms.lock().expect("room registry lock");
+        // The reservation becomes the room (or is given back) under this lock.
+        drop(reservation);
         if rooms.contains_key(&code) {
             // Drawn twice at once, against odds of 2^-43: the caller may simply try again.
             return Err(ApiFailure::new(
@@ -185,20 +194,28 @@ impl AppState {
         Ok((code, token))
     }
 
-    /// A code no open room has, if the server may open another room.
-    fn free_code(&self) -> Result<String, ApiFailure> {
+    /// Takes one of the `max_rooms` places for a room about to be created.
+    fn reserve_room(&self) -> Result<RoomReservation<'_>, ApiFailure> {
         let rooms = self.inner.rooms.lock().expect("room registry lock");
-        if rooms.len() >= self.inner.config.max_rooms {
+        let reserved = &self.inner.reserved_rooms;
+        if rooms.len() + reserved.load(Ordering::Relaxed) >= self.inner.config.max_rooms {
             return Err(ApiFailure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_rooms",
                 "the server holds as many rooms as it may; try again later",
             ));
         }
+        reserved.fetch_add(1, Ordering::Relaxed);
+        Ok(RoomReservation { state: self })
+    }
+
+    /// A code no open room has.
+    fn free_code(&self) -> String {
+        let rooms = self.inner.rooms.lock().expect("room registry lock");
         loop {
             let code = ids::new_room_code();
             if !rooms.contains_key(&code) {
-                return Ok(code);
+                return code;
             }
         }
     }
@@ -226,8 +243,8 @@ impl AppState {
             return Ok(0);
         };
         let images = store.load_rooms()?;
-        let now = tokio::time::Instant::now();
-        let grace_until = now + self.inner.config.rooms.restore_grace;
+        let now = room::Now::system();
+        let grace_until = now.at + self.inner.config.rooms.restore_grace;
         let mut restored = 0;
         for image in images {
             let code = image.code.clone();
@@ -237,6 +254,7 @@ impl AppState {
                 Some(store.clone()),
                 now,
                 Some(grace_until),
+                ids::RoomRng::from_os(),
             ) {
                 Ok(room) => {
                     let handle = self.spawn_room(room);
@@ -263,6 +281,24 @@ impl AppState {
             Some(store) => store.health(),
             None => Ok(()),
         }
+    }
+}
+
+/// A place under `max_rooms` held while a room is created.
+struct RoomReservation<'a> {
+    state: &'a AppState,
+}
+
+impl Drop for RoomReservation<'_> {
+    fn drop(&mut self) {
+        // Taken under the registry lock; given back either under it, in the same critical
+        // section that adds the room (so a check never sees the room missing from both), or
+        // after a failed creation, when counting one too many for a moment only refuses a
+        // creation that could have been let in.
+        self.state
+            .inner
+            .reserved_rooms
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -299,9 +335,59 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+/// The Content-Security-Policy of every response: the page loads only its own scripts,
+/// styles, images and fonts, talks only to its own origin and WebSocket, and may not be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+     font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+     form-action 'self'";
+
+/// `Strict-Transport-Security`, sent only when the public URL is `https://`: one year, this
+/// host only (other names under the domain are the operator's business).
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// The security headers every response carries (also the ones behind a proxy that adds none).
+fn security_headers(router: Router, https: bool) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let router = router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+    if https {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ))
+    } else {
+        router
+    }
+}
+
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let https = state
+        .inner
+        .config
+        .rooms
+        .public_url
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("https://");
+    let router = Router::new()
         .route("/", get(web::index))
         .route("/r/{code}", get(web::index))
         .route("/healthz", get(|| async { "ok" }))
@@ -312,7 +398,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/rooms/{code}/games/{game}", get(game_record))
         .route("/api/rooms/{code}/ws", get(room_socket))
         .fallback(web::file)
-        .with_state(state)
+        .with_state(state);
+    security_headers(router, https)
 }
 
 async fn create_room(
@@ -469,30 +556,17 @@ async fn room_socket(
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
     let per_connection = state.inner.config.limits.per_connection();
-    Ok(ws
-        // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
-        // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
-        // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
-        .read_buffer_size(WS_READ_BUFFER)
-        // The writer flushes after each batch of queued frames; below this they are
-        // gathered into one write.
-        .write_buffer_size(WS_WRITE_BUFFER)
-        // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!("conn", room = %room.code, conn);
-            tracker.track_future(tracing::Instrument::instrument(
-                async move {
-                    // The connection's place under the caps, given back when it ends.
-                    let _slot = slot;
-                    connection::serve(socket, room, conn, shutdown, per_connection).await;
-                },
-                span,
-            ))
-        }))
+    Ok(transport::configure(ws).on_upgrade(move |socket| {
+        let span = tracing::info_span!("conn", room = %room.code, conn);
+        tracker.track_future(tracing::Instrument::instrument(
+            async move {
+                // The connection's place under the caps, given back when it ends.
+                let _slot = slot;
+                connection::serve(socket, room, conn, ip, shutdown, per_connection).await;
+            },
+            span,
+        ))
+    }))
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every room and socket
@@ -511,6 +585,8 @@ pub async fn run(
         .validate()
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     let idle_timeout = config.limits.idle_timeout;
+    metrics::caps(config.limits.max_connections, config.max_rooms);
+    let http_grace = grace;
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -539,20 +615,10 @@ pub async fn run(
     // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
     // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
     // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
-    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2);
-    // Small frames go out at once: with Nagle's algorithm a move's update could wait for
-    // the peer's delayed ACK (about 40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |io| {
-        if let Err(e) = io.tcp().set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { signal.cancelled().await })
-    .await?;
+    // Connections beyond `max_tcp_per_ip` from one client are closed before anything is read.
+    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2)
+        .with_tcp_caps(state.inner.guards.clone());
+    serve::serve(listener, app(state), signal, http_grace).await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!("some rooms or sockets did not finish within the grace period");

@@ -212,6 +212,9 @@ pub enum StorageError {
     Database(String),
     /// Stored data that does not decode.
     Corrupt(String),
+    /// The database was written by a newer perudo (its schema version is higher than the
+    /// one this build knows); opening it could lose data.
+    NewerSchema { found: u32, known: u32 },
 }
 
 impl fmt::Display for StorageError {
@@ -223,6 +226,12 @@ impl fmt::Display for StorageError {
             StorageError::Closed => f.write_str("storage is shut down"),
             StorageError::Database(m) => write!(f, "storage failed: {m}"),
             StorageError::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
+            StorageError::NewerSchema { found, known } => write!(
+                f,
+                "the database has schema version {found}, newer than the {known} this perudo \
+                 knows: it was written by a newer release; run that release (or restore a \
+                 backup taken before the upgrade)"
+            ),
         }
     }
 }
@@ -338,6 +347,40 @@ CREATE TABLE IF NOT EXISTS moves (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
 ";
 
+/// The schema version this build writes and reads (`meta.schema`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Refuses a database whose `meta.schema` is newer than `SCHEMA_VERSION`, before anything
+/// is written to it.
+fn check_schema(conn: &rusqlite::Connection) -> Result<(), StorageError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_meta {
+        return Ok(());
+    }
+    let found: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let found: u32 = found
+        .parse()
+        .map_err(|_| StorageError::Corrupt(format!("meta.schema is {found:?}, not a number")))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 enum Job {
     Commit(Batch, oneshot::Sender<Result<(), StorageError>>),
 }
@@ -377,8 +420,19 @@ fn open_connection(options: &SqliteOptions) -> Result<Connection, StorageError> 
     if let Some(pages) = options.max_pages {
         conn.pragma_update(None, "max_page_count", pages)?;
     }
+    // When a checkpoint has copied the whole WAL back, the next write starts it over and
+    // truncates the file to this: a burst of writes does not leave a WAL of its peak size.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
     Ok(conn)
 }
+
+/// The WAL is truncated to this once checkpointed, and checkpointed with `TRUNCATE` (which
+/// waits for the writer) whenever it has grown past [`WAL_FORCE_CHECKPOINT`].
+pub const WAL_SIZE_LIMIT: u64 = 1024 * 1024;
+
+/// A WAL longer than this is checkpointed with `TRUNCATE`: under a steady stream of writes a
+/// `PASSIVE` checkpoint never catches up and the WAL would grow without end.
+pub const WAL_FORCE_CHECKPOINT: u64 = 16 * 1024 * 1024;
 
 impl SqliteStore {
     /// Opens (creating it if needed) the database at `options.path` and starts its writer.
@@ -392,6 +446,7 @@ impl SqliteStore {
             })?;
         }
         let writer = open_connection(&options)?;
+        check_schema(&writer)?;
         writer.execute_batch(SCHEMA)?;
         // Checkpoints (copying the WAL into the database, with an fsync) run on their own
         // thread and connection, so that no commit waits for one.
@@ -401,7 +456,10 @@ impl SqliteStore {
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("perudo-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .spawn({
+                let wal = wal_path(&options.path);
+                move || checkpoint_loop(checkpoints, stopped, wal)
+            })
             .map_err(|e| StorageError::Database(format!("cannot start the checkpointer: {e}")))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let health = Arc::new(Mutex::new(None));
@@ -437,12 +495,22 @@ impl Drop for SqliteStore {
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+/// The WAL file of the database at `db`.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, wal: PathBuf) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
     {
-        // PASSIVE: copies what it can without blocking the writer.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            warn!(error = %e, "checkpoint failed");
+        let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_CHECKPOINT);
+        // PASSIVE copies what it can without blocking the writer; TRUNCATE waits for it (a
+        // few milliseconds) and empties the file.
+        let mode = if long { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            warn!(error = %e, mode, "checkpoint failed");
         }
     }
 }
@@ -522,6 +590,9 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
     let code = batch.code.as_str();
     // The clock goes into the rooms row with the version, in the one UPDATE every batch makes.
     let mut clock: Option<Option<String>> = None;
+    // A room that closes without a game ever started leaves nothing worth keeping: its row
+    // goes at once rather than after the retention period.
+    let mut deleted = false;
     for write in &batch.writes {
         match write {
             Write::CreateRoom(lobby) => {
@@ -582,10 +653,22 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
                 clock = Some(next.map(|c| serde_json::to_string(&c)).transpose()?);
             }
             Write::Closed => {
-                tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
-                    .execute(params![code, now])?;
+                deleted = tx
+                    .prepare_cached(
+                        "DELETE FROM rooms WHERE code = ?1 \
+                         AND NOT EXISTS (SELECT 1 FROM games WHERE games.code = ?1)",
+                    )?
+                    .execute(params![code])?
+                    > 0;
+                if !deleted {
+                    tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
+                        .execute(params![code, now])?;
+                }
             }
         }
+    }
+    if deleted {
+        return Ok(());
     }
     let updated = tx
         .prepare_cached(
@@ -925,4 +1008,141 @@ impl Store for MemoryStore {
     }
 
     fn close(&self) {}
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-store-{name}-{}-{}",
+            std::process::id(),
+            unix_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    }
+
+    fn options(path: PathBuf) -> SqliteOptions {
+        SqliteOptions {
+            path,
+            sync: SyncMode::Normal,
+            retention: Duration::from_secs(3600),
+            max_pages: None,
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused_and_left_as_it_was() {
+        let dir = scratch("newer");
+        let path = dir.join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("a fresh database opens");
+        store.close();
+        let conn = Connection::open(&path).expect("open with sqlite");
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
+            .expect("pretend a newer release wrote it");
+        drop(conn);
+
+        let error = SqliteStore::open(options(path.clone())).expect_err("a newer schema");
+        assert_eq!(
+            error,
+            StorageError::NewerSchema {
+                found: 2,
+                known: SCHEMA_VERSION
+            }
+        );
+        assert!(error.to_string().contains("newer release"), "{error}");
+        let conn = Connection::open(&path).expect("open with sqlite");
+        let kept: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .expect("meta.schema");
+        assert_eq!(kept, "2", "nothing was written");
+        drop(conn);
+
+        // This release's own version opens again.
+        let conn = Connection::open(&path).expect("open with sqlite");
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'", [])
+            .expect("back to version 1");
+        drop(conn);
+        SqliteStore::open(options(path))
+            .expect("schema 1 opens")
+            .close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The JSON the database keeps, pinned: a change to a stored type's encoding shows up here
+/// (and needs a `meta.schema` step and a migration) instead of silently breaking restores.
+#[cfg(test)]
+mod golden_tests {
+    use super::*;
+    use perudo_core::{Action, Bid, Seat};
+
+    fn seat(i: u8) -> Seat {
+        Seat::new(i).expect("a seat")
+    }
+
+    #[test]
+    fn stored_json_is_pinned_and_round_trips() {
+        let lobby = LobbyImage {
+            rules: GameConfig::default(),
+            options: RoomOptions::default(),
+            seats: vec![
+                SeatImage {
+                    name: "Ana".into(),
+                    kind: SeatImageKind::Human {
+                        token_hash: [0xab; 32],
+                        left: false,
+                    },
+                },
+                SeatImage {
+                    name: "Bot 1".into(),
+                    kind: SeatImageKind::Bot {
+                        level: BotLevel::Normal,
+                    },
+                },
+            ],
+            host: Some(0),
+            games_played: 0,
+            results: None,
+        };
+        let moves = vec![
+            Move::Act {
+                seat: seat(0),
+                action: Action::Bid(Bid::new(3, 5).expect("a bid")),
+            },
+            Move::Act {
+                seat: seat(1),
+                action: Action::Dudo,
+            },
+            Move::Forfeit { seat: seat(1) },
+        ];
+        let clock = ClockImage {
+            seat: 1,
+            limit_at_ms: 1_767_225_600_000,
+        };
+        let lobby_json = serde_json::to_string_pretty(&lobby).expect("encodes");
+        let moves_json: Vec<String> = moves
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("encodes"))
+            .collect();
+        let clock_json = serde_json::to_string(&clock).expect("encodes");
+        insta::assert_snapshot!("stored_lobby", lobby_json);
+        insta::assert_snapshot!("stored_moves", moves_json.join("\n"));
+        insta::assert_snapshot!("stored_clock", clock_json);
+        assert_eq!(
+            serde_json::from_str::<LobbyImage>(&lobby_json).expect("decodes"),
+            lobby
+        );
+        for (json, m) in moves_json.iter().zip(&moves) {
+            assert_eq!(&serde_json::from_str::<Move>(json).expect("decodes"), m);
+        }
+        assert_eq!(
+            serde_json::from_str::<ClockImage>(&clock_json).expect("decodes"),
+            clock
+        );
+    }
 }

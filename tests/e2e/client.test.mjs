@@ -23,6 +23,19 @@ import {
   usable,
 } from "./harness.mjs";
 
+/** Installed before the page's scripts: records every Content-Security-Policy violation. */
+function recordCsp() {
+  window.__csp = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    window.__csp.push(`${e.violatedDirective}: ${e.blockedURI} ${e.sample ?? ""}`);
+  });
+}
+
+/** The page broke none of the server's Content-Security-Policy. */
+async function noCspViolations(page, what) {
+  assert.deepEqual(await page.evaluate(() => window.__csp), [], `${what}: CSP violations`);
+}
+
 /** axe-core finds no serious or critical violation on this screen, light and dark. */
 async function accessible(page, screen) {
   for (const colorScheme of ["light", "dark"]) {
@@ -79,7 +92,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     const server = await startServer();
     const browser = await launchBrowser();
     try {
-      const host = await browser.newPage({ viewport });
+      const host = await browser.newPage({ viewport, init: recordCsp });
       await host.goto(server.url + "/");
       // Name and a big "Create room" first; the rules wait behind "Customise rules".
       await tid(host, "create-button").waitFor();
@@ -99,7 +112,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
 
       const link = await createRoom(host, server.url, "Ann");
       // The share link opens a join page: host, players, rules, whether a game runs.
-      const guest = await browser.newPage({ viewport });
+      const guest = await browser.newPage({ viewport, init: recordCsp });
       await guest.goto(link);
       await tid(guest, "join-summary").waitFor();
       assert.match(await tid(guest, "join-host").textContent(), /Ann/);
@@ -151,7 +164,23 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       await docShot(host, `lobby-${size}`);
       await accessible(host, "lobby");
       await docShot(guest, `lobby-guest-${size}`);
-      for (const page of [host, guest]) assert.deepEqual(page.errors, [], "no uncaught page errors");
+      // Spanish by choice, remembered; then "Play against bots now" is one click to a table.
+      const solo = await browser.newPage({ viewport, init: recordCsp });
+      await solo.goto(server.url + "/");
+      await tid(solo, "lang-select").selectOption("es");
+      assert.equal((await tid(solo, "create-button").textContent()).trim(), "Crear sala");
+      assert.equal(await solo.evaluate(() => document.documentElement.lang), "es");
+      await solo.reload();
+      assert.equal((await tid(solo, "create-button").textContent()).trim(), "Crear sala", "the language is remembered");
+      await docShot(solo, `home-es-${size}`);
+      await tid(solo, "lang-select").selectOption("en");
+      await tid(solo, "quick-bots-button").click();
+      await tid(solo, "my-dice").locator('[data-testid="die"]').first().waitFor();
+      assert.equal(await solo.locator('[data-testid^="player-name-"]').count(), 3, "you and two bots");
+      for (const page of [host, guest, solo]) assert.deepEqual(page.errors, [], "no uncaught page errors");
+      await noCspViolations(solo, "solo");
+      await noCspViolations(host, "host");
+      await noCspViolations(guest, "guest");
     } finally {
       await browser.close();
       await server.stop();
@@ -162,20 +191,20 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     const server = await startServer(["--disconnect-grace-ms", "300", "--reveal-pause-ms", "2500"]);
     const browser = await launchBrowser();
     try {
-      const ann = await browser.newPage({ viewport });
+      const ann = await browser.newPage({ viewport, init: recordCsp });
       const link = await createRoom(ann, server.url, "Ann");
       await openRules(ann);
       await tid(ann, "option-forfeit_after_secs").fill("15");
       await tid(ann, "save-rules").click();
       await tid(ann, "rules-saved").waitFor();
-      const bob = await browser.newPage({ viewport });
+      const bob = await browser.newPage({ viewport, init: recordCsp });
       await joinRoom(bob, link, "Bob");
       await addBot(ann, "Easy", 2);
       await tid(ann, "start-button").click();
       for (const page of [ann, bob]) await tid(page, "my-dice").waitFor();
 
       // A friend opening the link now sees that a game runs, then watches.
-      const cid = await browser.newPage({ viewport });
+      const cid = await browser.newPage({ viewport, init: recordCsp });
       await cid.goto(link);
       await tid(cid, "join-summary").waitFor();
       assert.match(await tid(cid, "join-status").textContent(), /being played/);
@@ -276,6 +305,8 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       await docShot(ann, `how-to-play-${size}`);
       await accessible(ann, "how to play");
       for (const page of [ann, cid]) assert.deepEqual(page.errors, [], "no uncaught page errors");
+      await noCspViolations(ann, "Ann");
+      await noCspViolations(cid, "Cid");
     } finally {
       await browser.close();
       await server.stop();

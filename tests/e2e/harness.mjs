@@ -6,7 +6,7 @@
 // the web-client/dist just built). Everything stays on 127.0.0.1.
 
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -235,12 +235,14 @@ export async function docShot(page, name, { full = false } = {}) {
 const AXE = join(repoRoot, "tests", "node_modules", "axe-core", "axe.min.js");
 
 /**
- * Runs axe-core in the page (injected from tests/node_modules) and resolves to its serious and
+ * Runs axe-core in the page (tests/node_modules/axe-core) and resolves to its serious and
  * critical violations, each as `id: target (summary)` text.
  */
 export async function axeSerious(page) {
   if (!(await page.evaluate(() => typeof window.axe === "object"))) {
-    await page.addScriptTag({ path: AXE });
+    // Evaluated through the DevTools protocol, not as a <script> tag: the server's
+    // Content-Security-Policy (script-src 'self') rightly refuses inline scripts.
+    await page.evaluate(readFileSync(AXE, "utf8"));
   }
   const violations = await page.evaluate(async () => {
     const r = await window.axe.run(document, { resultTypes: ["violations"] });
