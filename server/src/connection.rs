@@ -164,7 +164,7 @@ pub async fn serve(
                 reason: "room closed".into(),
             })))
             .await;
-        info!(%ip, reason = %SessionEnd::RoomClosed, secs = 0.0, "websocket session ended");
+        info!(%ip, reason = %SessionEnd::RoomClosed, ms = 0, "websocket session ended");
         return;
     }
 
@@ -374,7 +374,7 @@ pub async fn serve(
     info!(
         %ip,
         reason = %end,
-        secs = opened.elapsed().as_secs_f32(),
+        ms = opened.elapsed().as_millis() as u64,
         "websocket session ended"
     );
 }
