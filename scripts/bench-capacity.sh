@@ -4,7 +4,7 @@
 #
 # For each step of STEPS (rooms) it starts a fresh server with its default settings (4 s
 # reveal pause, 800 ms bot delay: what players get; --max-rooms raised), runs
-# `perudo loadtest --think-ms 1000-2000` with the rooms started over a ramp (RAMP_RATE rooms
+# `perudo-bench loadtest --think-ms 1000-2000` with the rooms started over a ramp (RAMP_RATE rooms
 # per second), leaves SETTLE seconds for the rooms to settle, then measures for MEASURE
 # seconds (`--warmup` = ramp + settle, so room setup is not in the figures). It stops at the
 # first step whose p99 exceeds P99_LIMIT_MS (50), that has errors or rooms that could not be
@@ -53,7 +53,7 @@ FD_MARGIN=200
 raise_nofile "$NOFILE"
 nofile=$(ulimit -n)
 
-cargo build --release -p perudo-server >&2
+cargo build --release -p perudo-server -p perudo-bench >&2
 trap stop_server EXIT
 
 idle_args=()
@@ -89,10 +89,11 @@ for R in $STEPS; do
   load=$(load1)
   SERVER_LOG="/tmp/perudo-capacity-server-$R.log" start_server \
     serve --listen "127.0.0.1:$PORT" --max-rooms 1000000 \
-    --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0 --max-connections 0 --max-connections-per-ip 0
+    --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0 --max-connections 0 --max-connections-per-ip 0 \
+    --max-tcp-per-ip 0
   base_kib=$(status_kib "$SERVER_PID" VmRSS)
   out=$(mktemp)
-  timeout $((duration + 60)) "$BIN" loadtest --url "$URL" --rooms "$R" --players "$PLAYERS" \
+  timeout $((duration + 60)) "$BENCH_BIN" loadtest --url "$URL" --rooms "$R" --players "$PLAYERS" \
     --think-ms "$THINK" --ramp "$ramp" --warmup "$warmup" --duration "$duration" \
     --source-ips "$source_ips" --json --quiet "${idle_args[@]}" >"$out" &
   lt=$!

@@ -3,12 +3,14 @@
 # Linux only (/proc).
 
 BIN=${BIN:-target/release/perudo}
+# The load tester and the fan-out reference (package perudo-bench, not in the product binary).
+BENCH_BIN=${BENCH_BIN:-target/release/perudo-bench}
 TICKS=$(getconf CLK_TCK)
 SERVER_PID=
 
 BENCH_DB_DIR=
 
-# Starts `$BIN "$@"` in the background (stdout and stderr to $SERVER_LOG) and waits until
+# Starts `$BIN "$@"` (`$BENCH_BIN "$@"` for fanout-server) in the background (stdout and stderr to $SERVER_LOG) and waits until
 # 127.0.0.1:$PORT accepts connections (at most 5 s). For `serve`, STORAGE picks where rooms
 # are kept: memory (the default, as in the tables of docs/BENCHMARKS.md), sqlite (a fresh
 # database per server, removed when it stops) or sqlite-full (the same with --db-sync full).
@@ -25,7 +27,9 @@ start_server() {
       *) echo "STORAGE must be memory, sqlite or sqlite-full" >&2; return 1 ;;
     esac
   fi
-  "$BIN" "$@" "${storage[@]}" >"${SERVER_LOG:-/dev/null}" 2>&1 &
+  local bin=$BIN
+  if [ "$1" = fanout-server ]; then bin=$BENCH_BIN; fi
+  "$bin" "$@" "${storage[@]}" >"${SERVER_LOG:-/dev/null}" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0

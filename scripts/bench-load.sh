@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Server under load: starts `target/release/perudo serve` on 127.0.0.1 with fast settings
-# (no reveal pause, bots without delay), runs `perudo loadtest` against it for 1, 10, 100 and
+# (no reveal pause, bots without delay), runs `perudo-bench loadtest` against it for 1, 10, 100 and
 # 1000 rooms of 4 simulated players (think 0, 10 s each; a fresh server per run), and prints a
 # markdown table with the load tester's figures and the server's peak RSS (VmHWM) and CPU
 # time (utime + stime, per action). Bounded: each run ends after its duration plus a few
 # seconds of draining, and the server is stopped after each run.
 #
-# FANOUT=1 measures the reference ceiling instead: `perudo fanout-server` (a bare WebSocket
+# FANOUT=1 measures the reference ceiling instead: `perudo-bench fanout-server` (a bare WebSocket
 # fan-out with the same transport settings and message sizes, no game) loaded by
-# `perudo loadtest --fanout` (the players of a room take turns), the same table.
+# `perudo-bench loadtest --fanout` (the players of a room take turns), the same table.
 #
 #   scripts/bench-load.sh                   # R = 1 10 100 1000, 10 s each
 #   ROOMS="1 10" DURATION=5 scripts/bench-load.sh
@@ -33,11 +33,11 @@ URL="http://127.0.0.1:$PORT"
 # Thousands of sockets on each side: raise the open-file limit where allowed.
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release -p perudo-server >&2
+cargo build --release -p perudo-server -p perudo-bench >&2
 trap stop_server EXIT
 
 if [ "$FANOUT" = 1 ]; then
-  what="perudo fanout-server (reference, no game)"
+  what="perudo-bench fanout-server (reference, no game)"
   server_args=(fanout-server --listen "127.0.0.1:$PORT")
   loadtest_mode=(--fanout)
 else
@@ -45,7 +45,7 @@ else
   # The load tester plays at machine speed from one address: the per-client limits are off.
   server_args=(serve --listen "127.0.0.1:$PORT" --reveal-pause-ms 0 --bot-delay-ms 0 --max-rooms 100000
     --messages-per-sec 0 --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0
-    --max-connections 0 --max-connections-per-ip 0)
+    --max-connections 0 --max-connections-per-ip 0 --max-tcp-per-ip 0)
   loadtest_mode=()
 fi
 
@@ -58,7 +58,7 @@ for R in $ROOMS; do
   load=$(load1)
   SERVER_LOG="/tmp/perudo-bench-server-$R.log" start_server "${server_args[@]}"
   before=$(cpu_ticks "$SERVER_PID")
-  report=$(timeout $((DURATION + 60)) "$BIN" loadtest --url "$URL" --rooms "$R" \
+  report=$(timeout $((DURATION + 60)) "$BENCH_BIN" loadtest --url "$URL" --rooms "$R" \
     --players "$PLAYERS" --duration "$DURATION" --think-ms 0 --json --quiet "${loadtest_mode[@]}")
   after=$(cpu_ticks "$SERVER_PID")
   hwm=$(status_kib "$SERVER_PID" VmHWM)

@@ -18,7 +18,7 @@ use crate::store::SyncMode;
 #[derive(Parser, Debug)]
 #[command(
     name = "perudo",
-    version,
+    version = crate::version::LONG,
     about = "A self-hosted Perudo (Liar's dice) game server"
 )]
 pub struct Cli {
@@ -34,17 +34,8 @@ pub enum Command {
     ///
     /// Each setting is read from its flag, else its environment variable, else the `--config`
     /// TOML file (under the key shown as `toml`), else its default. docs/CONFIG.md lists them.
-    Serve(ServeArgs),
-    /// Load a running server with simulated players (real WebSocket clients playing with the
-    /// engine's Normal bot) and report throughput and latency. For throughput runs, start the
-    /// server with `--reveal-pause-ms 0 --bot-delay-ms 0`.
-    Loadtest(LoadtestArgs),
-    /// Benchmark reference, not a game: a bare WebSocket fan-out with the game server's
-    /// transport settings. Every message a socket sends is answered with a small ack, and
-    /// every socket of its room gets one frame of `--frame-bytes`. Load it with
-    /// `perudo loadtest --fanout`.
-    FanoutServer(FanoutServerArgs),
-    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{n}`):
+    Serve(Box<ServeArgs>),
+    /// Check a finished game's record (as served by `GET /api/rooms/CODE/games/N`, N from 1):
     /// the seed against the commitment, the moves replayed under the rules, the results.
     Verify {
         /// The record's JSON file (`-` reads standard input).
@@ -91,71 +82,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with the fields of the enclosing spans (room, connection).
     Json,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct FanoutServerArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
-    /// Bytes of the frame every socket of the room gets per message.
-    #[arg(long, default_value_t = crate::fanout::DEFAULT_FRAME_BYTES)]
-    pub frame_bytes: usize,
-    /// Most rooms open at once.
-    #[arg(long, default_value_t = 100_000)]
-    pub max_rooms: usize,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LoadtestArgs {
-    /// Base HTTP URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// Rooms to open and play.
-    #[arg(long, default_value_t = 1)]
-    pub rooms: usize,
-    /// Simulated human seats per room (the first is the host).
-    #[arg(long, default_value_t = 4)]
-    pub players: usize,
-    /// Server-side bots the host adds to each room.
-    #[arg(long, default_value_t = 0)]
-    pub bots: usize,
-    /// Seconds of load (then moves in flight are waited for briefly and sockets closed).
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Milliseconds a simulated player thinks before acting: `0`, `500`, or a range `1000-2000`.
-    #[arg(long, default_value = "0")]
-    pub think_ms: crate::loadtest::Think,
-    /// Seconds over which the rooms are started.
-    #[arg(long, default_value_t = 0.0)]
-    pub ramp: f64,
-    /// Print the final report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Seed of the simulated players' bots and think times.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Allow a URL that is not a loopback address (only with the server operator's consent).
-    #[arg(long)]
-    pub allow_remote: bool,
-    /// No progress line on stderr.
-    #[arg(long)]
-    pub quiet: bool,
-    /// Fill the seats but never start: idle players in lobbies (to measure memory per player).
-    #[arg(long)]
-    pub idle: bool,
-    /// Load `perudo fanout-server` instead: the players of a room take turns sending one
-    /// message, and latency runs until every player of the room has the broadcast.
-    #[arg(long)]
-    pub fanout: bool,
-    /// Spread the sockets over this many loopback source addresses (127.0.0.1, .2, ...):
-    /// one source address gets at most about 28,000 connections to one server port.
-    /// 0: the OS chooses (one address).
-    #[arg(long, default_value_t = 0)]
-    pub source_ips: usize,
-    /// Seconds at the start (setup, ramp) whose actions, latencies and bytes are not counted.
-    #[arg(long, default_value_t = 0.0)]
-    pub warmup: f64,
 }
 
 /// The settings of `perudo serve`. A setting is an argument with an environment variable;

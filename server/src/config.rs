@@ -426,6 +426,111 @@ pub fn describe(settings: &[Setting]) -> String {
     out
 }
 
+/// What `perudo serve` runs with, built from its settings by [`runtime`]: everything but what
+/// needs the running process (the bound address for a default public URL, the open store).
+#[derive(Debug)]
+pub struct Runtime {
+    pub listen: std::net::SocketAddr,
+    /// The checked `--public-url` without a trailing slash; `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The server's settings; its `store` is `None` and `rooms.public_url` empty until
+    /// `perudo serve` opens the database and binds.
+    pub server: crate::ServerConfig,
+    /// The SQLite database to open, or `None` for memory only.
+    pub sqlite: Option<crate::store::SqliteOptions>,
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// A `serve` setting, or a combination of them, that the server cannot run with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidSettings(pub String);
+
+impl std::fmt::Display for InvalidSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid settings: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvalidSettings {}
+
+/// Checks the `serve` settings together and builds what the server runs with. Both
+/// `perudo serve` and `perudo serve --check-config` call this, so a configuration the check
+/// accepts is one the server starts with (clap has already checked each value alone).
+pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings> {
+    use std::time::Duration;
+
+    let mut limits = args.limits.to_limits().map_err(InvalidSettings)?;
+    let public_url = args
+        .public_url
+        .as_deref()
+        .map(public_url)
+        .transpose()
+        .map_err(InvalidSettings)?;
+    // Browsers may open game sockets only from the public site unless the operator lists
+    // origins (another site's page could otherwise play in its visitors' names).
+    if limits.allowed_origins.is_empty()
+        && let Some(origin) = public_url.as_deref().and_then(crate::limits::origin_of)
+    {
+        limits.allowed_origins = vec![origin];
+    }
+    let sqlite = match args.store.storage {
+        crate::cli::StorageKind::Memory => None,
+        crate::cli::StorageKind::Sqlite => Some(crate::store::SqliteOptions {
+            path: args.store.db.clone(),
+            sync: args.store.db_sync,
+            retention: Duration::from_secs(u64::from(args.store.game_retention_days) * 86_400),
+            max_pages: args.store.db_max_pages,
+        }),
+    };
+    let server = crate::ServerConfig {
+        store: None,
+        rooms: crate::RoomSettings {
+            reveal_pause: Duration::from_millis(args.reveal_pause_ms),
+            bot_delay: Duration::from_millis(args.bot_delay_ms),
+            idle_close: Duration::from_secs(args.idle_close_secs),
+            unplayed_close: Duration::from_secs(args.unplayed_close_secs),
+            disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
+            restore_grace: Duration::from_secs(args.restore_grace_secs),
+            public_url: String::new(),
+            ..crate::RoomSettings::default()
+        },
+        max_rooms: args.max_rooms,
+        limits,
+    };
+    Ok(Runtime {
+        listen: args.listen,
+        public_url,
+        server,
+        sqlite,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    })
+}
+
+/// `--public-url` checked: an `http` or `https` URL of a host, without a path (the server
+/// answers at the root of its host: share links are `<public url>/r/CODE`), query or
+/// fragment. Returned without a trailing slash.
+fn public_url(text: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!("public-url must be like https://perudo.example.org, got {text:?}: {why}")
+    };
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "no path, query or fragment (perudo is served at the root of its host)",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("no user name or password"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 /// Reads a config file into each setting's values, checked as clap would check them.
 fn read_file(
     path: &Path,
@@ -752,6 +857,41 @@ mod tests {
         assert!(error.contains("must be a boolean"), "{error}");
         let error = read("frame_bytes = 10").expect_err("below the range");
         assert!(error.contains("10 is not in 64..=8192"), "{error}");
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_url_of_a_host_at_its_root() {
+        assert_eq!(
+            public_url("https://perudo.example.org/").as_deref(),
+            Ok("https://perudo.example.org")
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8080").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        for (bad, why) in [
+            ("perudo.example.org", "relative URL without a base"),
+            (
+                "ftp://perudo.example.org",
+                "the scheme must be http or https",
+            ),
+            (
+                "https://perudo.example.org/perudo",
+                "no path, query or fragment",
+            ),
+            (
+                "https://perudo.example.org/?a=1",
+                "no path, query or fragment",
+            ),
+            (
+                "https://user:pw@perudo.example.org",
+                "no user name or password",
+            ),
+        ] {
+            let error = public_url(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+            assert!(error.starts_with("public-url must be like"), "{error}");
+        }
     }
 
     #[test]

@@ -22,19 +22,16 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode, ServerMessage};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::metrics;
 use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
+use crate::transport::{self, Silence};
 
-/// Frames a connection may have queued before the room gives up on it.
-pub const OUTBOX_CAPACITY: usize = 64;
-
-/// How long a connection's writer may take to flush what is queued after its reader ended.
-const WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub use crate::transport::OUTBOX_CAPACITY;
 
 /// How long a socket the server closes is still read (and what arrives discarded) so that the
 /// client gets the close frame rather than a TCP reset.
@@ -125,16 +122,6 @@ fn closing_frame(reason: CloseReason) -> Frame {
     Frame::Data(bytes.into())
 }
 
-/// The next tick of the ping interval, or never without one.
-async fn next_ping(ping: &mut Option<Interval>) {
-    match ping {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 /// Serves one upgraded socket until it closes, the room drops it, it breaks a limit, or the
 /// server shuts down.
 pub async fn serve(
@@ -148,7 +135,7 @@ pub async fn serve(
     let _open = metrics::connection_opened();
     let opened = Instant::now();
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
+    let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
     if !room
         .send(Input::Connect {
@@ -168,75 +155,13 @@ pub async fn serve(
         return;
     }
 
-    let writer_close = close.clone();
-    let mut ping = (!limits.ping_interval.is_zero()).then(|| {
-        let mut interval =
-            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    });
-    let writer = tokio::spawn(async move {
-        loop {
-            // Biased: frames already queued (a goodbye and its close frame) go out before
-            // the close signal is honoured.
-            let first = tokio::select! {
-                biased;
-                frame = rx.recv() => frame,
-                () = writer_close.cancelled() => None,
-                () = next_ping(&mut ping) => {
-                    if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            let Some(first) = first else {
-                let _ = sink.close().await;
-                break;
-            };
-            // Everything already queued goes out with one flush: a move usually queues an
-            // update, this seat's private view and an ack together.
-            let mut next = Some(first);
-            let mut closing = None;
-            let mut result = Ok(());
-            while let Some(frame) = next.take() {
-                match frame {
-                    Frame::Data(bytes) => {
-                        result = sink.feed(Message::Binary(bytes)).await;
-                        if result.is_err() {
-                            break;
-                        }
-                    }
-                    Frame::Close { code, reason } => {
-                        closing = Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        });
-                        break;
-                    }
-                }
-                next = rx.try_recv().ok();
-            }
-            if result.is_ok() {
-                result = sink.flush().await;
-            }
-            if let Some(frame) = closing {
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
-            if result.is_err() {
-                break;
-            }
-        }
-    });
+    let writer = transport::spawn_writer(sink, rx, close.clone(), limits.ping_interval);
 
     let mut gate = MessageGate::new(&limits);
-    let idle = limits.idle_timeout;
-    // Without an idle timeout, a deadline that never comes.
-    let far = std::time::Duration::from_secs(86_400 * 365);
-    let mut silent_until = Instant::now() + if idle.is_zero() { far } else { idle };
+    let mut silence = Silence::new(limits.idle_timeout);
     // Until the client says Hello: when it must have.
     let mut hello_until = (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
+    let far = std::time::Duration::from_secs(86_400 * 365);
     let end = loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -245,7 +170,7 @@ pub async fn serve(
                 // The room sends the restart notice; give the writer a moment to flush it.
                 break SessionEnd::ServerShutdown;
             }
-            () = tokio::time::sleep_until(silent_until) => {
+            () = silence.expired() => {
                 debug!(conn, "idle timeout");
                 let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
                 let _ = outbox.try_send(Frame::Close {
@@ -265,9 +190,7 @@ pub async fn serve(
             }
         };
         let now = Instant::now();
-        if !idle.is_zero() {
-            silent_until = now + idle;
-        }
+        silence.heard(now);
         if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
             match gate.check(now) {
                 Verdict::Pass => {}
@@ -365,12 +288,7 @@ pub async fn serve(
         };
         let _ = tokio::time::timeout(CLOSE_DRAIN, drained).await;
     }
-    // Let the writer flush what is queued (a close frame, the restart notice), briefly: a
-    // peer that does not read (or is gone) would hold it in a write forever.
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(WRITER_GRACE, writer).await.is_err() {
-        abort.abort();
-    }
+    transport::finish(writer).await;
     info!(
         %ip,
         reason = %end,

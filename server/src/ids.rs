@@ -32,8 +32,13 @@ pub fn normalize_code(input: &str) -> Option<String> {
 
 /// A fresh seat token: 128 random bits as 32 hex digits.
 pub fn new_token() -> String {
+    token_from(&mut rand::rng())
+}
+
+/// A seat token drawn from `rng` (a room's own generator, seeded from the OS).
+pub fn token_from(rng: &mut impl Rng) -> String {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
@@ -44,16 +49,54 @@ pub fn hash_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// 256 fresh random bits for a game's dice.
-pub fn new_seed() -> perudo_core::Seed {
+/// 256 random bits for a game's dice, drawn from `rng`.
+pub fn seed_from(rng: &mut impl Rng) -> perudo_core::Seed {
     let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     perudo_core::Seed(bytes)
 }
 
-/// Seed for a bot's own RNG.
-pub fn new_bot_seed() -> u64 {
-    rand::rng().next_u64()
+/// Seed for a bot's own RNG, drawn from `rng`.
+pub fn bot_seed_from(rng: &mut impl Rng) -> u64 {
+    rng.next_u64()
+}
+
+/// A room's generator: ChaCha20 keyed with 256 bits. Everything random in a room (game seeds,
+/// seat tokens, bots' seeds) comes from it, so a room test with a fixed key is deterministic;
+/// the server keys every room from the OS (`RoomRng::from_os`).
+#[derive(Clone, Debug)]
+pub struct RoomRng(rand_chacha::ChaCha20Rng);
+
+impl RoomRng {
+    pub fn from_key(key: [u8; 32]) -> RoomRng {
+        RoomRng(rand::SeedableRng::from_seed(key))
+    }
+
+    /// Keyed with 256 bits from the OS's generator (through `rand::rng`).
+    pub fn from_os() -> RoomRng {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        RoomRng::from_key(key)
+    }
+
+    pub fn token(&mut self) -> String {
+        token_from(&mut self.0)
+    }
+
+    pub fn game_seed(&mut self) -> perudo_core::Seed {
+        seed_from(&mut self.0)
+    }
+
+    pub fn bot_seed(&mut self) -> u64 {
+        bot_seed_from(&mut self.0)
+    }
+
+    /// A key for another room's generator (a room rebuilt after a failed write).
+    pub fn key(&mut self) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        self.0.fill_bytes(&mut key);
+        key
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +116,18 @@ mod tests {
         assert_eq!(normalize_code(&typed), Some(code));
         assert_eq!(normalize_code("ABC"), None);
         assert_eq!(normalize_code("00000000O"), None);
+    }
+
+    #[test]
+    fn a_room_generator_with_a_fixed_key_repeats_itself() {
+        let (mut a, mut b) = (RoomRng::from_key([7; 32]), RoomRng::from_key([7; 32]));
+        assert_eq!(a.token(), b.token());
+        assert_eq!(a.game_seed().to_hex(), b.game_seed().to_hex());
+        assert_eq!(a.bot_seed(), b.bot_seed());
+        let mut c = RoomRng::from_key([8; 32]);
+        assert_ne!(a.token(), c.token(), "another key, another stream");
+        let (mut d, mut e) = (RoomRng::from_os(), RoomRng::from_os());
+        assert_ne!(d.key(), e.key(), "rooms are keyed apart");
     }
 
     #[test]

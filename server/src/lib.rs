@@ -7,16 +7,16 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod connection;
-pub mod fanout;
 pub mod ids;
 pub mod limits;
-pub mod loadtest;
 pub mod metrics;
 pub mod names;
 pub mod record;
 pub mod room;
 pub mod serve;
 pub mod store;
+pub mod transport;
+pub mod version;
 pub mod web;
 
 use std::collections::HashMap;
@@ -30,7 +30,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use perudo_protocol::MAX_WS_MESSAGE;
 use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,12 +41,7 @@ pub use room::RoomSettings;
 use room::{Room, RoomHandle};
 use store::{StorageError, Store};
 
-/// Read buffer per WebSocket connection.
-pub const WS_READ_BUFFER: usize = 1024;
-/// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
-pub const WS_WRITE_BUFFER: usize = 4 * 1024;
-/// Most a connection's WebSocket write buffer may hold when writes fail.
-pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
+pub use transport::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER};
 
 /// How often the per-IP rate limiters drop the addresses that have gone quiet.
 const IP_FORGET_INTERVAL: Duration = Duration::from_secs(60);
@@ -157,9 +151,12 @@ impl AppState {
                 self.inner.config.rooms.clone(),
                 rules.clone(),
                 options,
-                host_name.clone(),
-                ids::hash_token(&token),
-                tokio::time::Instant::now(),
+                room::Host {
+                    name: host_name.clone(),
+                    token_hash: ids::hash_token(&token),
+                },
+                room::Now::system(),
+                ids::RoomRng::from_os(),
             );
             let Some(store) = &self.inner.config.store else {
                 break (code, room);
@@ -246,8 +243,8 @@ impl AppState {
             return Ok(0);
         };
         let images = store.load_rooms()?;
-        let now = tokio::time::Instant::now();
-        let grace_until = now + self.inner.config.rooms.restore_grace;
+        let now = room::Now::system();
+        let grace_until = now.at + self.inner.config.rooms.restore_grace;
         let mut restored = 0;
         for image in images {
             let code = image.code.clone();
@@ -257,6 +254,7 @@ impl AppState {
                 Some(store.clone()),
                 now,
                 Some(grace_until),
+                ids::RoomRng::from_os(),
             ) {
                 Ok(room) => {
                     let handle = self.spawn_room(room);
@@ -558,30 +556,17 @@ async fn room_socket(
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
     let per_connection = state.inner.config.limits.per_connection();
-    Ok(ws
-        // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
-        // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
-        // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
-        .read_buffer_size(WS_READ_BUFFER)
-        // The writer flushes after each batch of queued frames; below this they are
-        // gathered into one write.
-        .write_buffer_size(WS_WRITE_BUFFER)
-        // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| {
-            let span = tracing::info_span!("conn", room = %room.code, conn);
-            tracker.track_future(tracing::Instrument::instrument(
-                async move {
-                    // The connection's place under the caps, given back when it ends.
-                    let _slot = slot;
-                    connection::serve(socket, room, conn, ip, shutdown, per_connection).await;
-                },
-                span,
-            ))
-        }))
+    Ok(transport::configure(ws).on_upgrade(move |socket| {
+        let span = tracing::info_span!("conn", room = %room.code, conn);
+        tracker.track_future(tracing::Instrument::instrument(
+            async move {
+                // The connection's place under the caps, given back when it ends.
+                let _slot = slot;
+                connection::serve(socket, room, conn, ip, shutdown, per_connection).await;
+            },
+            span,
+        ))
+    }))
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every room and socket
@@ -601,6 +586,7 @@ pub async fn run(
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     let idle_timeout = config.limits.idle_timeout;
     let http_grace = grace;
+    metrics::caps(config.limits.max_connections, config.max_rooms);
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -626,12 +612,9 @@ pub async fn run(
             }
         }
     });
-    // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
-    // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
-    // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
     // Connections beyond `max_tcp_per_ip` from one client are closed before anything is read.
-    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2)
-        .with_tcp_caps(state.inner.guards.clone());
+    let listener =
+        transport::idle_listener(listener, idle_timeout).with_tcp_caps(state.inner.guards.clone());
     serve::serve(listener, app(state), signal, http_grace).await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

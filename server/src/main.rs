@@ -1,12 +1,7 @@
 //! The `perudo` binary: parse the command line, install logging, serve.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use perudo_server::cli::{
-    Command, FanoutServerArgs, LoadtestArgs, LogFormat, ServeArgs, StorageKind,
-};
-use perudo_server::{RoomSettings, ServerConfig};
+use perudo_server::cli::{Command, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -15,17 +10,16 @@ async fn main() -> anyhow::Result<()> {
     let parsed = perudo_server::config::parse().unwrap_or_else(|error| error.exit());
     let (default_filter, log_format) = match &parsed.cli.command {
         Command::Serve(args) => ("info", args.log_format),
-        Command::Loadtest(_)
-        | Command::Verify { .. }
+        Command::Verify { .. }
         | Command::Backup { .. }
         | Command::Check { .. }
         | Command::ConfigDocs => ("warn", LogFormat::Text),
-        Command::FanoutServer(_) => ("info", LogFormat::Text),
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_logs())
         .with_writer(std::io::stderr);
     match log_format {
         LogFormat::Text => logs.init(),
@@ -38,17 +32,20 @@ async fn main() -> anyhow::Result<()> {
             .init(),
     }
     match parsed.cli.command {
-        Command::Serve(args) if args.check_config => {
-            print!("{}", perudo_server::config::describe(&parsed.settings));
-            Ok(())
+        // One check for both: what --check-config accepts, serve starts with.
+        Command::Serve(args) => {
+            let runtime = perudo_server::config::runtime(&args)?;
+            if args.check_config {
+                print!("{}", perudo_server::config::describe(&parsed.settings));
+                Ok(())
+            } else {
+                serve(runtime).await
+            }
         }
-        Command::Serve(args) => serve(args).await,
         Command::ConfigDocs => {
             print!("{}", perudo_server::config::config_markdown());
             Ok(())
         }
-        Command::Loadtest(args) => loadtest(args).await,
-        Command::FanoutServer(args) => fanout_server(args).await,
         Command::Verify { record } => verify(&record),
         Command::Check { url, ca_cert } => {
             let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
@@ -73,6 +70,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether log lines get ANSI colours: only when standard error is a terminal, and not when
+/// `NO_COLOR` is set to anything (<https://no-color.org>). journald, files and pipes get plain
+/// text, so `grep room=CODE` finds what it looks for.
+fn colour_logs() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn verify(path: &std::path::Path) -> anyhow::Result<()> {
@@ -105,72 +110,20 @@ fn verify(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-async fn fanout_server(args: FanoutServerArgs) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        signal.cancel();
-    });
-    let config = perudo_server::fanout::FanoutConfig {
-        frame_bytes: args.frame_bytes,
-        max_rooms: args.max_rooms,
-    };
-    perudo_server::fanout::run(listener, config, shutdown, Duration::from_secs(5))
-        .await
-        .context("fan-out server failed")
-}
-
-async fn loadtest(args: LoadtestArgs) -> anyhow::Result<()> {
-    let seconds = |name: &str, s: f64| {
-        Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("--{name} {s}: {e}"))
-    };
-    let config = perudo_server::loadtest::Config {
-        url: args.url,
-        rooms: args.rooms,
-        players: args.players,
-        bots: args.bots,
-        duration: seconds("duration", args.duration)?,
-        think: args.think_ms,
-        ramp: seconds("ramp", args.ramp)?,
-        seed: args.seed,
-        allow_remote: args.allow_remote,
-        progress: !args.quiet,
-        idle: args.idle,
-        fanout: args.fanout,
-        source_ips: args.source_ips,
-        warmup: seconds("warmup", args.warmup)?,
-    };
-    let report = perudo_server::loadtest::run(config).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", report.summary());
-    }
-    Ok(())
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut limits = args.limits.to_limits().map_err(anyhow::Error::msg)?;
-    // Browsers may open game sockets only from the public site unless the operator lists
-    // origins (other sites' pages could otherwise play in their visitors' names).
-    if limits.allowed_origins.is_empty()
-        && let Some(origin) = args
-            .public_url
-            .as_deref()
-            .and_then(perudo_server::limits::origin_of)
-    {
-        limits.allowed_origins = vec![origin];
-    }
+async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
+    let perudo_server::config::Runtime {
+        listen,
+        public_url,
+        server: mut config,
+        sqlite,
+        shutdown_grace,
+    } = runtime;
     // Before the store opens, so its writer's first commits are measured too.
     perudo_server::metrics::install();
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let public_url = args.public_url.unwrap_or_else(|| {
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    config.rooms.public_url = public_url.unwrap_or_else(|| {
         format!(
             "http://{}",
             listener
@@ -179,37 +132,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_default()
         )
     });
-    let store: Option<std::sync::Arc<dyn perudo_server::store::Store>> = match args.store.storage {
-        StorageKind::Memory => None,
-        StorageKind::Sqlite => {
-            let store =
-                perudo_server::store::SqliteStore::open(perudo_server::store::SqliteOptions {
-                    path: args.store.db.clone(),
-                    sync: args.store.db_sync,
-                    retention: Duration::from_secs(
-                        u64::from(args.store.game_retention_days) * 86_400,
-                    ),
-                    max_pages: args.store.db_max_pages,
-                })
-                .with_context(|| format!("cannot open the database {}", args.store.db.display()))?;
-            Some(std::sync::Arc::new(store))
-        }
-    };
-    let config = ServerConfig {
-        store,
-        rooms: RoomSettings {
-            reveal_pause: Duration::from_millis(args.reveal_pause_ms),
-            bot_delay: Duration::from_millis(args.bot_delay_ms),
-            idle_close: Duration::from_secs(args.idle_close_secs),
-            unplayed_close: Duration::from_secs(args.unplayed_close_secs),
-            disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
-            restore_grace: Duration::from_secs(args.restore_grace_secs),
-            public_url,
-            ..RoomSettings::default()
-        },
-        max_rooms: args.max_rooms,
-        limits,
-    };
+    if let Some(options) = sqlite {
+        let path = options.path.clone();
+        let store = perudo_server::store::SqliteStore::open(options)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        config.store = Some(std::sync::Arc::new(store));
+    }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -217,14 +145,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         signal.cancel();
     });
-    perudo_server::run(
-        listener,
-        config,
-        shutdown,
-        Duration::from_secs(args.shutdown_grace_secs),
-    )
-    .await
-    .context("server failed")
+    perudo_server::run(listener, config, shutdown, shutdown_grace)
+        .await
+        .context("server failed")
 }
 
 async fn wait_for_signal() {

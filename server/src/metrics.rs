@@ -43,6 +43,13 @@ pub const SLOW_CONSUMERS: &str = "perudo_slow_consumers_dropped_total";
 pub const RATE_LIMITED: &str = "perudo_rate_limited_total";
 /// Rooms reopened from storage when the server started (counter).
 pub const ROOMS_RESTORED: &str = "perudo_rooms_restored_total";
+/// Always 1, labelled with what runs (gauge, labels `version` and `revision`), so an upgrade
+/// shows on a dashboard and `perudo_build_info * on() group_left ...` can join it.
+pub const BUILD_INFO: &str = "perudo_build_info";
+/// The configured cap on open WebSocket connections, `--max-connections` (gauge; 0: no cap).
+pub const CONNECTIONS_MAX: &str = "perudo_connections_max";
+/// The configured cap on open rooms, `--max-rooms` (gauge).
+pub const ROOMS_MAX: &str = "perudo_rooms_max";
 
 /// Bucket bounds (seconds) of the latency histograms: 100 µs to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -75,6 +82,12 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!(%error, "another metrics recorder is installed: /metrics stays empty");
         }
         describe();
+        gauge!(
+            BUILD_INFO,
+            "version" => crate::version::VERSION,
+            "revision" => crate::version::REVISION
+        )
+        .set(1.0);
         handle
     })
 }
@@ -116,6 +129,15 @@ fn describe() {
         "Clients refused or slowed by a limit, by limit"
     );
     describe_counter!(ROOMS_RESTORED, "Rooms reopened from storage at start");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels say which version and git revision runs"
+    );
+    describe_gauge!(
+        CONNECTIONS_MAX,
+        "The configured cap on open WebSocket connections (0: no cap)"
+    );
+    describe_gauge!(ROOMS_MAX, "The configured cap on open rooms");
 }
 
 /// A WebSocket connection opened; it counts until the guard is dropped.
@@ -204,6 +226,12 @@ pub fn rate_limited(limit: &'static str) {
     counter!(RATE_LIMITED, "limit" => limit).increment(1);
 }
 
+/// The server starts with these caps (alerts compare the open counts to them).
+pub fn caps(max_connections: usize, max_rooms: usize) {
+    gauge!(CONNECTIONS_MAX).set(max_connections as f64);
+    gauge!(ROOMS_MAX).set(max_rooms as f64);
+}
+
 /// `count` rooms were reopened from storage at start.
 pub fn rooms_restored(count: usize) {
     counter!(ROOMS_RESTORED).increment(count as u64);
@@ -236,5 +264,17 @@ mod tests {
         assert_eq!(first, second);
         rate_limited("test");
         assert!(render().contains("perudo_rate_limited_total{limit=\"test\"}"));
+    }
+
+    #[test]
+    fn build_info_names_the_version_and_revision() {
+        let page = render();
+        let line = format!(
+            "perudo_build_info{{version=\"{}\",revision=\"{}\"}} 1",
+            crate::version::VERSION,
+            crate::version::REVISION
+        );
+        assert!(page.lines().any(|l| l == line), "no `{line}` in:\n{page}");
+        assert_ne!(crate::version::VERSION, "0.0.0");
     }
 }

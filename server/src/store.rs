@@ -212,6 +212,9 @@ pub enum StorageError {
     Database(String),
     /// Stored data that does not decode.
     Corrupt(String),
+    /// The database was written by a newer perudo (its schema version is higher than the
+    /// one this build knows); opening it could lose data.
+    NewerSchema { found: u32, known: u32 },
 }
 
 impl fmt::Display for StorageError {
@@ -223,6 +226,12 @@ impl fmt::Display for StorageError {
             StorageError::Closed => f.write_str("storage is shut down"),
             StorageError::Database(m) => write!(f, "storage failed: {m}"),
             StorageError::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
+            StorageError::NewerSchema { found, known } => write!(
+                f,
+                "the database has schema version {found}, newer than the {known} this perudo \
+                 knows: it was written by a newer release; run that release (or restore a \
+                 backup taken before the upgrade)"
+            ),
         }
     }
 }
@@ -338,6 +347,40 @@ CREATE TABLE IF NOT EXISTS moves (
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
 ";
 
+/// The schema version this build writes and reads (`meta.schema`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Refuses a database whose `meta.schema` is newer than `SCHEMA_VERSION`, before anything
+/// is written to it.
+fn check_schema(conn: &rusqlite::Connection) -> Result<(), StorageError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_meta {
+        return Ok(());
+    }
+    let found: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let found: u32 = found
+        .parse()
+        .map_err(|_| StorageError::Corrupt(format!("meta.schema is {found:?}, not a number")))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 enum Job {
     Commit(Batch, oneshot::Sender<Result<(), StorageError>>),
 }
@@ -403,6 +446,7 @@ impl SqliteStore {
             })?;
         }
         let writer = open_connection(&options)?;
+        check_schema(&writer)?;
         writer.execute_batch(SCHEMA)?;
         // Checkpoints (copying the WAL into the database, with an fsync) run on their own
         // thread and connection, so that no commit waits for one.
@@ -964,4 +1008,141 @@ impl Store for MemoryStore {
     }
 
     fn close(&self) {}
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-store-{name}-{}-{}",
+            std::process::id(),
+            unix_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir
+    }
+
+    fn options(path: PathBuf) -> SqliteOptions {
+        SqliteOptions {
+            path,
+            sync: SyncMode::Normal,
+            retention: Duration::from_secs(3600),
+            max_pages: None,
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused_and_left_as_it_was() {
+        let dir = scratch("newer");
+        let path = dir.join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("a fresh database opens");
+        store.close();
+        let conn = Connection::open(&path).expect("open with sqlite");
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
+            .expect("pretend a newer release wrote it");
+        drop(conn);
+
+        let error = SqliteStore::open(options(path.clone())).expect_err("a newer schema");
+        assert_eq!(
+            error,
+            StorageError::NewerSchema {
+                found: 2,
+                known: SCHEMA_VERSION
+            }
+        );
+        assert!(error.to_string().contains("newer release"), "{error}");
+        let conn = Connection::open(&path).expect("open with sqlite");
+        let kept: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .expect("meta.schema");
+        assert_eq!(kept, "2", "nothing was written");
+        drop(conn);
+
+        // This release's own version opens again.
+        let conn = Connection::open(&path).expect("open with sqlite");
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'", [])
+            .expect("back to version 1");
+        drop(conn);
+        SqliteStore::open(options(path))
+            .expect("schema 1 opens")
+            .close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The JSON the database keeps, pinned: a change to a stored type's encoding shows up here
+/// (and needs a `meta.schema` step and a migration) instead of silently breaking restores.
+#[cfg(test)]
+mod golden_tests {
+    use super::*;
+    use perudo_core::{Action, Bid, Seat};
+
+    fn seat(i: u8) -> Seat {
+        Seat::new(i).expect("a seat")
+    }
+
+    #[test]
+    fn stored_json_is_pinned_and_round_trips() {
+        let lobby = LobbyImage {
+            rules: GameConfig::default(),
+            options: RoomOptions::default(),
+            seats: vec![
+                SeatImage {
+                    name: "Ana".into(),
+                    kind: SeatImageKind::Human {
+                        token_hash: [0xab; 32],
+                        left: false,
+                    },
+                },
+                SeatImage {
+                    name: "Bot 1".into(),
+                    kind: SeatImageKind::Bot {
+                        level: BotLevel::Normal,
+                    },
+                },
+            ],
+            host: Some(0),
+            games_played: 0,
+            results: None,
+        };
+        let moves = vec![
+            Move::Act {
+                seat: seat(0),
+                action: Action::Bid(Bid::new(3, 5).expect("a bid")),
+            },
+            Move::Act {
+                seat: seat(1),
+                action: Action::Dudo,
+            },
+            Move::Forfeit { seat: seat(1) },
+        ];
+        let clock = ClockImage {
+            seat: 1,
+            limit_at_ms: 1_767_225_600_000,
+        };
+        let lobby_json = serde_json::to_string_pretty(&lobby).expect("encodes");
+        let moves_json: Vec<String> = moves
+            .iter()
+            .map(|m| serde_json::to_string(m).expect("encodes"))
+            .collect();
+        let clock_json = serde_json::to_string(&clock).expect("encodes");
+        insta::assert_snapshot!("stored_lobby", lobby_json);
+        insta::assert_snapshot!("stored_moves", moves_json.join("\n"));
+        insta::assert_snapshot!("stored_clock", clock_json);
+        assert_eq!(
+            serde_json::from_str::<LobbyImage>(&lobby_json).expect("decodes"),
+            lobby
+        );
+        for (json, m) in moves_json.iter().zip(&moves) {
+            assert_eq!(&serde_json::from_str::<Move>(json).expect("decodes"), m);
+        }
+        assert_eq!(
+            serde_json::from_str::<ClockImage>(&clock_json).expect("decodes"),
+            clock
+        );
+    }
 }

@@ -112,6 +112,23 @@ async fn metrics_follow_games_failures_restarts_and_commits() {
     let page = scrape(&server).await;
     assert_eq!(value(&page, "perudo_connections"), Some(2.0), "{page}");
     assert_eq!(rooms(&page, "lobby"), 1.0, "{page}");
+    // The caps the alerts compare to are the configured ones, and the build is named.
+    assert_eq!(
+        value(&page, "perudo_connections_max"),
+        Some(config.limits.max_connections as f64),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "perudo_rooms_max"),
+        Some(config.max_rooms as f64),
+        "{page}"
+    );
+    let build_info = format!(
+        "perudo_build_info{{version=\"{}\",revision=\"{}\"}}",
+        perudo_server::version::VERSION,
+        perudo_server::version::REVISION
+    );
+    assert_eq!(value(&page, &build_info), Some(1.0), "{page}");
     bob.expect_reject(Request::Start, RejectCode::NotHost).await;
     ana.ack(Request::Start).await;
     let clients = play(vec![ana, bob], 1).await;

@@ -320,6 +320,91 @@ fn an_out_of_range_value_names_the_setting_its_source_and_the_range() {
     );
 }
 
+/// What `perudo serve <args>` (no `--check-config`) prints when it refuses to start; fails
+/// the test if it is still running after 10 s (it started: the check let the values through).
+fn serve_refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "memory"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PERUDO_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    let mut server = Server(command.spawn().expect("start perudo"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("poll perudo") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "perudo serve {args:?} {env:?} is serving"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "perudo serve {args:?} exited 0");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(
+        &mut server.0.stderr.take().expect("piped stderr"),
+        &mut stderr,
+    )
+    .expect("read perudo's stderr");
+    stderr
+}
+
+/// `--check-config` and `serve` run the same validation: settings each fine alone but that the
+/// server cannot run with are refused by both, with the same message.
+#[test]
+fn check_config_refuses_what_serve_refuses() {
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&[&str], Env, &str); 3] = [
+        // An origin is a scheme and a host, not a bare host name.
+        (
+            &[],
+            &[("PERUDO_ALLOWED_ORIGINS", "perudo.example.org")],
+            "invalid settings: allowed-origins must be like https://example.org, got \"perudo.example.org\"",
+        ),
+        // Healthy clients would be closed between two pings (every 20 s by default).
+        (
+            &["--idle-timeout-secs", "10"],
+            &[],
+            "invalid settings: idle-timeout-secs must be longer than ping-interval-secs (20s), got 10s",
+        ),
+        (
+            &[],
+            &[("PERUDO_PUBLIC_URL", "perudo.example.org")],
+            "invalid settings: public-url must be like https://perudo.example.org, got \"perudo.example.org\"",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let checked = start_error(args, env);
+        assert!(checked.contains(message), "--check-config said: {checked}");
+        let served = serve_refusal(args, env);
+        assert!(served.contains(message), "serve said: {served}");
+        assert_eq!(checked, served, "{args:?} {env:?}");
+    }
+    // And what both accept, serve starts with (`effective` asserts the check passed).
+    let settings = effective(
+        &["--idle-timeout-secs", "30"],
+        &[
+            ("PERUDO_ALLOWED_ORIGINS", "https://perudo.example.org"),
+            ("PERUDO_PUBLIC_URL", "https://perudo.example.org/"),
+        ],
+    );
+    assert_setting(
+        &settings,
+        "idle_timeout_secs",
+        "30",
+        "the flag --idle-timeout-secs",
+    );
+}
+
 #[test]
 fn every_serve_argument_but_check_config_is_a_setting_with_a_perudo_variable() {
     let cli = <perudo_server::cli::Cli as clap::CommandFactory>::command();
@@ -401,12 +486,16 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test]
-async fn json_logs_are_json_lines_with_the_room_code() {
+/// `perudo serve --listen 127.0.0.1:0 --storage memory <args>` with info logs on a pipe and
+/// no `PERUDO_*` variables but `env`; its standard error line by line.
+fn serve_with_piped_logs(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Server, std::sync::mpsc::Receiver<String>) {
     let mut command = Command::new(BIN);
     command
-        .args(["serve", "--log-format", "json", "--listen", "127.0.0.1:0"])
-        .args(["--storage", "memory"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--storage", "memory"])
+        .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -416,6 +505,7 @@ async fn json_logs_are_json_lines_with_the_room_code() {
             command.env_remove(name);
         }
     }
+    command.envs(env.iter().copied());
     let mut server = Server(command.spawn().expect("start perudo"));
     let stderr = server.0.stderr.take().expect("piped stderr");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
@@ -426,6 +516,62 @@ async fn json_logs_are_json_lines_with_the_room_code() {
             }
         }
     });
+    (server, lines_rx)
+}
+
+/// Text logs on a pipe (journald, a file) are plain: no ANSI escape codes, whatever the
+/// environment says about colours, so `grep room=CODE` finds a room's lines.
+#[tokio::test]
+async fn text_logs_on_a_pipe_have_no_colour_codes() {
+    let (_server, lines_rx) = serve_with_piped_logs(
+        &["--log-format", "text"],
+        // Terminals set these; neither may turn colours on when stderr is not a terminal.
+        &[("TERM", "xterm-256color"), ("CLICOLOR_FORCE", "1")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let mut next_line = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines_rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("the server logs a line in time ({e}); got {seen:#?}"));
+        assert!(
+            !line.contains('\u{1b}'),
+            "an ANSI escape code in a piped log line: {line:?}"
+        );
+        seen.push(line.clone());
+        line
+    };
+    let addr: std::net::SocketAddr = loop {
+        let line = next_line();
+        if let Some((_, addr)) = line.split_once("listening addr=") {
+            break addr.trim().parse().expect("a socket address");
+        }
+    };
+    let response = crate::server::exchange_at(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[],
+        Some(("application/json", r#"{"name":"Ann"}"#)),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let created: perudo_protocol::http::RoomCreated =
+        serde_json::from_str(&response.body).expect("a RoomCreated body");
+    let room_field = format!("room={}", created.code);
+    loop {
+        let line = next_line();
+        if line.contains("room open") {
+            assert!(line.contains(&room_field), "{line:?} lacks {room_field}");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_logs_are_json_lines_with_the_room_code() {
+    let (_server, lines_rx) = serve_with_piped_logs(&["--log-format", "json"], &[]);
     let deadline = Instant::now() + Duration::from_secs(15);
     let next_line = || {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -489,11 +635,7 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
     let mut scanned = 0;
-    for entry in std::fs::read_dir(&src).expect("read server/src") {
-        let path = entry.expect("a directory entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for path in rust_files(&src) {
         let text = std::fs::read_to_string(&path).expect("read a source file");
         for level in ["info!(", "warn!(", "error!("] {
             for (start, _) in text.match_indices(level) {
@@ -516,9 +658,8 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
         "log lines that may carry hidden dice: {found:#?}"
     );
     // `seed` at debug or trace would be a leak of the future too.
-    for entry in std::fs::read_dir(&src).expect("read server/src") {
-        let path = entry.expect("a directory entry").path();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+    for path in rust_files(&src) {
+        let text = std::fs::read_to_string(&path).expect("read a source file");
         for level in ["debug!(", "trace!("] {
             for (start, _) in text.match_indices(level) {
                 let call = macro_call(&text[start..]);
@@ -526,6 +667,20 @@ fn logs_above_debug_name_no_dice_and_no_seed() {
             }
         }
     }
+}
+
+/// Every `.rs` file under `dir`, in its subfolders too (e.g. `src/room/`).
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read a source folder") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The text of the macro call that `text` starts with, up to its closing parenthesis.
@@ -544,4 +699,39 @@ fn macro_call(text: &str) -> &str {
         }
     }
     text
+}
+
+/// `perudo --version` says what runs: the release version, the git revision, the build date.
+#[test]
+fn version_names_the_release_the_revision_and_the_build_date() {
+    let output = Command::new(BIN)
+        .arg("--version")
+        .output()
+        .expect("run the perudo binary");
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = format!(
+        "perudo {} (revision {}, built {})\n",
+        perudo_server::version::VERSION,
+        perudo_server::version::REVISION,
+        perudo_server::version::BUILD_DATE
+    );
+    assert_eq!(stdout, expected);
+    assert_ne!(perudo_server::version::VERSION, "0.0.0");
+    let revision = perudo_server::version::REVISION;
+    assert!(
+        revision == "unknown"
+            || (revision.len() >= 7 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{revision}"
+    );
+    let date = perudo_server::version::BUILD_DATE;
+    assert!(
+        date.len() == 10
+            && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "{date}"
+    );
 }

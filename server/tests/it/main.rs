@@ -12,7 +12,6 @@ mod config;
 mod durability;
 mod game;
 mod hostile;
-mod loadtest;
 mod reconnect;
 mod rejections;
 mod secrecy;

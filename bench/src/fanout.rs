@@ -1,11 +1,13 @@
-//! `perudo fanout-server`: a bare WebSocket fan-out with the real server's transport and no
-//! game logic, the reference ceiling that `perudo loadtest --fanout` measures.
+//! `perudo-bench fanout-server`: a bare WebSocket fan-out on the game server's own transport
+//! and no game logic, the reference ceiling that `perudo-bench loadtest --fanout` measures.
 //!
-//! Everything but the game is built like the real server: axum with the same WebSocket
-//! settings (`WS_READ_BUFFER`, `WS_WRITE_BUFFER`, `WS_MAX_WRITE_BUFFER`, `MAX_WS_MESSAGE`),
-//! `TCP_NODELAY` on every accepted socket, one actor task per room with a bounded inbox
-//! (`ROOM_INBOX_CAPACITY`), and per connection a reader task and a writer task that drains a
-//! bounded outbox (`OUTBOX_CAPACITY`) and flushes each batch of queued frames once.
+//! Everything but the game is the real server's: axum, the listener of
+//! `perudo_server::transport::listener` (`TCP_NODELAY`, idle TCP connections dropped), the
+//! WebSocket settings of `transport::configure`, one actor task per room with a bounded inbox
+//! (`ROOM_INBOX_CAPACITY`), and per connection a reader with the server's idle deadline
+//! (`transport::Silence`) and the server's writer task (`transport::spawn_writer`: the bounded
+//! outbox, one flush per batch of queued frames, pings), with the default `perudo serve`
+//! limits for pings and idle time.
 //!
 //! The scheme:
 //! - `POST /api/rooms` (any body) opens a room and answers `{"code", "url", "token"}` like the
@@ -32,7 +34,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use perudo_protocol::MAX_WS_MESSAGE;
 use perudo_protocol::http::RoomCreated;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -40,9 +41,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::connection::OUTBOX_CAPACITY;
-use crate::room::ROOM_INBOX_CAPACITY;
-use crate::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER, ids};
+use perudo_server::ids;
+use perudo_server::limits::{ConnectionLimits, Limits};
+use perudo_server::room::ROOM_INBOX_CAPACITY;
+use perudo_server::transport::{self, Frame, OUTBOX_CAPACITY, Outbox, Silence};
 
 /// Frame kind: the room has registered this socket.
 pub const WELCOME: u8 = 0;
@@ -65,6 +67,8 @@ pub struct FanoutConfig {
     pub frame_bytes: usize,
     /// Most rooms open at once.
     pub max_rooms: usize,
+    /// Pings and the idle timeout, as `perudo serve` has them.
+    pub connection: ConnectionLimits,
 }
 
 impl Default for FanoutConfig {
@@ -72,6 +76,7 @@ impl Default for FanoutConfig {
         FanoutConfig {
             frame_bytes: DEFAULT_FRAME_BYTES,
             max_rooms: 100_000,
+            connection: Limits::default().per_connection(),
         }
     }
 }
@@ -96,7 +101,7 @@ pub fn parse(bytes: &[u8]) -> Option<(u8, u64)> {
 enum Input {
     Connect {
         conn: u64,
-        outbox: mpsc::Sender<Bytes>,
+        outbox: Outbox,
         close: CancellationToken,
     },
     Message {
@@ -170,7 +175,7 @@ async fn create_room(State(state): State<AppState>) -> Response {
 #[derive(Debug)]
 struct Member {
     conn: u64,
-    outbox: mpsc::Sender<Bytes>,
+    outbox: Outbox,
     close: CancellationToken,
 }
 
@@ -199,7 +204,10 @@ async fn run_room(
                 close,
             } => {
                 had_members = true;
-                if outbox.try_send(frame(WELCOME, version, ACK_BYTES)).is_err() {
+                if outbox
+                    .try_send(Frame::Data(frame(WELCOME, version, ACK_BYTES)))
+                    .is_err()
+                {
                     close.cancel();
                     continue;
                 }
@@ -214,7 +222,7 @@ async fn run_room(
                 let broadcast = frame(BROADCAST, version, frame_bytes);
                 // The room never waits on a socket: a full outbox drops that connection.
                 members.retain(|m| {
-                    let kept = m.outbox.try_send(broadcast.clone()).is_ok();
+                    let kept = m.outbox.try_send(Frame::Data(broadcast.clone())).is_ok();
                     if !kept {
                         m.close.cancel();
                     }
@@ -223,7 +231,7 @@ async fn run_room(
                 if let Some(sender) = members.iter().find(|m| m.conn == conn)
                     && sender
                         .outbox
-                        .try_send(frame(ACK, version, ACK_BYTES))
+                        .try_send(Frame::Data(frame(ACK, version, ACK_BYTES)))
                         .is_err()
                 {
                     sender.close.cancel();
@@ -263,25 +271,24 @@ async fn room_socket(
     let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
+    let limits = state.inner.config.connection;
     // The same WebSocket settings as the real server's `room_socket`.
-    ws.max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(WS_WRITE_BUFFER)
-        .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| tracker.track_future(serve(socket, room, conn, shutdown)))
+    transport::configure(ws)
+        .on_upgrade(move |socket| tracker.track_future(serve(socket, room, conn, shutdown, limits)))
 }
 
-/// One socket: a reader that tells the room of each message and a writer that drains the
-/// outbox, like `connection::serve` without the decoding.
+/// One socket: a reader that tells the room of each message (with the server's idle
+/// deadline) and the server's own writer task, like `connection::serve` without the decoding
+/// and the rate gate.
 async fn serve(
     socket: WebSocket,
     room: mpsc::Sender<Input>,
     conn: u64,
     shutdown: CancellationToken,
+    limits: ConnectionLimits,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut rx) = mpsc::channel::<Bytes>(OUTBOX_CAPACITY);
+    let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
     if room
         .send(Input::Connect {
@@ -295,42 +302,16 @@ async fn serve(
         let _ = sink.close().await;
         return;
     }
-    let writer_close = close.clone();
-    let writer = tokio::spawn(async move {
-        loop {
-            let first = tokio::select! {
-                biased;
-                frame = rx.recv() => frame,
-                () = writer_close.cancelled() => None,
-            };
-            let Some(first) = first else {
-                let _ = sink.close().await;
-                break;
-            };
-            // Everything already queued goes out with one flush.
-            let mut next = Some(first);
-            let mut result = Ok(());
-            while let Some(bytes) = next.take() {
-                result = sink.feed(Message::Binary(bytes)).await;
-                if result.is_err() {
-                    break;
-                }
-                next = rx.try_recv().ok();
-            }
-            if result.is_ok() {
-                result = sink.flush().await;
-            }
-            if result.is_err() {
-                break;
-            }
-        }
-    });
+    let writer = transport::spawn_writer(sink, rx, close.clone(), limits.ping_interval);
+    let mut silence = Silence::new(limits.idle_timeout);
     loop {
         let message = tokio::select! {
             message = stream.next() => message,
             () = close.cancelled() => break,
             () = shutdown.cancelled() => break,
+            () = silence.expired() => break,
         };
+        silence.heard(tokio::time::Instant::now());
         match message {
             Some(Ok(Message::Binary(_))) => {
                 if room.send(Input::Message { conn }).await.is_err() {
@@ -343,7 +324,7 @@ async fn serve(
     }
     let _ = room.send(Input::Disconnect { conn }).await;
     close.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    transport::finish(writer).await;
 }
 
 /// Serves the fan-out on `listener` until `shutdown` is cancelled, then waits for the rooms
@@ -367,11 +348,7 @@ pub async fn run(
         }),
     };
     info!(%addr, "fan-out reference server listening (no game)");
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
+    let listener = transport::listener(listener, state.inner.config.connection.idle_timeout);
     let signal = shutdown.clone();
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { signal.cancelled().await })

@@ -1,10 +1,68 @@
-//! The load tester (`perudo loadtest`) against the real server: a short run of real games.
+//! The load tester (`perudo-bench loadtest`) against the real server (the perudo-server
+//! library on a loopback port): a short run of real games; and against the fan-out reference.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use perudo_server::loadtest::{Config, Think, run};
+use perudo_bench::loadtest::{Config, Think, run};
+use perudo_server::{RoomSettings, ServerConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::server::{TestServer, fast_settings};
+/// Settings that keep games quick.
+fn fast_settings() -> RoomSettings {
+    RoomSettings {
+        reveal_pause: Duration::from_millis(5),
+        bot_delay: Duration::ZERO,
+        idle_close: Duration::from_secs(120),
+        public_url: "http://perudo.test".into(),
+        ..RoomSettings::default()
+    }
+}
+
+/// The real server on an ephemeral loopback port, rooms in a `MemoryStore`, no client limits
+/// (the simulated players all come from one address at machine speed).
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start(rooms: RoomSettings) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let shutdown = CancellationToken::new();
+        let config = ServerConfig {
+            rooms,
+            store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+            limits: perudo_server::Limits::unlimited(),
+            ..ServerConfig::default()
+        };
+        let task = tokio::spawn(perudo_server::run(
+            listener,
+            config,
+            shutdown.clone(),
+            Duration::from_secs(5),
+        ));
+        TestServer {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the server stops")
+            .expect("no panic")
+            .expect("Ok");
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_load_test_plays_games_without_errors() {
@@ -57,11 +115,11 @@ async fn a_remote_url_is_refused_without_allow_remote() {
     assert!(error.to_string().contains("--allow-remote"), "{error}");
 }
 
-/// The fan-out reference (`perudo fanout-server`) and `perudo loadtest --fanout` against it,
+/// The fan-out reference (`perudo-bench fanout-server`) and `loadtest --fanout` against it,
 /// in process, with the sockets spread over two loopback source addresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fanout_reference_takes_turns_without_errors() {
-    use perudo_server::fanout::{ACK_BYTES, FanoutConfig};
+    use perudo_bench::fanout::{ACK_BYTES, FanoutConfig};
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -69,11 +127,12 @@ async fn the_fanout_reference_takes_turns_without_errors() {
     let addr = listener.local_addr().expect("local address");
     let shutdown = tokio_util::sync::CancellationToken::new();
     let frame_bytes = 500;
-    let server = tokio::spawn(perudo_server::fanout::run(
+    let server = tokio::spawn(perudo_bench::fanout::run(
         listener,
         FanoutConfig {
             frame_bytes,
             max_rooms: 10,
+            ..FanoutConfig::default()
         },
         shutdown.clone(),
         Duration::from_secs(5),

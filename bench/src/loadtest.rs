@@ -1,4 +1,4 @@
-//! `perudo loadtest`: many simulated players, each a real WebSocket client, playing real games
+//! `perudo-bench loadtest`: many simulated players, each a real WebSocket client, playing real games
 //! against a running server and measuring what it takes.
 //!
 //! Every room is set up like people would: `POST /api/rooms`, the host claims its seat with
@@ -109,7 +109,7 @@ pub struct Config {
     /// measuring memory per idle player).
     pub idle: bool,
     /// Instead of playing Perudo against the game server, take turns against
-    /// `perudo fanout-server` (the bare WebSocket fan-out reference, see `fanout.rs`).
+    /// `perudo-bench fanout-server` (the bare WebSocket fan-out reference, see `fanout.rs`).
     pub fanout: bool,
     /// Spread the client sockets over this many loopback source addresses (127.0.0.1,
     /// 127.0.0.2, ...), each bound before connecting: one source address reaches one server
@@ -158,7 +158,7 @@ pub struct Latency {
 /// What a run measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
-    /// `game` (Perudo against `perudo serve`) or `fanout` (against `perudo fanout-server`).
+    /// `game` (Perudo against `perudo serve`) or `fanout` (against `perudo-bench fanout-server`).
     pub mode: String,
     pub rooms: usize,
     pub players_per_room: usize,
@@ -977,7 +977,7 @@ async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
 /// Payload bytes of a fan-out client's message: about what the real client sends per `Act`.
 const FANOUT_REQUEST_BYTES: usize = 56;
 
-/// One simulated player against `perudo fanout-server`.
+/// One simulated player against `perudo-bench fanout-server`.
 #[derive(Debug)]
 struct FanoutClient {
     ws: Ws,

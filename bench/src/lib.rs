@@ -1,0 +1,12 @@
+//! Benchmarks of the perudo server, kept out of the `perudo` binary that people deploy.
+//!
+//! - [`loadtest`]: simulated players, each a real WebSocket client playing with the engine's
+//!   Normal bot, against `perudo serve` (or, with `--fanout`, against the reference below).
+//! - [`fanout`]: the fan-out reference, a bare WebSocket fan-out on the server's own
+//!   transport (`perudo_server::transport`) with no game, the ceiling the game is compared to.
+//!
+//! `scripts/bench-load.sh` and `scripts/bench-capacity.sh` drive the `perudo-bench` binary;
+//! docs/BENCHMARKS.md has the figures.
+
+pub mod fanout;
+pub mod loadtest;

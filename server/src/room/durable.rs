@@ -1,0 +1,452 @@
+//! Durable rooms: the lobby image, the journal of what an input changed, commit-then-send, restore and roll back.
+
+use super::*;
+
+impl Room {
+    /// Keeps this new room in `store`: returns the batch that creates it there, which must be
+    /// committed before anyone hears of the room.
+    pub fn with_store(&mut self, store: Arc<dyn Store>) -> Batch {
+        self.store = Some(store);
+        let lobby = self.lobby_image();
+        self.committed = Some(RoomImage {
+            code: self.code.clone(),
+            version: self.version,
+            lobby: lobby.clone(),
+            game: None,
+            clock: None,
+        });
+        Batch {
+            code: self.code.clone(),
+            version: self.version,
+            writes: vec![Write::CreateRoom(lobby)],
+        }
+    }
+
+    /// Rebuilds a room from what storage holds. Nobody is connected; with `grace_until`,
+    /// away timers and turn limits wait at least until then for players to come back.
+    pub fn restore(
+        image: RoomImage,
+        settings: RoomSettings,
+        store: Option<Arc<dyn Store>>,
+        now: Now,
+        grace_until: Option<Instant>,
+        mut rng: RoomRng,
+    ) -> Result<Room, String> {
+        let Now { at: now, unix_ms } = now;
+        let lobby = &image.lobby;
+        let seats = lobby
+            .seats
+            .iter()
+            .map(|seat| SeatSlot {
+                name: seat.name.clone(),
+                kind: match seat.kind {
+                    SeatImageKind::Human { token_hash, left } => SeatKind::Human {
+                        token_hash,
+                        conn: None,
+                        left,
+                        away_since: Some(now),
+                    },
+                    SeatImageKind::Bot { level } => SeatKind::Bot {
+                        level,
+                        bot: Box::new(Bot::new(level, rng.bot_seed())),
+                    },
+                },
+                emotes: VecDeque::new(),
+            })
+            .collect();
+        let host = match lobby.host {
+            Some(h) => Some(Seat::new(h).ok_or("the stored host is not a seat")?),
+            None => None,
+        };
+        let seats = Seats::from_slots(seats, host)
+            .ok_or("the stored seats are more than a room holds, or the host is not one of them")?;
+        let stage = match &image.game {
+            None => Stage::Lobby,
+            Some(game) => {
+                let play =
+                    Self::replay_play(game, image.clock, Now { at: now, unix_ms }, grace_until)?;
+                if play.game.is_over() {
+                    Stage::Finished(play)
+                } else {
+                    Stage::Playing(play)
+                }
+            }
+        };
+        // Clients hold versions of the room before the restart, perhaps a few past the last
+        // write: jump well past them so that any `Resume` gets a snapshot.
+        let version = image.version + (1 << 32);
+        let mut room = Room {
+            code: image.code.clone(),
+            settings,
+            rules: lobby.rules.clone(),
+            options: lobby.options,
+            now,
+            unix_ms,
+            history: History::new(),
+            stand_in: Bot::new(BotLevel::Normal, rng.bot_seed()),
+            rng,
+            version,
+            seats,
+            conns: BTreeMap::new(),
+            stage,
+            games_played: lobby.games_played,
+            results: lobby.results.clone(),
+            lost: Vec::new(),
+            empty_since: Some(now),
+            closed: false,
+            committed: store.is_some().then(|| image.clone()),
+            store,
+            outgoing: Vec::new(),
+            request: None,
+            grace_until,
+        };
+        room.schedule_bot(now);
+        room.update_clock();
+        Ok(room)
+    }
+
+    /// Replays a stored game: the engine's state and the room's statistics of it.
+    pub(super) fn replay_play(
+        image: &GameImage,
+        clock: Option<ClockImage>,
+        now: Now,
+        grace_until: Option<Instant>,
+    ) -> Result<Box<Play>, String> {
+        let Now { at: now, unix_ms } = now;
+        let start = &image.start;
+        let seed = Seed::from_hex(&start.seed).ok_or("the stored seed is not 64 hex digits")?;
+        let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
+        let (game, events) = perudo_core::replay(start.config.clone(), seats, seed, &image.moves)
+            .map_err(|e| format!("game {} does not replay: {e}", start.number))?;
+        let mut play = Box::new(Play {
+            game,
+            start: start.clone(),
+            number: start.number,
+            stats: vec![SeatStats::default(); usize::from(seats)],
+            out_order: Vec::new(),
+            rounds: 0,
+            pause: None,
+            bot_at: None,
+            turn_deadline: None,
+        });
+        Self::record_stats(&mut play, &events);
+        // The turn limit resumes with the time that was left; one that ran out while the
+        // server was down gets a fresh grace instead of an instant auto-play.
+        if let Some(clock) = clock
+            && play.game.turn().map(Seat::get) == Some(clock.seat)
+            && let Some(seat) = Seat::new(clock.seat)
+        {
+            let left = clock.limit_at_ms - unix_ms;
+            let at = match u64::try_from(left) {
+                Ok(ms) if ms > 0 => now + Duration::from_millis(ms),
+                _ => grace_until.unwrap_or(now),
+            };
+            let at = grace_until.map_or(at, |grace| at.max(grace));
+            play.turn_deadline = Some(TurnDeadline {
+                seat,
+                at,
+                reason: AutoPlayReason::TimeLimit,
+                limit_at: Some(at),
+            });
+        }
+        Ok(play)
+    }
+
+    /// The room's durable state between games.
+    pub(super) fn lobby_image(&self) -> LobbyImage {
+        LobbyImage {
+            rules: self.rules.clone(),
+            options: self.options,
+            seats: self
+                .seats
+                .slots()
+                .iter()
+                .map(|slot| SeatImage {
+                    name: slot.name.clone(),
+                    kind: match &slot.kind {
+                        SeatKind::Human {
+                            token_hash, left, ..
+                        } => SeatImageKind::Human {
+                            token_hash: *token_hash,
+                            left: *left,
+                        },
+                        SeatKind::Bot { level, .. } => SeatImageKind::Bot { level: *level },
+                    },
+                })
+                .collect(),
+            host: self.seats.host().map(Seat::get),
+            games_played: self.games_played,
+            results: self.results.clone(),
+        }
+    }
+
+    /// Whether `image` is what `lobby_image` would build now, without building it.
+    pub(super) fn lobby_matches(&self, image: &LobbyImage) -> bool {
+        self.rules == image.rules
+            && self.options == image.options
+            && self.seats.host().map(Seat::get) == image.host
+            && self.games_played == image.games_played
+            && self.results == image.results
+            && self.seats.len() == image.seats.len()
+            && self
+                .seats
+                .slots()
+                .iter()
+                .zip(&image.seats)
+                .all(|(slot, seat)| {
+                    slot.name == seat.name
+                        && match (&slot.kind, &seat.kind) {
+                            (
+                                SeatKind::Human {
+                                    token_hash, left, ..
+                                },
+                                SeatImageKind::Human {
+                                    token_hash: stored,
+                                    left: stored_left,
+                                },
+                            ) => token_hash == stored && left == stored_left,
+                            (SeatKind::Bot { level, .. }, SeatImageKind::Bot { level: stored }) => {
+                                level == stored
+                            }
+                            (SeatKind::Human { .. }, SeatImageKind::Bot { .. })
+                            | (SeatKind::Bot { .. }, SeatImageKind::Human { .. }) => false,
+                        }
+                })
+    }
+
+    /// The running turn's limit on the wall clock.
+    pub(super) fn clock_image(&self) -> Option<ClockImage> {
+        let Stage::Playing(play) = &self.stage else {
+            return None;
+        };
+        let deadline = play.turn_deadline?;
+        let limit_at = deadline.limit_at?;
+        let left = limit_at.saturating_duration_since(self.now).as_millis() as i64;
+        Some(ClockImage {
+            seat: deadline.seat.get(),
+            limit_at_ms: self.unix_ms + left,
+        })
+    }
+
+    /// What the current input changed in the room's durable state, as writes.
+    pub(super) fn journal(&self) -> Vec<Write> {
+        let Some(committed) = &self.committed else {
+            return Vec::new();
+        };
+        let mut writes = Vec::new();
+        // Compared in place: most inputs (moves, reconnects) leave the lobby as it was, and
+        // the room should not build and drop an image of it each time.
+        if self.lobby_matches(&committed.lobby) {
+            debug_assert_eq!(
+                self.lobby_image(),
+                committed.lobby,
+                "lobby_matches is exact"
+            );
+        } else {
+            writes.push(Write::Lobby(self.lobby_image()));
+        }
+        if let Some(play) = self.play() {
+            let history = play.game.history();
+            let stored = match &committed.game {
+                Some(game) if game.start.number == play.number => Some(game),
+                Some(_) | None => None,
+            };
+            if stored.is_none() {
+                writes.push(Write::GameStarted(play.start.clone()));
+            }
+            let done = stored.map_or(0, |game| game.moves.len());
+            if history.len() > done {
+                writes.push(Write::Moves {
+                    number: play.number,
+                    first_seq: done as u32,
+                    moves: history[done..].to_vec(),
+                });
+            }
+            if play.game.is_over()
+                && stored.is_none_or(|game| game.results.is_none())
+                && let Some(results) = &self.results
+            {
+                writes.push(Write::GameOver {
+                    number: play.number,
+                    results: results.clone(),
+                });
+            }
+        }
+        let clock = self.clock_image();
+        // The wall-clock time of an unchanged deadline drifts by a millisecond or so.
+        let same_clock = match (clock, committed.clock) {
+            (Some(a), Some(b)) => a.seat == b.seat && (a.limit_at_ms - b.limit_at_ms).abs() < 1000,
+            (a, b) => a == b,
+        };
+        if !same_clock {
+            writes.push(Write::Clock(clock));
+        }
+        writes
+    }
+
+    /// Commits what the last input changed, then sends what it caused; if the commit fails,
+    /// rolls the room back to what storage holds instead. Without a store (rooms in memory)
+    /// there is nothing to commit: it only sends.
+    pub async fn persist(&mut self) {
+        let writes = self.journal();
+        if let Some(store) = self.store.clone()
+            && !writes.is_empty()
+        {
+            let batch = Batch {
+                code: self.code.clone(),
+                version: self.version,
+                writes,
+            };
+            match store::commit(&*store, batch.clone()).await {
+                Ok(()) => {
+                    if let Some(committed) = &mut self.committed {
+                        committed.version = batch.version;
+                        for write in batch.writes {
+                            committed.apply(write);
+                        }
+                    }
+                }
+                Err(error) => self.roll_back(&error),
+            }
+        }
+        self.request = None;
+        self.flush();
+    }
+
+    /// Sends what the room held back while its writes were committed.
+    pub fn flush(&mut self) {
+        loop {
+            let outgoing = std::mem::take(&mut self.outgoing);
+            if outgoing.is_empty() {
+                break;
+            }
+            for out in outgoing {
+                match out {
+                    Out::Frame(conn, outbox, frame, kind) => {
+                        self.deliver(conn, &outbox, frame, kind);
+                    }
+                    Out::Cancel(close) => close.cancel(),
+                }
+            }
+            self.announce_lost();
+        }
+    }
+
+    /// A failed write: the input's changes are undone by rebuilding the room from what
+    /// storage holds; the connections stay (in the same seats, found by token), the request
+    /// gets a `Storage` rejection, and every member a fresh snapshot.
+    pub(super) fn roll_back(&mut self, error: &StorageError) {
+        warn!(%error, "storage failed: rolling the room back");
+        // Frames are dropped (they describe what did not happen); closes still happen, as
+        // those connections were already detached.
+        for out in std::mem::take(&mut self.outgoing) {
+            if let Out::Cancel(close) = out {
+                close.cancel();
+            }
+        }
+        let Some(image) = self.committed.clone() else {
+            return;
+        };
+        let now = self.now;
+        let mut fresh = match Room::restore(
+            image,
+            self.settings.clone(),
+            self.store.clone(),
+            Now {
+                at: now,
+                unix_ms: self.unix_ms,
+            },
+            None,
+            RoomRng::from_key(self.rng.key()),
+        ) {
+            Ok(room) => room,
+            Err(why) => {
+                // Cannot happen for an image this room committed; close rather than guess.
+                warn!(why, "cannot rebuild the room from storage: closing it");
+                self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+                self.closed = true;
+                return;
+            }
+        };
+        fresh.version = self.version + 1;
+        fresh.history.clear();
+        fresh.empty_since = self.empty_since;
+        fresh.grace_until = self.grace_until;
+        // Away times carry over: a rollback must not reset anyone's forfeit clock.
+        for ((_, slot), old) in fresh.seats.iter_mut().zip(self.seats.slots()) {
+            if let (
+                SeatKind::Human {
+                    token_hash,
+                    away_since,
+                    ..
+                },
+                SeatKind::Human {
+                    token_hash: old_hash,
+                    away_since: old_since,
+                    ..
+                },
+            ) = (&mut slot.kind, &old.kind)
+                && token_hash == old_hash
+            {
+                *away_since = *old_since;
+            }
+        }
+        // Reattach the connections: a seat by its token (a seat the failed input created
+        // is gone, and its connection is an outsider again).
+        let conns = std::mem::take(&mut self.conns);
+        for (id, mut c) in conns {
+            c.last_you = None;
+            if let Role::Seat(seat) = c.role {
+                let hash = self.seats.get(seat).and_then(SeatSlot::token_hash);
+                let found = hash.and_then(|hash| fresh.seats.of_token(hash));
+                c.role = match found {
+                    Some(j) => {
+                        if let SeatKind::Human {
+                            conn, away_since, ..
+                        } = &mut fresh.seats[j].kind
+                        {
+                            *conn = Some(id);
+                            *away_since = None;
+                        }
+                        if j != seat {
+                            fresh.push_now(id, &c.outbox, &ServerMessage::Moved { seat: j });
+                        }
+                        Role::Seat(j)
+                    }
+                    None => Role::Outsider,
+                };
+            }
+            fresh.conns.insert(id, c);
+        }
+        if let Stage::Playing(play) = &mut fresh.stage {
+            // A bot or timer whose move failed to save tries again in a moment, not at once.
+            let retry = now + self.settings.bot_delay.max(Duration::from_secs(1));
+            play.bot_at = play.bot_at.map(|at| at.max(retry));
+            if let Some(d) = &mut play.turn_deadline {
+                d.at = d.at.max(retry);
+            }
+        }
+        fresh.update_clock();
+        let request = self.request.take();
+        *self = fresh;
+        // Everyone is resynchronised first; the request's one answer comes last.
+        let members: Vec<ConnId> = self.members();
+        for conn in members {
+            self.send_snapshot(conn);
+        }
+        if let Some((conn, id)) = request {
+            metrics::rejected(RejectCode::Storage);
+            self.send_to(
+                conn,
+                &ServerMessage::Rejected {
+                    id,
+                    code: RejectCode::Storage,
+                    message: format!(
+                        "the server could not save that ({error}); nothing changed, try again"
+                    ),
+                    detail: None,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! One actor per room.
+//!
+//! `Room` owns everything about a room: seats, connections' outboxes, the game. The run loop
+//! (`Room::run`) waits for the next input or timer and hands it to the synchronous
+//! `handle_event`, so the room logic is tested without a runtime. Nothing else mutates a room.
+//!
+//! Architecture invariants:
+//! - The room never waits on a socket: outboxes are bounded and filled with `try_send`; a
+//!   connection whose outbox is full is dropped (it can reconnect and gets a fresh snapshot).
+//! - A connection receives nothing about the game until it has joined a seat or spectates.
+//!   Public broadcasts are encoded once and shared; the only per-seat frames are that seat's
+//!   `Private` view (its own hand and legal moves) and its `Snapshot`.
+//! - Every request gets exactly one answer, `Ack` or `Rejected`, after the broadcasts it
+//!   caused, so the ack's version is the version the client has then seen.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use perudo_core::{
+    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, Seed, TableView,
+};
+use perudo_protocol::{
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
+    RejectDetail, Request, RoomEvent, RoomOptions, RoomPhase, RoomVersion, RoomView,
+    SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot, TurnClock, Update, YouView,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+mod actor;
+mod deadlines;
+mod durable;
+mod flow;
+mod history;
+mod members;
+mod requests;
+mod seats;
+mod views;
+
+pub use actor::RoomHandle;
+use deadlines::TurnDeadline;
+use flow::{Play, Stage};
+pub use history::HISTORY_CAPACITY;
+use history::History;
+use members::{Conn, Out, Role};
+use requests::Rejection;
+use seats::{SeatKind, SeatSlot, Seats};
+
+use crate::ids::{self, RoomRng, TokenHash};
+use crate::metrics;
+use crate::store::{
+    self, Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
+    StorageError, Store, Write,
+};
+
+pub use crate::transport::{Frame, Outbox};
+
+/// Identifies a connection within the server.
+pub type ConnId = u64;
+
+/// Capacity of a room's inbox.
+pub const ROOM_INBOX_CAPACITY: usize = 256;
+
+/// Emotes a player may send within `EMOTE_WINDOW`.
+pub const EMOTE_BURST: usize = 3;
+pub const EMOTE_WINDOW: Duration = Duration::from_secs(5);
+
+/// WebSocket close codes the room uses.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SERVICE_RESTART: u16 = 1012;
+}
+
+/// Settings every room of a server shares.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// How long a reveal stays on show before the next round starts.
+    pub reveal_pause: Duration,
+    /// How long a bot "thinks" before it acts, so people can follow.
+    pub bot_delay: Duration,
+    pub max_spectators: u32,
+    /// A room with nobody connected closes after this long.
+    pub idle_close: Duration,
+    /// A room where no game has started yet closes after this long with nobody connected
+    /// (rooms created and never played cost storage and a place under `max_rooms`).
+    pub unplayed_close: Duration,
+    /// How long a disconnected player on turn (or a disconnected host) is waited for before
+    /// the room plays for them (or hands the host role on).
+    pub disconnect_grace: Duration,
+    /// Base of the share link, e.g. `https://perudo.example.org`.
+    pub public_url: String,
+    /// After a restart, how long restored rooms wait for their players to reconnect before
+    /// any away timer (or a turn limit that ran out while the server was down) applies.
+    pub restore_grace: Duration,
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        RoomSettings {
+            reveal_pause: Duration::from_secs(4),
+            bot_delay: Duration::from_millis(800),
+            max_spectators: 50,
+            idle_close: Duration::from_secs(30 * 60),
+            unplayed_close: Duration::from_secs(5 * 60),
+            disconnect_grace: Duration::from_secs(5),
+            public_url: "http://127.0.0.1:8080".into(),
+            restore_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What reaches a room.
+#[derive(Debug)]
+pub enum Input {
+    /// A socket for this room opened. `close` is cancelled when the room drops it.
+    Connect {
+        conn: ConnId,
+        outbox: Outbox,
+        close: CancellationToken,
+    },
+    Message {
+        conn: ConnId,
+        message: ClientMessage,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Summary {
+        respond_to: oneshot::Sender<perudo_protocol::http::RoomSummary>,
+    },
+    /// A timer fired (reveal pause over, bot due, idle check).
+    Tick,
+}
+
+pub use crate::names::MAX_NAME_CHARS;
+
+/// A display name as kept and shown (see `crate::names`), or why it is refused.
+pub fn validate_name(name: &str) -> Result<String, String> {
+    crate::names::normalize(name).map_err(|e| e.to_string())
+}
+
+pub struct Room {
+    code: String,
+    settings: RoomSettings,
+    rules: GameConfig,
+    options: RoomOptions,
+    /// The time of the input being handled (monotonic: timers).
+    now: Instant,
+    /// The same on the wall clock, in Unix milliseconds (what storage keeps).
+    unix_ms: i64,
+    /// Everything random in the room: game seeds, seat tokens, bots' seeds.
+    rng: RoomRng,
+    /// The last `HISTORY_CAPACITY` broadcasts, encoded, for `Resume`.
+    history: History,
+    /// Plays for humans whose turn timed out or who are away.
+    stand_in: Bot,
+    version: RoomVersion,
+    /// The seats and the host.
+    seats: Seats,
+    conns: BTreeMap<ConnId, Conn>,
+    stage: Stage,
+    games_played: u32,
+    results: Option<GameResults>,
+    /// Seats (and their token hashes) whose connection was dropped for not keeping up,
+    /// announced at the end of the current input.
+    lost: Vec<(Seat, TokenHash)>,
+    /// Since when nobody has been connected.
+    empty_since: Option<Instant>,
+    closed: bool,
+    /// Where the room is kept; `None`: in memory only.
+    store: Option<Arc<dyn Store>>,
+    /// With a store: what it holds of this room (the state a failed write rolls back to).
+    committed: Option<RoomImage>,
+    /// With a store: what the current input sends, held until its writes are committed.
+    outgoing: Vec<Out>,
+    /// The request being handled: it gets the storage error if its writes fail.
+    request: Option<(ConnId, u32)>,
+    /// After a restart: until when away players are waited for.
+    grace_until: Option<Instant>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("code", &self.code)
+            .field("version", &self.version)
+            .field("seats", &self.seats.len())
+            .field("conns", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who opens a room: the first seat's player, by name and the hash of their seat token.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub name: String,
+    pub token_hash: TokenHash,
+}
+
+/// When an input is handled: the monotonic clock for timers, the wall clock for what is
+/// stored. The room reads neither clock itself; the actor (or a test) says what time it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub at: Instant,
+    pub unix_ms: i64,
+}
+
+impl Room {
+    /// A room in its lobby with the host in seat 0 (claimed with the token behind `token_hash`).
+    pub fn new(
+        code: String,
+        settings: RoomSettings,
+        rules: GameConfig,
+        options: RoomOptions,
+        host: Host,
+        now: Now,
+        mut rng: RoomRng,
+    ) -> Room {
+        Room {
+            code,
+            settings,
+            rules,
+            options,
+            now: now.at,
+            unix_ms: now.unix_ms,
+            history: History::new(),
+            stand_in: Bot::new(BotLevel::Normal, rng.bot_seed()),
+            rng,
+            version: 0,
+            seats: Seats::hosted_by(SeatSlot::human(host.name, host.token_hash, None)),
+            conns: BTreeMap::new(),
+            stage: Stage::Lobby,
+            games_played: 0,
+            results: None,
+            lost: Vec::new(),
+            empty_since: Some(now.at),
+            closed: false,
+            store: None,
+            committed: None,
+            outgoing: Vec::new(),
+            request: None,
+            grace_until: None,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    pub fn version(&self) -> RoomVersion {
+        self.version
+    }
+
+    /// The room's whole logic: one input at a time, no awaiting.
+    pub fn handle_event(&mut self, input: Input, now: Now) {
+        self.now = now.at;
+        self.unix_ms = now.unix_ms;
+        let now = now.at;
+        match input {
+            Input::Connect {
+                conn,
+                outbox,
+                close,
+            } => {
+                debug!(conn, "connected");
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        close,
+                        greeted: false,
+                        role: Role::Outsider,
+                        last_you: None,
+                    },
+                );
+                self.empty_since = None;
+            }
+            Input::Message { conn, message } => {
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+                let id = message.id;
+                self.request = Some((conn, id));
+                let answer = match self.handle_request(conn, message.request, now) {
+                    Ok(()) => ServerMessage::Ack {
+                        id,
+                        version: self.version,
+                    },
+                    Err(rejection) => {
+                        metrics::rejected(rejection.code);
+                        ServerMessage::Rejected {
+                            id,
+                            code: rejection.code,
+                            message: rejection.message,
+                            detail: rejection.detail,
+                        }
+                    }
+                };
+                self.send_to(conn, &answer);
+            }
+            Input::Disconnect { conn } => self.drop_conn(conn, now),
+            Input::Summary { respond_to } => {
+                let _ = respond_to.send(self.summary());
+            }
+            Input::Tick => self.tick(now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
