@@ -181,6 +181,7 @@ pub async fn serve(
             }
             () = tokio::time::sleep_until(hello_until.unwrap_or(opened + far)) => {
                 debug!(conn, "no hello in time");
+                metrics::rate_limited("hello_timeout");
                 let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
                 let _ = outbox.try_send(Frame::Close {
                     code: close_code::POLICY,
