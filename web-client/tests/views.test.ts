@@ -51,6 +51,8 @@ describe("views", () => {
     }
     expect(q(el, "seat-name-0")?.textContent).toBe("<img src=x onerror=alert(1)>");
     expect(el.querySelector("img")).toBeNull();
+    // A right-to-left or mixed name cannot reorder the text around it.
+    expect(q(el, "seat-name-0")?.getAttribute("dir")).toBe("auto");
     expect(["connected", "away", "bot"]).toContain(q(el, "seat-status-0")?.getAttribute("data-status"));
     q(el, "add-bot")!.click();
     expect(sent).toEqual([{ type: "AddBot", level: "Hard" }]);

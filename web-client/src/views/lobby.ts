@@ -83,7 +83,7 @@ export function lobbyView(ctx: LobbyCtx): VNode {
       const other = i !== state.mySeat;
       return h("li", { key: i, testid: `seat-${i}`, class: "seat" },
         avatar(i, seat.name),
-        h("span", { testid: `seat-name-${i}`, class: "name" }, seat.name),
+        h("span", { testid: `seat-name-${i}`, class: "name", dir: "auto" }, seat.name),
         room.host === i ? h("span", { class: "tag host" }, t("seat.host")) : null,
         i === state.mySeat ? h("span", { class: "tag you" }, t("seat.you")) : null,
         h("span", { class: `status ${st}`, testid: `seat-status-${i}`, "data-status": st }, t(`status.${st}`)),

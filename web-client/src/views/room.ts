@@ -351,7 +351,7 @@ export class RoomPage {
             h("p", null, t("join.players", { n: sum.seats_taken, max: sum.max_seats })),
             h("ul", { class: "join-players", testid: "join-players" },
               sum.seats.map((seat, i) => h("li", { key: i },
-                avatar(i, seat.name), h("span", null, seat.name),
+                avatar(i, seat.name), h("span", { dir: "auto" }, seat.name),
                 seat.occupant.type === "Bot" ? h("span", { class: "muted" }, ` · ${t("seat.bot")}`) : null))),
             h("p", { testid: "join-rules", class: "muted" }, rulesSummary(sum.rules)))
         : h("p", { class: "muted" }, t("join.loading")),

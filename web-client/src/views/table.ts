@@ -151,7 +151,7 @@ function seatsRing(ctx: TableCtx, turn: Seat | null): VNode {
       },
         h("span", { class: "avatar-wrap" }, avatar(i, seat.name), clockRing(ctx, i)),
         h("span", { class: "seat-text" },
-          h("span", { testid: `player-name-${i}`, class: "name" }, seat.name),
+          h("span", { testid: `player-name-${i}`, class: "name", dir: "auto" }, seat.name),
           i === state.mySeat ? h("span", { class: "tag you" }, t("seat.you")) : null,
           room.host === i ? h("span", { class: "tag" }, t("seat.host")) : null,
           h("span", { class: "cup-line" },
