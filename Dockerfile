@@ -1,7 +1,10 @@
 # perudo in a container: multi-stage build, non-root, the database on a volume.
 #   docker build -t perudo .
 #   docker run -d --name perudo -p 127.0.0.1:8080:8080 -v perudo-data:/data \
-#     -e PERUDO_PUBLIC_URL=https://perudo.example.org perudo
+#     -e PERUDO_PUBLIC_URL=https://perudo.example.org \
+#     -e PERUDO_TRUSTED_PROXIES=127.0.0.1,::1,172.16.0.0/12,192.168.0.0/16 perudo
+# (the proxy on the host connects from the Docker network's gateway; publish on 127.0.0.1 only
+# when you trust those ranges, see docs/DEPLOY.md)
 # Put a TLS proxy (deploy/Caddyfile) in front of it, as for the binary (docs/DEPLOY.md).
 
 # 1. The web client (embedded into the binary at build time).

@@ -2,7 +2,8 @@
 //! and no game logic, the reference ceiling that `perudo-bench loadtest --fanout` measures.
 //!
 //! Everything but the game is the real server's: axum, the listener of
-//! `perudo_server::transport::listener` (`TCP_NODELAY`, idle TCP connections dropped), the
+//! accept loop of `perudo_server::serve` on a `limits::IdleListener` (header limits,
+//! `TCP_NODELAY`, idle TCP connections dropped), the
 //! WebSocket settings of `transport::configure`, one actor task per room with a bounded inbox
 //! (`ROOM_INBOX_CAPACITY`), and per connection a reader with the server's idle deadline
 //! (`transport::Silence`) and the server's writer task (`transport::spawn_writer`: the bounded
@@ -42,7 +43,7 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use perudo_server::ids;
-use perudo_server::limits::{ConnectionLimits, Limits};
+use perudo_server::limits::{ConnectionLimits, IdleListener, Limits};
 use perudo_server::room::ROOM_INBOX_CAPACITY;
 use perudo_server::transport::{self, Frame, OUTBOX_CAPACITY, Outbox, Silence};
 
@@ -348,11 +349,11 @@ pub async fn run(
         }),
     };
     info!(%addr, "fan-out reference server listening (no game)");
-    let listener = transport::listener(listener, state.inner.config.connection.idle_timeout);
-    let signal = shutdown.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { signal.cancelled().await })
-        .await?;
+    // The server's own accept loop and listener: header limits, TCP_NODELAY, idle TCP
+    // connections dropped (no per-client TCP cap: the load comes from loopback).
+    let idle = state.inner.config.connection.idle_timeout;
+    let listener = IdleListener::new(listener, idle + idle / 2);
+    perudo_server::serve::serve(listener, app(state), shutdown.clone(), grace).await;
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
     info!("stopped");

@@ -26,6 +26,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start: the size of `Serve`'s settings costs nothing worth a `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the game over HTTP and WebSocket.
@@ -146,7 +148,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PERUDO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Public base URL for share links (default: http://<listen>).
+    /// Public base URL for share links (default: http://<listen>). When set, it is also the
+    /// origin allowed to open WebSockets unless `allowed-origins` says otherwise, and an
+    /// `https://` URL makes every response carry `Strict-Transport-Security`.
     #[arg(long, env = "PERUDO_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Milliseconds a round's reveal stays on show before the next round starts.
@@ -170,6 +174,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = 1800,
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub idle_close_secs: u64,
+    /// Seconds a room in which no game has started yet stays open with nobody connected
+    /// (rooms created and never played close much sooner than played ones).
+    #[arg(long, env = "PERUDO_UNPLAYED_CLOSE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub unplayed_close_secs: u64,
     /// Seconds to wait for rooms and sockets to close on shutdown.
     #[arg(long, env = "PERUDO_SHUTDOWN_GRACE_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=3600))]

@@ -459,13 +459,20 @@ impl std::error::Error for InvalidSettings {}
 pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings> {
     use std::time::Duration;
 
-    let limits = args.limits.to_limits().map_err(InvalidSettings)?;
+    let mut limits = args.limits.to_limits().map_err(InvalidSettings)?;
     let public_url = args
         .public_url
         .as_deref()
         .map(public_url)
         .transpose()
         .map_err(InvalidSettings)?;
+    // Browsers may open game sockets only from the public site unless the operator lists
+    // origins (other sites' pages could otherwise play in their visitors' names).
+    if limits.allowed_origins.is_empty()
+        && let Some(origin) = public_url.as_deref().and_then(crate::limits::origin_of)
+    {
+        limits.allowed_origins = vec![origin];
+    }
     let sqlite = match args.store.storage {
         crate::cli::StorageKind::Memory => None,
         crate::cli::StorageKind::Sqlite => Some(crate::store::SqliteOptions {
@@ -481,6 +488,7 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
             reveal_pause: Duration::from_millis(args.reveal_pause_ms),
             bot_delay: Duration::from_millis(args.bot_delay_ms),
             idle_close: Duration::from_secs(args.idle_close_secs),
+            unplayed_close: Duration::from_secs(args.unplayed_close_secs),
             disconnect_grace: Duration::from_millis(args.disconnect_grace_ms),
             restore_grace: Duration::from_secs(args.restore_grace_secs),
             public_url: String::new(),

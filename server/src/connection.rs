@@ -5,7 +5,18 @@
 //! The connection enforces its own limits (`ConnectionLimits`): its message rate (a token
 //! bucket: `SlowDown` rejections, then a close with 1008 and `Closing { RateLimited }`), and
 //! heartbeats (the writer pings every `ping_interval`; the reader closes a socket from which
-//! nothing, not even a pong, arrived for `idle_timeout`).
+//! nothing, not even a pong, arrived for `idle_timeout`), and a `Hello` within
+//! `hello_timeout` of opening.
+//!
+//! When the server closes a socket (a flood, a timeout, the room dropping it) it keeps reading
+//! and discarding what the client still sends for up to [`CLOSE_DRAIN`], until the client's
+//! own close frame: dropping a socket with unread data makes the kernel send a TCP reset, and
+//! the client would see 1006 instead of the close frame queued for it.
+//!
+//! Each session ends with one `info` line, `websocket session ended`, with the client's IP (as
+//! resolved through trusted proxies), the reason (`SessionEnd`) and how long it lasted; the
+//! enclosing `conn` span adds the room and the connection id (docs/DEPLOY.md points fail2ban
+//! at it).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
@@ -13,7 +24,7 @@ use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode, Serve
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::metrics;
@@ -21,6 +32,67 @@ use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
 use crate::transport::{self, Silence};
 
 pub use crate::transport::OUTBOX_CAPACITY;
+
+/// How long a socket the server closes is still read (and what arrives discarded) so that the
+/// client gets the close frame rather than a TCP reset.
+pub const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why a WebSocket session ended, as logged (`reason=...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client closed it (close frame, or the TCP connection ended).
+    ClientClosed,
+    /// Closed for sending faster than allowed after being told to slow down (1008).
+    RateLimited,
+    /// Nothing arrived for the idle timeout (1001).
+    IdleTimeout,
+    /// No `Hello` within the hello timeout (1008).
+    HelloTimeout,
+    /// A message over the size limit (1009).
+    TooBig,
+    /// The room dropped it: kicked, replaced by another socket, or not reading its outbox.
+    DroppedByRoom,
+    /// The room has closed.
+    RoomClosed,
+    /// The server is shutting down (1012).
+    ServerShutdown,
+    /// A protocol or network error.
+    Error,
+}
+
+impl SessionEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEnd::ClientClosed => "client_closed",
+            SessionEnd::RateLimited => "rate_limited",
+            SessionEnd::IdleTimeout => "idle_timeout",
+            SessionEnd::HelloTimeout => "hello_timeout",
+            SessionEnd::TooBig => "too_big",
+            SessionEnd::DroppedByRoom => "dropped_by_room",
+            SessionEnd::RoomClosed => "room_closed",
+            SessionEnd::ServerShutdown => "server_shutdown",
+            SessionEnd::Error => "error",
+        }
+    }
+
+    /// Whether the server closed the socket and should read until the client's close frame.
+    fn server_closed(self) -> bool {
+        matches!(
+            self,
+            SessionEnd::RateLimited
+                | SessionEnd::IdleTimeout
+                | SessionEnd::HelloTimeout
+                | SessionEnd::TooBig
+                | SessionEnd::DroppedByRoom
+        )
+    }
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 fn reject_frame(code: RejectCode, message: String) -> Frame {
     reject_frame_for(0, code, message)
@@ -56,10 +128,12 @@ pub async fn serve(
     socket: WebSocket,
     room: RoomHandle,
     conn: ConnId,
+    ip: std::net::IpAddr,
     shutdown: CancellationToken,
     limits: ConnectionLimits,
 ) {
     let _open = metrics::connection_opened();
+    let opened = Instant::now();
     let (mut sink, mut stream) = socket.split();
     let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
@@ -77,6 +151,7 @@ pub async fn serve(
                 reason: "room closed".into(),
             })))
             .await;
+        info!(%ip, reason = %SessionEnd::RoomClosed, secs = 0.0, "websocket session ended");
         return;
     }
 
@@ -84,13 +159,17 @@ pub async fn serve(
 
     let mut gate = MessageGate::new(&limits);
     let mut silence = Silence::new(limits.idle_timeout);
-    loop {
+    // Without a hello timeout, a deadline that never comes.
+    let far = std::time::Duration::from_secs(86_400 * 365);
+    // Until the client says Hello: when it must have.
+    let mut hello_until = (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
+    let end = loop {
         let message = tokio::select! {
             message = stream.next() => message,
-            () = close.cancelled() => break,
+            () = close.cancelled() => break SessionEnd::DroppedByRoom,
             () = shutdown.cancelled() => {
                 // The room sends the restart notice; give the writer a moment to flush it.
-                break;
+                break SessionEnd::ServerShutdown;
             }
             () = silence.expired() => {
                 debug!(conn, "idle timeout");
@@ -99,7 +178,16 @@ pub async fn serve(
                     code: close_code::GOING_AWAY,
                     reason: "idle timeout",
                 });
-                break;
+                break SessionEnd::IdleTimeout;
+            }
+            () = tokio::time::sleep_until(hello_until.unwrap_or(opened + far)) => {
+                debug!(conn, "no hello in time");
+                let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
+                let _ = outbox.try_send(Frame::Close {
+                    code: close_code::POLICY,
+                    reason: "no hello in time",
+                });
+                break SessionEnd::HelloTimeout;
             }
         };
         let now = Instant::now();
@@ -134,7 +222,7 @@ pub async fn serve(
                         code: close_code::POLICY,
                         reason: "rate limited",
                     });
-                    break;
+                    break SessionEnd::RateLimited;
                 }
             }
         }
@@ -161,16 +249,20 @@ pub async fn serve(
                         code: close_code::TOO_BIG,
                         reason: "message too big",
                     });
+                    break SessionEnd::TooBig;
                 }
-                break;
+                break SessionEnd::Error;
             }
-            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(Message::Close(_))) | None => break SessionEnd::ClientClosed,
         };
         match ClientMessage::decode(&bytes) {
             Ok(message) => {
                 metrics::message_in(message.request.kind());
+                if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
+                    hello_until = None;
+                }
                 if !room.send(Input::Message { conn, message }).await {
-                    break;
+                    break SessionEnd::RoomClosed;
                 }
             }
             Err(error) => {
@@ -182,9 +274,26 @@ pub async fn serve(
                 refuse_frame(&outbox, code, error.to_string());
             }
         }
-    }
+    };
     room.send(Input::Disconnect { conn }).await;
     drop(outbox);
+    if end.server_closed() {
+        // The writer sends the close frame; meanwhile whatever the client still sends is read
+        // and dropped, until its own close frame (or the end of the stream, or CLOSE_DRAIN).
+        let drained = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_DRAIN, drained).await;
+    }
     transport::finish(writer).await;
-    debug!(conn, "connection ended");
+    info!(
+        %ip,
+        reason = %end,
+        secs = opened.elapsed().as_secs_f32(),
+        "websocket session ended"
+    );
 }

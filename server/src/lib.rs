@@ -12,8 +12,10 @@ pub mod connection;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
+pub mod names;
 pub mod record;
 pub mod room;
+pub mod serve;
 pub mod store;
 pub mod transport;
 pub mod version;
@@ -21,7 +23,7 @@ pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +86,9 @@ struct Shared {
     config: ServerConfig,
     /// Room code -> handle. A std mutex: it is never held across an await.
     rooms: Mutex<HashMap<String, RoomHandle>>,
+    /// Rooms being created (stored, not yet in `rooms`): they count against `max_rooms`.
+    /// Changed only while `rooms` is locked, so the cap is checked and taken at once.
+    reserved_rooms: AtomicUsize,
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -107,6 +112,7 @@ impl AppState {
                 guards: limits::Guards::new(config.limits.clone()),
                 config,
                 rooms: Mutex::new(HashMap::new()),
+                reserved_rooms: AtomicUsize::new(0),
                 next_conn: AtomicU64::new(1),
                 shutdown,
                 tracker,
@@ -168,9 +174,13 @@ impl AppState {
         options: perudo_protocol::RoomOptions,
     ) -> Result<(String, String), ApiFailure> {
         let token = ids::new_token();
+        // A place under `max_rooms` is taken before the room is stored and given back if it
+        // never opens: checking the count and adding the room only after the commit let
+        // concurrent creations overshoot the cap.
+        let reservation = self.reserve_room()?;
         let mut attempts = 0;
         let (code, room) = loop {
-            let code = self.free_code()?;
+            let code = self.free_code();
             let mut room = Room::new(
                 code.clone(),
                 self.inner.config.rooms.clone(),
@@ -204,6 +214,8 @@ impl AppState {
             }
         };
         let mut rooms = self.inner.rooms.lock().expect("room registry lock");
+        // The reservation becomes the room (or is given back) under this lock.
+        drop(reservation);
         if rooms.contains_key(&code) {
             // Drawn twice at once, against odds of 2^-43: the caller may simply try again.
             return Err(ApiFailure::new(
@@ -217,20 +229,28 @@ impl AppState {
         Ok((code, token))
     }
 
-    /// A code no open room has, if the server may open another room.
-    fn free_code(&self) -> Result<String, ApiFailure> {
+    /// Takes one of the `max_rooms` places for a room about to be created.
+    fn reserve_room(&self) -> Result<RoomReservation<'_>, ApiFailure> {
         let rooms = self.inner.rooms.lock().expect("room registry lock");
-        if rooms.len() >= self.inner.config.max_rooms {
+        let reserved = &self.inner.reserved_rooms;
+        if rooms.len() + reserved.load(Ordering::Relaxed) >= self.inner.config.max_rooms {
             return Err(ApiFailure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_rooms",
                 "the server holds as many rooms as it may; try again later",
             ));
         }
+        reserved.fetch_add(1, Ordering::Relaxed);
+        Ok(RoomReservation { state: self })
+    }
+
+    /// A code no open room has.
+    fn free_code(&self) -> String {
+        let rooms = self.inner.rooms.lock().expect("room registry lock");
         loop {
             let code = ids::new_room_code();
             if !rooms.contains_key(&code) {
-                return Ok(code);
+                return code;
             }
         }
     }
@@ -301,6 +321,24 @@ impl AppState {
     }
 }
 
+/// A place under `max_rooms` held while a room is created.
+struct RoomReservation<'a> {
+    state: &'a AppState,
+}
+
+impl Drop for RoomReservation<'_> {
+    fn drop(&mut self) {
+        // Taken under the registry lock; given back either under it, in the same critical
+        // section that adds the room (so a check never sees the room missing from both), or
+        // after a failed creation, when counting one too many for a moment only refuses a
+        // creation that could have been let in.
+        self.state
+            .inner
+            .reserved_rooms
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// An HTTP error with a JSON body.
 #[derive(Debug)]
 pub struct ApiFailure {
@@ -334,9 +372,59 @@ impl IntoResponse for ApiFailure {
     }
 }
 
+/// The Content-Security-Policy of every response: the page loads only its own scripts,
+/// styles, images and fonts, talks only to its own origin and WebSocket, and may not be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+     font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+     form-action 'self'";
+
+/// `Strict-Transport-Security`, sent only when the public URL is `https://`: one year, this
+/// host only (other names under the domain are the operator's business).
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// The security headers every response carries (also the ones behind a proxy that adds none).
+fn security_headers(router: Router, https: bool) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let router = router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+    if https {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ))
+    } else {
+        router
+    }
+}
+
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let https = state
+        .inner
+        .config
+        .rooms
+        .public_url
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("https://");
+    let router = Router::new()
         .route("/", get(web::index))
         .route("/r/{code}", get(web::index))
         .route("/healthz", get(|| async { "ok" }))
@@ -352,7 +440,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             blocklist::admit,
         ))
-        .with_state(state)
+        .with_state(state);
+    security_headers(router, https)
 }
 
 async fn create_room(
@@ -520,7 +609,7 @@ async fn room_socket(
                 // The connection's place under the caps, given back when it ends.
                 let _slot = slot;
                 let stop = session.stop();
-                connection::serve(socket, room, conn, stop, per_connection).await;
+                connection::serve(socket, room, conn, ip, stop, per_connection).await;
                 drop(session);
             },
             span,
@@ -554,6 +643,7 @@ pub async fn run(
         })?),
         None => None,
     };
+    let http_grace = grace;
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -582,13 +672,13 @@ pub async fn run(
             }
         }
     });
-    let listener = transport::listener(listener, idle_timeout);
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { signal.cancelled().await })
-    .await?;
+    // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
+    // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
+    // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
+    // Connections beyond `max_tcp_per_ip` from one client are closed before anything is read.
+    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2)
+        .with_tcp_caps(state.inner.guards.clone());
+    serve::serve(listener, app(state), signal, http_grace).await;
     if let Some(task) = admin_task {
         let _ = task.await;
     }

@@ -7,7 +7,7 @@
 //! Their command-line flags are [`LimitArgs`], flattened into `perudo serve`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -49,10 +50,23 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Peers (reverse proxies) whose `X-Forwarded-For` header names the client's IP; empty:
     /// the header is ignored and the peer address is the client's.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// IPv6 clients are counted per network of this prefix length (`/64`: one subscriber's
+    /// network), since one subscriber has billions of addresses; IPv4 per address.
+    pub ipv6_prefix_len: u8,
+    /// Most TCP connections (of any kind, before HTTP) open at once from one client network;
+    /// trusted proxies are exempt (`0`: no cap).
+    pub max_tcp_per_ip: usize,
+    /// A WebSocket that has not said `Hello` this long after it opened is closed (`ZERO`:
+    /// never).
+    pub hello_timeout: Duration,
     /// Most spectators per room.
     pub max_spectators: u32,
 }
+
+/// The proxies trusted by default: this machine (loopback), where the shipped Caddy and nginx
+/// configurations run. A peer elsewhere is the client itself, whatever it claims.
+pub const DEFAULT_TRUSTED_PROXIES: [&str; 2] = ["127.0.0.1/32", "::1/128"];
 
 impl Default for Limits {
     fn default() -> Self {
@@ -67,7 +81,13 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             allowed_origins: Vec::new(),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: DEFAULT_TRUSTED_PROXIES
+                .iter()
+                .map(|n| n.parse().expect("a valid network"))
+                .collect(),
+            ipv6_prefix_len: 64,
+            max_tcp_per_ip: 100,
+            hello_timeout: Duration::from_secs(10),
             max_spectators: 50,
         }
     }
@@ -83,6 +103,7 @@ impl Limits {
             rooms_per_ip_per_min: 0,
             max_connections: 0,
             max_connections_per_ip: 0,
+            max_tcp_per_ip: 0,
             ..Limits::default()
         }
     }
@@ -104,6 +125,12 @@ impl Limits {
                 self.ping_interval, self.idle_timeout
             ));
         }
+        if !(1..=128).contains(&self.ipv6_prefix_len) {
+            return Err(format!(
+                "ipv6-prefix-len must be 1..=128, got {}",
+                self.ipv6_prefix_len
+            ));
+        }
         for origin in &self.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
                 return Err(format!(
@@ -122,6 +149,96 @@ impl Limits {
             slow_downs_before_close: self.slow_downs_before_close,
             ping_interval: self.ping_interval,
             idle_timeout: self.idle_timeout,
+            hello_timeout: self.hello_timeout,
+        }
+    }
+
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        is_trusted(peer.to_canonical(), &self.trusted_proxies)
+    }
+
+    /// The key under which `ip` is counted: the address itself for IPv4, its network of
+    /// `ipv6_prefix_len` bits for IPv6.
+    pub fn client_key(&self, ip: IpAddr) -> IpAddr {
+        client_key(ip, self.ipv6_prefix_len)
+    }
+}
+
+/// `ip` as counted by the per-client limits: IPv4 (and IPv4-mapped IPv6) as the address, other
+/// IPv6 addresses as their network of `prefix_len` bits.
+pub fn client_key(ip: IpAddr, prefix_len: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let keep = u32::from(prefix_len.min(128));
+            let mask = if keep == 0 {
+                0
+            } else {
+                u128::MAX << (128 - keep)
+            };
+            IpAddr::V6(Ipv6Addr::from(bits & mask))
+        }
+    }
+}
+
+/// The origin (`scheme://host[:port]`, lowercase) of a URL such as the public URL, if it has one.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty()
+        || !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+    {
+        return None;
+    }
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    trusted.iter().any(|net| match (net, ip) {
+        (IpNet::V4(net), IpAddr::V4(ip)) => net.contains(&ip),
+        (IpNet::V6(net), IpAddr::V6(ip)) => net.contains(&ip),
+        (IpNet::V6(net), IpAddr::V4(ip)) => net.contains(&ip.to_ipv6_mapped()),
+        (IpNet::V4(_), IpAddr::V6(_)) => false,
+    })
+}
+
+/// One entry of `--trusted-proxies`: a network (`10.0.0.0/8`), an address (`10.0.0.1`, which
+/// is its own network), or `none` (trust nobody: turns off the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustedProxy {
+    Net(IpNet),
+    None,
+}
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(TrustedProxy::None);
+        }
+        if let Ok(net) = s.parse::<IpNet>() {
+            return Ok(TrustedProxy::Net(net.trunc()));
+        }
+        s.parse::<IpAddr>()
+            .map(|ip| TrustedProxy::Net(IpNet::from(ip.to_canonical())))
+            .map_err(|_| {
+                format!(
+                    "expected an address (127.0.0.1), a network (172.16.0.0/12) or none, got {s:?}"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for TrustedProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrustedProxy::Net(net) => net.fmt(f),
+            TrustedProxy::None => f.write_str("none"),
         }
     }
 }
@@ -134,6 +251,7 @@ pub struct ConnectionLimits {
     pub slow_downs_before_close: u32,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    pub hello_timeout: Duration,
 }
 
 /// The command-line flags of [`Limits`] (flattened into `perudo serve`).
@@ -176,10 +294,27 @@ pub struct LimitArgs {
     /// `https://perudo.example.org`); an upgrade from another origin gets 403. Unset: any.
     #[arg(long, env = "PERUDO_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
-    /// Addresses of reverse proxies (Caddy, nginx) whose `X-Forwarded-For` header is trusted
-    /// to name the client's IP, comma-separated. Unset: the header is ignored.
-    #[arg(long, env = "PERUDO_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies (Caddy, nginx) whose `X-Forwarded-For` header is trusted to name the
+    /// client's IP: addresses or networks, comma-separated (`none`: trust no one). The default
+    /// is this machine, where the shipped proxy configurations run; in a container, add the
+    /// network the proxy connects from (e.g. `172.16.0.0/12,192.168.0.0/16` for Docker).
+    #[arg(long, env = "PERUDO_TRUSTED_PROXIES", value_delimiter = ',',
+          default_values_t = DEFAULT_TRUSTED_PROXIES.map(|n| n.parse::<TrustedProxy>().expect("a valid network")))]
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// IPv6 clients are limited per network of this many leading bits (64: one subscriber's
+    /// network) rather than per address; IPv4 clients per address.
+    #[arg(long, env = "PERUDO_IPV6_PREFIX_LEN", default_value_t = Limits::default().ipv6_prefix_len,
+          value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix_len: u8,
+    /// Most TCP connections open at once from one client (IPv4 address or IPv6 network),
+    /// counted before any HTTP is read; beyond it new ones are closed at once. Trusted proxies
+    /// are exempt (0: no cap).
+    #[arg(long, env = "PERUDO_MAX_TCP_PER_IP", default_value_t = Limits::default().max_tcp_per_ip)]
+    pub max_tcp_per_ip: usize,
+    /// Seconds a new WebSocket has to send its `Hello` before it is closed (0: no limit).
+    #[arg(long, env = "PERUDO_HELLO_TIMEOUT_SECS", default_value_t = Limits::default().hello_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub hello_timeout_secs: u64,
     /// Most spectators per room.
     #[arg(long, env = "PERUDO_MAX_SPECTATORS", default_value_t = Limits::default().max_spectators)]
     pub max_spectators: u32,
@@ -204,7 +339,17 @@ impl LimitArgs {
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .filter(|o| !o.is_empty())
                 .collect(),
-            trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| match p {
+                    TrustedProxy::Net(net) => Some(*net),
+                    TrustedProxy::None => None,
+                })
+                .collect(),
+            ipv6_prefix_len: self.ipv6_prefix_len,
+            max_tcp_per_ip: self.max_tcp_per_ip,
+            hello_timeout: Duration::from_secs(self.hello_timeout_secs),
             max_spectators: self.max_spectators,
         };
         limits.validate()?;
@@ -224,6 +369,8 @@ pub struct Guards {
     connects: Option<DefaultKeyedRateLimiter<IpAddr>>,
     rooms: Option<DefaultKeyedRateLimiter<IpAddr>>,
     open: Mutex<OpenConnections>,
+    /// Open TCP connections per client key (trusted proxies are not counted).
+    tcp: Mutex<HashMap<IpAddr, usize>>,
 }
 
 #[derive(Debug, Default)]
@@ -249,17 +396,46 @@ impl Guards {
             connects: per_minute(limits.connects_per_ip_per_min).map(RateLimiter::keyed),
             rooms: per_minute(limits.rooms_per_ip_per_min).map(RateLimiter::keyed),
             open: Mutex::default(),
+            tcp: Mutex::default(),
             limits,
+        })
+    }
+
+    /// Takes one of the TCP connection places of the client at `peer`, before any byte is
+    /// read: `None` when that client holds `max_tcp_per_ip` already. Trusted proxies are
+    /// exempt (they carry every player).
+    pub fn admit_tcp(self: &Arc<Guards>, peer: IpAddr) -> Option<TcpSlot> {
+        let max = self.limits.max_tcp_per_ip;
+        if max == 0 || self.limits.is_trusted_proxy(peer) {
+            return Some(TcpSlot {
+                guards: None,
+                key: peer,
+            });
+        }
+        let key = self.limits.client_key(peer);
+        let mut open = self.tcp.lock().expect("tcp connections lock");
+        let n = open.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(TcpSlot {
+            guards: Some(self.clone()),
+            key,
         })
     }
 
     /// Whether `ip` may create a room now (counts the attempt).
     pub fn may_create_room(&self, ip: IpAddr) -> bool {
-        self.rooms.as_ref().is_none_or(|l| l.check_key(&ip).is_ok())
+        let key = self.limits.client_key(ip);
+        self.rooms
+            .as_ref()
+            .is_none_or(|l| l.check_key(&key).is_ok())
     }
 
     /// Whether `ip` may open a WebSocket now (counts the attempt against its rate).
     pub fn may_connect(&self, ip: IpAddr) -> Result<(), Refused> {
+        let ip = self.limits.client_key(ip);
         match &self.connects {
             Some(limiter) if limiter.check_key(&ip).is_err() => Err(Refused::RateLimited),
             _ => Ok(()),
@@ -268,6 +444,7 @@ impl Guards {
 
     /// Takes one of the open-connection places for `ip`; it is given back when the slot drops.
     pub fn open(self: &Arc<Guards>, ip: IpAddr) -> Result<ConnSlot, Refused> {
+        let ip = self.limits.client_key(ip);
         let mut open = self.open.lock().expect("open connections lock");
         let max = self.limits.max_connections;
         if max > 0 && open.total >= max {
@@ -313,9 +490,9 @@ impl Guards {
     }
 }
 
-fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let peer = peer.to_canonical();
-    if !trusted.iter().any(|t| t.to_canonical() == peer) {
+    if !is_trusted(peer, trusted) {
         return peer;
     }
     // Each proxy appends the address it got the request from: read from the right, past
@@ -333,7 +510,7 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
             return peer;
         };
         let ip = ip.to_canonical();
-        if !trusted.iter().any(|t| t.to_canonical() == ip) {
+        if !is_trusted(ip, trusted) {
             return ip;
         }
     }
@@ -369,6 +546,29 @@ impl Drop for ConnSlot {
             *n -= 1;
             if *n == 0 {
                 open.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One TCP connection's place under `max_tcp_per_ip`; dropping it gives the place back.
+#[derive(Debug)]
+pub struct TcpSlot {
+    /// `None`: not counted (a trusted proxy, or no cap).
+    guards: Option<Arc<Guards>>,
+    key: IpAddr,
+}
+
+impl Drop for TcpSlot {
+    fn drop(&mut self) {
+        let Some(guards) = &self.guards else {
+            return;
+        };
+        let mut open = guards.tcp.lock().expect("tcp connections lock");
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
             }
         }
     }
@@ -438,11 +638,24 @@ impl MessageGate {
 pub struct IdleListener {
     inner: tokio::net::TcpListener,
     idle: Duration,
+    /// Where connections per client are counted (`max_tcp_per_ip`).
+    guards: Option<Arc<Guards>>,
 }
 
 impl IdleListener {
     pub fn new(inner: tokio::net::TcpListener, idle: Duration) -> IdleListener {
-        IdleListener { inner, idle }
+        IdleListener {
+            inner,
+            idle,
+            guards: None,
+        }
+    }
+
+    /// Also caps the TCP connections open at once per client (`Limits::max_tcp_per_ip`): a
+    /// connection over the cap is closed as soon as it is accepted, before anything is read.
+    pub fn with_tcp_caps(mut self, guards: Arc<Guards>) -> IdleListener {
+        self.guards = Some(guards);
+        self
     }
 }
 
@@ -451,15 +664,30 @@ impl axum::serve::Listener for IdleListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            IdleStream {
-                inner: stream,
-                idle: self.idle,
-                deadline: None,
-            },
-            addr,
-        )
+        loop {
+            let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            let slot = match &self.guards {
+                Some(guards) => match guards.admit_tcp(addr.ip()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        crate::metrics::rate_limited("tcp_connections_per_ip");
+                        tracing::debug!(ip = %addr.ip(), "tcp connection over the per-client cap: closed");
+                        drop(stream);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            return (
+                IdleStream {
+                    inner: stream,
+                    idle: self.idle,
+                    deadline: None,
+                    _slot: slot,
+                },
+                addr,
+            );
+        }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
@@ -474,6 +702,8 @@ pub struct IdleStream {
     idle: Duration,
     /// Set while a read is pending: when it fails.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Its place under the per-client TCP cap, given back when the stream drops.
+    _slot: Option<TcpSlot>,
 }
 
 impl IdleStream {
@@ -564,6 +794,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn nets(ips: &[IpAddr]) -> Vec<IpNet> {
+        ips.iter().map(|&ip| IpNet::from(ip)).collect()
+    }
+
     #[test]
     fn the_defaults_validate_and_every_limit_is_on() {
         let limits = Limits::default();
@@ -605,31 +839,34 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
         // Not trusted: the peer is the client, whatever it claims.
         assert_eq!(
-            client_ip(ip("198.51.100.2"), &h, &[proxy]),
+            client_ip(ip("198.51.100.2"), &h, &nets(&[proxy])),
             ip("198.51.100.2")
         );
         assert_eq!(client_ip(proxy, &h, &[]), proxy);
         // Trusted: the address it appended.
-        assert_eq!(client_ip(proxy, &h, &[proxy]), ip("203.0.113.7"));
+        assert_eq!(client_ip(proxy, &h, &nets(&[proxy])), ip("203.0.113.7"));
         // A client's own forged entries are left of the proxy's: the rightmost wins.
         let forged = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7")]);
-        assert_eq!(client_ip(proxy, &forged, &[proxy]), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(proxy, &forged, &nets(&[proxy])),
+            ip("203.0.113.7")
+        );
         // Chained trusted proxies are skipped; several headers read as one list.
         let chain = headers(&[
             ("x-forwarded-for", "203.0.113.7"),
             ("x-forwarded-for", "10.0.0.2"),
         ]);
         assert_eq!(
-            client_ip(proxy, &chain, &[proxy, ip("10.0.0.2")]),
+            client_ip(proxy, &chain, &nets(&[proxy, ip("10.0.0.2")])),
             ip("203.0.113.7")
         );
         // No header, or garbage: the proxy itself.
-        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &nets(&[proxy])), proxy);
         let garbage = headers(&[("x-forwarded-for", "not an ip")]);
-        assert_eq!(client_ip(proxy, &garbage, &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, &garbage, &nets(&[proxy])), proxy);
         // IPv4-mapped IPv6 peers are their IPv4 address.
         assert_eq!(
-            client_ip(ip("::ffff:10.0.0.1"), &h, &[proxy]),
+            client_ip(ip("::ffff:10.0.0.1"), &h, &nets(&[proxy])),
             ip("203.0.113.7")
         );
     }
@@ -696,6 +933,7 @@ mod tests {
             slow_downs_before_close: 2,
             ping_interval: Duration::ZERO,
             idle_timeout: Duration::ZERO,
+            hello_timeout: Duration::ZERO,
         });
         let now = Instant::now();
         let verdicts: Vec<Verdict> = (0..6).map(|_| gate.check(now)).collect();
@@ -720,6 +958,7 @@ mod tests {
             slow_downs_before_close: 1,
             ping_interval: Duration::ZERO,
             idle_timeout: Duration::ZERO,
+            hello_timeout: Duration::ZERO,
         });
         let now = Instant::now();
         assert_eq!(gate.check(now), Verdict::Pass);

@@ -420,8 +420,19 @@ fn open_connection(options: &SqliteOptions) -> Result<Connection, StorageError> 
     if let Some(pages) = options.max_pages {
         conn.pragma_update(None, "max_page_count", pages)?;
     }
+    // When a checkpoint has copied the whole WAL back, the next write starts it over and
+    // truncates the file to this: a burst of writes does not leave a WAL of its peak size.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
     Ok(conn)
 }
+
+/// The WAL is truncated to this once checkpointed, and checkpointed with `TRUNCATE` (which
+/// waits for the writer) whenever it has grown past [`WAL_FORCE_CHECKPOINT`].
+pub const WAL_SIZE_LIMIT: u64 = 1024 * 1024;
+
+/// A WAL longer than this is checkpointed with `TRUNCATE`: under a steady stream of writes a
+/// `PASSIVE` checkpoint never catches up and the WAL would grow without end.
+pub const WAL_FORCE_CHECKPOINT: u64 = 16 * 1024 * 1024;
 
 impl SqliteStore {
     /// Opens (creating it if needed) the database at `options.path` and starts its writer.
@@ -445,7 +456,10 @@ impl SqliteStore {
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("perudo-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .spawn({
+                let wal = wal_path(&options.path);
+                move || checkpoint_loop(checkpoints, stopped, wal)
+            })
             .map_err(|e| StorageError::Database(format!("cannot start the checkpointer: {e}")))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let health = Arc::new(Mutex::new(None));
@@ -481,12 +495,22 @@ impl Drop for SqliteStore {
 /// How often the WAL is copied back into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+/// The WAL file of the database at `db`.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, wal: PathBuf) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
     {
-        // PASSIVE: copies what it can without blocking the writer.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            warn!(error = %e, "checkpoint failed");
+        let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_CHECKPOINT);
+        // PASSIVE copies what it can without blocking the writer; TRUNCATE waits for it (a
+        // few milliseconds) and empties the file.
+        let mode = if long { "TRUNCATE" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            warn!(error = %e, mode, "checkpoint failed");
         }
     }
 }
@@ -566,6 +590,9 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
     let code = batch.code.as_str();
     // The clock goes into the rooms row with the version, in the one UPDATE every batch makes.
     let mut clock: Option<Option<String>> = None;
+    // A room that closes without a game ever started leaves nothing worth keeping: its row
+    // goes at once rather than after the retention period.
+    let mut deleted = false;
     for write in &batch.writes {
         match write {
             Write::CreateRoom(lobby) => {
@@ -626,10 +653,22 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
                 clock = Some(next.map(|c| serde_json::to_string(&c)).transpose()?);
             }
             Write::Closed => {
-                tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
-                    .execute(params![code, now])?;
+                deleted = tx
+                    .prepare_cached(
+                        "DELETE FROM rooms WHERE code = ?1 \
+                         AND NOT EXISTS (SELECT 1 FROM games WHERE games.code = ?1)",
+                    )?
+                    .execute(params![code])?
+                    > 0;
+                if !deleted {
+                    tx.prepare_cached("UPDATE rooms SET closed_ms = ?2 WHERE code = ?1")?
+                        .execute(params![code, now])?;
+                }
             }
         }
+    }
+    if deleted {
+        return Ok(());
     }
     let updated = tx
         .prepare_cached(

@@ -1,6 +1,8 @@
 //! The WebSocket transport every socket runs on: the game's (`connection.rs`) and the fan-out
 //! benchmark's (`perudo-bench fanout-server`), so that the benchmark measures exactly this.
 //!
+//! - the accept loop is `crate::serve::serve` on a `crate::limits::IdleListener` (header
+//!   limits, `TCP_NODELAY`, idle TCP connections dropped), for both as well;
 //! - `configure`: the socket's settings (message size caps, small read buffer, bounded write
 //!   buffer);
 //! - `spawn_writer`: the writer task, which drains the connection's bounded outbox, writes
@@ -21,8 +23,6 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-
-use crate::limits::{IdleListener, IdleStream};
 
 /// Read buffer per WebSocket connection.
 pub const WS_READ_BUFFER: usize = 1024;
@@ -66,26 +66,6 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .write_buffer_size(WS_WRITE_BUFFER)
         // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
-}
-
-/// The server's listener on `listener`: `TCP_NODELAY` on every connection, and a TCP
-/// connection that sends nothing (no request, or a WebSocket without pongs) for half as long
-/// again as `idle_timeout` is dropped. The WebSocket reader's own timeout (`Silence`) comes
-/// first and says why (`Closing { IdleTimeout }`); this one catches the rest.
-pub fn listener(listener: tokio::net::TcpListener, idle_timeout: Duration) -> ServerListener {
-    let listener = IdleListener::new(listener, idle_timeout + idle_timeout / 2);
-    axum::serve::ListenerExt::tap_io(listener, set_nodelay as fn(&mut IdleStream))
-}
-
-/// See [`listener`].
-pub type ServerListener = axum::serve::TapIo<IdleListener, fn(&mut IdleStream)>;
-
-/// Small frames go out at once: with Nagle's algorithm a move's update could wait for the
-/// peer's delayed ACK (about 40 ms on Linux).
-fn set_nodelay(io: &mut IdleStream) {
-    if let Err(e) = io.tcp().set_nodelay(true) {
-        tracing::debug!("cannot set TCP_NODELAY: {e}");
-    }
 }
 
 /// The next tick of the ping interval, or never without one.

@@ -94,6 +94,26 @@ function freePort() {
   });
 }
 
+/**
+ * A request over HTTPS, verifying the chain against `ca`; bounded. Resolves to { status, body,
+ * headers }. `localAddress` picks the loopback address it comes from (another "client").
+ */
+function httpsRequest(url, ca, { method = "GET", body, localAddress, ms = 5_000 } = {}) {
+  return new Promise((ok, fail) => {
+    const headers = body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+    const req = request(url, { ca, agent: false, timeout: ms, method, headers, localAddress }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => { text += c; });
+      res.on("end", () => ok({ status: res.statusCode, body: text, headers: res.headers }));
+      res.on("error", fail);
+    });
+    req.on("timeout", () => req.destroy(new Error(`timed out after ${ms} ms: ${method} ${url}`)));
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
 /** GET over HTTPS, verifying the chain against `ca`; bounded. Resolves to { status, body }. */
 function httpsGet(url, ca, ms = 5_000) {
   return new Promise((ok, fail) => {
@@ -126,9 +146,18 @@ function localCaddyfile({ httpPort, httpsPort, upstreamPort, storage }) {
   const shipped = readFileSync(SHIPPED_CADDYFILE, "utf8");
   const site = /^perudo\.example\.org \{$/m;
   const upstream = /reverse_proxy 127\.0\.0\.1:8080\b/g;
+  // The shipped global options (the request-head limits) are kept, merged into ours.
+  const globalBlock = /^\{\n([\s\S]*?)^\}\n/m;
+  const global = globalBlock.exec(shipped);
+  assert.ok(global, "deploy/Caddyfile has a global options block");
+  const servers = /^\tservers \{$/m;
+  assert.match(global[1], servers, "deploy/Caddyfile's global options have a servers block");
+  assert.match(global[1], /read_header 10s/, "deploy/Caddyfile limits the time to send a request head");
+  assert.match(global[1], /max_header_size 16KB/, "deploy/Caddyfile limits the size of a request head");
   assert.match(shipped, site, "deploy/Caddyfile has the site block `perudo.example.org {`");
   assert.equal((shipped.match(upstream) ?? []).length, 1, "deploy/Caddyfile proxies to 127.0.0.1:8080 once");
   const body = shipped
+    .replace(globalBlock, "")
     .replace(site, `https://127.0.0.1:${httpsPort} {\n\ttls internal`)
     .replace(upstream, `reverse_proxy 127.0.0.1:${upstreamPort}`);
   return `{
@@ -139,9 +168,7 @@ function localCaddyfile({ httpPort, httpsPort, upstreamPort, storage }) {
 	http_port ${httpPort}
 	https_port ${httpsPort}
 	storage file_system ${storage}
-	servers {
-		protocols h1 h2
-	}
+${global[1].replace(servers, "\tservers {\n\t\tprotocols h1 h2")}
 }
 
 ${body}`;
@@ -369,6 +396,50 @@ test("a whole game over wss:// through Caddy with TLS, and a graceful restart be
     await server?.stop();
     await caddy?.stop();
     db.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("behind the shipped Caddy with perudo's defaults, one client using up its room allowance does not lock out another", { timeout: 120_000 }, async (t) => {
+  requireCaddy();
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-caddy-limits-"));
+  let server = null;
+  let caddy = null;
+  try {
+    const [httpPort, httpsPort] = [await freePort(), await freePort()];
+    const publicUrl = `https://127.0.0.1:${httpsPort}`;
+    // As DEPLOY.md runs it: nothing about proxies or limits set, so the defaults apply (the
+    // proxy on loopback is trusted; 20 rooms a minute per client).
+    server = await startServer(["--public-url", publicUrl], { bin: perudoBin });
+    mkdirSync(join(dir, "storage"));
+    caddy = await startCaddy(
+      dir,
+      localCaddyfile({ httpPort, httpsPort, upstreamPort: server.port, storage: join(dir, "storage") }),
+      httpsPort,
+    );
+    const { url, rootPem } = caddy;
+    const create = (localAddress) => httpsRequest(`${url}/api/rooms`, rootPem, {
+      method: "POST",
+      body: JSON.stringify({ name: "Ann" }),
+      localAddress,
+    });
+    // Client one (127.0.0.1) creates 21 rooms: the 21st is over its allowance.
+    const statuses = [];
+    for (let i = 0; i < 21; i++) statuses.push((await create("127.0.0.1")).status);
+    assert.deepEqual(statuses.slice(0, 20), Array(20).fill(200), "the first 20 rooms are created");
+    assert.equal(statuses[20], 429, "the 21st room from the same client is refused");
+    // Client two (127.0.0.2) still can: perudo sees it by Caddy's X-Forwarded-For.
+    const other = await create("127.0.0.2");
+    assert.equal(other.status, 200, `a second client behind the proxy creates a room: ${other.body}`);
+    // The security headers reach the browser through the proxy, HSTS included.
+    const page = await httpsGet(`${url}/`, rootPem);
+    assert.equal(page.headers["strict-transport-security"], "max-age=31536000");
+    assert.match(String(page.headers["content-security-policy"]), /frame-ancestors 'none'/);
+    assert.equal(page.headers["x-frame-options"], "DENY");
+    t.diagnostic(`statuses from client one: ${statuses.join(" ")}; client two: ${other.status}`);
+  } finally {
+    await server?.stop();
+    await caddy?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,7 +8,8 @@ use super::*;
 /// A timer of the room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Timer {
-    /// Nobody has been connected for `idle_close`: the room closes.
+    /// Nobody has been connected for `idle_close` (`unplayed_close` before the first game):
+    /// the room closes.
     IdleClose,
     /// The host has been away for the disconnect grace and a connected human can take over.
     HandOverHost(Seat),
@@ -71,7 +72,7 @@ impl Room {
         let mut table = Deadlines::default();
         table.add(
             self.empty_since
-                .map(|since| since + self.settings.idle_close),
+                .map(|since| since + self.empty_close_after()),
             Timer::IdleClose,
         );
         self.add_away_deadlines(&mut table);
@@ -86,6 +87,15 @@ impl Room {
             }
         }
         table
+    }
+
+    /// How long the room stays open with nobody connected: shorter while no game has started.
+    fn empty_close_after(&self) -> Duration {
+        if self.games_played == 0 && matches!(self.stage, Stage::Lobby) {
+            self.settings.unplayed_close.min(self.settings.idle_close)
+        } else {
+            self.settings.idle_close
+        }
     }
 
     /// The earliest moment a timer needs the room.

@@ -88,6 +88,9 @@ pub struct RoomSettings {
     pub max_spectators: u32,
     /// A room with nobody connected closes after this long.
     pub idle_close: Duration,
+    /// A room where no game has started yet closes after this long with nobody connected
+    /// (rooms created and never played cost storage and a place under `max_rooms`).
+    pub unplayed_close: Duration,
     /// How long a disconnected player on turn (or a disconnected host) is waited for before
     /// the room plays for them (or hands the host role on).
     pub disconnect_grace: Duration,
@@ -105,6 +108,7 @@ impl Default for RoomSettings {
             bot_delay: Duration::from_millis(800),
             max_spectators: 50,
             idle_close: Duration::from_secs(30 * 60),
+            unplayed_close: Duration::from_secs(5 * 60),
             disconnect_grace: Duration::from_secs(5),
             public_url: "http://127.0.0.1:8080".into(),
             restore_grace: Duration::from_secs(20),
@@ -138,22 +142,11 @@ pub enum Input {
     Close,
 }
 
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 24;
+pub use crate::names::MAX_NAME_CHARS;
 
-/// Trims and checks a display name: 1..=24 characters, no control characters.
+/// A display name as kept and shown (see `crate::names`), or why it is refused.
 pub fn validate_name(name: &str) -> Result<String, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("name must not be empty".into());
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(format!("name must be at most {MAX_NAME_CHARS} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("name must not contain control characters".into());
-    }
-    Ok(name.to_string())
+    crate::names::normalize(name).map_err(|e| e.to_string())
 }
 
 pub struct Room {

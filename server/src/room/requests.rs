@@ -243,7 +243,7 @@ impl Room {
             .seats
             .slots()
             .iter()
-            .any(|s| s.name.to_lowercase() == name.to_lowercase())
+            .any(|s| crate::names::same(&s.name, &name))
         {
             return Err(Rejection::new(
                 RejectCode::NameTaken,

@@ -224,7 +224,7 @@ async fn a_client_that_slows_down_is_not_closed() {
 async fn room_creation_is_limited_per_ip_and_forwarded_for_counts_only_from_a_trusted_proxy() {
     let server = server_with(Limits {
         rooms_per_ip_per_min: 2,
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Limits::default()
     })
     .await;
@@ -260,6 +260,7 @@ async fn room_creation_is_limited_per_ip_and_forwarded_for_counts_only_from_a_tr
     // Not from a trusted proxy: the header is ignored, and every request is 127.0.0.1's.
     let server = server_with(Limits {
         rooms_per_ip_per_min: 1,
+        trusted_proxies: Vec::new(),
         ..Limits::default()
     })
     .await;
@@ -287,7 +288,7 @@ async fn new_connections_are_limited_per_ip_and_open_ones_capped() {
         connects_per_ip_per_min: 3,
         max_connections_per_ip: 2,
         max_connections: 3,
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Limits::default()
     })
     .await;
@@ -515,7 +516,7 @@ async fn a_game_keeps_its_pace_while_hostile_clients_do_their_worst() {
     // The default limits, with 127.0.0.1 as a trusted proxy so that the attackers can come
     // from many addresses (X-Forwarded-For).
     let server = server_with(Limits {
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Limits::default()
     })
     .await;
@@ -685,4 +686,663 @@ async fn a_game_keeps_its_pace_while_hostile_clients_do_their_worst() {
     assert!(grown < 128 * 1024, "memory grew by {grown} KiB");
     drop((idle_tcp, idle_ws, deaf, confused));
     server.stop().await;
+}
+
+// ---- issue 13: the attacks that worked on a deployment ---------------------------------
+
+/// A POST /api/rooms from `forwarded` (as the proxy on loopback names the client).
+async fn create_from(addr: SocketAddr, forwarded: &str) -> crate::server::HttpResponse {
+    exchange_at(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[("X-Forwarded-For", forwarded)],
+        Some(("application/json", r#"{"name":"Ana"}"#)),
+    )
+    .await
+}
+
+/// Issue 13, attack 1: behind a proxy on this machine every request comes from loopback. With
+/// the default settings the proxy's `X-Forwarded-For` names the client, so one client using
+/// up its room allowance does not lock out everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_local_proxy_by_default_one_client_cannot_lock_out_the_others() {
+    let server = server_with(Limits::default()).await;
+    let per_minute = Limits::default().rooms_per_ip_per_min;
+    for _ in 0..per_minute {
+        assert_eq!(create_from(server.addr, "203.0.113.1").await.status, 200);
+    }
+    let over = create_from(server.addr, "203.0.113.1").await;
+    assert_eq!(over.status, 429, "{}", over.body);
+    let other = create_from(server.addr, "203.0.113.2").await;
+    assert_eq!(
+        other.status, 200,
+        "a second client behind the proxy: {}",
+        other.body
+    );
+    server.stop().await;
+
+    // A peer that is not a trusted proxy cannot pick its address: with loopback not trusted,
+    // the header is ignored and both "clients" are 127.0.0.1.
+    let server = server_with(Limits {
+        rooms_per_ip_per_min: 1,
+        trusted_proxies: Vec::new(),
+        ..Limits::default()
+    })
+    .await;
+    assert_eq!(create_from(server.addr, "203.0.113.1").await.status, 200);
+    assert_eq!(create_from(server.addr, "203.0.113.2").await.status, 429);
+    server.stop().await;
+}
+
+/// Issue 13, attack 3: one IPv6 subscriber has a /64 of addresses; they count as one client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_are_limited_per_64() {
+    let server = server_with(Limits {
+        rooms_per_ip_per_min: 2,
+        ..Limits::default()
+    })
+    .await;
+    assert_eq!(
+        create_from(server.addr, "2001:db8:1:2::1").await.status,
+        200
+    );
+    assert_eq!(
+        create_from(server.addr, "2001:db8:1:2::2").await.status,
+        200
+    );
+    let same_net = create_from(server.addr, "2001:db8:1:2:ffff:1:2:3").await;
+    assert_eq!(same_net.status, 429, "{}", same_net.body);
+    assert_eq!(
+        create_from(server.addr, "2001:db8:1:3::1").await.status,
+        200
+    );
+    server.stop().await;
+
+    // The prefix is a setting: /128 counts every address alone.
+    let server = server_with(Limits {
+        rooms_per_ip_per_min: 1,
+        ipv6_prefix_len: 128,
+        ..Limits::default()
+    })
+    .await;
+    assert_eq!(create_from(server.addr, "2001:db8::1").await.status, 200);
+    assert_eq!(create_from(server.addr, "2001:db8::2").await.status, 200);
+    server.stop().await;
+}
+
+/// Issue 13, attack 3: a socket that never says `Hello` is closed after the hello timeout
+/// (it used to live as long as it answered pings); one that does stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_says_hello_is_closed() {
+    let server = server_with(Limits {
+        hello_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let mut greeted = server.connect(&room.code, "greeted").await;
+    greeted.hello().await;
+    let mut mute = dial(server.addr, &room.code, &[]).await.expect("upgrade");
+    let (messages, code) = drain(&mut mute).await;
+    assert_eq!(code, Some(1008), "{messages:?}");
+    assert_eq!(
+        messages.last(),
+        Some(&ServerMessage::Closing {
+            reason: CloseReason::IdleTimeout
+        })
+    );
+    greeted.expect_silence(Duration::from_millis(400)).await;
+    greeted.ack(Request::Spectate).await;
+    server.stop().await;
+}
+
+/// Issue 13, attack 3: rooms created and never played close after `unplayed_close`, not the
+/// half hour of a played room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_nobody_plays_closes_soon() {
+    let server = TestServer::start_with(ServerConfig {
+        rooms: perudo_server::RoomSettings {
+            unplayed_close: Duration::from_millis(300),
+            ..fast_settings()
+        },
+        store: Some(std::sync::Arc::new(perudo_server::store::MemoryStore::new())),
+        limits: Limits::unlimited(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    assert_eq!(
+        server
+            .get(&format!("/api/rooms/{}", room.code))
+            .await
+            .status,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = server
+            .get(&format!("/api/rooms/{}", room.code))
+            .await
+            .status;
+        if status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the unplayed room is still open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
+/// Issue 13, attack 4: the room cap is exact under concurrent creations (the count used to be
+/// checked before the room was stored and raised after, so 400 at once opened 235 of 100).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rooms_is_exact_under_concurrent_creation() {
+    let dir = std::env::temp_dir().join(format!("perudo-max-rooms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = perudo_server::store::SqliteStore::open(perudo_server::store::SqliteOptions {
+        path: dir.join("perudo.db"),
+        sync: perudo_server::store::SyncMode::Normal,
+        retention: Duration::from_secs(86_400),
+        max_pages: None,
+    })
+    .expect("open a database");
+    let server = TestServer::start_with(ServerConfig {
+        rooms: fast_settings(),
+        store: Some(std::sync::Arc::new(store)),
+        max_rooms: 100,
+        limits: Limits::unlimited(),
+        admin_socket: None,
+    })
+    .await;
+    let creations: Vec<_> = (0..400)
+        .map(|_| {
+            let addr = server.addr;
+            tokio::spawn(async move {
+                exchange_at(
+                    addr,
+                    "POST",
+                    "/api/rooms",
+                    &[],
+                    Some(("application/json", r#"{"name":"Ana"}"#)),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut opened = 0;
+    let mut full = 0;
+    for creation in creations {
+        let response = creation.await.expect("no panic");
+        match response.status {
+            200 => opened += 1,
+            503 if response.error_code() == "too_many_rooms" => full += 1,
+            other => panic!("unexpected {other}: {}", response.body),
+        }
+    }
+    assert_eq!((opened, full), (100, 300));
+    // And no more once the cap is reached.
+    let more = server.post_json("/api/rooms", r#"{"name":"Ana"}"#).await;
+    assert_eq!(more.status, 503);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 13, attack 7: the names shown are the normalised ones (no invisible or bidi
+/// characters reach other players).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_normalised_before_anyone_sees_them() {
+    let server = server_with(Limits::default()).await;
+    let room = server.create_room("\u{202E}An\u{200B}n  ", None).await;
+    let mut host = server.host(&room, "Ann").await;
+    let mut bob = server.connect(&room.code, "Bob").await;
+    bob.hello().await;
+    let version = bob.join("Bo\u{AD}b\u{3000}\u{3000}Smith").await;
+    host.catch_up(version).await;
+    let names: Vec<String> = host
+        .room
+        .as_ref()
+        .expect("a room view")
+        .seats
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names, ["Ann", "Bob Smith"]);
+    server.stop().await;
+}
+
+/// Issue 13, attack 8: a client that floods and goes on sending while it reads gets the
+/// documented goodbye (`Closing { RateLimited }` and close code 1008), not a TCP reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_flooding_gets_1008_not_a_reset() {
+    let server = server_with(Limits {
+        messages_per_sec: 5,
+        message_burst: 5,
+        slow_downs_before_close: 3,
+        ..Limits::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    for round in 0..5 {
+        let ws = dial(server.addr, &room.code, &[]).await.expect("upgrade");
+        let (mut sink, mut stream) = ws.split();
+        // Sends as fast as it can for a while, whatever comes back.
+        let flooding = tokio::spawn(async move {
+            let until = Instant::now() + Duration::from_secs(3);
+            let mut id = 0u32;
+            while Instant::now() < until {
+                id += 1;
+                if sink.send(hello(id)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut messages = Vec::new();
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Err(_) => panic!("no close within 10 s"),
+                Ok(Some(Ok(Message::Binary(bytes)))) => {
+                    messages.push(ServerMessage::decode(&bytes).expect("a server message"));
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(error))) => panic!(
+                    "round {round}: the socket failed ({error}) after {} messages",
+                    messages.len()
+                ),
+                Ok(None) => panic!("round {round}: the socket ended without a close frame"),
+            }
+        };
+        assert_eq!(code, Some(1008), "round {round}");
+        assert_eq!(
+            messages.last(),
+            Some(&ServerMessage::Closing {
+                reason: CloseReason::RateLimited
+            }),
+            "round {round}"
+        );
+        flooding.abort();
+    }
+    server.stop().await;
+}
+
+/// The security headers of every answer; HSTS only for an https:// public URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers() {
+    for (public_url, hsts) in [("http://perudo.test", false), ("https://perudo.test", true)] {
+        let server = TestServer::start_with(ServerConfig {
+            rooms: perudo_server::RoomSettings {
+                public_url: public_url.into(),
+                ..fast_settings()
+            },
+            limits: Limits::unlimited(),
+            ..ServerConfig::default()
+        })
+        .await;
+        for path in [
+            "/",
+            "/r/ABCDEFGHJ",
+            "/healthz",
+            "/api/rooms/ZZZZZZZZZ",
+            "/no/such/file",
+        ] {
+            let response = server.get(path).await;
+            let head = response.headers.to_ascii_lowercase();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .map(str::to_string)
+            };
+            assert_eq!(
+                header("content-security-policy").as_deref(),
+                Some(
+                    perudo_server::CONTENT_SECURITY_POLICY
+                        .to_ascii_lowercase()
+                        .as_str()
+                ),
+                "{path}"
+            );
+            assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+            assert_eq!(header("referrer-policy").as_deref(), Some("no-referrer"));
+            assert_eq!(header("x-frame-options").as_deref(), Some("deny"));
+            assert_eq!(
+                header("strict-transport-security").is_some(),
+                hsts,
+                "{public_url} {path}"
+            );
+        }
+        server.stop().await;
+    }
+}
+
+/// Issue 13, attack 5: rooms created and left unplayed are deleted when they close (not kept
+/// for the retention period), and the WAL does not keep the size of a burst of writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_does_not_grow_with_room_churn() {
+    use perudo_server::store::{SqliteOptions, SqliteStore, SyncMode, WAL_SIZE_LIMIT, wal_path};
+    let dir = std::env::temp_dir().join(format!("perudo-churn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = dir.join("perudo.db");
+    let store = SqliteStore::open(SqliteOptions {
+        path: db.clone(),
+        sync: SyncMode::Normal,
+        retention: Duration::from_secs(30 * 86_400),
+        max_pages: None,
+    })
+    .expect("open a database");
+    let server = TestServer::start_with(ServerConfig {
+        rooms: perudo_server::RoomSettings {
+            unplayed_close: Duration::from_millis(200),
+            ..fast_settings()
+        },
+        store: Some(std::sync::Arc::new(store)),
+        limits: Limits::unlimited(),
+        ..ServerConfig::default()
+    })
+    .await;
+    let wal_len = || std::fs::metadata(wal_path(&db)).map_or(0, |m| m.len());
+    let mut peak = 0;
+    let rooms = 4000;
+    for _ in 0..rooms / 200 {
+        let creations: Vec<_> = (0..200)
+            .map(|i| {
+                let addr = server.addr;
+                // Long names: a bigger lobby image per room, a faster-growing WAL.
+                let body = format!(r#"{{"name":"{}{i}"}}"#, "x".repeat(20));
+                tokio::spawn(async move {
+                    exchange_at(
+                        addr,
+                        "POST",
+                        "/api/rooms",
+                        &[],
+                        Some(("application/json", &body)),
+                    )
+                    .await
+                    .status
+                })
+            })
+            .collect();
+        for creation in creations {
+            assert_eq!(creation.await.expect("no panic"), 200);
+        }
+        peak = peak.max(wal_len());
+    }
+    assert!(
+        peak > WAL_SIZE_LIMIT,
+        "the burst must grow the WAL past its limit for this test to mean anything: {peak}"
+    );
+    let reader = rusqlite::Connection::open(&db).expect("open the database to read it");
+    let count = |table: &str| -> i64 {
+        reader
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count rows")
+    };
+    // Every room closes unplayed and its row goes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("rooms") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} rooms still stored",
+            count("rooms")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(reader);
+    // Once checkpointed, the next write starts the WAL over at most WAL_SIZE_LIMIT long.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert_eq!(
+            server
+                .post_json("/api/rooms", r#"{"name":"Ana"}"#)
+                .await
+                .status,
+            200
+        );
+        if wal_len() <= WAL_SIZE_LIMIT {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the WAL is still {} bytes",
+            wal_len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let db_len = std::fs::metadata(&db).map_or(0, |m| m.len());
+    eprintln!(
+        "{rooms} rooms created and closed: WAL peak {peak} bytes, now {} bytes; database {db_len} bytes",
+        wal_len()
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- the real binary under a header flood ---------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_perudo");
+
+/// A `perudo serve` process (memory storage, fast games, loopback). Dropping it kills it.
+struct Binary {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Binary {
+    async fn start(name: &str, extra: &[&str]) -> Binary {
+        let log = std::env::temp_dir().join(format!("perudo-{name}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("create a log file");
+        // PERUDO_HOSTILE_BIN runs the same attack against another build (e.g. an older one,
+        // to measure the "before" of docs/OPERATIONS.md).
+        let bin = std::env::var("PERUDO_HOSTILE_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = std::process::Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--storage", "memory"])
+            .args(["--reveal-pause-ms", "5", "--bot-delay-ms", "0"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start the perudo binary");
+        let mut binary = Binary {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = binary.log_text().lines().find_map(|line| {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if !line.contains("listening") {
+                    return None;
+                }
+                let rest = &line[line.find("addr=")? + "addr=".len()..];
+                rest.split_whitespace().next()?.parse::<SocketAddr>().ok()
+            });
+            if let Some(addr) = found {
+                binary.addr = addr;
+                return binary;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{}",
+                binary.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process's resident memory (VmRSS), in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((from, 0)))?;
+    socket.connect(addr).await
+}
+
+/// What the perudo process may grow by while one address floods it with request heads: its
+/// per-client TCP cap (100) times the head cap (16 KiB) and a connection's own state, with
+/// room to spare. (Before the limits, 1,000 such connections took it from 9 to 405 MB.)
+const HEADER_FLOOD_RSS_GROWTH_KIB: u64 = 32 * 1024;
+
+/// Issue 13, attack 2: 1,000 connections from one address each send a request head of up to
+/// 256 KiB and hold it open, and one more trickles a header line a second; the process's
+/// memory stays within `HEADER_FLOOD_RSS_GROWTH_KIB` of where it was while a game goes on at
+/// its pace, and the trickling request is cut off by the header-read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_flood_from_one_address_keeps_memory_bounded() {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let flood_connections: usize = if files >= 4096 { 1000 } else { 300 };
+    // 127.0.0.1 (the witness) is a trusted proxy; the attacker at 127.0.0.2 is a client.
+    let server = Binary::start("header-flood", &["--trusted-proxies", "127.0.0.1"]).await;
+    let addr = server.addr;
+    let created = exchange_at(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[],
+        Some(("application/json", r#"{"name":"Witness"}"#)),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let room: perudo_protocol::http::RoomCreated =
+        serde_json::from_str(&created.body).expect("a RoomCreated body");
+    let mut host = Client::connect(addr, &room.code, "Witness").await;
+    host.hello().await;
+    host.claim(&room.token).await;
+    host.ack(Request::AddBot {
+        level: BotLevel::Easy,
+    })
+    .await;
+    host.ack(Request::Start).await;
+    let mut witness = Witness {
+        code: room.code.clone(),
+        host,
+        game: 1,
+        strategy: Strategy::Simple,
+        moves: 0,
+    };
+    witness.play(3, "warm-up").await;
+    let rss_before = server.rss_kib();
+
+    // One request that sends a header line a second and never finishes its head.
+    let trickle = tokio::spawn(async move {
+        let mut tcp = connect_from([127, 0, 0, 2], addr).await.expect("connect");
+        let started = Instant::now();
+        let mut lines = 0;
+        let write = tcp
+            .write_all(b"GET / HTTP/1.1\r\nHost: perudo.test\r\n")
+            .await;
+        if write.is_ok() {
+            while started.elapsed() < Duration::from_secs(60) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                lines += 1;
+                let line = format!("X-Slow-{lines}: x\r\n");
+                if tcp.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+                let mut buf = [0u8; 512];
+                // The server's answer (a 408 or a close) ends it.
+                if let Ok(Ok(0) | Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(1), tcp.read(&mut buf)).await
+                {
+                    break;
+                }
+            }
+        }
+        started.elapsed()
+    });
+
+    // The flood: each connection sends a head of up to 256 KiB in 1 KiB header lines, then
+    // holds the connection (bounded: 20 s in all).
+    let flood: Vec<_> = (0..flood_connections)
+        .map(|i| {
+            tokio::spawn(async move {
+                let Ok(mut tcp) = connect_from([127, 0, 0, 2], addr).await else {
+                    return;
+                };
+                let until = Instant::now() + Duration::from_secs(20);
+                let line = format!("X-Pad-{i}: {}\r\n", "p".repeat(1000));
+                let mut sent = 0;
+                if tcp
+                    .write_all(b"GET / HTTP/1.1\r\nHost: perudo.test\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                while sent < 256 * 1024 && Instant::now() < until {
+                    match tokio::time::timeout(
+                        Duration::from_secs(2),
+                        tcp.write_all(line.as_bytes()),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => sent += line.len(),
+                        Ok(Err(_)) | Err(_) => return,
+                    }
+                }
+                let mut buf = [0u8; 1024];
+                let _ = tokio::time::timeout(
+                    until.saturating_duration_since(Instant::now()),
+                    tcp.read(&mut buf),
+                )
+                .await;
+            })
+        })
+        .collect();
+
+    // The game goes on meanwhile, and memory is sampled.
+    let mut rss_peak = rss_before;
+    for _ in 0..8 {
+        witness.play(1, "a header flood").await;
+        rss_peak = rss_peak.max(server.rss_kib());
+    }
+    for task in flood {
+        let _ = task.await;
+        rss_peak = rss_peak.max(server.rss_kib());
+    }
+    let trickled = trickle.await.expect("no panic");
+    witness.play(2, "after the flood").await;
+    let grown = rss_peak.saturating_sub(rss_before);
+    eprintln!(
+        "{flood_connections} flooding connections: RSS {rss_before} KiB before, peak {rss_peak} KiB \
+         (+{grown} KiB); the trickling request was cut off after {trickled:?}; {} witness moves",
+        witness.moves
+    );
+    assert!(
+        grown < HEADER_FLOOD_RSS_GROWTH_KIB,
+        "RSS grew by {grown} KiB under the flood"
+    );
+    assert!(
+        trickled < Duration::from_secs(30),
+        "a request head trickling in was not cut off by the header-read timeout ({trickled:?})"
+    );
 }

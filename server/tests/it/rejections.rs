@@ -241,12 +241,25 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
         "x".repeat(25),
         "bell\u{7}".into(),
         "tab\tname".into(),
+        "\u{200B}\u{200B}".into(),
+        "\u{3164}".into(),
+        "\u{202E}".into(),
     ] {
         outsider
             .expect_reject(Request::Join { name }, RejectCode::NameInvalid)
             .await;
     }
-    for name in ["Ana", "ana", "  ANA "] {
+    // Look-alikes are the same name: case, a Cyrillic А, a zero-width space, a soft hyphen,
+    // a right-to-left override (issue 13).
+    for name in [
+        "Ana",
+        "ana",
+        "  ANA ",
+        "\u{410}na",
+        "A\u{200B}na",
+        "An\u{AD}a",
+        "\u{202E}Ana",
+    ] {
         outsider
             .expect_reject(Request::Join { name: name.into() }, RejectCode::NameTaken)
             .await;
@@ -878,6 +891,10 @@ async fn the_http_api_answers_errors_with_codes() {
     for (body, status, code) in [
         (r#"{"name":""}"#, 422, "name_invalid"),
         (r#"{"name":"   "}"#, 422, "name_invalid"),
+        // Nothing visible: zero-width spaces, a Hangul filler, a bidi override.
+        (r#"{"name":"\u200b\u200b"}"#, 422, "name_invalid"),
+        (r#"{"name":"\u3164"}"#, 422, "name_invalid"),
+        (r#"{"name":"\u202e"}"#, 422, "name_invalid"),
         (
             r#"{"name":"Ana","rules":{"starting_dice":0}}"#,
             422,

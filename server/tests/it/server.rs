@@ -26,6 +26,7 @@ pub fn fast_settings() -> RoomSettings {
         bot_delay: Duration::ZERO,
         max_spectators: 50,
         idle_close: Duration::from_secs(120),
+        unplayed_close: Duration::from_secs(120),
         disconnect_grace: Duration::from_secs(5),
         public_url: "http://perudo.test".into(),
         restore_grace: Duration::from_secs(5),
