@@ -89,7 +89,8 @@ for R in $STEPS; do
   load=$(load1)
   SERVER_LOG="/tmp/perudo-capacity-server-$R.log" start_server \
     serve --listen "127.0.0.1:$PORT" --max-rooms 1000000 \
-    --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0 --max-connections 0 --max-connections-per-ip 0
+    --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0 --max-connections 0 --max-connections-per-ip 0 \
+    --max-tcp-per-ip 0
   base_kib=$(status_kib "$SERVER_PID" VmRSS)
   out=$(mktemp)
   timeout $((duration + 60)) "$BENCH_BIN" loadtest --url "$URL" --rooms "$R" --players "$PLAYERS" \

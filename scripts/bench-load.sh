@@ -45,7 +45,7 @@ else
   # The load tester plays at machine speed from one address: the per-client limits are off.
   server_args=(serve --listen "127.0.0.1:$PORT" --reveal-pause-ms 0 --bot-delay-ms 0 --max-rooms 100000
     --messages-per-sec 0 --connects-per-ip-per-min 0 --rooms-per-ip-per-min 0
-    --max-connections 0 --max-connections-per-ip 0)
+    --max-connections 0 --max-connections-per-ip 0 --max-tcp-per-ip 0)
   loadtest_mode=()
 fi
 

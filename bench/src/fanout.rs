@@ -43,7 +43,7 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use perudo_server::ids;
-use perudo_server::limits::{ConnectionLimits, IdleListener, Limits};
+use perudo_server::limits::{ConnectionLimits, Limits};
 use perudo_server::room::ROOM_INBOX_CAPACITY;
 use perudo_server::transport::{self, Frame, OUTBOX_CAPACITY, Outbox, Silence};
 
@@ -351,8 +351,7 @@ pub async fn run(
     info!(%addr, "fan-out reference server listening (no game)");
     // The server's own accept loop and listener: header limits, TCP_NODELAY, idle TCP
     // connections dropped (no per-client TCP cap: the load comes from loopback).
-    let idle = state.inner.config.connection.idle_timeout;
-    let listener = IdleListener::new(listener, idle + idle / 2);
+    let listener = transport::idle_listener(listener, state.inner.config.connection.idle_timeout);
     perudo_server::serve::serve(listener, app(state), shutdown.clone(), grace).await;
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;

@@ -1,10 +1,10 @@
 //! The JSON bodies of the HTTP API.
 
-use perudo_core::GameConfig;
+use perudo_core::{GameConfig, Seat};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::RoomPhase;
+use crate::{RoomPhase, SeatInfo};
 
 /// `POST /api/rooms`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -42,6 +42,10 @@ pub struct RoomSummary {
     pub max_seats: u8,
     pub spectators: u32,
     pub rules: GameConfig,
+    /// The host's seat, if the room has a host.
+    pub host: Option<Seat>,
+    /// Who sits at the table, in seat order: what the share link's join page shows.
+    pub seats: Vec<SeatInfo>,
 }
 
 /// A JSON error body: a stable code and a message for people.

@@ -467,7 +467,7 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
         .transpose()
         .map_err(InvalidSettings)?;
     // Browsers may open game sockets only from the public site unless the operator lists
-    // origins (other sites' pages could otherwise play in their visitors' names).
+    // origins (another site's page could otherwise play in its visitors' names).
     if limits.allowed_origins.is_empty()
         && let Some(origin) = public_url.as_deref().and_then(crate::limits::origin_of)
     {

@@ -151,7 +151,7 @@ pub async fn serve(
                 reason: "room closed".into(),
             })))
             .await;
-        info!(%ip, reason = %SessionEnd::RoomClosed, secs = 0.0, "websocket session ended");
+        info!(%ip, reason = %SessionEnd::RoomClosed, ms = 0, "websocket session ended");
         return;
     }
 
@@ -159,10 +159,9 @@ pub async fn serve(
 
     let mut gate = MessageGate::new(&limits);
     let mut silence = Silence::new(limits.idle_timeout);
-    // Without a hello timeout, a deadline that never comes.
-    let far = std::time::Duration::from_secs(86_400 * 365);
     // Until the client says Hello: when it must have.
     let mut hello_until = (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
+    let far = std::time::Duration::from_secs(86_400 * 365);
     let end = loop {
         let message = tokio::select! {
             message = stream.next() => message,
@@ -182,6 +181,7 @@ pub async fn serve(
             }
             () = tokio::time::sleep_until(hello_until.unwrap_or(opened + far)) => {
                 debug!(conn, "no hello in time");
+                metrics::rate_limited("hello_timeout");
                 let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
                 let _ = outbox.try_send(Frame::Close {
                     code: close_code::POLICY,
@@ -293,7 +293,7 @@ pub async fn serve(
     info!(
         %ip,
         reason = %end,
-        secs = opened.elapsed().as_secs_f32(),
+        ms = opened.elapsed().as_millis() as u64,
         "websocket session ended"
     );
 }

@@ -634,6 +634,7 @@ pub async fn run(
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     let idle_timeout = config.limits.idle_timeout;
     metrics::caps(config.limits.max_connections, config.max_rooms);
+    let http_grace = grace;
     let admin_socket = match &config.admin_socket {
         Some(path) => Some(admin::bind(path).await.map_err(|e| {
             std::io::Error::new(
@@ -643,7 +644,6 @@ pub async fn run(
         })?),
         None => None,
     };
-    let http_grace = grace;
     let state = AppState::new(config, shutdown.clone(), tracker.clone());
     let restored = state.restore_rooms().map_err(std::io::Error::other)?;
     if store.is_some() {
@@ -672,12 +672,9 @@ pub async fn run(
             }
         }
     });
-    // A TCP connection that sends nothing (no request, or a WebSocket without pongs) for
-    // half as long again as the idle timeout is dropped. The WebSocket reader's own timeout
-    // comes first and says why (`Closing { IdleTimeout }`); this one catches the rest.
     // Connections beyond `max_tcp_per_ip` from one client are closed before anything is read.
-    let listener = limits::IdleListener::new(listener, idle_timeout + idle_timeout / 2)
-        .with_tcp_caps(state.inner.guards.clone());
+    let listener =
+        transport::idle_listener(listener, idle_timeout).with_tcp_caps(state.inner.guards.clone());
     serve::serve(listener, app(state), signal, http_grace).await;
     if let Some(task) = admin_task {
         let _ = task.await;

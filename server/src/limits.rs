@@ -904,6 +904,94 @@ mod tests {
     }
 
     #[test]
+    fn clients_are_ipv4_addresses_and_ipv6_networks() {
+        assert_eq!(client_key(ip("192.0.2.7"), 64), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("::ffff:192.0.2.7"), 64), ip("192.0.2.7"));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:3:4:5:6"), 64),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:3:4:5:6"), 48),
+            ip("2001:db8:1::")
+        );
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:3:4:5:6"), 128),
+            ip("2001:db8:1:2:3:4:5:6")
+        );
+        let bad = Limits {
+            ipv6_prefix_len: 0,
+            ..Limits::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("ipv6-prefix-len"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_networks_or_none() {
+        let parse = |s: &str| s.parse::<TrustedProxy>();
+        assert_eq!(
+            parse("10.0.0.1"),
+            Ok(TrustedProxy::Net("10.0.0.1/32".parse().unwrap()))
+        );
+        assert_eq!(
+            parse("172.16.5.4/12"),
+            Ok(TrustedProxy::Net("172.16.0.0/12".parse().unwrap()))
+        );
+        assert_eq!(parse(" NONE "), Ok(TrustedProxy::None));
+        assert!(parse("10.0.0.0/33").is_err());
+        assert!(parse("proxy.example.org").is_err());
+        // The defaults: this machine only.
+        let limits = Limits::default();
+        assert!(limits.is_trusted_proxy(ip("127.0.0.1")));
+        assert!(limits.is_trusted_proxy(ip("::1")));
+        assert!(limits.is_trusted_proxy(ip("::ffff:127.0.0.1")));
+        assert!(!limits.is_trusted_proxy(ip("127.0.0.2")));
+        assert!(!limits.is_trusted_proxy(ip("192.0.2.1")));
+        // A network trusts every address in it, IPv4-mapped peers included.
+        let docker: Vec<IpNet> = vec!["172.16.0.0/12".parse().unwrap()];
+        let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(client_ip(ip("172.18.0.1"), &h, &docker), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("::ffff:172.18.0.1"), &h, &docker),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client_ip(ip("172.32.0.1"), &h, &docker), ip("172.32.0.1"));
+    }
+
+    #[test]
+    fn the_origin_of_a_public_url() {
+        assert_eq!(
+            origin_of("https://Perudo.Example.org/").as_deref(),
+            Some("https://perudo.example.org")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin_of("perudo.example.org"), None);
+        assert_eq!(origin_of("ftp://perudo.example.org"), None);
+    }
+
+    #[test]
+    fn tcp_connections_are_capped_per_client_except_for_trusted_proxies() {
+        let guards = Guards::new(Limits {
+            max_tcp_per_ip: 2,
+            ..Limits::default()
+        });
+        let a = ip("2001:db8::1");
+        let same_net = ip("2001:db8::2");
+        let first = guards.admit_tcp(a).expect("first");
+        let _second = guards.admit_tcp(same_net).expect("second, same /64");
+        assert!(guards.admit_tcp(a).is_none(), "a third from the /64");
+        assert!(guards.admit_tcp(ip("2001:db8:0:1::1")).is_some());
+        drop(first);
+        assert!(guards.admit_tcp(a).is_some(), "the place came back");
+        // The proxy carries everyone: never capped.
+        let proxied: Vec<_> = (0..10).map(|_| guards.admit_tcp(ip("127.0.0.1"))).collect();
+        assert!(proxied.iter().all(Option::is_some));
+    }
+
+    #[test]
     fn per_ip_rates_are_per_ip() {
         let guards = Guards::new(Limits {
             connects_per_ip_per_min: 2,

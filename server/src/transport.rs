@@ -24,6 +24,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::IdleListener;
+
 /// Read buffer per WebSocket connection.
 pub const WS_READ_BUFFER: usize = 1024;
 /// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
@@ -66,6 +68,15 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .write_buffer_size(WS_WRITE_BUFFER)
         // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+}
+
+/// The listener every server here runs on (`crate::serve::serve` accepts from it and sets
+/// `TCP_NODELAY`): a TCP connection that sends nothing (no request, or a WebSocket without
+/// pongs) for half as long again as `idle_timeout` is dropped. The WebSocket reader's own
+/// timeout (`Silence`) comes first and says why (`Closing { IdleTimeout }`); this one catches
+/// the rest.
+pub fn idle_listener(listener: tokio::net::TcpListener, idle_timeout: Duration) -> IdleListener {
+    IdleListener::new(listener, idle_timeout + idle_timeout / 2)
 }
 
 /// The next tick of the ping interval, or never without one.

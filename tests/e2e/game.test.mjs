@@ -43,7 +43,7 @@ test("three browsers and a bot play a game to the end", { timeout: 240_000 }, as
       );
     }
     assert.equal(
-      (await tid(host, "seat-status-3").textContent()).trim(),
+      await tid(host, "seat-status-3").getAttribute("data-status"),
       "bot",
       "the added seat is a bot",
     );

@@ -1,40 +1,20 @@
-// A tiny typed DOM helper. Text only ever goes through textContent / attributes.
-export type Child = Node | string | number | null | undefined | false | Child[];
-export type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
+// The views' element factory: Preact's `h`, plus `testid` as a short name for `data-testid`.
+// Preact diffs each render against the last one, so an update changes only what changed: focus,
+// typed text and running animations survive. Text only ever goes in as text (Preact sets
+// textContent and attributes; nothing is parsed as HTML).
+import { h as preactH } from "preact";
+import type { ComponentChildren, VNode } from "preact";
 
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Attrs | null = null,
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  if (attrs) {
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined || value === false) continue;
-      if (typeof value === "function") {
-        el.addEventListener(key.replace(/^on/, "").toLowerCase(), value);
-      } else if (key === "value" && "value" in el) {
-        (el as HTMLInputElement).value = String(value);
-      } else if (key === "checked" && el instanceof HTMLInputElement) {
-        el.checked = value === true;
-      } else if (key === "selected" && el instanceof HTMLOptionElement) {
-        el.selected = value === true;
-      } else if (key === "testid") {
-        el.setAttribute("data-testid", String(value));
-      } else {
-        el.setAttribute(key, value === true ? "" : String(value));
-      }
-    }
+export type Child = ComponentChildren;
+export type Attrs = Record<string, unknown>;
+
+export function h(tag: string, attrs: Attrs | null = null, ...children: Child[]): VNode {
+  let props: Attrs | null = attrs;
+  if (attrs && "testid" in attrs) {
+    const { testid, ...rest } = attrs;
+    props = testid === null || testid === undefined ? rest : { ...rest, "data-testid": testid };
   }
-  append(el, children);
-  return el;
+  return preactH(tag, props as Record<string, unknown> | null, ...children) as VNode;
 }
 
-function append(el: Node, children: Child[]): void {
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    if (Array.isArray(c)) append(el, c);
-    else if (c instanceof Node) el.appendChild(c);
-    else el.appendChild(document.createTextNode(String(c)));
-  }
-}
+export type { VNode };

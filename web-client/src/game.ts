@@ -1,18 +1,6 @@
 // Pure game helpers for the views: legal bids, reveal matches, seed verification.
 import type { Face, LegalMoves, Resolution, Seat } from "./protocol/generated";
 
-export const FACE_NAMES = ["aces", "twos", "threes", "fours", "fives", "sixes"] as const;
-export const FACE_SINGULAR = ["ace", "two", "three", "four", "five", "six"] as const;
-
-export function faceName(face: Face, quantity: number): string {
-  const i = face - 1;
-  return (quantity === 1 ? FACE_SINGULAR[i] : FACE_NAMES[i]) ?? `face ${face}`;
-}
-
-export function bidText(quantity: number, face: Face): string {
-  return `${quantity} × ${faceName(face, quantity)}`;
-}
-
 /** The faces on which a bid is legal now, with their quantity range (from `you.legal` only). */
 export function legalBidOptions(legal: LegalMoves | null | undefined): Array<{ face: Face; min: number; max: number }> {
   if (!legal) return [];
@@ -30,6 +18,17 @@ export function legalQuantities(legal: LegalMoves | null | undefined, face: Face
   const qs: number[] = [];
   for (let q = opt.min; q <= opt.max; q++) qs.push(q);
   return qs;
+}
+
+/** The smallest legal bid: the lowest quantity, on the last bid's face when it may be raised
+ * there (else the first face that allows it). Null when no bid is legal. */
+export function minimumRaise(legal: LegalMoves | null | undefined, lastFace: Face | null): { quantity: number; face: Face } | null {
+  const options = legalBidOptions(legal);
+  if (options.length === 0) return null;
+  const same = options.find((o) => o.face === lastFace);
+  if (same) return { quantity: same.min, face: same.face };
+  const lowest = options.reduce((a, b) => (b.min < a.min ? b : a));
+  return { quantity: lowest.min, face: lowest.face };
 }
 
 /** Does this die (in `seat`'s hand) count for the resolution's bid? */

@@ -1,33 +1,52 @@
-// Entry point: the page shell (connection state, toast, announcer) and routing.
+// Entry point: the page shell (header, connection state, toast, announcer, "How to play") and
+// routing. One Preact render of the whole app after every change; Preact touches only the DOM
+// that differs, so focus and running animations are kept.
+import { render } from "preact";
 import { h } from "./dom";
+import type { VNode } from "./dom";
 import type { ConnState } from "./connection";
-import { homeView, normalizeCode } from "./views/home";
+import { LANGS, LANG_KEY, detectLang, getLang, setLang, t } from "./i18n";
+import type { Lang } from "./i18n";
+import { loadMuted, prefersReducedMotion, saveMuted } from "./prefs";
+import { DEFAULT_RULES } from "./rules";
+import { play, unlock } from "./sound";
+import type { Sound } from "./sound";
+import { homeView, newHomeModel, normalizeCode } from "./views/home";
+import type { HomeModel } from "./views/home";
+import { howToView } from "./views/howto";
+import { speakerIcon } from "./views/parts";
 import { RoomPage } from "./views/room";
 import "./style.css";
 
-const connEl = h("span", { testid: "connection-state", class: "conn offline", role: "status" }, "offline");
-const toastEl = h("div", { testid: "error-toast", class: "toast", role: "alert", hidden: true });
-const announcerEl = h("div", { testid: "announcer", class: "sr-only", "aria-live": "polite", "aria-atomic": "true" });
-const mainEl = h("main", { id: "main" });
-let toastTimer: ReturnType<typeof setTimeout> | null = null;
-let page: RoomPage | null = null;
+setLang(detectLang(safeGet(LANG_KEY), navigator.languages ?? [navigator.language]));
 
-function setConnection(state: ConnState): void {
-  connEl.textContent = state;
-  connEl.className = `conn ${state}`;
+function safeGet(key: string): string | null {
+  try { return localStorage.getItem(key); } catch { return null; }
 }
 
+let conn: ConnState = "offline";
+let toastText: string | null = null;
+let toastTimer: ReturnType<typeof setTimeout> | null = null;
+let announceText = "";
+let page: RoomPage | null = null;
+let home: HomeModel | null = null;
+let howOpen = false;
+let muted = loadMuted();
+let myTurn = false;
+let scheduled = false;
+
 function toast(message: string): void {
-  toastEl.textContent = message;
-  toastEl.hidden = false;
+  toastText = message;
   if (toastTimer) clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { toastEl.hidden = true; toastEl.textContent = ""; }, 6000);
+  toastTimer = setTimeout(() => { toastText = null; rerender(); }, 6000);
+  rerender();
 }
 
 function announce(message: string): void {
   // Clear first so repeating the same text is announced again.
-  announcerEl.textContent = "";
-  setTimeout(() => { announcerEl.textContent = message; }, 30);
+  announceText = "";
+  rerender();
+  setTimeout(() => { announceText = message; rerender(); }, 30);
 }
 
 function navigate(path: string): void {
@@ -35,30 +54,90 @@ function navigate(path: string): void {
   route();
 }
 
+function baseTitle(): string {
+  return page ? `perudo · ${page.code}` : "perudo";
+}
+
+/** The tab's title and favicon say when it is your turn (seen from a background tab). */
+function setMyTurn(mine: boolean): void {
+  myTurn = mine;
+  const title = mine ? `▶ ${t("title.yourTurn")} · ${baseTitle()}` : baseTitle();
+  if (document.title !== title) document.title = title;
+  const href = mine ? "/favicon-turn.svg" : "/favicon.svg";
+  const icon = document.getElementById("favicon");
+  if (icon && icon.getAttribute("href") !== href) icon.setAttribute("href", href);
+}
+
 function route(): void {
   page?.destroy();
   page = null;
+  home = null;
+  howOpen = false;
   const m = /^\/r\/([^/]+)\/?$/.exec(location.pathname);
   if (m?.[1]) {
     const code = normalizeCode(decodeURIComponent(m[1]));
-    document.title = `perudo · ${code}`;
-    page = new RoomPage(code, { setConnection, toast, announce, navigate });
-    mainEl.replaceChildren(page.el);
+    page = new RoomPage(code, {
+      setConnection: (s) => { conn = s; }, toast, announce, navigate, rerender,
+      sound: (s: Sound) => { if (!muted) play(s); },
+      setMyTurn, reducedMotion: prefersReducedMotion,
+    });
   } else {
-    document.title = "perudo";
-    setConnection("offline");
-    mainEl.replaceChildren(homeView({ navigate, toast }));
+    conn = "offline";
+    home = newHomeModel();
   }
+  setMyTurn(false);
+  rerender();
 }
 
-const root = document.getElementById("app") ?? document.body;
-root.replaceChildren(
-  h("header", { class: "top" },
-    h("a", { href: "/", class: "brand", onclick: (e: Event) => { e.preventDefault(); navigate("/"); } }, "🎲 perudo"),
-    connEl),
-  toastEl,
-  mainEl,
-  announcerEl,
-);
+/** Coalesces renders into one per frame (a burst of messages draws once). */
+export function rerender(): void {
+  if (scheduled) return;
+  scheduled = true;
+  queueMicrotask(() => { scheduled = false; draw(); });
+}
+
+function header(): VNode {
+  return h("header", { class: "top" },
+    h("a", { href: "/", class: "brand", "aria-label": "perudo", onclick: (e: Event) => { e.preventDefault(); navigate("/"); } },
+      h("img", { src: "/favicon.svg", alt: "", width: 24, height: 24 }), h("span", { class: "brand-name" }, "perudo")),
+    h("nav", { class: "tools", "aria-label": t("nav.label") },
+      h("button", {
+        type: "button", testid: "how-button", "aria-expanded": String(howOpen),
+        onclick: () => { howOpen = !howOpen; rerender(); if (howOpen) setTimeout(() => document.getElementById("how-title")?.focus(), 0); },
+      }, t("nav.how")),
+      h("button", {
+        type: "button", testid: "mute-button", "aria-pressed": String(!muted),
+        "aria-label": muted ? t("nav.soundOff") : t("nav.soundOn"), title: muted ? t("nav.soundOff") : t("nav.soundOn"),
+        onclick: () => { muted = !muted; saveMuted(muted); if (!muted) { unlock(); play("turn"); } rerender(); },
+      }, speakerIcon(!muted)),
+      h("label", { class: "sr-only", for: "lang-select" }, t("nav.language")),
+      h("select", {
+        id: "lang-select", testid: "lang-select", value: getLang(),
+        onchange: (e: Event) => {
+          const next = (e.target as HTMLSelectElement).value as Lang;
+          setLang(next);
+          try { localStorage.setItem(LANG_KEY, next); } catch { /* not kept */ }
+          setMyTurn(myTurn);
+          rerender();
+        },
+      }, LANGS.map((l) => h("option", { key: l, value: l, lang: l, title: t(`lang.${l}`) }, l.toUpperCase()))),
+      h("span", { testid: "connection-state", class: `conn ${conn}`, role: "status", "data-state": conn }, t(`conn.${conn}`))));
+}
+
+function draw(): void {
+  const rules = page?.rules ?? home?.rules ?? DEFAULT_RULES;
+  const content = page ? page.view() : home ? homeView(home, { navigate, toast, rerender }) : null;
+  render([
+    header(),
+    h("div", { testid: "error-toast", class: "toast", role: "alert", hidden: toastText === null || null }, toastText ?? ""),
+    h("main", { id: "main" },
+      howOpen ? howToView(rules, () => { howOpen = false; rerender(); document.querySelector<HTMLElement>('[data-testid="how-button"]')?.focus(); }, page !== null) : null,
+      content),
+    h("div", { testid: "announcer", class: "sr-only", "aria-live": "polite", "aria-atomic": "true" }, announceText),
+  ], document.getElementById("app") ?? document.body);
+}
+
+// The first tap anywhere unlocks audio (browsers start it suspended).
+document.addEventListener("pointerdown", () => { if (!muted) unlock(); }, { once: true });
 window.addEventListener("popstate", route);
 route();

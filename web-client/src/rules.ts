@@ -1,4 +1,7 @@
-// House-rule metadata for the rules form: GameConfig fields, defaults, one-line help, groups.
+// House-rule metadata for the rules form: fields, groups, presets, the dependent settings a
+// change adjusts, and a check in plain language before anything goes to the server.
+// Labels and help live in the message catalogue under `rules.<field>.*`.
+import { t } from "./i18n";
 import type { GameConfig, RoomOptions } from "./protocol/generated";
 
 export const DEFAULT_RULES: GameConfig = {
@@ -14,63 +17,137 @@ export const DEFAULT_RULES: GameConfig = {
 
 export const DEFAULT_OPTIONS: RoomOptions = { forfeit_after_secs: 120 };
 
-export type Field =
-  | { key: keyof GameConfig; label: string; help: string; kind: "number"; min: number; max: number }
-  | { key: keyof GameConfig; label: string; help: string; kind: "bool" }
-  | { key: keyof GameConfig; label: string; help: string; kind: "enum"; options: readonly string[] }
-  | { key: "first_round_opener"; label: string; help: string; kind: "opener" }
-  | { key: "turn_time_limit_secs"; label: string; help: string; kind: "optional-number"; min: number; max: number };
+export type RuleKey = Exclude<keyof GameConfig, "dice_lost_on_dudo">;
 
-export const RULE_GROUPS: ReadonlyArray<{ title: string; fields: Field[] }> = [
+export type Field =
+  | { key: RuleKey; kind: "count"; min: number; max: number }
+  | { key: RuleKey; kind: "bool" }
+  | { key: RuleKey; kind: "enum"; options: readonly string[] }
+  | { key: "first_round_opener"; kind: "opener" }
+  | { key: "turn_time_limit_secs"; kind: "seconds"; min: number; max: number };
+
+export interface Group { id: string; fields: Field[]; show?: (r: GameConfig) => boolean }
+
+export const RULE_GROUPS: readonly Group[] = [
   {
-    title: "Dice & players",
+    id: "table",
     fields: [
-      { key: "starting_dice", label: "Starting dice", help: "Dice each player starts with (1–5).", kind: "number", min: 1, max: 5 },
-      { key: "min_players", label: "Min players", help: "Fewest seats needed to start.", kind: "number", min: 2, max: 10 },
-      { key: "max_players", label: "Max players", help: "Most seats in the room (up to 10).", kind: "number", min: 2, max: 10 },
-      { key: "first_round_opener", label: "First opener", help: "Who opens the first round.", kind: "opener" },
-      { key: "dice_lost_on_dudo", label: "Dice lost on dudo", help: "How many dice a lost dudo costs.", kind: "enum", options: ["One"] },
+      { key: "starting_dice", kind: "count", min: 1, max: 5 },
+      { key: "max_players", kind: "count", min: 2, max: 10 },
+      { key: "min_players", kind: "count", min: 2, max: 10 },
+      { key: "first_round_opener", kind: "opener" },
+      { key: "turn_time_limit_secs", kind: "seconds", min: 10, max: 300 },
     ],
   },
   {
-    title: "Bidding",
+    id: "aces",
     fields: [
-      { key: "aces_wild", label: "Aces wild", help: "Aces count as any face when bids are counted.", kind: "bool" },
-      { key: "wild_scope", label: "Wild scope", help: "Everyone's aces are wild, or only the bidder's.", kind: "enum", options: ["AllDice", "BidderOnly"] },
-      { key: "opening_aces_allowed", label: "Open on aces", help: "May a normal round be opened on aces.", kind: "bool" },
-      { key: "raise_rule", label: "Raise rule", help: "How a plain-face bid may be raised.", kind: "enum", options: ["Standard", "FaceNonDecreasing", "FaceFirst"] },
-      { key: "ace_conversion", label: "Ace conversion", help: "Exchange rate between ace and plain bids.", kind: "enum", options: ["HalfUpDoublePlusOne", "DoubleValue"] },
-      { key: "bid_quantity_cap", label: "Quantity cap", help: "Largest quantity a bid may name.", kind: "enum", options: ["TotalDiceInPlay", "Unbounded"] },
-      { key: "dudo_caller", label: "Dudo caller", help: "Who may call dudo on a bid.", kind: "enum", options: ["CurrentPlayer", "Anyone"] },
-      { key: "opener_after_dudo", label: "Opener after dudo", help: "Who opens the round after a dudo.", kind: "enum", options: ["Loser", "Winner"] },
+      { key: "aces_wild", kind: "bool" },
+      { key: "wild_scope", kind: "enum", options: ["AllDice", "BidderOnly"] },
+      { key: "opening_aces_allowed", kind: "bool" },
+      { key: "ace_conversion", kind: "enum", options: ["HalfUpDoublePlusOne", "DoubleValue"] },
     ],
   },
   {
-    title: "Calza",
+    id: "bidding",
     fields: [
-      { key: "calza_enabled", label: "Calza", help: "Players may claim the bid is exactly right.", kind: "bool" },
-      { key: "calza_caller", label: "Calza caller", help: "Who may call calza.", kind: "enum", options: ["CurrentPlayer", "AnyExceptBidderAndCurrent", "AnyExceptNext", "AnyExceptBidder"] },
-      { key: "calza_success", label: "Calza success", help: "What a correct calza does.", kind: "enum", options: ["CallerGainsDie", "BidderLosesDie", "OthersLoseDie", "CallerGainsOthersLose"] },
-      { key: "calza_requires_missing_die", label: "Needs a lost die", help: "Only players who lost a die may call calza.", kind: "bool" },
-      { key: "calza_once_per_game", label: "Once per game", help: "Each player may call calza once per game.", kind: "bool" },
-      { key: "opener_after_calza", label: "Opener after calza", help: "Who opens the round after a calza.", kind: "enum", options: ["Caller", "LastBidderOnSuccess"] },
+      { key: "raise_rule", kind: "enum", options: ["Standard", "FaceNonDecreasing", "FaceFirst"] },
+      { key: "bid_quantity_cap", kind: "enum", options: ["TotalDiceInPlay", "Unbounded"] },
+      { key: "dudo_caller", kind: "enum", options: ["CurrentPlayer", "Anyone"] },
+      { key: "opener_after_dudo", kind: "enum", options: ["Loser", "Winner"] },
     ],
   },
   {
-    title: "Palifico",
+    id: "calza",
     fields: [
-      { key: "palifico_enabled", label: "Palifico", help: "Special rounds when a player is down to one die.", kind: "bool" },
-      { key: "palifico_trigger", label: "Trigger", help: "Automatic at one die, or declared by the player.", kind: "enum", options: ["Automatic", "Declared"] },
-      { key: "palifico_min_players", label: "Min players", help: "Fewest active players for a palifico round.", kind: "number", min: 2, max: 10 },
-      { key: "palifico_face_locked", label: "Face locked", help: "Every bid keeps the opening face.", kind: "bool" },
-      { key: "palifico_one_die_may_change_face", label: "One-die may change face", help: "Players with one die may change the locked face.", kind: "bool" },
-      { key: "palifico_opening_aces_allowed", label: "Open on aces", help: "May the palifico opener bid aces.", kind: "bool" },
+      { key: "calza_enabled", kind: "bool" },
+      { key: "calza_caller", kind: "enum", options: ["CurrentPlayer", "AnyExceptBidderAndCurrent", "AnyExceptNext", "AnyExceptBidder"] },
+      { key: "calza_success", kind: "enum", options: ["CallerGainsDie", "BidderLosesDie", "OthersLoseDie", "CallerGainsOthersLose"] },
+      { key: "calza_requires_missing_die", kind: "bool" },
+      { key: "calza_once_per_game", kind: "bool" },
+      { key: "opener_after_calza", kind: "enum", options: ["Caller", "LastBidderOnSuccess"] },
     ],
   },
   {
-    title: "Turn time limit",
+    id: "palifico",
     fields: [
-      { key: "turn_time_limit_secs", label: "Seconds per turn", help: "Empty for no limit, else 10–300 s; then the room plays for you.", kind: "optional-number", min: 10, max: 300 },
+      { key: "palifico_enabled", kind: "bool" },
+      { key: "palifico_trigger", kind: "enum", options: ["Automatic", "Declared"] },
+      { key: "palifico_min_players", kind: "count", min: 2, max: 10 },
+      { key: "palifico_face_locked", kind: "bool" },
+      { key: "palifico_one_die_may_change_face", kind: "bool" },
+      { key: "palifico_opening_aces_allowed", kind: "bool" },
     ],
   },
 ];
+
+export interface Preset { id: string; rules: Partial<GameConfig> }
+
+/** One-click rule sets; each starts from the defaults (the player counts are kept). */
+export const PRESETS: readonly Preset[] = [
+  { id: "classic", rules: { calza_enabled: false, palifico_enabled: false } },
+  { id: "calza", rules: { calza_enabled: true, palifico_enabled: false } },
+  { id: "palifico", rules: { calza_enabled: true, palifico_enabled: true } },
+  { id: "quick", rules: { starting_dice: 3, calza_enabled: true, palifico_enabled: false, turn_time_limit_secs: 30 } },
+];
+
+const KEEP_ON_PRESET = ["min_players", "max_players", "first_round_opener"] as const;
+
+export function applyPreset(current: GameConfig, preset: Preset): GameConfig {
+  const next: GameConfig = { ...structuredClone(DEFAULT_RULES) };
+  for (const k of KEEP_ON_PRESET) (next as Record<string, unknown>)[k] = structuredClone(current[k]);
+  Object.assign(next, preset.rules);
+  return adjustRules(next, null);
+}
+
+/** The preset these rules are, if any. */
+export function presetOf(rules: GameConfig): string | null {
+  for (const p of PRESETS) {
+    const r = applyPreset(rules, p);
+    if (JSON.stringify(r) === JSON.stringify(rules)) return p.id;
+  }
+  return null;
+}
+
+/** Adjusts the settings that depend on `changed` so the rules stay valid (e.g. fewer max
+ * players lowers the palifico minimum) instead of letting the server refuse them. */
+export function adjustRules(rules: GameConfig, changed: keyof GameConfig | null): GameConfig {
+  const r = { ...rules };
+  if (changed === "min_players" && r.max_players < r.min_players) r.max_players = r.min_players;
+  if (r.min_players > r.max_players) r.min_players = r.max_players;
+  if (r.palifico_min_players > r.max_players) r.palifico_min_players = r.max_players;
+  if (r.first_round_opener.kind === "Seat" && r.first_round_opener.seat >= r.max_players) {
+    r.first_round_opener = { kind: "SeededRandom" };
+  }
+  if (changed === "raise_rule" && r.raise_rule === "FaceFirst") r.aces_wild = false;
+  if (changed === "wild_scope" && r.wild_scope === "BidderOnly") r.aces_wild = true;
+  if (r.aces_wild && r.raise_rule === "FaceFirst") r.raise_rule = "Standard";
+  if (!r.aces_wild && r.wild_scope === "BidderOnly") r.wild_scope = "AllDice";
+  if (changed === "palifico_one_die_may_change_face" && r.palifico_one_die_may_change_face) r.palifico_face_locked = true;
+  if (!r.palifico_face_locked) r.palifico_one_die_may_change_face = false;
+  if (changed === "calza_requires_missing_die" && r.calza_requires_missing_die && r.starting_dice === 1) r.starting_dice = 2;
+  if (r.starting_dice === 1) r.calza_requires_missing_die = false;
+  return r;
+}
+
+/** What is wrong with these settings, in plain words, or null. */
+export function rulesProblem(rules: GameConfig, options: RoomOptions): string | null {
+  const limit = rules.turn_time_limit_secs;
+  if (limit !== null && (!Number.isInteger(limit) || limit < 10 || limit > 300)) return t("rules.problem.turnLimit");
+  const f = options.forfeit_after_secs;
+  if (!Number.isInteger(f) || f < 15 || f > 3600) return t("rules.problem.forfeit");
+  return null;
+}
+
+/** A short summary in words: "5 dice each, 2–6 players, calza, palifico, 30 s per turn". */
+export function rulesSummary(r: GameConfig): string {
+  const parts = [
+    t("summary.dice", { count: r.starting_dice }),
+    t("summary.players", { min: r.min_players, max: r.max_players }),
+    r.aces_wild ? (r.wild_scope === "BidderOnly" ? t("summary.acesBidder") : t("summary.acesWild")) : t("summary.acesPlain"),
+  ];
+  if (r.calza_enabled) parts.push(t("summary.calza"));
+  if (r.palifico_enabled) parts.push(t("summary.palifico"));
+  parts.push(r.turn_time_limit_secs === null ? t("summary.noLimit") : t("summary.limit", { count: r.turn_time_limit_secs }));
+  return parts.join(" · ");
+}

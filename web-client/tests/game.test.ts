@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { backoffDelay, roomSocketUrl } from "../src/connection";
-import { bidText, dieMatches, hexToBytes, legalBidOptions, legalQuantities, revealMatches, verifySeed } from "../src/game";
+import { dieMatches, hexToBytes, legalBidOptions, legalQuantities, minimumRaise, revealMatches, verifySeed } from "../src/game";
+import { bidText } from "../src/i18n";
 import type { LegalMoves, Resolution } from "../src/protocol/generated";
 import { golden } from "./fixtures";
 
@@ -20,6 +21,13 @@ describe("bid picker options", () => {
   it("drops faces whose minimum is above the cap", () => {
     const l = legal([null, 7, 7, 7, 7, 6], 6);
     expect(legalBidOptions(l)).toEqual([{ face: 6, min: 6, max: 6 }]);
+  });
+  it("picks the minimum raise on the last bid's face, else the lowest quantity", () => {
+    const l = legal([2, 4, 4, null, 5, 5], 6);
+    expect(minimumRaise(l, 5)).toEqual({ quantity: 5, face: 5 });
+    expect(minimumRaise(l, 4)).toEqual({ quantity: 2, face: 1 }); // fours not legal: lowest quantity
+    expect(minimumRaise(l, null)).toEqual({ quantity: 2, face: 1 });
+    expect(minimumRaise(legal([null, null, null, null, null, null], 10), 3)).toBeNull();
   });
   it("offers nothing without legal moves", () => {
     expect(legalBidOptions(null)).toEqual([]);

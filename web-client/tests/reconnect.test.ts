@@ -7,6 +7,8 @@ import { decodeClient } from "../src/codec";
 import { Connection } from "../src/connection";
 import type { ConnState } from "../src/connection";
 import type { Request, ServerMessage } from "../src/protocol/generated";
+import { render } from "preact";
+import type { Shell } from "../src/views/room";
 import { tokenKey } from "../src/views/home";
 import { RoomPage } from "../src/views/room";
 import { golden } from "./fixtures";
@@ -47,8 +49,10 @@ const status = (s: number): Response =>
   new Response(s === 404 ? JSON.stringify({ code: "no_such_room", message: "no such room" }) : "{}", { status: s });
 
 let fetchMock: ReturnType<typeof vi.fn<(url: string) => Promise<Response>>>;
-let shell: { states: ConnState[]; toasts: string[]; setConnection(s: ConnState): void; toast(m: string): void; announce(): void; navigate(p: string): void };
+let shell: Shell & { states: ConnState[]; toasts: string[] };
 let page: RoomPage | null = null;
+/** Where the page is drawn: synchronously on every rerender, as main.ts does per frame. */
+let el: HTMLElement;
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -57,9 +61,11 @@ beforeEach(() => {
   fetchMock = vi.fn<(url: string) => Promise<Response>>(async () => status(200));
   vi.stubGlobal("fetch", fetchMock);
   localStorage.clear();
+  el = document.createElement("div");
   shell = {
     states: [], toasts: [],
     setConnection(s) { this.states.push(s); }, toast(m) { this.toasts.push(m); }, announce() {}, navigate() {},
+    rerender() { if (page) render(page.view(), el); }, sound() {}, setMyTurn() {}, reducedMotion: () => true,
   };
 });
 
@@ -81,7 +87,7 @@ async function seatedPage(): Promise<FakeSocket> {
   expect(ws.sent).toEqual([expect.objectContaining({ type: "Hello" }), { type: "Claim", token: "tok-1" }]);
   ws.receive({ type: "Seated", seat: 0, token: "tok-1" });
   ws.receive(golden("server_snapshot_lobby", "Snapshot"));
-  expect(q(page.el, "seat-0")).not.toBeNull();
+  expect(q(el, "seat-0")).not.toBeNull();
   return ws;
 }
 
@@ -124,7 +130,6 @@ describe("room page reconnecting", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(fetchMock).toHaveBeenCalledTimes(2);
     expect(fetchMock).toHaveBeenLastCalledWith(ROOM_URL);
-    const el = page!.el;
     expect(q(el, "room-not-found")?.textContent).toContain(CODE);
     expect(q(el, "home-link")).not.toBeNull();
     expect(q(el, "seat-0")).toBeNull(); // the stale lobby is gone
@@ -147,7 +152,7 @@ describe("room page reconnecting", () => {
       await vi.advanceTimersByTimeAsync(0);
     }
     expect(fetchMock).toHaveBeenCalledTimes(4);
-    expect(q(page!.el, "room-not-found")).toBeNull();
+    expect(q(el, "room-not-found")).toBeNull();
     expect(shell.states.at(-1)).toBe("reconnecting");
     await vi.advanceTimersByTimeAsync(20_000);
     expect(FakeSocket.all).toHaveLength(5); // still trying
@@ -168,7 +173,7 @@ describe("room page reconnecting", () => {
     expect(fetchMock).toHaveBeenCalledTimes(2); // page load + one pending check
     answer(status(404));
     await vi.advanceTimersByTimeAsync(0);
-    expect(q(page!.el, "room-not-found")).not.toBeNull();
+    expect(q(el, "room-not-found")).not.toBeNull();
   });
 
   it("shows the same view when the room does not exist at page load", async () => {
@@ -176,7 +181,7 @@ describe("room page reconnecting", () => {
     page = new RoomPage(CODE, shell);
     last().fail();
     await vi.advanceTimersByTimeAsync(0);
-    expect(q(page.el, "room-not-found")?.textContent).toContain(CODE);
+    expect(q(el, "room-not-found")?.textContent).toContain(CODE);
     expect(shell.states.at(-1)).toBe("offline");
     const sockets = FakeSocket.all.length;
     await vi.advanceTimersByTimeAsync(60_000);
@@ -193,10 +198,10 @@ describe("room page reconnecting", () => {
     expect(resume).toMatchObject({ type: "Resume", token: "tok-1" });
     ws2.receive({ type: "Rejected", id: ws2.sent.length, code: "BadToken", message: "no seat has this token", detail: null });
     expect(localStorage.getItem(tokenKey(CODE))).toBeNull();
-    expect(q(page!.el, "join-name")).not.toBeNull();
-    expect(q(page!.el, "join-seat-button")).not.toBeNull();
-    expect(q(page!.el, "seat-0")).toBeNull();
-    expect(shell.toasts).toContain("no seat has this token");
+    expect(q(el, "join-name")).not.toBeNull();
+    expect(q(el, "join-seat-button")).not.toBeNull();
+    expect(q(el, "seat-0")).toBeNull();
+    expect(shell.toasts).toContain("Your seat is no longer yours; join again."); // plain words, not the server's
     expect(shell.states.at(-1)).toBe("connected"); // the socket stays, to join again
   });
 });

@@ -90,6 +90,30 @@ describe("reducer", () => {
     expect(reduce(s, u).room?.host).toBe(1);
   });
 
+  it("logs auto-played turns and forfeits and reads them out", () => {
+    const s = playing();
+    const u = {
+      type: "Update" as const, version: 13, room: null, table: null, clock: null,
+      events: [
+        { type: "AutoPlayed" as const, seat: 1, action: { type: "Bid" as const, quantity: 2, face: 5 }, reason: "TimeLimit" as const },
+        { type: "Game" as const, event: { type: "Forfeited" as const, seat: 1 } },
+      ],
+    };
+    const s2 = reduce(s, u, 5000);
+    const name = s.room!.seats[1]!.name;
+    expect(s2.log.map((e) => e.key)).toEqual(["log.autoTime", "log.forfeited"]);
+    expect(s2.announcement?.text).toContain(`the room bid 2 × fives for ${name}`);
+    expect(s2.announcement?.text).toContain(`${name} was away too long and forfeited`);
+  });
+
+  it("reads the round's result out and keeps it until the next", () => {
+    const s = reduce(playing(), golden("server_update_round_resolved", "Update"), 2000);
+    expect(s.announcement?.text).toMatch(/called (dudo|calza)/);
+    expect(s.revealAt).toBe(2000);
+    const next = reduce(s, golden("server_update_next_round", "Update"));
+    expect(next.reveal).toEqual(s.reveal);
+  });
+
   it("records emotes in the feed", () => {
     const s = playing();
     const u = { type: "Update" as const, version: 13, events: [{ type: "Emote" as const, seat: 0, emote: "Laugh" as const }], room: null, table: null, clock: s.clock };
@@ -126,7 +150,7 @@ describe("reducer", () => {
     expect(s.mySeat).toBe(moved.seat);
     const rej = golden("server_rejected_bid_too_low", "Rejected");
     s = reduce(s, rej);
-    expect(s.error?.text).toBe(rej.message);
+    expect(s.error?.text).toMatch(/higher than/); // plain words from the rule error, not the server's text
     const again = reduce(s, rej);
     expect(again.error?.seq).toBe((s.error?.seq ?? 0) + 1);
     const closing = golden("server_closing", "Closing");

@@ -118,17 +118,7 @@ impl Room {
         let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
         let (game, events) = perudo_core::replay(start.config.clone(), seats, seed, &image.moves)
             .map_err(|e| format!("game {} does not replay: {e}", start.number))?;
-        let mut play = Box::new(Play {
-            game,
-            start: start.clone(),
-            number: start.number,
-            stats: vec![SeatStats::default(); usize::from(seats)],
-            out_order: Vec::new(),
-            rounds: 0,
-            pause: None,
-            bot_at: None,
-            turn_deadline: None,
-        });
+        let mut play = Play::new(game, start.clone());
         Self::record_stats(&mut play, &events);
         // The turn limit resumes with the time that was left; one that ran out while the
         // server was down gets a fresh grace instead of an instant auto-play.

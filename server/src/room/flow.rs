@@ -26,6 +26,24 @@ pub(super) struct Play {
     pub(super) turn_deadline: Option<TurnDeadline>,
 }
 
+impl Play {
+    /// A game just started (or replayed from `start`), with no statistics yet.
+    pub(super) fn new(game: Game, start: GameStart) -> Box<Play> {
+        let seats = usize::from(game.seat_count());
+        Box::new(Play {
+            game,
+            number: start.number,
+            start,
+            stats: vec![SeatStats::default(); seats],
+            out_order: Vec::new(),
+            rounds: 0,
+            pause: None,
+            bot_at: None,
+            turn_deadline: None,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(super) enum Stage {
     Lobby,
@@ -131,17 +149,7 @@ impl Room {
             seed: seed.to_hex(),
             started_ms: self.unix_ms,
         };
-        self.stage = Stage::Playing(Box::new(Play {
-            game,
-            start,
-            number,
-            stats: vec![SeatStats::default(); usize::from(seats)],
-            out_order: Vec::new(),
-            rounds: 0,
-            pause: None,
-            bot_at: None,
-            turn_deadline: None,
-        }));
+        self.stage = Stage::Playing(Play::new(game, start));
         for c in self.conns.values_mut() {
             c.last_you = None;
         }

@@ -4,13 +4,16 @@ use super::*;
 
 impl Room {
     pub(super) fn summary(&self) -> perudo_protocol::http::RoomSummary {
+        let view = self.room_view();
         perudo_protocol::http::RoomSummary {
-            code: self.code.clone(),
-            phase: self.phase(),
+            code: view.code,
+            phase: view.phase,
             seats_taken: self.seats.count(),
             max_seats: self.rules.max_players,
-            spectators: self.spectator_count(),
-            rules: self.rules.clone(),
+            spectators: view.spectators,
+            rules: view.rules,
+            host: view.host,
+            seats: view.seats,
         }
     }
 

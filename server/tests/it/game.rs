@@ -239,6 +239,22 @@ async fn four_players_play_a_game_to_the_end() {
     let summary = server.summary(&room.code).await;
     assert_eq!(summary.seats_taken, 4);
     assert_eq!(summary.phase, RoomPhase::Lobby);
+    // The share link's join page shows the host and who sits at the table.
+    assert_eq!(
+        summary.host,
+        Some(seat(0)),
+        "the summary names the host's seat"
+    );
+    let names: Vec<&str> = summary.seats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["Ana", "Bruno", "Carla", "Diego"]);
+    assert!(
+        summary
+            .seats
+            .iter()
+            .all(|s| s.occupant == Occupant::Human { connected: true }),
+        "every player is a connected human: {:?}",
+        summary.seats
+    );
 
     clients[0].ack(Request::Start).await;
     assert_eq!(

@@ -3,7 +3,7 @@
 //! These pass with the real client build (web-client/dist) and with the fallback page that
 //! is embedded when the client was not built.
 
-use perudo_server::web::{IMMUTABLE, NO_CACHE, WebAssets};
+use perudo_server::web::{CLIENT_BUILT, IMMUTABLE, NO_CACHE, WebAssets};
 
 use crate::server::{HttpResponse, TestServer};
 
@@ -102,6 +102,78 @@ async fn every_embedded_file_is_served_with_its_type_and_cache_policy() {
         count += 1;
     }
     assert!(count >= 1, "at least index.html is embedded");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn precompressed_files_go_to_clients_that_accept_them() {
+    let server = TestServer::fast().await;
+    let mut checked = Vec::new();
+    for path in WebAssets::iter() {
+        let Some(original_path) = path.strip_suffix(".br") else {
+            continue;
+        };
+        let original = WebAssets::get(original_path).expect("a .br file sits by its original");
+        let br = WebAssets::get(&path).expect("listed");
+        let gz = WebAssets::get(&format!("{original_path}.gz")).expect("and a .gz file");
+        let url = format!("/{original_path}");
+        let mime = original.metadata.mimetype();
+        for (accept, coding, body) in [
+            (Some("gzip, deflate, br, zstd"), Some("br"), &br.data),
+            (Some("gzip"), Some("gzip"), &gz.data),
+            (Some("br;q=0, gzip;q=0.8"), Some("gzip"), &gz.data),
+            (Some("identity"), None, &original.data),
+            (None, None, &original.data),
+        ] {
+            let headers: Vec<(&str, &str)> =
+                accept.map(|a| ("Accept-Encoding", a)).into_iter().collect();
+            let response = server.http_with_headers("GET", &url, &headers).await;
+            assert_eq!(response.status, 200, "{url} ({accept:?})");
+            assert_eq!(
+                header(&response, "content-encoding"),
+                coding,
+                "{url} ({accept:?})"
+            );
+            assert_eq!(header(&response, "vary"), Some("accept-encoding"), "{url}");
+            assert_eq!(
+                header(&response, "content-type"),
+                Some(mime),
+                "{url} keeps its type"
+            );
+            assert_eq!(
+                response.body,
+                String::from_utf8_lossy(body),
+                "{url} ({accept:?})"
+            );
+        }
+        assert!(
+            br.data.len() < original.data.len(),
+            "{url}: brotli is smaller"
+        );
+        checked.push(original_path.to_string());
+    }
+    if CLIENT_BUILT {
+        for ext in [".js", ".css", ".html"] {
+            assert!(
+                checked.iter().any(|p| p.ends_with(ext)),
+                "the build precompresses its {ext} files: {checked:?}"
+            );
+        }
+    } else {
+        assert!(checked.is_empty(), "the fallback page is not precompressed");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_favicon_is_the_svg_die() {
+    let server = TestServer::fast().await;
+    let response = server.get("/favicon.ico").await;
+    assert_eq!(response.status, 200, "{}", response.headers);
+    assert_eq!(header(&response, "content-type"), Some("image/svg+xml"));
+    assert!(response.body.starts_with("<svg"), "{}", response.body);
+    let svg = server.get("/favicon.svg").await;
+    assert_eq!(svg.body, response.body, "the same picture under both names");
     server.stop().await;
 }
 

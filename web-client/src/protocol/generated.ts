@@ -353,7 +353,15 @@ export type RoomPhase = "Lobby" | "Playing" | "Reveal" | "Finished";
 /**
  * Answer to `GET /api/rooms/{code}`.
  */
-export type RoomSummary = { code: string, phase: RoomPhase, seats_taken: number, max_seats: number, spectators: number, rules: GameConfig, };
+export type RoomSummary = { code: string, phase: RoomPhase, seats_taken: number, max_seats: number, spectators: number, rules: GameConfig, 
+/**
+ * The host's seat, if the room has a host.
+ */
+host: Seat | null, 
+/**
+ * Who sits at the table, in seat order: what the share link's join page shows.
+ */
+seats: Array<SeatInfo>, };
 
 /**
  * The public state of a room.

@@ -1,7 +1,10 @@
-// Results of the last game, rematch and the seed check.
+// End of a game: the winner, places, stats that fit a phone, rematch and the seed check.
 import { h } from "../dom";
+import type { VNode } from "../dom";
+import { t, tParts } from "../i18n";
 import type { GameResults, Request } from "../protocol/generated";
 import type { RoomState } from "../state";
+import { avatar } from "./parts";
 
 export interface ResultsUi { verifyOpen: boolean; verifyResult: "match" | "mismatch" | null }
 
@@ -9,44 +12,61 @@ export interface ResultsCtx {
   state: RoomState;
   results: GameResults;
   ui: ResultsUi;
+  reducedMotion: boolean;
   send(req: Request): void;
   verify(): void;
 }
 
-export function resultsView(ctx: ResultsCtx): HTMLElement {
+const COLUMNS = ["bids", "dudos", "calzas", "lost", "gained", "rounds"] as const;
+
+export function resultsView(ctx: ResultsCtx): VNode {
   const { results, state } = ctx;
   const room = state.room;
   const isHost = state.mySeat !== null && room?.host === state.mySeat;
-  const name = (seat: number): string => results.names[seat] ?? `seat ${seat + 1}`;
-  const place = (seat: number): number => results.placings.indexOf(seat) + 1;
+  const name = (seat: number): string => results.names[seat] ?? t("seat.n", { n: seat + 1 });
   const published = state.commitment ?? results.commitment;
-  return h("section", { testid: "results", class: "card results", "aria-label": "results" },
-    h("h2", null, "🏆 ", h("span", { testid: "winner" }, name(results.winner)), " wins!"),
-    h("p", { class: "muted" }, `Game ${results.game}, ${results.rounds} rounds.`),
-    h("div", { class: "scroll" },
+  const iWon = state.mySeat === results.winner && room?.seats[results.winner]?.name === results.names[results.winner];
+  return h("section", { testid: "results", class: "card results", "aria-labelledby": "results-title" },
+    h("div", { class: `winner-moment${ctx.reducedMotion ? "" : " celebrate"}` },
+      h("span", { class: "trophy", "aria-hidden": "true" }, "🏆"),
+      h("h2", { id: "results-title" },
+        tParts("results.wins", { name: h("span", { testid: "winner" }, name(results.winner)) })),
+      iWon ? h("p", { class: "you-won" }, t("results.youWin")) : null),
+    h("p", { class: "muted" }, t("results.summary", { game: results.game, count: results.rounds })),
+    h("ol", { class: "places", testid: "places" },
+      results.placings.map((seat, i) => h("li", { key: seat, testid: `place-${i + 1}` },
+        h("span", { class: "place-n" }, t("results.place", { n: i + 1 })),
+        avatar(seat, name(seat)),
+        h("span", { class: "name" }, name(seat))))),
+    h("div", { class: "stats-wrap", role: "region", "aria-label": t("results.stats"), tabindex: 0 },
       h("table", { class: "stats" },
+        h("caption", { class: "sr-only" }, t("results.stats")),
         h("thead", null, h("tr", null,
-          ["#", "Player", "Bids", "Dudos (won)", "Calzas (won)", "Dice lost", "Dice gained", "Rounds"].map((t) => h("th", { scope: "col" }, t)))),
+          h("th", { scope: "col" }, t("results.player")),
+          COLUMNS.map((c) => h("th", { scope: "col", key: c }, t(`stats.${c}`))))),
         h("tbody", null,
-          results.stats.map((s, i) => h("tr", { testid: `stats-row-${i}` },
-            h("td", null, String(place(i) || "")),
+          results.stats.map((s, i) => h("tr", { key: i, testid: `stats-row-${i}` },
             h("th", { scope: "row" }, name(i)),
-            h("td", null, String(s.bids)),
-            h("td", null, `${s.dudos} (${s.dudos_won})`),
-            h("td", null, `${s.calzas} (${s.calzas_won})`),
-            h("td", null, String(s.dice_lost)),
-            h("td", null, String(s.dice_gained)),
-            h("td", null, String(s.rounds_played))))))),
+            h("td", { "data-label": t("stats.bids") }, String(s.bids)),
+            h("td", { "data-label": t("stats.dudos") }, `${s.dudos_won}/${s.dudos}`),
+            h("td", { "data-label": t("stats.calzas") }, `${s.calzas_won}/${s.calzas}`),
+            h("td", { "data-label": t("stats.lost") }, String(s.dice_lost)),
+            h("td", { "data-label": t("stats.gained") }, String(s.dice_gained)),
+            h("td", { "data-label": t("stats.rounds") }, String(s.rounds_played))))))),
+    h("p", { class: "muted small" }, t("results.statsNote")),
     h("div", { class: "row" },
-      isHost ? h("button", { type: "button", testid: "rematch-button", class: "primary", onclick: () => ctx.send({ type: "Start" }) }, "Rematch") : null,
-      h("button", { type: "button", testid: "verify-button", "aria-expanded": String(ctx.ui.verifyOpen), onclick: () => ctx.verify() }, "Verify dice")),
+      isHost
+        ? h("button", { type: "button", testid: "rematch-button", class: "primary big", onclick: () => ctx.send({ type: "Start" }) }, t("results.rematch"))
+        : h("p", { testid: "waiting-host", class: "waiting" }, t("results.waitingHost")),
+      h("button", { type: "button", testid: "verify-button", "aria-expanded": String(ctx.ui.verifyOpen), onclick: () => ctx.verify() }, t("results.verify"))),
     ctx.ui.verifyOpen
       ? h("div", { testid: "verify-panel", class: "verify" },
-          h("p", null, "The dice came from a seed whose SHA-256 was published when the game started."),
+          h("p", null, t("results.verifyHelp")),
           h("dl", null,
-            h("dt", null, "Seed"), h("dd", null, h("code", { testid: "verify-seed" }, results.seed)),
-            h("dt", null, "Published commitment"), h("dd", null, h("code", { testid: "verify-commitment" }, published)),
+            h("dt", null, t("results.seed")), h("dd", null, h("code", { testid: "verify-seed" }, results.seed)),
+            h("dt", null, t("results.commitment")), h("dd", null, h("code", { testid: "verify-commitment" }, published)),
             h("dt", null, "SHA-256(seed)"), h("dd", null,
-              h("strong", { testid: "verify-result", class: ctx.ui.verifyResult ?? "" }, ctx.ui.verifyResult ?? "checking…"))))
+              h("strong", { testid: "verify-result", class: ctx.ui.verifyResult ?? "" }, ctx.ui.verifyResult ?? t("results.checking")),
+              ctx.ui.verifyResult ? h("span", { class: "muted" }, " ", t(`results.${ctx.ui.verifyResult}`)) : null)))
       : null);
 }

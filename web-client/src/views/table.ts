@@ -1,180 +1,393 @@
-// The table (phase Playing or Reveal) and the reveal.
+// The table (phase Playing or Reveal): seats around a felt, the current bid in the middle,
+// your dice and your move below; the reveal (and then the "last round" summary) on the felt.
 import { h } from "../dom";
-import { bidText, dieMatches, legalBidOptions, legalQuantities, faceName } from "../game";
-import type { Emote, Face, Request, Resolution, RoomView } from "../protocol/generated";
-import { seatName, turnOf } from "../state";
+import type { VNode } from "../dom";
+import { dieMatches, legalBidOptions, legalQuantities, minimumRaise } from "../game";
+import { bidText, faceWord, t } from "../i18n";
+import type { Emote, Face, Request, Resolution, RoomView, Seat } from "../protocol/generated";
+import { clockRemaining, diceCounts, liveEmotes, outcomeText, seatName, turnOf } from "../state";
 import type { RoomState } from "../state";
-import { die } from "./parts";
+import { avatar, cupIcon, die, faceIcon } from "./parts";
 
 export const EMOTES: readonly Emote[] = ["ThumbsUp", "Laugh", "Wow", "Thinking", "Sweat", "Clap", "Fire", "Liar"];
 export const EMOTE_ICONS: Record<Emote, string> = {
   ThumbsUp: "👍", Laugh: "😂", Wow: "😮", Thinking: "🤔", Sweat: "😅", Clap: "👏", Fire: "🔥", Liar: "🤥",
 };
 
-export interface TableUi { bidFace: Face | null; bidQty: number | null }
+export type Call = "Dudo" | "Calza";
+
+export interface TableUi {
+  bidFace: Face | null;
+  bidQty: number | null;
+  /** A call waiting for its confirming second tap, valid only for the bid it was armed on. */
+  armed: { call: Call; bids: number; round: number; at: number } | null;
+  logOpen: boolean;
+}
 
 export interface TableCtx {
   state: RoomState;
   ui: TableUi;
+  now: number;
+  reducedMotion: boolean;
   send(req: Request): void;
   setUi(patch: Partial<TableUi>): void;
 }
+
+/** A confirmation waits this long for its second tap. */
+export const ARM_MS = 5000;
 
 export function timerText(ms: number): string {
   return String(Math.ceil(ms / 1000));
 }
 
-export function tableView(ctx: TableCtx): HTMLElement {
+/** Where seat `i` of `n` sits on the oval, with `me` at the bottom: left/top in percent. */
+export function seatPosition(i: number, n: number, me: Seat | null): { x: number; y: number } {
+  const offset = me ?? 0;
+  const k = (((i - offset) % n) + n) % n;
+  const angle = Math.PI / 2 + (2 * Math.PI * k) / n; // clockwise from the bottom
+  return { x: 50 + 44 * Math.cos(angle), y: 50 + 40 * Math.sin(angle) };
+}
+
+function round(ctx: TableCtx) {
+  const table = ctx.state.table;
+  return table && table.state.phase === "Bidding" ? table.state : null;
+}
+
+export function tableView(ctx: TableCtx): VNode {
   const { state } = ctx;
   const room = state.room as RoomView;
-  const table = state.table;
-  const you = state.you;
-  const turn = turnOf(table);
-  const round = table && table.state.phase === "Bidding" ? table.state : null;
-  const bids = round?.bids ?? [];
-  const last = bids[bids.length - 1];
   const reveal = room.phase === "Reveal";
+  const turn = reveal ? null : turnOf(state.table);
+  const r = round(ctx);
+  const res = state.reveal;
+  const name = (s: number): string => seatName(room, s);
 
-  const turnText = reveal
-    ? "Revealing the dice…"
-    : turn === null ? "Waiting" : turn === state.mySeat ? "It's your turn" : `${seatName(room, turn)}'s turn`;
-
-  const players = h("ul", { class: "players" },
-    room.seats.map((seat, i) => {
-      const dice = table?.seats[i]?.dice ?? 0;
-      const away = seat.occupant.type === "Human" && !seat.occupant.connected;
-      return h("li", {
-        testid: `player-${i}`, class: `player${turn === i ? " on-turn" : ""}${dice === 0 ? " out" : ""}`,
-        "data-turn": turn === i ? "true" : null,
-      },
-        h("span", { testid: `player-name-${i}`, class: "name" }, seat.name),
-        i === state.mySeat ? h("span", { class: "tag" }, "you") : null,
-        away ? h("span", { class: "tag away" }, "away") : null,
-        h("span", { class: "cup", "aria-label": `${dice} dice` },
-          "🎲 ", h("span", { testid: `dice-count-${i}` }, String(dice))));
-    }));
-
-  const clock = state.clock;
-  const children: Array<HTMLElement | null> = [
-    round && round.palifico !== null
+  return h("div", { class: `table${reveal ? " revealing" : ""}` },
+    r && r.palifico !== null && !reveal
       ? h("div", { testid: "palifico-banner", class: "banner palifico", role: "status" },
-          `Palifico round for ${seatName(room, round.palifico)}: `,
-          "aces are not wild", room.rules.palifico_face_locked ? " and the face is locked." : ".")
+          t(room.rules.palifico_face_locked ? "table.palificoLocked" : "table.palifico", { name: name(r.palifico) }))
       : null,
-    h("div", { class: "turn-row" },
-      h("div", { testid: "turn-indicator", class: "turn-indicator" }, turnText),
-      clock && !reveal
-        ? h("div", { class: `timer${clock.seat === state.mySeat ? " mine" : ""}`, "aria-label": "seconds left" },
-            "⏱ ", h("span", { testid: "turn-timer", "data-clock": "1" }, timerText(clock.remaining_ms)), " s")
-        : null),
-    players,
-  ];
-
-  if (you) {
-    children.push(h("section", { class: "my-dice-wrap", "aria-label": "your dice" },
-      h("h3", null, "Your dice"),
-      h("div", { testid: "my-dice", class: "dice" }, you.hand.map((f) => die(f)))));
-  }
-
-  children.push(h("section", { class: "bids" },
-    h("div", { class: "current" },
-      h("span", { class: "label" }, "Current bid: "),
-      h("strong", { testid: "current-bid" }, last ? bidText(last.bid.quantity, last.bid.face) : "no bid yet"),
-      last ? h("span", { class: "by" }, ` by ${seatName(room, last.seat)}`) : null),
-    h("ol", { testid: "bid-history", class: "history", "aria-label": "bids this round" },
-      bids.map((b) => h("li", null, `${seatName(room, b.seat)}: ${bidText(b.bid.quantity, b.bid.face)}`)))));
-
-  if (you && room.phase === "Playing") children.push(controls(ctx));
-  if (reveal) {
-    const res = state.reveal ?? table?.last_resolution ?? null;
-    if (res) children.push(revealView(res, room, (s) => seatName(room, s)));
-  }
-  children.push(emotes(ctx));
-  return h("div", { class: "table" }, children);
+    turnLine(ctx, turn),
+    news(ctx),
+    h("div", { class: "felt-wrap" },
+      h("div", { class: "felt" },
+        seatsRing(ctx, turn),
+        h("div", { class: "centre" }, reveal && res ? revealHeadline(res, ctx, room) : currentBid(ctx))),
+    ),
+    reveal && res ? revealView(res, room, name, { ctx }) : null,
+    state.you ? myArea(ctx) : null,
+    !reveal && res ? lastRound(res, name) : null,
+    roundLog(ctx),
+  );
 }
 
-function controls(ctx: TableCtx): HTMLElement {
-  const legal = ctx.state.you?.legal;
-  const options = legalBidOptions(legal);
-  const round = ctx.state.table?.state.phase === "Bidding" ? ctx.state.table.state : null;
-  const lastBid = round?.bids[round.bids.length - 1];
-  let face = ctx.ui.bidFace;
-  if (face === null || !options.some((o) => o.face === face)) {
-    face = options.find((o) => o.face === lastBid?.bid.face)?.face ?? options[0]?.face ?? null;
-  }
-  const qs = face === null ? [] : legalQuantities(legal, face);
-  const qty = ctx.ui.bidQty !== null && qs.includes(ctx.ui.bidQty) ? ctx.ui.bidQty : (qs[0] ?? null);
+/** What the room did that everyone should see now (auto-played turns, forfeits, host changes,
+ * people leaving or coming back), on the table for NEWS_MS, then in the round log. */
+export const NEWS_KEYS = new Set(["log.autoTime", "log.autoAway", "log.forfeited", "log.hostChanged", "log.youHost", "log.disconnected", "log.reconnected", "log.left", "log.eliminated", "log.palifico"]);
+export const NEWS_MS = 12_000;
 
-  const parts: Array<HTMLElement | null> = [];
-  if (options.length > 0 && face !== null && qty !== null) {
-    const chosenFace = face;
-    parts.push(h("form", {
-      class: "bid-picker",
-      onsubmit: (e: Event) => {
-        e.preventDefault();
-        ctx.send({ type: "Act", action: { type: "Bid", quantity: qty, face: chosenFace } });
-        ctx.setUi({ bidQty: null });
+function news(ctx: TableCtx): VNode | null {
+  const recent = ctx.state.log.filter((e) => NEWS_KEYS.has(e.key) && ctx.now - e.at < NEWS_MS).slice(-3);
+  if (recent.length === 0) return null;
+  return h("ul", { class: "news", testid: "table-news" },
+    recent.map((e) => h("li", { key: e.seq, testid: "news-entry", "data-key": e.key, class: e.key.replace("log.", "news-") }, t(e.key, e.params))));
+}
+
+function turnLine(ctx: TableCtx, turn: Seat | null): VNode {
+  const { state } = ctx;
+  const room = state.room as RoomView;
+  const mine = turn !== null && turn === state.mySeat;
+  const text = room.phase === "Reveal"
+    ? t("table.revealing")
+    : turn === null ? t("table.waiting") : mine ? t("table.yourTurn") : t("table.turnOf", { name: seatName(room, turn) });
+  const ms = clockRemaining(state, ctx.now);
+  const showClock = state.clock !== null && room.phase === "Playing" && ms !== null;
+  const warn = showClock && ms <= 5000;
+  return h("div", { class: `turn-row${mine ? " mine" : ""}` },
+    h("p", { testid: "turn-indicator", class: "turn-indicator", "aria-live": "off" },
+      mine ? h("span", { class: "arrow", "aria-hidden": "true" }, "▶ ") : null, text),
+    showClock
+      ? h("p", { class: `timer${warn ? " warn" : ""}${state.clock?.seat === state.mySeat ? " mine" : ""}` },
+          h("span", { class: "sr-only" }, t("table.secondsLeft")),
+          "⏱ ", h("span", { testid: "turn-timer", "data-clock": "1" }, timerText(ms)), " s")
+      : null);
+}
+
+function clockRing(ctx: TableCtx, seat: Seat): VNode | null {
+  const { state } = ctx;
+  const clock = state.clock;
+  if (!clock || clock.seat !== seat || state.room?.phase !== "Playing") return null;
+  const ms = clockRemaining(state, ctx.now) ?? 0;
+  const limit = state.room.rules.turn_time_limit_secs;
+  const total = clock.reason === "TimeLimit" && limit ? limit * 1000 : Math.max(clock.remaining_ms, 1);
+  const frac = Math.max(0, Math.min(1, ms / total));
+  const c = 2 * Math.PI * 46;
+  return h("svg", { class: `clock-ring${ms <= 5000 ? " warn" : ""}`, viewBox: "0 0 100 100", "aria-hidden": "true" },
+    h("circle", { cx: 50, cy: 50, r: 46, class: "ring-track" }),
+    h("circle", { cx: 50, cy: 50, r: 46, class: "ring-left", "stroke-dasharray": `${(c * frac).toFixed(1)} ${c.toFixed(1)}` }));
+}
+
+function seatsRing(ctx: TableCtx, turn: Seat | null): VNode {
+  const { state } = ctx;
+  const room = state.room as RoomView;
+  const counts = diceCounts(state);
+  const res = room.phase === "Reveal" ? state.reveal : null;
+  const bubbles = liveEmotes(state, ctx.now);
+  const n = room.seats.length;
+  return h("ul", { class: "seat-ring", "aria-label": t("table.players") },
+    room.seats.map((seat, i) => {
+      const dice = counts[i] ?? 0;
+      const out = dice === 0;
+      const away = seat.occupant.type === "Human" && !seat.occupant.connected;
+      const change = res?.changes.find((c) => c.seat === i);
+      const onTurn = turn === i;
+      const pos = seatPosition(i, n, state.mySeat);
+      const status = out ? t("seat.out") : seat.occupant.type === "Bot" ? t("seat.bot") : away ? t("seat.away") : null;
+      return h("li", {
+        key: i, testid: `player-${i}`,
+        class: `seat-tile${onTurn ? " on-turn" : ""}${out ? " out" : ""}${away ? " away" : ""}${i === state.mySeat ? " me" : ""}`,
+        "data-turn": onTurn ? "true" : null,
+        style: { "--x": `${pos.x.toFixed(1)}%`, "--y": `${pos.y.toFixed(1)}%` },
       },
-    },
-      h("label", { for: "bid-quantity" }, "Bid"),
-      h("select", {
-        id: "bid-quantity", testid: "bid-quantity", "aria-label": "quantity",
-        onchange: (e: Event) => ctx.setUi({ bidQty: parseInt((e.target as HTMLSelectElement).value, 10) }),
-      }, qs.map((q) => h("option", { value: q, selected: q === qty }, String(q)))),
-      h("span", { "aria-hidden": "true" }, "×"),
-      h("select", {
-        id: "bid-face", testid: "bid-face", "aria-label": "face",
-        onchange: (e: Event) => ctx.setUi({ bidFace: parseInt((e.target as HTMLSelectElement).value, 10), bidQty: null }),
-      }, options.map((o) => h("option", { value: o.face, selected: o.face === face }, `${faceName(o.face, 2)} (${o.face})`))),
-      h("button", { type: "submit", testid: "bid-button", class: "primary" }, "Bid")));
+        h("span", { class: "avatar-wrap" }, avatar(i, seat.name), clockRing(ctx, i)),
+        h("span", { class: "seat-text" },
+          h("span", { testid: `player-name-${i}`, class: "name" }, seat.name),
+          i === state.mySeat ? h("span", { class: "tag you" }, t("seat.you")) : null,
+          room.host === i ? h("span", { class: "tag" }, t("seat.host")) : null,
+          h("span", { class: "cup-line" },
+            cupIcon(),
+            h("span", { class: "sr-only" }, t("seat.diceLabel")),
+            h("span", { testid: `dice-count-${i}`, class: "count" }, String(dice)),
+            change ? h("span", { class: `change ${change.after < change.before ? "lost" : "gained"}`, testid: `dice-change-${i}` },
+              change.after < change.before ? `−${change.before - change.after}` : `+${change.after - change.before}`) : null),
+          status ? h("span", { class: `status${away ? " away" : ""}`, testid: `player-status-${i}` }, status) : null,
+          onTurn ? h("span", { class: "to-play", testid: `to-play-${i}` }, h("span", { "aria-hidden": "true" }, "▲ "), t("seat.toPlay")) : null),
+        bubbles.filter((b) => b.seat === i).map((b) =>
+          h("span", {
+            key: `e${b.key}`, class: "bubble", testid: "emote-bubble", "data-seat": i, "data-emote": b.emote,
+            role: "img", "aria-label": t("emote.from", { name: b.name, emote: t(`emote.${b.emote}`) }),
+          }, EMOTE_ICONS[b.emote])));
+    }));
+}
+
+function currentBid(ctx: TableCtx): VNode {
+  const { state } = ctx;
+  const room = state.room as RoomView;
+  const r = round(ctx);
+  const bids = r?.bids ?? [];
+  const last = bids[bids.length - 1];
+  return h("section", { class: "bids", "aria-label": t("table.bids") },
+    h("p", { class: "label" }, t("table.currentBid")),
+    h("p", { class: "current" },
+      last ? faceIcon(last.bid.face, "face-icon big") : null,
+      h("strong", { testid: "current-bid" }, last ? bidText(last.bid.quantity, last.bid.face) : t("table.noBid"))),
+    last ? h("p", { class: "by" }, t("table.bidBy", { name: seatName(room, last.seat) })) : null,
+    h("p", { class: "total muted" }, t("table.total", { count: state.table?.total_dice ?? 0 })),
+    h("ol", { testid: "bid-history", class: "history", "aria-label": t("table.history") },
+      bids.map((b, i) => h("li", { key: i }, `${seatName(room, b.seat)}: ${bidText(b.bid.quantity, b.bid.face)}`))));
+}
+
+function myArea(ctx: TableCtx): VNode {
+  const { state } = ctx;
+  const you = state.you!;
+  const room = state.room as RoomView;
+  const r = round(ctx);
+  const myCount = state.mySeat !== null ? diceCounts(state)[state.mySeat] ?? 0 : 0;
+  const hand = you.hand;
+  let body: VNode;
+  if (hand.length > 0 && room.phase === "Playing") {
+    body = h("div", {
+      key: `round-${r?.round ?? 0}`, testid: "my-dice", class: `dice${ctx.reducedMotion ? "" : " shake"}`,
+    }, hand.map((f, i) => die(f, { key: i })));
+  } else if (room.phase === "Reveal" && state.reveal && state.mySeat !== null && (state.reveal.hands[state.mySeat]?.length ?? 0) > 0) {
+    // During the reveal your dice are the ones you just played, now public.
+    const res = state.reveal;
+    const seat = state.mySeat;
+    body = h("div", { key: "revealed", testid: "my-dice", class: "dice" },
+      res.hands[seat]!.map((f, i) => die(f, { key: i, match: dieMatches(res, seat, f) })));
+  } else if (myCount === 0) {
+    body = h("p", { class: "muted", testid: "my-dice-note" }, t("table.youAreOut"));
+  } else {
+    body = h("p", { class: "muted", testid: "my-dice-note" }, t("table.diceInReveal"));
   }
-  const calls = h("div", { class: "calls" },
-    legal?.dudo ? h("button", { type: "button", testid: "dudo-button", class: "danger", onclick: () => ctx.send({ type: "Act", action: { type: "Dudo" } }) }, "Dudo!") : null,
-    legal?.calza ? h("button", { type: "button", testid: "calza-button", onclick: () => ctx.send({ type: "Act", action: { type: "Calza" } }) }, "Calza!") : null,
-    legal?.declare_palifico ? h("button", { type: "button", testid: "palifico-button", onclick: () => ctx.send({ type: "Act", action: { type: "DeclarePalifico" } }) }, "Declare palifico") : null);
-  parts.push(calls);
-  return h("section", { class: "controls", "aria-label": "your move" }, parts);
+  return h("section", { class: "my-area", "aria-labelledby": "my-dice-title" },
+    h("h2", { id: "my-dice-title", class: "h3" }, t("table.yourDice")),
+    body,
+    room.phase === "Playing" && myCount > 0 ? controls(ctx) : null,
+    emoteButtons(ctx));
 }
 
-function emotes(ctx: TableCtx): HTMLElement {
-  return h("section", { class: "emotes", "aria-label": "emotes" },
-    ctx.state.mySeat !== null
-      ? h("div", { class: "emote-buttons" },
-          EMOTES.map((e) => h("button", {
-            type: "button", testid: `emote-${e}`, "aria-label": e, title: e,
-            onclick: () => ctx.send({ type: "Emote", emote: e }),
-          }, EMOTE_ICONS[e])))
-      : null,
-    h("ul", { testid: "emote-feed", class: "emote-feed", "aria-label": "reactions" },
-      ctx.state.emotes.map((e) => h("li", { "data-emote": e.emote }, `${e.name} ${EMOTE_ICONS[e.emote]} ${e.emote}`))));
+function controls(ctx: TableCtx): VNode {
+  const { state, ui } = ctx;
+  const legal = state.you?.legal;
+  const r = round(ctx);
+  const myTurn = r !== null && r.turn === state.mySeat;
+  const options = legalBidOptions(legal);
+  const lastBid = r?.bids[r.bids.length - 1];
+  const min = minimumRaise(legal, lastBid?.bid.face ?? null);
+  let face = ui.bidFace;
+  if (face === null || !options.some((o) => o.face === face)) face = min?.face ?? null;
+  const qs = face === null ? [] : legalQuantities(legal, face);
+  const qty = ui.bidQty !== null && qs.includes(ui.bidQty) ? ui.bidQty : (qs[0] ?? null);
+  const canBid = myTurn && face !== null && qty !== null;
+  const bids = r?.bids.length ?? 0;
+  const armed = ui.armed && ui.armed.bids === bids && ui.armed.round === (r?.round ?? -1) && ctx.now - ui.armed.at < ARM_MS
+    ? ui.armed.call : null;
+
+  const place = (quantity: number, f: Face): void => {
+    ctx.send({ type: "Act", action: { type: "Bid", quantity, face: f } });
+    ctx.setUi({ bidQty: null, bidFace: null, armed: null });
+  };
+  const call = (c: Call, allowed: boolean | undefined): void => {
+    if (!allowed) return;
+    if (armed === c) {
+      ctx.send({ type: "Act", action: { type: c } });
+      ctx.setUi({ armed: null });
+    } else {
+      ctx.setUi({ armed: { call: c, bids, round: r?.round ?? -1, at: ctx.now } });
+    }
+  };
+  const step = (d: number): void => {
+    if (qty === null) return;
+    const i = qs.indexOf(qty) + d;
+    const next = qs[Math.max(0, Math.min(qs.length - 1, i))];
+    if (next !== undefined) ctx.setUi({ bidQty: next, bidFace: face });
+  };
+  const off = (b: boolean): Record<string, unknown> => (b ? {} : { "aria-disabled": "true" });
+
+  return h("section", { class: `controls${myTurn ? " active" : ""}`, "aria-label": t("table.yourMove") },
+    h("div", { class: "bid-picker", role: "group", "aria-label": t("table.chooseBid") },
+      h("div", { class: "faces", role: "group", "aria-label": t("table.face") },
+        [1, 2, 3, 4, 5, 6].map((f) => {
+          const ok = myTurn && options.some((o) => o.face === f);
+          return h("button", {
+            key: f, type: "button", testid: `bid-face-${f}`, class: `face-btn${f === face && myTurn ? " chosen" : ""}`,
+            "aria-pressed": String(f === face && myTurn), "aria-label": faceWord(f, 2), ...off(ok),
+            onclick: () => { if (ok) ctx.setUi({ bidFace: f, bidQty: null }); },
+          }, faceIcon(f));
+        })),
+      h("div", { class: "stepper", role: "group", "aria-label": t("table.quantity") },
+        h("button", { type: "button", testid: "bid-qty-minus", "aria-label": t("table.less"), ...off(canBid && qs.indexOf(qty!) > 0), onclick: () => step(-1) }, "−"),
+        h("output", { testid: "bid-quantity", class: "qty", "aria-live": "off" }, myTurn && qty !== null ? String(qty) : "–"),
+        h("button", { type: "button", testid: "bid-qty-plus", "aria-label": t("table.more"), ...off(canBid && qs.indexOf(qty!) < qs.length - 1), onclick: () => step(1) }, "+")),
+      h("button", {
+        type: "button", testid: "bid-button", class: "primary bid-go", ...off(canBid),
+        onclick: () => { if (canBid) place(qty!, face!); },
+      }, canBid ? t("table.bidThis", { bid: bidText(qty!, face!) }) : t("table.bid")),
+      min && myTurn && !(min.face === face && min.quantity === qty)
+        ? h("button", { type: "button", testid: "bid-min", class: "bid-min", onclick: () => place(min.quantity, min.face) },
+            t("table.minRaise", { bid: bidText(min.quantity, min.face) }))
+        : null),
+    h("div", { class: "calls" },
+      h("button", {
+        type: "button", testid: "dudo-button", class: `danger${armed === "Dudo" ? " armed" : ""}`, "data-armed": armed === "Dudo" ? "true" : null,
+        ...off(!!legal?.dudo), onclick: () => call("Dudo", legal?.dudo),
+      }, armed === "Dudo" ? t("table.confirmDudo") : t("table.dudo")),
+      state.room?.rules.calza_enabled
+        ? h("button", {
+            type: "button", testid: "calza-button", class: `calza${armed === "Calza" ? " armed" : ""}`, "data-armed": armed === "Calza" ? "true" : null,
+            ...off(!!legal?.calza), onclick: () => call("Calza", legal?.calza),
+          }, armed === "Calza" ? t("table.confirmCalza") : t("table.calza"))
+        : null,
+      armed ? h("button", { type: "button", testid: "call-cancel", onclick: () => ctx.setUi({ armed: null }) }, t("table.cancel")) : null,
+      legal?.declare_palifico
+        ? h("button", { type: "button", testid: "palifico-button", onclick: () => ctx.send({ type: "Act", action: { type: "DeclarePalifico" } }) }, t("table.declarePalifico"))
+        : null),
+    armed ? h("p", { class: "hint", role: "status" }, t(armed === "Dudo" ? "table.armedDudo" : "table.armedCalza")) : null);
 }
 
-export function outcomeText(res: Resolution, name: (seat: number) => string): string {
-  const caller = res.call.type === "Dudo" ? res.call.challenger : res.call.caller;
-  const what = res.call.type === "Dudo"
-    ? `${name(caller)} called dudo: the bid was ${res.call_succeeded ? "false" : "right"}.`
-    : `${name(caller)} called calza: ${res.call_succeeded ? "exactly right" : "wrong"}.`;
-  const changes = res.changes.map((c) => {
-    const d = c.after - c.before;
-    const verb = d < 0 ? `lost ${-d === 1 ? "a die" : `${-d} dice`}` : `gained ${d === 1 ? "a die" : `${d} dice`}`;
-    return `${name(c.seat)} ${verb} (${c.before} → ${c.after})${c.after === 0 ? ", out of the game" : ""}.`;
-  });
-  return [what, ...changes].join(" ");
+function emoteButtons(ctx: TableCtx): VNode | null {
+  if (ctx.state.mySeat === null) return null;
+  return h("div", { class: "emote-buttons", role: "group", "aria-label": t("table.emotes") },
+    EMOTES.map((e) => h("button", {
+      key: e, type: "button", testid: `emote-${e}`, "aria-label": t(`emote.${e}`), title: t(`emote.${e}`),
+      onclick: () => ctx.send({ type: "Emote", emote: e }),
+    }, EMOTE_ICONS[e])));
 }
 
-export function revealView(res: Resolution, room: RoomView, name: (seat: number) => string): HTMLElement {
+/** How many matching dice the reveal's count-up has reached at `now` (all of them without
+ * animation). */
+function countedSoFar(res: Resolution, ctx: TableCtx | undefined, pauseMs: number): { shown: number; animate: boolean } {
+  const at = ctx?.state.revealAt ?? 0;
+  const animate = !!ctx && !ctx.reducedMotion && at > 0;
+  if (!animate) return { shown: res.count, animate };
+  const step = countStep(res, pauseMs);
+  return { shown: Math.min(res.count, Math.max(0, Math.floor((ctx!.now - at - 400) / step) + 1)), animate };
+}
+
+/** The felt's centre during a reveal: the call, the bid, the count against it. */
+function revealHeadline(res: Resolution, ctx: TableCtx, room: RoomView): VNode {
   const bid = res.bid.bid;
-  return h("section", { testid: "reveal", class: "reveal", "aria-label": "reveal" },
-    h("h3", null, `Round ${res.round + 1}: the dice`),
+  const { shown } = countedSoFar(res, ctx, room.reveal_pause_ms);
+  const done = shown >= res.count;
+  return h("section", { class: "bids", "aria-hidden": "true" },
+    h("p", { class: "label" }, t(res.call.type === "Dudo" ? "table.dudo" : "table.calza")),
+    h("p", { class: "current" }, faceIcon(bid.face, "face-icon big"), h("strong", null, bidText(bid.quantity, bid.face))),
+    h("p", { class: `tally${done ? " done" : ""}` }, t("reveal.tally", { count: shown })),
+    done ? h("p", { class: "verdict" }, t(res.call_succeeded ? "reveal.callRight" : "reveal.callWrong")) : null);
+}
+
+function wildsNote(res: Resolution): string {
+  const bid = res.bid.bid;
+  if (res.wilds === "None" || bid.face === 1) return t("reveal.acesNotWild");
+  return res.wilds === "BidderOnly" ? t("reveal.acesBidder") : t("reveal.acesWild");
+}
+
+/** Milliseconds between two counted dice in the reveal's count-up. */
+export function countStep(res: Resolution, pauseMs: number): number {
+  return Math.max(80, Math.min(400, (pauseMs * 0.5) / Math.max(1, res.count)));
+}
+
+/** The reveal: every hand out of its cup, matching dice lit and counted up to the total. */
+export function revealView(
+  res: Resolution, room: RoomView, name: (seat: number) => string,
+  opts: { ctx?: TableCtx } = {},
+): VNode {
+  const bid = res.bid.bid;
+  const { shown, animate } = countedSoFar(res, opts.ctx, room.reveal_pause_ms);
+  const step = countStep(res, room.reveal_pause_ms);
+  let k = 0;
+  return h("section", { testid: "reveal", class: `reveal${animate ? " animate" : ""}`, "aria-label": t("reveal.title", { round: res.round + 1 }) },
+    h("h3", { class: "h3" }, t("reveal.title", { round: res.round + 1 })),
+    h("p", { class: "called" },
+      t("reveal.bidWas", { name: name(res.bid.seat), bid: bidText(bid.quantity, bid.face) }), " ",
+      h("span", { class: "muted" }, wildsNote(res))),
+    h("p", { class: "count" },
+      animate ? h("span", { class: "counter", "aria-hidden": "true" }, String(shown), " / ") : null,
+      h("span", { testid: "reveal-count" }, t("reveal.count", { count: res.count, bid: bidText(bid.quantity, bid.face) }))),
+    h("p", { testid: "reveal-outcome", class: "outcome" }, outcomeText(res, name)),
     h("ul", { class: "hands" },
-      res.hands.map((hand, seat) =>
-        h("li", { class: "hand" },
+      res.hands.map((hand, seat) => {
+        if (hand.length === 0) return null;
+        return h("li", { key: seat, class: "hand" },
           h("span", { class: "name" }, name(seat)),
           h("span", { testid: `reveal-hand-${seat}`, class: "dice" },
-            hand.length === 0 ? h("span", { class: "muted" }, "out") : hand.map((f) => die(f, dieMatches(res, seat, f))))))),
-    h("p", { testid: "reveal-count", class: "count" },
-      `${res.count} counted against ${name(res.bid.seat)}'s bid of ${bidText(bid.quantity, bid.face)}`,
-      res.wilds === "None" || bid.face === 1 ? " (aces not wild)" : res.wilds === "BidderOnly" ? " (only the bidder's aces wild)" : " (aces wild)"),
-    h("p", { testid: "reveal-outcome", class: "outcome" }, outcomeText(res, name)),
-    room.phase === "Reveal" ? h("p", { class: "muted" }, "The next round starts in a moment…") : null);
+            h("span", { class: "cup-lift", "aria-hidden": "true" }),
+            hand.map((f, i) => {
+              const match = dieMatches(res, seat, f);
+              const delay = animate && match ? 400 + step * k++ : undefined;
+              return die(f, { match, key: i, delayMs: delay });
+            })));
+      })),
+    room.phase === "Reveal" ? h("p", { class: "muted" }, t("reveal.next")) : null);
+}
+
+/** The last round, kept on the table until the next reveal: who called, the count, who lost
+ * or gained a die (text only: dice are drawn only inside the reveal). */
+function lastRound(res: Resolution, name: (seat: number) => string): VNode {
+  const bid = res.bid.bid;
+  return h("section", { class: "last-round", testid: "last-round", "aria-label": t("reveal.lastRound", { round: res.round + 1 }) },
+    h("h3", { class: "h3" }, t("reveal.lastRound", { round: res.round + 1 })),
+    h("p", null, t("reveal.bidWas", { name: name(res.bid.seat), bid: bidText(bid.quantity, bid.face) }), " ",
+      t("reveal.count", { count: res.count, bid: bidText(bid.quantity, bid.face) })),
+    h("p", { testid: "last-round-outcome", class: "outcome" }, outcomeText(res, name)));
+}
+
+function roundLog(ctx: TableCtx): VNode {
+  const log = ctx.state.log;
+  return h("details", { class: "card log", testid: "round-log", open: ctx.ui.logOpen || null,
+    ontoggle: (e: Event) => { ctx.ui.logOpen = (e.currentTarget as HTMLDetailsElement).open; } },
+    h("summary", null, t("log.title")),
+    log.length === 0 ? h("p", { class: "muted" }, t("log.empty"))
+      : h("ol", { class: "log-list" }, log.slice().reverse().map((e) => h("li", { key: e.seq, testid: "log-entry", "data-key": e.key }, t(e.key, e.params)))));
 }
