@@ -11,7 +11,7 @@
 # Needs: the Rust std of each target (`rustup target add <target>`), a C compiler for it
 # (rusqlite's bundled SQLite and ring are C): for x86_64, Debian's musl-tools (`musl-gcc`); for
 # aarch64, `aarch64-linux-musl-gcc` on PATH, or CC_aarch64_unknown_linux_musl naming one, or
-# cargo-zigbuild (`cargo install cargo-zigbuild` and zig); and Node.js 20+ with npm for the
+# cargo-zigbuild with zig (`pip install cargo-zigbuild ziglang`); and Node.js 20+ with npm for the
 # web client. Each missing piece is named with the command that supplies it.
 set -euo pipefail
 
@@ -73,8 +73,11 @@ toolchain_for() {
       die "no C compiler for $target: install musl-gcc (Debian/Ubuntu: sudo apt install musl-tools) or set $var" ;;
     aarch64-unknown-linux-musl)
       if command -v aarch64-linux-musl-gcc >/dev/null; then echo "cc aarch64-linux-musl-gcc"; return; fi
-      if command -v cargo-zigbuild >/dev/null && command -v zig >/dev/null; then echo zigbuild; return; fi
-      die "no C compiler for $target: put aarch64-linux-musl-gcc on PATH (a musl.cc cross toolchain), set $var, or install cargo-zigbuild and zig" ;;
+      if command -v cargo-zigbuild >/dev/null \
+        && { command -v zig >/dev/null || python3 -c 'import ziglang' 2>/dev/null; }; then
+        echo zigbuild; return
+      fi
+      die "no C compiler for $target: put aarch64-linux-musl-gcc on PATH (a musl.cc cross toolchain), set $var, or install cargo-zigbuild and zig (pip install cargo-zigbuild ziglang)" ;;
   esac
 }
 

@@ -212,7 +212,10 @@ impl Sessions {
     pub fn close_from(&self, net: Net) -> usize {
         let table = self.inner.lock().expect("sessions lock");
         let mut closed = 0;
-        for session in table.conns.values().filter(|s| net.contains(s.ip)) {
+        for (conn, session) in table.conns.iter().filter(|(_, s)| net.contains(s.ip)) {
+            // The session's own end line says `server_shutdown` (its stop token is a child of
+            // the server's); this line says why.
+            info!(conn, ip = %session.ip, room = %session.room, %net, "closing a blocked address's connection");
             session.stop.cancel();
             closed += 1;
         }

@@ -639,7 +639,11 @@ pub async fn run(
         Some(path) => Some(admin::bind(path).await.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
-                format!("cannot open the admin socket {}: {e}", path.display()),
+                format!(
+                    "cannot open the admin socket {}: {e} (--admin-socket, PERUDO_ADMIN_SOCKET, \
+                     names another path, or none)",
+                    path.display()
+                ),
             )
         })?),
         None => None,
