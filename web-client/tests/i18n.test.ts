@@ -46,6 +46,16 @@ function usedKeys(): string[] {
 /** A key is present when it, or its plural forms, are. */
 const has = (cat: Record<string, string>, key: string): boolean => key in cat || `${key}_other` in cat;
 
+describe("names in sentences", () => {
+  it("isolates a player's name so a right-to-left name cannot reorder the sentence", () => {
+    setLang("en");
+    const name = "\u05d3\u05e0\u05d4 Bob"; // Hebrew and Latin in one name
+    expect(t("log.left", { name })).toBe(`\u2068${name}\u2069 left.`);
+    expect(t("outcome.lost", { name: "Ann", count: 1, after: 4 })).toBe("\u2068Ann\u2069 loses a die (4 left).");
+    expect(t("bid.text", { quantity: 3, face: "fours" })).not.toContain("\u2068"); // only names
+  });
+});
+
 describe("message catalogues", () => {
   it("English has every key the code uses", () => {
     const missing = usedKeys().filter((k) => !has(en, k));

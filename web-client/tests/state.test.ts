@@ -100,7 +100,7 @@ describe("reducer", () => {
       ],
     };
     const s2 = reduce(s, u, 5000);
-    const name = s.room!.seats[1]!.name;
+    const name = `\u2068${s.room!.seats[1]!.name}\u2069`; // bidi-isolated in sentences
     expect(s2.log.map((e) => e.key)).toEqual(["log.autoTime", "log.forfeited"]);
     expect(s2.announcement?.text).toContain(`the room bid 2 × fives for ${name}`);
     expect(s2.announcement?.text).toContain(`${name} was away too long and forfeited`);

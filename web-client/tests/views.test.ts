@@ -181,8 +181,9 @@ describe("views", () => {
     const name = s.room!.seats[1]!.name;
     const news = [...el.querySelectorAll('[data-testid="news-entry"]')].map((e) => [e.getAttribute("data-key"), e.textContent]);
     expect(news).toEqual([
-      ["log.autoAway", `${name} is away: the room called dudo for them.`],
-      ["log.forfeited", `${name} was away too long and forfeited.`],
+      // The name is bidi-isolated (FSI ... PDI) inside the sentence.
+      ["log.autoAway", `\u2068${name}\u2069 is away: the room called dudo for them.`],
+      ["log.forfeited", `\u2068${name}\u2069 was away too long and forfeited.`],
     ]);
     draw(tableView(ctx(20_000)), el);
     expect(q(el, "table-news")).toBeNull();

@@ -36,6 +36,18 @@ export function getLang(): Lang {
 export type Params = Record<string, string | number>;
 
 /** The message `key` in the current language with `params` filled in. */
+/** First strong isolate and pop directional isolate (Unicode bidi). */
+const FSI = "\u2068";
+const PDI = "\u2069";
+
+/**
+ * A parameter as it goes into a sentence. A player's name is isolated (FSI ... PDI), so a
+ * right-to-left or mixed-direction name cannot reorder the words around it.
+ */
+function param(name: string, value: unknown): string {
+  return name === "name" ? `${FSI}${String(value)}${PDI}` : String(value);
+}
+
 export function t(key: string, params?: Params): string {
   const cat = CATALOGUES[lang] as Record<string, string>;
   let text: string | undefined;
@@ -44,7 +56,7 @@ export function t(key: string, params?: Params): string {
     text = cat[`${key}_${plural.select(count)}`] ?? cat[`${key}_other`];
   }
   text ??= cat[key] ?? (en as Record<string, string>)[key] ?? key;
-  return params ? text.replace(/\{(\w+)\}/g, (m, p: string) => (p in params ? String(params[p]) : m)) : text;
+  return params ? text.replace(/\{(\w+)\}/g, (m, p: string) => (p in params ? param(p, params[p]) : m)) : text;
 }
 
 /** "3 × fours" / "3 × cuatros": the quantity and the face's word in the right number. */
