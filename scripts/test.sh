@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly what CI runs (.ci/run):
-#   0. what a fresh machine lacks: Debian's `chromium` (browser tests) and `caddy` (deployment
-#      test), installed with apt-get when this runs as root; otherwise it stops at once and
+#   0. what a fresh machine lacks: Debian's `chromium` (browser tests), `caddy` and `nginx-light`
+#      (deployment tests: the shipped proxy configs are validated), installed with apt-get when this runs as root; otherwise it stops at once and
 #      prints the one command to run;
 #   1. the web client: install its locked dependencies, build it (web-client/dist), unit tests;
 #   2. every Rust test of the workspace (the server embeds the client build just made);
@@ -16,6 +16,8 @@ step() { printf '\n==> %s\n' "$*"; }
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v caddy >/dev/null || missing+=(caddy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     step "installing ${missing[*]} (apt-get)"

@@ -466,6 +466,33 @@ test("the shipped Caddyfile validates", { timeout: 60_000 }, async () => {
   }
 });
 
+/** nginx (Debian's `nginx-light`, installed by scripts/test.sh); $NGINX overrides it. */
+const NGINX = process.env.NGINX ?? (existsSync("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx");
+
+test("the shipped nginx.conf passes nginx -t (Debian 12's nginx)", { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "perudo-e2e-nginx-"));
+  try {
+    // A throwaway certificate stands in for certbot's; everything else is the shipped site.
+    const cert = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-subj", "/CN=perudo.example.org"],
+      { encoding: "utf8", timeout: 30_000 });
+    assert.equal(cert.status, 0, `openssl req failed:\n${cert.stderr}`);
+    const site = readFileSync(join(repoRoot, "deploy", "nginx.conf"), "utf8")
+      .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${join(dir, "key.pem")};`)
+      .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${join(dir, "cert.pem")};`)
+      .split("\n").filter((l) => !/include \/etc\/letsencrypt|ssl_dhparam/.test(l)).join("\n");
+    writeFileSync(join(dir, "site.conf"), site);
+    writeFileSync(join(dir, "nginx.conf"), `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\n` +
+      `http {\n  access_log off;\n  client_body_temp_path ${dir};\n  include ${dir}/site.conf;\n}\n`);
+    const v = spawnSync(NGINX, ["-t", "-c", join(dir, "nginx.conf"), "-p", dir], { encoding: "utf8", timeout: 30_000 });
+    assert.ok(!v.error, `nginx is required (Debian package nginx-light; scripts/test.sh installs it): ${v.error}`);
+    assert.equal(v.status, 0, `nginx -t failed:\n${v.stdout}${v.stderr}`);
+    assert.match(v.stderr, /test is successful/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("the systemd unit verifies", { timeout: 60_000 }, async (t) => {
   const probe = spawnSync(SYSTEMD_ANALYZE, ["--version"], { encoding: "utf8", timeout: 10_000 });
   if (probe.error?.code === "ENOENT") {
