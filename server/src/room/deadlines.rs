@@ -30,28 +30,51 @@ impl Timer {
     }
 }
 
-/// When each of the room's running timers is due.
-#[derive(Debug, Default)]
-pub(super) struct Deadlines(Vec<(Instant, Timer)>);
+/// Most timers a room can have running at once: idle close, a host hand-over and a forfeit
+/// per seat, and the turn and a bot's move (or the reveal pause).
+const MAX_TIMERS: usize = 1 + 2 * perudo_core::MAX_SEATS as usize + 2;
+
+/// When each of the room's running timers is due. Built on the stack: the run loop asks for
+/// it after every input, so it allocates nothing.
+#[derive(Debug)]
+pub(super) struct Deadlines {
+    entries: [Option<(Instant, Timer)>; MAX_TIMERS],
+    len: usize,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            entries: [None; MAX_TIMERS],
+            len: 0,
+        }
+    }
+}
 
 impl Deadlines {
     fn add(&mut self, at: Option<Instant>, timer: Timer) {
-        if let Some(at) = at {
-            self.0.push((at, timer));
+        if let Some(at) = at
+            && let Some(slot) = self.entries.get_mut(self.len)
+        {
+            *slot = Some((at, timer));
+            self.len += 1;
         }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Instant, Timer)> + '_ {
+        self.entries[..self.len].iter().flatten().copied()
     }
 
     /// The earliest moment a timer needs the room.
     pub(super) fn next(&self) -> Option<Instant> {
-        self.0.iter().map(|&(at, _)| at).min()
+        self.iter().map(|(at, _)| at).min()
     }
 
     /// The timers due at `now`, in the order they are handled.
     pub(super) fn due(&self, now: Instant) -> impl Iterator<Item = Timer> + '_ {
-        self.0
-            .iter()
-            .filter(move |&&(at, _)| at <= now)
-            .map(|&(_, timer)| timer)
+        self.iter()
+            .filter(move |&(at, _)| at <= now)
+            .map(|(_, timer)| timer)
     }
 }
 
