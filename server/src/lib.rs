@@ -170,7 +170,7 @@ impl AppState {
     async fn create_room(
         &self,
         host_name: String,
-        rules: perudo_core::GameConfig,
+        rules: perudo_core::Rules,
         options: perudo_protocol::RoomOptions,
     ) -> Result<(String, String), ApiFailure> {
         let token = ids::new_token();
@@ -468,7 +468,7 @@ async fn create_room(
         body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let name = room::validate_name(&body.name)
         .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "name_invalid", m))?;
-    body.rules.validate().map_err(|e| {
+    let rules = perudo_core::Rules::new(body.rules).map_err(|e| {
         ApiFailure::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_rules",
@@ -478,7 +478,7 @@ async fn create_room(
     body.options
         .validate()
         .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_options", m))?;
-    let (code, token) = state.create_room(name, body.rules, body.options).await?;
+    let (code, token) = state.create_room(name, rules, body.options).await?;
     info!(room = %code, "room created");
     let url = format!(
         "{}/r/{code}",

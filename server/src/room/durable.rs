@@ -78,7 +78,8 @@ impl Room {
         let mut room = Room {
             code: image.code.clone(),
             settings,
-            rules: lobby.rules.clone(),
+            rules: Rules::new(lobby.rules.clone())
+                .map_err(|e| format!("the stored rules are invalid: {e}"))?,
             options: lobby.options,
             now,
             unix_ms,
@@ -145,7 +146,7 @@ impl Room {
     /// The room's durable state between games.
     pub(super) fn lobby_image(&self) -> LobbyImage {
         LobbyImage {
-            rules: self.rules.clone(),
+            rules: self.rules.config().clone(),
             options: self.options,
             seats: self
                 .seats
@@ -172,7 +173,7 @@ impl Room {
 
     /// Whether `image` is what `lobby_image` would build now, without building it.
     pub(super) fn lobby_matches(&self, image: &LobbyImage) -> bool {
-        self.rules == image.rules
+        *self.rules.config() == image.rules
             && self.options == image.options
             && self.seats.host().map(Seat::get) == image.host
             && self.games_played == image.games_played

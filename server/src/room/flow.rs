@@ -120,7 +120,7 @@ impl Room {
             ));
         }
         self.rules
-            .validate_for(seats)
+            .check_seats(seats)
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let mut room_events = Vec::new();
         while let Some(seat) = self.first_left_seat() {
@@ -144,7 +144,7 @@ impl Room {
         info!(game = number, seats, "game started");
         let start = GameStart {
             number,
-            config: self.rules.clone(),
+            config: self.rules.config().clone(),
             names: self.seats.names(),
             seed: seed.to_hex(),
             started_ms: self.unix_ms,

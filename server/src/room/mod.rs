@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use perudo_core::{
-    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, Seed, TableView,
+    Action, Bot, BotLevel, Call, Event, Game, LegalMoves, Rules, Seat, Seed, TableView,
 };
 use perudo_protocol::{
     AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
@@ -205,7 +205,7 @@ pub fn validate_name(name: &str) -> Result<String, String> {
 pub struct Room {
     code: String,
     settings: RoomSettings,
-    rules: GameConfig,
+    rules: Rules,
     options: RoomOptions,
     /// The time of the input being handled (monotonic: timers).
     now: Instant,
@@ -274,7 +274,7 @@ impl Room {
     pub fn new(
         code: String,
         settings: RoomSettings,
-        rules: GameConfig,
+        rules: Rules,
         options: RoomOptions,
         host: Host,
         now: Now,

@@ -114,8 +114,7 @@ impl Room {
             Request::SetRules { rules } => {
                 self.require_host(conn)?;
                 self.require_between_games()?;
-                rules
-                    .validate()
+                let rules = Rules::new(rules)
                     .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
                 if usize::from(rules.max_players) < self.seats.len() {
                     return Err(Rejection::new(

@@ -46,7 +46,7 @@ impl Room {
                 })
                 .collect(),
             spectators: self.spectator_count(),
-            rules: self.rules.clone(),
+            rules: self.rules.config().clone(),
             options: self.options,
             reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
             games_played: self.games_played,
