@@ -1299,6 +1299,10 @@ fn room_options_validate_their_range() {
         let error = options(bad).validate().expect_err("out of range");
         assert_eq!(
             error,
+            perudo_protocol::OptionsError::ForfeitAfterOutOfRange(bad)
+        );
+        assert_eq!(
+            error.to_string(),
             format!("forfeit_after_secs must be 15..=3600, got {bad}")
         );
     }

@@ -303,23 +303,32 @@ impl AppState {
                         .insert(code, handle);
                     restored += 1;
                 }
-                Err(why) => tracing::error!(room = %code, why, "cannot restore room"),
+                Err(error) => tracing::error!(room = %code, %error, "cannot restore room"),
             }
         }
         metrics::rooms_restored(restored);
         Ok(restored)
     }
 
-    /// `Err(why)` when the server should not get new players: draining or storage failing.
-    pub fn readiness(&self) -> Result<(), String> {
+    /// Why the server should not get new players now, if it should not.
+    pub fn readiness(&self) -> Result<(), NotReady> {
         if self.inner.shutdown.is_cancelled() {
-            return Err("shutting down".into());
+            return Err(NotReady::ShuttingDown);
         }
         match &self.inner.config.store {
-            Some(store) => store.health(),
+            Some(store) => store.health().map_err(NotReady::Storage),
             None => Ok(()),
         }
     }
+}
+
+/// Why the server is not ready for new players (`/readyz`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NotReady {
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Storage(StorageError),
 }
 
 /// A place under `max_rooms` held while a room is created.
@@ -466,8 +475,13 @@ async fn create_room(
     }
     let Json(body) =
         body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    let name = room::validate_name(&body.name)
-        .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "name_invalid", m))?;
+    let name = room::validate_name(&body.name).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name_invalid",
+            e.to_string(),
+        )
+    })?;
     let rules = perudo_core::Rules::new(body.rules).map_err(|e| {
         ApiFailure::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -475,9 +489,13 @@ async fn create_room(
             e.to_string(),
         )
     })?;
-    body.options
-        .validate()
-        .map_err(|m| ApiFailure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_options", m))?;
+    body.options.validate().map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_options",
+            e.to_string(),
+        )
+    })?;
     let (code, token) = state.create_room(name, rules, body.options).await?;
     info!(room = %code, "room created");
     let url = format!(
@@ -513,7 +531,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiFailur
     state
         .readiness()
         .map(|()| "ready")
-        .map_err(|why| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why))
+        .map_err(|e| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))
 }
 
 /// A finished game's full record (seed, moves, results), for anyone to verify.
@@ -632,7 +650,7 @@ pub async fn run(
     config
         .limits
         .validate()
-        .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let idle_timeout = config.limits.idle_timeout;
     metrics::caps(config.limits.max_connections, config.max_rooms);
     let http_grace = grace;

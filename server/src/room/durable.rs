@@ -2,6 +2,24 @@
 
 use super::*;
 
+/// Why a stored room cannot be rebuilt.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the stored host is not a seat")]
+    HostNotASeat,
+    #[error("the stored seats are more than a room holds, or the host is not one of them")]
+    Seats,
+    #[error("the stored rules are invalid: {0}")]
+    Rules(perudo_core::ConfigError),
+    #[error("the stored seed of game {game} is not 64 hex digits")]
+    Seed { game: u32 },
+    #[error("game {game} does not replay: {error}")]
+    Replay {
+        game: u32,
+        error: perudo_core::ReplayError,
+    },
+}
+
 impl Room {
     /// Makes this new room durable: from now on each input's writes are committed before
     /// what it caused is sent. Returns the batch that creates the room in its store, which
@@ -31,7 +49,7 @@ impl Room {
         now: Now,
         grace_until: Option<Instant>,
         mut rng: RoomRng,
-    ) -> Result<Room, String> {
+    ) -> Result<Room, RestoreError> {
         let Now { at: now, unix_ms } = now;
         let lobby = &image.lobby;
         let seats = lobby
@@ -55,11 +73,10 @@ impl Room {
             })
             .collect();
         let host = match lobby.host {
-            Some(h) => Some(Seat::new(h).ok_or("the stored host is not a seat")?),
+            Some(h) => Some(Seat::new(h).ok_or(RestoreError::HostNotASeat)?),
             None => None,
         };
-        let seats = Seats::from_slots(seats, host)
-            .ok_or("the stored seats are more than a room holds, or the host is not one of them")?;
+        let seats = Seats::from_slots(seats, host).ok_or(RestoreError::Seats)?;
         let stage = match &image.game {
             None => Stage::Lobby,
             Some(game) => {
@@ -78,8 +95,7 @@ impl Room {
         let mut room = Room {
             code: image.code.clone(),
             settings,
-            rules: Rules::new(lobby.rules.clone())
-                .map_err(|e| format!("the stored rules are invalid: {e}"))?,
+            rules: Rules::new(lobby.rules.clone()).map_err(RestoreError::Rules)?,
             options: lobby.options,
             now,
             unix_ms,
@@ -112,13 +128,14 @@ impl Room {
         clock: Option<ClockImage>,
         now: Now,
         grace_until: Option<Instant>,
-    ) -> Result<Box<Play>, String> {
+    ) -> Result<Box<Play>, RestoreError> {
         let Now { at: now, unix_ms } = now;
         let start = &image.start;
-        let seed = Seed::from_hex(&start.seed).ok_or("the stored seed is not 64 hex digits")?;
-        let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
+        let game = start.number;
+        let seed = Seed::from_hex(&start.seed).ok_or(RestoreError::Seed { game })?;
+        let seats = u8::try_from(start.names.len()).map_err(|_| RestoreError::Seats)?;
         let (game, events) = perudo_core::replay(start.config.clone(), seats, seed, &image.moves)
-            .map_err(|e| format!("game {} does not replay: {e}", start.number))?;
+            .map_err(|error| RestoreError::Replay { game, error })?;
         let mut play = Play::new(game, start.clone());
         Self::record_stats(&mut play, &events);
         // The turn limit resumes with the time that was left; one that ran out while the
@@ -349,9 +366,9 @@ impl Room {
             RoomRng::from_key(self.rng.key()),
         ) {
             Ok(room) => room,
-            Err(why) => {
+            Err(error) => {
                 // Cannot happen for an image this room committed; close rather than guess.
-                warn!(why, "cannot rebuild the room from storage: closing it");
+                warn!(%error, "cannot rebuild the room from storage: closing it");
                 self.outgoing = ends;
                 self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
                 self.closed = true;

@@ -48,6 +48,7 @@ mod views;
 
 pub use actor::RoomHandle;
 use deadlines::TurnDeadline;
+pub use durable::RestoreError;
 use flow::{Play, Stage};
 pub use history::HISTORY_CAPACITY;
 use history::History;
@@ -198,9 +199,7 @@ pub enum Output {
 pub use crate::names::MAX_NAME_CHARS;
 
 /// A display name as kept and shown (see `crate::names`), or why it is refused.
-pub fn validate_name(name: &str) -> Result<String, String> {
-    crate::names::normalize(name).map_err(|e| e.to_string())
-}
+pub use crate::names::{NameError, normalize as validate_name};
 
 pub struct Room {
     code: String,

@@ -105,7 +105,7 @@ impl Room {
                 self.require_between_games()?;
                 options
                     .validate()
-                    .map_err(|m| Rejection::new(RejectCode::InvalidRules, m))?;
+                    .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
                 self.options = options;
                 self.broadcast(vec![RoomEvent::RulesChanged], true, false);
                 Ok(())
@@ -237,7 +237,8 @@ impl Room {
                 "seats can only be taken between games; watch until this one ends",
             ));
         }
-        let name = validate_name(name).map_err(|m| Rejection::new(RejectCode::NameInvalid, m))?;
+        let name = validate_name(name)
+            .map_err(|e| Rejection::new(RejectCode::NameInvalid, e.to_string()))?;
         if self
             .seats
             .slots()
