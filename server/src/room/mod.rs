@@ -112,7 +112,7 @@ impl Default for RoomSettings {
         RoomSettings {
             reveal_pause: Duration::from_secs(4),
             bot_delay: Duration::from_millis(800),
-            max_spectators: 50,
+            max_spectators: crate::limits::Limits::default().max_spectators,
             idle_close: Duration::from_secs(30 * 60),
             unplayed_close: Duration::from_secs(5 * 60),
             disconnect_grace: Duration::from_secs(5),
