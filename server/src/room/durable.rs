@@ -77,15 +77,15 @@ impl Room {
             None => None,
         };
         let seats = Seats::from_slots(seats, host).ok_or(RestoreError::Seats)?;
-        let stage = match &image.game {
-            None => Stage::Lobby,
+        let phase = match &image.game {
+            None => Phase::Lobby,
             Some(game) => {
                 let play =
                     Self::replay_play(game, image.clock, Now { at: now, unix_ms }, grace_until)?;
                 if play.game.is_over() {
-                    Stage::Finished(play)
+                    Phase::Finished(play)
                 } else {
-                    Stage::Playing(play)
+                    Phase::Playing(play)
                 }
             }
         };
@@ -105,7 +105,7 @@ impl Room {
             version,
             seats,
             conns: BTreeMap::new(),
-            stage,
+            phase,
             games_played: lobby.games_played,
             results: lobby.results.clone(),
             empty_since: Some(now),
@@ -224,7 +224,7 @@ impl Room {
 
     /// The running turn's limit on the wall clock.
     pub(super) fn clock_image(&self) -> Option<ClockImage> {
-        let Stage::Playing(play) = &self.stage else {
+        let Phase::Playing(play) = &self.phase else {
             return None;
         };
         let deadline = play.turn_deadline?;
@@ -426,7 +426,7 @@ impl Room {
             }
             fresh.conns.insert(id, c);
         }
-        if let Stage::Playing(play) = &mut fresh.stage {
+        if let Phase::Playing(play) = &mut fresh.phase {
             // A bot or timer whose move failed to save tries again in a moment, not at once.
             let retry = now + self.settings.bot_delay.max(Duration::from_secs(1));
             play.bot_at = play.bot_at.map(|at| at.max(retry));

@@ -49,7 +49,7 @@ mod views;
 pub use actor::RoomHandle;
 use deadlines::TurnDeadline;
 pub use durable::RestoreError;
-use flow::{Play, Stage};
+use flow::{Phase, Play};
 pub use history::HISTORY_CAPACITY;
 use history::History;
 use members::{Conn, Role};
@@ -220,7 +220,7 @@ pub struct Room {
     /// The seats and the host.
     seats: Seats,
     conns: BTreeMap<ConnId, Conn>,
-    stage: Stage,
+    phase: Phase,
     games_played: u32,
     results: Option<GameResults>,
     /// Since when nobody has been connected.
@@ -292,7 +292,7 @@ impl Room {
             version: 0,
             seats: Seats::hosted_by(SeatSlot::human(host.name, host.token_hash, None)),
             conns: BTreeMap::new(),
-            stage: Stage::Lobby,
+            phase: Phase::Lobby,
             games_played: 0,
             results: None,
             empty_since: Some(now.at),
@@ -360,8 +360,8 @@ impl Room {
                 };
                 self.send_to(conn, &answer);
             }
-            Input::Disconnect { conn } => self.drop_conn(conn, now),
-            Input::OutboxFull { conn } => self.drop_slow(conn, now),
+            Input::Disconnect { conn } => self.on_disconnect(conn, now),
+            Input::OutboxFull { conn } => self.on_outbox_full(conn, now),
             Input::Tick => self.tick(now),
             Input::Close => {
                 info!("closing: by the operator");

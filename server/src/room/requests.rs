@@ -35,9 +35,9 @@ impl Room {
     }
 
     pub(super) fn require_between_games(&self) -> Result<(), Rejection> {
-        match self.stage {
-            Stage::Lobby | Stage::Finished(_) => Ok(()),
-            Stage::Playing(_) => Err(Rejection::new(
+        match self.phase {
+            Phase::Lobby | Phase::Finished(_) => Ok(()),
+            Phase::Playing(_) => Err(Rejection::new(
                 RejectCode::WrongPhase,
                 "not while a game is running",
             )),
@@ -231,7 +231,7 @@ impl Room {
 
     pub(super) fn join(&mut self, conn: ConnId, name: &str) -> Result<(), Rejection> {
         self.require_outsider(conn)?;
-        if matches!(self.stage, Stage::Playing(_)) {
+        if matches!(self.phase, Phase::Playing(_)) {
             return Err(Rejection::new(
                 RejectCode::WrongPhase,
                 "seats can only be taken between games; watch until this one ends",
@@ -433,11 +433,11 @@ impl Room {
                     c.role = Role::Outsider;
                     c.last_you = None;
                 }
-                match &mut self.stage {
-                    Stage::Lobby | Stage::Finished(_) => {
+                match &mut self.phase {
+                    Phase::Lobby | Phase::Finished(_) => {
                         self.remove_seat(seat);
                     }
-                    Stage::Playing(_) => {
+                    Phase::Playing(_) => {
                         if let SeatKind::Human {
                             conn: held, left, ..
                         } = &mut self.seats[seat].kind

@@ -346,9 +346,9 @@ impl Harness {
     }
 
     fn turn(&self) -> Option<Seat> {
-        match &self.room.stage {
-            Stage::Playing(play) => play.game.turn(),
-            Stage::Lobby | Stage::Finished(_) => None,
+        match &self.room.phase {
+            Phase::Playing(play) => play.game.turn(),
+            Phase::Lobby | Phase::Finished(_) => None,
         }
     }
 
