@@ -9,6 +9,7 @@
 //!
 //! Architecture invariant: this is the only crate that knows the wire format.
 
+pub mod client;
 pub mod http;
 
 use perudo_core::{
