@@ -27,16 +27,15 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use perudo_core::{Bot, BotLevel, PlayerView, TableView};
-use perudo_protocol::http::RoomCreated;
+use perudo_core::{Bot, BotLevel, PlayerView};
+use perudo_protocol::client::{Answer, Applied, RoomMirror};
+use perudo_protocol::http::{CreateRoom, RoomCreated};
 use perudo_protocol::{
-    ClientMessage, PROTOCOL_VERSION, Request, RequestId, RoomEvent, RoomVersion, ServerMessage,
-    YouView,
+    ClientMessage, PROTOCOL_VERSION, Request, RequestId, RoomVersion, ServerMessage,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -445,37 +444,38 @@ async fn tcp_connect(authority: &str, source: Option<IpAddr>) -> std::io::Result
     Ok(stream)
 }
 
-/// `POST /api/rooms` on a fresh connection.
+/// `POST /api/rooms`.
 async fn create_room(
+    http: &reqwest::Client,
     authority: &str,
     host_name: &str,
-    source: Option<IpAddr>,
 ) -> anyhow::Result<RoomCreated> {
-    let body = serde_json::json!({ "name": host_name }).to_string();
-    let exchange = async {
-        let mut stream = tcp_connect(authority, source).await?;
-        let request = format!(
-            "POST /api/rooms HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        anyhow::Ok(raw)
-    };
-    let raw = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+    let response = http
+        .post(format!("http://{authority}/api/rooms"))
+        .json(&CreateRoom {
+            name: host_name.into(),
+            rules: Default::default(),
+            options: Default::default(),
+        })
+        .send()
         .await
-        .context("POST /api/rooms timed out")??;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("no end of the response head")?;
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
+        .context("POST /api/rooms")?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
         bail!("POST /api/rooms answered {status}: {body}");
     }
-    serde_json::from_str(body).context("not a RoomCreated body")
+    response.json().await.context("not a RoomCreated body")
+}
+
+/// An HTTP client whose connections come from `source` when given.
+fn http_client(source: Option<IpAddr>) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .local_address(source)
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("an HTTP client")
 }
 
 /// What a client is waiting for an answer to.
@@ -490,16 +490,14 @@ enum Pending {
 struct Client {
     ws: Ws,
     ws_url: String,
-    next_id: RequestId,
-    token: Option<String>,
-    synced: bool,
-    version: RoomVersion,
-    table: Option<TableView>,
-    you: Option<YouView>,
-    /// A `Private` with moves arrived and was not acted on yet.
+    /// The room as this socket sees it, and its requests.
+    mirror: RoomMirror,
+    /// A snapshot or `Private` with moves arrived and was not acted on yet.
     turn: bool,
     /// The room's game ended (host: start the next one).
     game_over: bool,
+    /// Updates were missed: reconnect and resume.
+    resync: bool,
     pending: Option<Pending>,
     stats: Arc<Stats>,
     track: Arc<RoomTrack>,
@@ -521,14 +519,10 @@ impl Client {
         Ok(Client {
             ws,
             ws_url,
-            next_id: 0,
-            token: None,
-            synced: false,
-            version: 0,
-            table: None,
-            you: None,
+            mirror: RoomMirror::new(),
             turn: false,
             game_over: false,
+            resync: false,
             pending: None,
             stats,
             track,
@@ -539,11 +533,12 @@ impl Client {
     }
 
     async fn send(&mut self, request: Request) -> anyhow::Result<RequestId> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let bytes = ClientMessage { id, request }
-            .encode()
-            .context("encode a request")?;
+        let message = self.mirror.request(request);
+        self.transmit(message).await
+    }
+
+    async fn transmit(&mut self, message: ClientMessage) -> anyhow::Result<RequestId> {
+        let bytes = message.encode().context("encode a request")?;
         self.stats
             .bytes_sent
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -551,13 +546,19 @@ impl Client {
             .send(Message::Binary(bytes.into()))
             .await
             .context("send")?;
-        Ok(id)
+        Ok(message.id)
     }
 
     /// Sends `request` and handles what arrives until its answer: the room version.
     async fn request(&mut self, request: Request) -> anyhow::Result<RoomVersion> {
-        let kind = request.kind();
-        let id = self.send(request).await?;
+        let message = self.mirror.request(request);
+        self.ask(message).await
+    }
+
+    /// Sends `message` and handles what arrives until its answer: the room version.
+    async fn ask(&mut self, message: ClientMessage) -> anyhow::Result<RoomVersion> {
+        let kind = message.request.kind();
+        let id = self.transmit(message).await?;
         let answer = async {
             loop {
                 let Some(frame) = self.ws.next().await else {
@@ -567,13 +568,16 @@ impl Client {
                 let Some(message) = self.decode(frame) else {
                     continue;
                 };
-                match message {
-                    ServerMessage::Ack { id: a, version } if a == id => return Ok(version),
-                    ServerMessage::Rejected { id: r, code, .. } if r == id => {
-                        self.stats.error(format!("rejected:{code:?}"));
-                        bail!("{kind} refused: {code:?}");
-                    }
-                    other => self.apply(other, Instant::now()),
+                match self.apply(&message, Instant::now()) {
+                    Some(Answer { id: a, result, .. }) if a == id => match result {
+                        Ok(version) => return Ok(version),
+                        Err(refusal) => {
+                            self.stats.error(format!("rejected:{:?}", refusal.code));
+                            bail!("{kind} refused: {:?}", refusal.code);
+                        }
+                    },
+                    Some(other) => self.unexpected(&other),
+                    None => {}
                 }
             }
         };
@@ -600,61 +604,56 @@ impl Client {
         }
     }
 
-    /// Keeps the room state as PROTOCOL.md says, and notes update receipts.
-    fn apply(&mut self, message: ServerMessage, now: Instant) {
-        match message {
-            ServerMessage::Seated { token, .. } => self.token = Some(token),
-            ServerMessage::Snapshot(snapshot) => {
-                self.synced = true;
-                self.version = snapshot.version;
-                self.table = snapshot.table;
-                self.turn = snapshot.you.as_ref().is_some_and(|y| y.legal.any());
-                self.you = snapshot.you;
-            }
-            ServerMessage::Update(update) => {
-                self.track.received(update.version, now, &self.stats);
-                if !self.synced || update.version <= self.version {
-                    return;
-                }
-                if update.version != self.version + 1 {
-                    self.stats.error("version_gap");
-                }
-                self.version = update.version;
-                if let Some(table) = update.table {
-                    self.table = Some(table);
-                }
-                if update
-                    .events
-                    .iter()
-                    .any(|e| matches!(e, RoomEvent::GameOver { .. }))
-                {
-                    self.game_over = true;
-                    if self.host {
-                        self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
-                    }
+    /// Hands the message to the mirror, notes update receipts and game ends; returns the
+    /// answer it carried, if it is one.
+    fn apply(&mut self, message: &ServerMessage, now: Instant) -> Option<Answer> {
+        if let ServerMessage::Update(update) = message {
+            self.track.received(update.version, now, &self.stats);
+        }
+        match self.mirror.apply(message) {
+            Ok(Applied::Answered(answer)) => return Some(answer),
+            Ok(Applied::Synced { .. } | Applied::Private) => self.turn = self.mirror.my_turn(),
+            Ok(Applied::Updated {
+                game_over: Some(_), ..
+            }) => {
+                self.game_over = true;
+                if self.host {
+                    self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            ServerMessage::Private(private) => {
-                if self.synced && private.version == self.version {
-                    self.turn = private.you.legal.any();
-                    self.you = Some(private.you);
-                }
+            Ok(Applied::Closing { reason }) => self.stats.error(format!("closing:{reason:?}")),
+            Ok(
+                Applied::Updated { .. }
+                | Applied::Seated { .. }
+                | Applied::Moved { .. }
+                | Applied::Ignored(_),
+            ) => {}
+            Err(violation) if violation.must_resume() => {
+                self.stats.error("version_gap");
+                self.resync = true;
             }
-            ServerMessage::Closing { reason } => self.stats.error(format!("closing:{reason:?}")),
-            ServerMessage::Rejected { code, .. } => {
-                self.stats.error(format!("rejected:{code:?}"));
+            Err(violation) => {
+                tracing::debug!("protocol violation: {violation}");
+                self.stats.error("protocol");
             }
-            ServerMessage::Ack { .. } | ServerMessage::Moved { .. } => {}
+        }
+        None
+    }
+
+    /// An answer to something this client is not waiting for.
+    fn unexpected(&self, answer: &Answer) {
+        if let Err(refusal) = &answer.result {
+            self.stats.error(format!("rejected:{:?}", refusal.code));
         }
     }
 
     /// The bot's move for this seat now, if it has one.
     fn choose(&mut self, bot: &mut Bot) -> Option<perudo_core::Action> {
-        let you = self.you.as_ref()?;
+        let you = self.mirror.you()?;
         if !you.legal.any() {
             return None;
         }
-        let table = self.table.as_ref()?;
+        let table = self.mirror.table()?;
         let action = bot.decide(&PlayerView {
             seat: you.seat,
             hand: you.hand.clone(),
@@ -670,29 +669,26 @@ impl Client {
         }
     }
 
-    /// Handles an answer to the pending request, if it is one.
-    fn answer(&mut self, message: &ServerMessage) -> bool {
-        let (id, version, refused) = match message {
-            ServerMessage::Ack { id, version } => (*id, Some(*version), None),
-            ServerMessage::Rejected { id, code, .. } => (*id, None, Some(*code)),
-            _ => return false,
-        };
+    /// Handles the answer to the pending request, if it is one.
+    fn answer(&mut self, answer: &Answer) -> bool {
         let pending_id = match self.pending {
             Some(Pending::Act { id, .. } | Pending::Start { id }) => id,
             None => return false,
         };
-        if pending_id != id {
+        if pending_id != answer.id {
             return false;
         }
         let pending = self.pending.take().expect("checked");
-        if let Some(code) = refused {
-            self.stats.error(format!("rejected:{code:?}"));
-            if let Pending::Act { .. } = pending {
-                self.track.act_refused();
+        let version = match &answer.result {
+            Ok(version) => *version,
+            Err(refusal) => {
+                self.stats.error(format!("rejected:{:?}", refusal.code));
+                if let Pending::Act { .. } = pending {
+                    self.track.act_refused();
+                }
+                return true;
             }
-            return true;
-        }
-        let version = version.expect("an ack");
+        };
         match pending {
             Pending::Act { sent, .. } => {
                 self.stats.acked(sent);
@@ -713,17 +709,15 @@ impl Client {
         }
         self.close_quietly().await;
         self.ws = dial(&self.ws_url, &self.stats, self.source).await?;
+        self.mirror.reconnected();
+        self.resync = false;
         self.connected = true;
         self.request(Request::Hello {
             version: PROTOCOL_VERSION,
         })
         .await?;
-        let token = self.token.clone();
-        self.request(Request::Resume {
-            token,
-            last_version: self.version,
-        })
-        .await?;
+        let resume = self.mirror.resume();
+        self.ask(resume).await?;
         Ok(())
     }
 
@@ -781,6 +775,8 @@ struct Shared {
     stop: CancellationToken,
     /// Sockets opened so far, to pick the next source address.
     dialled: Arc<AtomicUsize>,
+    /// HTTP clients: one per source address (`source_ips`), or one.
+    http: Arc<Vec<reqwest::Client>>,
 }
 
 impl Shared {
@@ -793,6 +789,15 @@ impl Shared {
         }
         let i = self.dialled.fetch_add(1, Ordering::Relaxed) % n;
         Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)))
+    }
+
+    /// `POST /api/rooms` from the next source address.
+    async fn create_room(&self, host_name: &str) -> anyhow::Result<RoomCreated> {
+        let http = match self.next_source() {
+            Some(IpAddr::V4(ip)) => &self.http[usize::from(ip.octets()[3]) - 1],
+            Some(IpAddr::V6(_)) | None => &self.http[0],
+        };
+        create_room(http, &self.authority, host_name).await
     }
 }
 
@@ -833,11 +838,9 @@ async fn setup_room(
     track: &Arc<RoomTrack>,
 ) -> anyhow::Result<Vec<Client>> {
     let stats = &shared.stats;
-    let created = create_room(&shared.authority, "p0", shared.next_source())
-        .await
-        .inspect_err(|_| {
-            stats.error("http");
-        })?;
+    let created = shared.create_room("p0").await.inspect_err(|_| {
+        stats.error("http");
+    })?;
     let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
@@ -854,7 +857,6 @@ async fn setup_room(
         token: created.token.clone(),
     })
     .await?;
-    host.token = Some(created.token);
     host.host = true;
     let mut clients = vec![host];
     for p in 1..shared.config.players {
@@ -948,9 +950,17 @@ async fn play(mut client: Client, shared: Shared, host: bool, seed: u64) {
         match frame {
             Some(Ok(frame)) => {
                 if let Some(message) = client.decode(frame)
-                    && !client.answer(&message)
+                    && let Some(answer) = client.apply(&message, now)
+                    && !client.answer(&answer)
                 {
-                    client.apply(message, now);
+                    client.unexpected(&answer);
+                }
+                if client.resync {
+                    act_at = None;
+                    reconnects += 1;
+                    if reconnects > MAX_RECONNECTS || client.reconnect().await.is_err() {
+                        break;
+                    }
                 }
             }
             other => {
@@ -1015,7 +1025,8 @@ async fn run_fanout_room(shared: Shared, index: usize, track: Arc<RoomTrack>) {
     use crate::fanout::WELCOME;
     let stats = shared.stats.clone();
     let setup = async {
-        let created = create_room(&shared.authority, "p0", shared.next_source())
+        let created = shared
+            .create_room("p0")
             .await
             .inspect_err(|_| stats.error("http"))?;
         let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
@@ -1224,6 +1235,13 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         stats: stats.clone(),
         stop: stop.clone(),
         dialled: Arc::new(AtomicUsize::new(0)),
+        http: Arc::new(if config.source_ips == 0 {
+            vec![http_client(None)?]
+        } else {
+            (0..config.source_ips)
+                .map(|i| http_client(Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)))))
+                .collect::<anyhow::Result<_>>()?
+        }),
     };
 
     let progress = if config.progress {

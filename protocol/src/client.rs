@@ -282,6 +282,17 @@ impl RoomMirror {
         self.pending.clear();
     }
 
+    /// Carries on from the public room `other` has seen (its version, room, table and clock),
+    /// as a second socket of the same player would before it resumes; this mirror's own
+    /// seat, token, view and requests stay its own.
+    pub fn adopt_room(&mut self, other: &RoomMirror) {
+        self.synced = other.synced;
+        self.version = other.version;
+        self.room.clone_from(&other.room);
+        self.table.clone_from(&other.table);
+        self.clock = other.clock;
+    }
+
     /// Takes in one message from the server.
     pub fn apply(&mut self, message: &ServerMessage) -> Result<Applied, Violation> {
         match message {

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use perudo_protocol::client::{Answer, Applied, RoomMirror};
 use perudo_protocol::http::{CreateRoom, RoomCreated};
-use perudo_protocol::{ClientMessage, PROTOCOL_VERSION, RejectDetail, Request, ServerMessage};
+use perudo_protocol::{PROTOCOL_VERSION, RejectDetail, Request, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -219,31 +220,32 @@ async fn websocket(
         )
     })?;
     let upgraded = response.status();
+    let mut mirror = RoomMirror::new();
     ask(
         &mut socket,
-        1,
+        &mut mirror,
         Request::Hello {
             version: PROTOCOL_VERSION,
         },
     )
     .await
     .map_err(|e| format!("hello: {e}"))?;
-    let seated = ask(
+    ask(
         &mut socket,
-        2,
+        &mut mirror,
         Request::Claim {
             token: room.token.clone(),
         },
     )
     .await
     .map_err(|e| format!("claim the seat: {e}"))?;
-    if !seated
-        .iter()
-        .any(|m| matches!(m, ServerMessage::Snapshot(_)))
-    {
+    if mirror.seat().is_none() {
+        return Err("the claim was acknowledged but no seat was given".into());
+    }
+    if !mirror.synced() {
         return Err("took the seat but got no snapshot".into());
     }
-    ask(&mut socket, 3, Request::Leave)
+    ask(&mut socket, &mut mirror, Request::Leave)
         .await
         .map_err(|e| format!("leave: {e}"))?;
     let _ = socket.close(None).await;
@@ -255,16 +257,15 @@ async fn websocket(
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Sends one request and collects what arrives up to its answer.
-async fn ask(socket: &mut Socket, id: u32, request: Request) -> Result<Vec<ServerMessage>, String> {
-    let frame = ClientMessage { id, request }
-        .encode()
-        .map_err(|e| e.to_string())?;
+/// Sends one request and applies what arrives up to its answer.
+async fn ask(socket: &mut Socket, mirror: &mut RoomMirror, request: Request) -> Result<(), String> {
+    let message = mirror.request(request);
+    let id = message.id;
+    let frame = message.encode().map_err(|e| e.to_string())?;
     socket
         .send(Message::Binary(frame.into()))
         .await
         .map_err(|e| format!("send: {e}"))?;
-    let mut got = Vec::new();
     loop {
         let message = tokio::time::timeout(STEP_TIMEOUT, socket.next())
             .await
@@ -280,25 +281,21 @@ async fn ask(socket: &mut Socket, id: u32, request: Request) -> Result<Vec<Serve
         };
         let message = ServerMessage::decode(&bytes)
             .map_err(|e| format!("an answer that does not decode ({e}): protocol mismatch"))?;
-        match &message {
-            ServerMessage::Ack { id: answered, .. } if *answered == id => {
-                got.push(message);
-                return Ok(got);
-            }
-            ServerMessage::Rejected {
+        match mirror.apply(&message) {
+            Ok(Applied::Answered(Answer {
                 id: answered,
-                code,
-                message: text,
-                detail,
-            } if *answered == id => {
-                return Err(match detail {
+                result,
+                ..
+            })) if answered == id => {
+                return result.map(|_| ()).map_err(|refusal| match refusal.detail {
                     Some(RejectDetail::Versions { supported }) => format!(
                         "this perudo speaks protocol {PROTOCOL_VERSION}, the server {supported:?}: upgrade one of them"
                     ),
-                    _ => format!("{code:?}: {text}"),
+                    _ => format!("{:?}: {}", refusal.code, refusal.message),
                 });
             }
-            _ => got.push(message),
+            Ok(_) => {}
+            Err(violation) => return Err(format!("the server broke the protocol: {violation}")),
         }
     }
 }

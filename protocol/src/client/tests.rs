@@ -587,3 +587,24 @@ fn a_snapshot_replaces_everything() {
     assert_eq!(mirror.table(), Some(&game.view_for(seat(0)).table));
     assert_eq!(mirror.you(), Some(&you(&game, 1)));
 }
+
+#[test]
+fn a_second_socket_adopts_the_public_room_only() {
+    let game = game();
+    let mut first = joined();
+    let private = ServerMessage::Private(Private {
+        version: 5,
+        you: you(&game, 1),
+    });
+    applied(&mut first, &private);
+    let mut second = RoomMirror::new();
+    second.request(Request::Hello { version: 1 });
+    second.adopt_room(&first);
+    assert!(second.synced());
+    assert_eq!(second.version(), 5);
+    assert_eq!(second.room(), first.room());
+    assert_eq!(second.you(), None, "its own view comes from the server");
+    assert_eq!(second.token(), None);
+    assert_eq!(second.role(), Role::Outsider);
+    assert_eq!(second.pending().len(), 1, "its own hello is still pending");
+}

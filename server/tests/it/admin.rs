@@ -168,7 +168,7 @@ async fn the_operator_lists_closes_and_blocks_over_the_admin_socket() {
     );
     let (code, _) = cy.wait_closed().await;
     assert_eq!(code, Some(1001));
-    assert_eq!(cy.closing, Some(CloseReason::RoomClosed));
+    assert_eq!(cy.closing(), Some(CloseReason::RoomClosed));
     eventually(
         "the closed room is forgotten",
         async || {

@@ -1,24 +1,27 @@
 //! A small async test client: one WebSocket to a room, requests with auto-incrementing ids,
-//! every frame decoded and kept, and the room as this connection sees it (latest snapshot,
-//! updates, own private view).
+//! every frame decoded and kept, and the room as this connection sees it: the protocol's
+//! `RoomMirror`, which the client dereferences to (`client.version()`, `client.you()`, ...).
 //!
 //! It checks the protocol's promises as it goes, so every test that uses it checks them too:
-//! room versions in `Update`s have no gaps once synced, an `Ack` carries the version the
-//! client has seen, a `Private` is always this connection's own seat, and no frame is
-//! larger than `MAX_SERVER_FRAME`.
+//! every `Violation` the mirror reports fails the test (room versions in `Update`s have no
+//! gaps once synced, an `Ack` carries the version the client has seen, a `Private` is always
+//! this connection's own seat and version, a seat only moves down and the room shows it
+//! where it is), a stale update or a private view before any snapshot fails it too, and no
+//! frame is larger than `MAX_SERVER_FRAME`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use perudo_protocol::client::{Applied, Ignored, RoomMirror};
+pub use perudo_protocol::client::{Refusal, Role};
 use perudo_protocol::perudo_core::{
     Action, Bid, Bot, BotLevel, Face, PlayerView, Quantity, Seat, TableState, TableView,
 };
 use perudo_protocol::{
-    ClientMessage, CloseReason, GameResults, MAX_SERVER_FRAME, PROTOCOL_VERSION, RejectCode,
-    RejectDetail, Request, RequestId, RoomEvent, RoomPhase, RoomVersion, RoomView, ServerMessage,
-    YouView,
+    GameResults, MAX_SERVER_FRAME, PROTOCOL_VERSION, RejectCode, Request, RequestId, RoomEvent,
+    RoomPhase, RoomVersion, ServerMessage, YouView,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -48,22 +51,6 @@ pub enum Incoming {
     Closed(Option<u16>, String),
 }
 
-/// What this connection is in the room, as far as the client knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Outsider,
-    Seat(Seat),
-    Spectator,
-}
-
-/// A refused request.
-#[derive(Clone, Debug)]
-pub struct Refusal {
-    pub code: RejectCode,
-    pub message: String,
-    pub detail: Option<RejectDetail>,
-}
-
 /// How a seated client picks its moves.
 #[derive(Debug)]
 pub enum Strategy {
@@ -85,31 +72,28 @@ impl Strategy {
 pub struct Client {
     pub name: String,
     ws: Ws,
-    next_id: RequestId,
+    /// The room as this connection sees it, its requests and their answers.
+    mirror: RoomMirror,
     /// Every frame received, in order.
     pub frames: Vec<Received>,
-    pub role: Role,
-    pub token: Option<String>,
-    /// The name at this connection's seat: seats shift when an earlier one is freed, and a
-    /// client finds its seat again by its (unique) name.
-    seat_name: Option<String>,
-    /// Whether a snapshot was received (updates before the first one are ignored).
-    pub synced: bool,
-    pub version: RoomVersion,
-    pub room: Option<RoomView>,
-    pub table: Option<TableView>,
-    pub you: Option<YouView>,
     /// Every room event of the updates applied, with the update's version.
     pub events: Vec<(RoomVersion, RoomEvent)>,
     /// Every game's results seen in a `GameOver` event.
     pub results: Vec<GameResults>,
-    pub closing: Option<CloseReason>,
     /// Set once the socket ended.
     pub closed: Option<(Option<u16>, String)>,
     sent: BTreeMap<RequestId, Request>,
     answers: BTreeMap<RequestId, u32>,
     /// Frames sent that cannot carry an id: their rejection is answered with id 0.
     raw_sent: u32,
+}
+
+impl std::ops::Deref for Client {
+    type Target = RoomMirror;
+
+    fn deref(&self) -> &RoomMirror {
+        &self.mirror
+    }
 }
 
 impl Client {
@@ -123,19 +107,10 @@ impl Client {
         Client {
             name: name.into(),
             ws,
-            next_id: 0,
+            mirror: RoomMirror::new(),
             frames: Vec::new(),
-            role: Role::Outsider,
-            token: None,
-            seat_name: None,
-            synced: false,
-            version: 0,
-            room: None,
-            table: None,
-            you: None,
             events: Vec::new(),
             results: Vec::new(),
-            closing: None,
             closed: None,
             sent: BTreeMap::new(),
             answers: BTreeMap::new(),
@@ -145,12 +120,11 @@ impl Client {
 
     /// Drops this socket without a close frame (as a lost network would) and opens a fresh
     /// one to the same room, nothing sent yet. What the client knew of the room is kept,
-    /// so a `Resume` from `self.version` continues the same checks (no gaps in versions).
+    /// so a `Resume` from `self.version()` continues the same checks (no gaps in versions).
     pub async fn redial(&mut self, addr: SocketAddr, code: &str) {
         let fresh = Client::connect(addr, code, &self.name).await;
         self.ws = fresh.ws;
-        self.role = Role::Outsider;
-        self.closing = None;
+        self.mirror.reconnected();
         self.closed = None;
     }
 
@@ -164,28 +138,27 @@ impl Client {
                 .map_err(|_| "the websocket handshake timed out".to_string())?
                 .map_err(|e| e.to_string())?;
         self.ws = ws;
-        self.role = Role::Outsider;
-        self.closing = None;
+        self.mirror.reconnected();
         self.closed = None;
         Ok(())
     }
 
     pub fn phase(&self) -> RoomPhase {
-        self.room.as_ref().expect("a room view").phase
+        self.mirror.phase().expect("a room view")
+    }
+
+    /// A second socket of the same player carries on from the room `other` has seen.
+    pub fn adopt_room(&mut self, other: &Client) {
+        self.mirror.adopt_room(&other.mirror);
     }
 
     // ---- sending ----------------------------------------------------------------------
 
     /// Sends a request with the next id and returns the id.
     pub async fn send(&mut self, request: Request) -> RequestId {
-        self.next_id += 1;
-        let id = self.next_id;
-        let bytes = ClientMessage {
-            id,
-            request: request.clone(),
-        }
-        .encode()
-        .expect("client messages encode");
+        let message = self.mirror.request(request.clone());
+        let id = message.id;
+        let bytes = message.encode().expect("client messages encode");
         self.sent.insert(id, request);
         self.send_frame(Message::Binary(bytes.into())).await;
         id
@@ -193,14 +166,9 @@ impl Client {
 
     /// `send` that reports a socket that is gone instead of failing the test.
     pub async fn try_send(&mut self, request: Request) -> Result<RequestId, String> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let bytes = ClientMessage {
-            id,
-            request: request.clone(),
-        }
-        .encode()
-        .expect("client messages encode");
+        let message = self.mirror.request(request.clone());
+        let id = message.id;
+        let bytes = message.encode().expect("client messages encode");
         self.sent.insert(id, request);
         tokio::time::timeout(RECV_TIMEOUT, self.ws.send(Message::Binary(bytes.into())))
             .await
@@ -266,7 +234,7 @@ impl Client {
                     self.frames.push(Received {
                         bytes: bytes.to_vec(),
                         message: message.clone(),
-                        role: self.role,
+                        role: self.mirror.role(),
                     });
                     self.apply(&message);
                     Incoming::Message(message)
@@ -299,105 +267,34 @@ impl Client {
     /// Keeps the client's picture of the room current, checking the protocol's promises.
     fn apply(&mut self, message: &ServerMessage) {
         let name = &self.name;
-        match message {
-            ServerMessage::Ack { id, version } => {
-                *self.answers.entry(*id).or_default() += 1;
-                match self.sent.get(id) {
-                    Some(Request::Leave) => {
-                        self.role = Role::Outsider;
-                        self.synced = false;
-                    }
-                    Some(_) if self.synced && self.role != Role::Outsider => assert_eq!(
-                        *version, self.version,
-                        "{name}: ack #{id} names version {version}, but the last one seen is {}",
-                        self.version
-                    ),
-                    Some(_) | None => {}
-                }
-            }
-            ServerMessage::Rejected { id, .. } => *self.answers.entry(*id).or_default() += 1,
-            ServerMessage::Seated { seat, token } => {
-                self.role = Role::Seat(*seat);
-                self.token = Some(token.clone());
-                self.seat_name = None;
-            }
-            ServerMessage::Moved { seat } => {
-                assert!(
-                    matches!(self.role, Role::Seat(old) if old > *seat),
-                    "{name}: moved to seat {seat} from {:?}",
-                    self.role
-                );
-                self.role = Role::Seat(*seat);
-            }
-            ServerMessage::Snapshot(snapshot) => {
-                self.synced = true;
-                self.version = snapshot.version;
-                self.room = Some(snapshot.room.clone());
-                self.table.clone_from(&snapshot.table);
-                self.you.clone_from(&snapshot.you);
-                match self.role {
-                    // A snapshot without `Seated` comes from `Spectate`.
-                    Role::Outsider => self.role = Role::Spectator,
-                    Role::Seat(seat) => {
-                        self.seat_name = Some(snapshot.room.seats[seat.index()].name.clone());
-                    }
-                    Role::Spectator => {}
-                }
-                match (&snapshot.you, self.role) {
-                    (Some(you), Role::Seat(seat)) => assert_eq!(you.seat, seat, "{name}"),
-                    (Some(you), role) => panic!("{name} ({role:?}) got a seat's view: {you:?}"),
-                    (None, _) => {}
-                }
-            }
-            ServerMessage::Update(update) => {
-                if !self.synced {
-                    return;
-                }
-                assert_eq!(
-                    update.version,
-                    self.version + 1,
-                    "{name}: an update out of order (a gap)"
-                );
-                self.version = update.version;
-                if let Some(room) = &update.room {
-                    self.room = Some(room.clone());
-                    // The server says `Moved` before an update that renumbers this seat.
-                    if let (Role::Seat(seat), Some(own)) = (self.role, &self.seat_name) {
-                        assert_eq!(
-                            room.seats.get(seat.index()).map(|s| &s.name),
-                            Some(own),
-                            "{name}: the room shows someone else in seat {seat}"
-                        );
-                    }
-                }
-                if let Some(table) = &update.table {
-                    self.table = Some(table.clone());
-                }
+        match self.mirror.apply(message) {
+            Ok(Applied::Answered(answer)) => *self.answers.entry(answer.id).or_default() += 1,
+            Ok(Applied::Updated { version, .. }) => {
+                let ServerMessage::Update(update) = message else {
+                    unreachable!("only an update updates")
+                };
                 for event in &update.events {
                     if let RoomEvent::GameOver { results } = event {
                         self.results.push(results.clone());
                     }
-                    self.events.push((update.version, event.clone()));
+                    self.events.push((version, event.clone()));
                 }
             }
-            ServerMessage::Private(private) => {
-                assert_eq!(
-                    self.role,
-                    Role::Seat(private.you.seat),
-                    "{name}: a private view for another seat"
-                );
-                assert!(self.synced, "{name}: a private view before any snapshot");
-                assert_eq!(
-                    private.version, self.version,
-                    "{name}: a stale private view"
-                );
-                self.you = Some(private.you.clone());
+            Ok(Applied::Ignored(Ignored::Stale { version, got })) => {
+                panic!("{name}: an update out of order (a gap): {got} after {version}")
             }
-            ServerMessage::Closing { reason } => {
-                self.closing = Some(*reason);
-                self.role = Role::Outsider;
-                self.synced = false;
-            }
+            Ok(Applied::Ignored(Ignored::BeforeSnapshot)) => assert!(
+                !matches!(message, ServerMessage::Private(_)),
+                "{name}: a private view before any snapshot"
+            ),
+            Ok(
+                Applied::Seated { .. }
+                | Applied::Moved { .. }
+                | Applied::Synced { .. }
+                | Applied::Private
+                | Applied::Closing { .. },
+            ) => {}
+            Err(violation) => panic!("{name}: {violation}"),
         }
     }
 
@@ -431,7 +328,7 @@ impl Client {
     /// reached this connection before the refusal. Use it while the room is otherwise quiet
     /// and after `catch_up` to the room's latest version.
     pub async fn reject(&mut self, request: Request) -> Refusal {
-        let (before, seen) = (self.frames.len(), self.version);
+        let (before, seen) = (self.frames.len(), self.version());
         let id = self.send(request.clone()).await;
         let answer = self.answer(id).await;
         self.refusal(before, seen, answer, &format!("{request:?}"))
@@ -441,11 +338,11 @@ impl Client {
     /// `reject`, so that earlier broadcasts are not taken for the refusal's).
     pub async fn catch_up(&mut self, version: RoomVersion) {
         assert!(
-            self.synced,
+            self.synced(),
             "{}: catching up needs a snapshot first",
             self.name
         );
-        while self.version < version {
+        while self.version() < version {
             if let Incoming::Closed(code, reason) = self.recv().await {
                 panic!(
                     "{}: closed ({code:?} {reason}) while catching up",
@@ -469,7 +366,7 @@ impl Client {
 
     /// Sends a frame that cannot be read as a request; the refusal carries id 0.
     pub async fn reject_raw(&mut self, frame: Message) -> Refusal {
-        let (before, seen) = (self.frames.len(), self.version);
+        let (before, seen) = (self.frames.len(), self.version());
         let what = format!("{frame:?}");
         self.send_raw(frame).await;
         let answer = self.answer(0).await;
@@ -612,7 +509,11 @@ impl Client {
 
     pub async fn join(&mut self, name: &str) -> RoomVersion {
         let version = self.ack(Request::Join { name: name.into() }).await;
-        assert!(matches!(self.role, Role::Seat(_)), "{}: seated", self.name);
+        assert!(
+            matches!(self.role(), Role::Seat(_)),
+            "{}: seated",
+            self.name
+        );
         version
     }
 
@@ -622,13 +523,17 @@ impl Client {
                 token: token.into(),
             })
             .await;
-        assert!(matches!(self.role, Role::Seat(_)), "{}: seated", self.name);
+        assert!(
+            matches!(self.role(), Role::Seat(_)),
+            "{}: seated",
+            self.name
+        );
         version
     }
 
     pub async fn spectate(&mut self) -> RoomVersion {
         let version = self.ack(Request::Spectate).await;
-        assert_eq!(self.role, Role::Spectator);
+        assert_eq!(self.role(), Role::Spectator);
         version
     }
 
@@ -638,7 +543,7 @@ impl Client {
 
     /// Receives until this seat has a move (the reveal pause over, its turn come).
     pub async fn wait_turn(&mut self) {
-        while !self.you.as_ref().is_some_and(|you| you.legal.any()) {
+        while !self.my_turn() {
             if let Incoming::Closed(code, reason) = self.recv().await {
                 panic!(
                     "{}: closed ({code:?} {reason}) while waiting for a turn",
@@ -671,11 +576,11 @@ impl Client {
 
     /// A move for this seat now, if it has one.
     pub fn choose(&self, strategy: &mut Strategy) -> Option<Action> {
-        let you = self.you.as_ref()?;
+        let you = self.mirror.you()?;
         if !you.legal.any() {
             return None;
         }
-        let table = self.table.as_ref().expect("a table while playing");
+        let table = self.mirror.table().expect("a table while playing");
         let action = match strategy {
             Strategy::Simple => simple_move(you, table),
             Strategy::Bot(bot) => bot

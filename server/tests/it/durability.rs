@@ -379,9 +379,9 @@ type Dropped = String;
 
 impl Player {
     fn new(client: Client, code: &str, host: bool, strategy: Strategy) -> Player {
-        let game = client.room.as_ref().map_or(0, game_of);
+        let game = client.room().map_or(0, game_of);
         Player {
-            you_version: client.version,
+            you_version: client.version(),
             client,
             code: code.to_string(),
             host,
@@ -408,7 +408,7 @@ impl Player {
                     self.you_version = snapshot.version;
                 }
             }
-            ServerMessage::Update(update) if self.client.synced => {
+            ServerMessage::Update(update) if self.client.synced() => {
                 for event in &update.events {
                     match event {
                         RoomEvent::GameStarted { game } => self.game = *game,
@@ -467,14 +467,14 @@ impl Player {
     fn before(&self) -> Before {
         let hand = self
             .client
-            .you
+            .you()
             .as_ref()
-            .filter(|you| self.you_version == self.client.version && !you.hand.is_empty())
+            .filter(|you| self.you_version == self.client.version() && !you.hand.is_empty())
             .map(|you| you.hand.clone());
         Before {
-            version: self.client.version,
+            version: self.client.version(),
             game: self.game,
-            table: self.client.table.clone(),
+            table: self.client.table().cloned(),
             hand,
         }
     }
@@ -492,7 +492,7 @@ impl Player {
             other => panic!("{}: hello refused: {other:?}", self.name()),
         }
         let from = self.client.frames.len();
-        let token = self.client.token.clone();
+        let token = self.client.token().map(str::to_string);
         assert!(token.is_some(), "{}: a seat token", self.name());
         match self
             .request(Request::Resume {
@@ -505,7 +505,7 @@ impl Player {
             other => panic!("{}: resume refused: {other:?}", self.name()),
         }
         assert!(
-            matches!(self.client.role, Role::Seat(_)),
+            matches!(self.client.role(), Role::Seat(_)),
             "{}: seated again",
             self.name()
         );
@@ -525,7 +525,7 @@ impl Player {
     /// Whether this player is done: the host decided on the last game and it is over.
     fn done(&self, plan: &RoomPlan) -> bool {
         let last = plan.last_game.load(Ordering::SeqCst);
-        let room = self.client.room.as_ref().expect("a room view");
+        let room = self.client.room().expect("a room view");
         last != 0 && room.phase == RoomPhase::Finished && room.games_played >= last
     }
 
@@ -537,7 +537,7 @@ impl Player {
                 "{}: still playing at the deadline (game {}, {:?})",
                 self.name(),
                 self.game,
-                self.client.room.as_ref().map(|r| r.phase)
+                self.client.room().map(|r| r.phase)
             );
             if self.done(plan) {
                 return Ok(());
@@ -550,13 +550,13 @@ impl Player {
                         self.rejected.push(format!("Start: {code:?} {message}"));
                     }
                 } else {
-                    let room = self.client.room.as_ref().expect("a room view");
+                    let room = self.client.room().expect("a room view");
                     plan.last_game.store(room.games_played, Ordering::SeqCst);
                 }
                 continue;
             }
             if let Some(action) = self.client.choose(&mut self.strategy) {
-                let Role::Seat(seat) = self.client.role else {
+                let Role::Seat(seat) = self.client.role() else {
                     panic!("{}: a move without a seat", self.name());
                 };
                 let game = self.game;
@@ -878,16 +878,16 @@ async fn sigterm_closes_with_service_restart_and_the_round_resumes_with_the_same
             .is_some()
         {}
     }
-    let round_of = |table: &Option<TableView>| match &table.as_ref().expect("a table").state {
+    let round_of = |table: Option<&TableView>| match &table.expect("a table").state {
         TableState::Bidding(round) => round.round,
         TableState::Over { .. } => panic!("the game ended early"),
     };
     let before: Vec<(u32, Hand, RoomVersion)> = clients
         .iter()
         .map(|c| {
-            let hand = c.you.as_ref().expect("a private view").hand.clone();
+            let hand = c.you().expect("a private view").hand.clone();
             assert!(!hand.is_empty(), "{}: a hand", c.name);
-            (round_of(&c.table), hand, c.version)
+            (round_of(c.table()), hand, c.version())
         })
         .collect();
 
@@ -895,7 +895,7 @@ async fn sigterm_closes_with_service_restart_and_the_round_resumes_with_the_same
     for client in &mut clients {
         let (code, _reason) = client.wait_closed().await;
         assert_eq!(
-            client.closing,
+            client.closing(),
             Some(CloseReason::ServerRestart),
             "{}: told the server restarts",
             client.name
@@ -924,13 +924,13 @@ async fn sigterm_closes_with_service_restart_and_the_round_resumes_with_the_same
         let from = client.frames.len();
         client
             .ack(Request::Resume {
-                token: client.token.clone(),
+                token: client.token().map(str::to_string),
                 last_version: *version,
             })
             .await;
         let snapshot = snapshot_since(client, from).expect("a snapshot after the restart");
         assert_eq!(
-            round_of(&snapshot.table),
+            round_of(snapshot.table.as_ref()),
             *round,
             "{}: the same round",
             client.name
@@ -958,9 +958,9 @@ async fn sigterm_closes_with_service_restart_and_the_round_resumes_with_the_same
 /// What a seat can see of the room: must not change when a move fails to save.
 fn view(client: &Client) -> (Option<RoomPhase>, Option<TableView>, Option<YouView>) {
     (
-        client.room.as_ref().map(|r| r.phase),
-        client.table.clone(),
-        client.you.clone(),
+        client.room().map(|r| r.phase),
+        client.table().cloned(),
+        client.you().cloned(),
     )
 }
 
@@ -1024,7 +1024,7 @@ async fn play_until_storage_fails(clients: &mut [Client], max_moves: usize) -> (
         }
         let mover = loop {
             if let Some(i) = clients.iter().position(|c| {
-                c.you.as_ref().is_some_and(|y| y.legal.any()) && c.phase() == RoomPhase::Playing
+                c.you().is_some_and(|y| y.legal.any()) && c.phase() == RoomPhase::Playing
             }) {
                 break i;
             }
@@ -1125,7 +1125,7 @@ async fn an_injected_storage_failure_refuses_the_move_and_the_game_goes_on_after
             {}
         }
         let Some(i) = clients.iter().position(|c| {
-            c.phase() == RoomPhase::Playing && c.you.as_ref().is_some_and(|y| y.legal.any())
+            c.phase() == RoomPhase::Playing && c.you().is_some_and(|y| y.legal.any())
         }) else {
             continue;
         };
@@ -1156,7 +1156,7 @@ async fn an_injected_storage_failure_refuses_the_move_and_the_game_goes_on_after
     clients[mover].ack(request).await;
     let image = store.room(&room.code).expect("the room is stored");
     let stored = image.game.expect("a stored game").moves;
-    let Role::Seat(seat) = clients[mover].role else {
+    let Role::Seat(seat) = clients[mover].role() else {
         panic!("seated")
     };
     assert_eq!(stored.last(), Some(&Move::Act { seat, action }));
@@ -1275,11 +1275,11 @@ async fn a_finished_game_is_served_verified_and_backed_up() {
     let mut back = Client::connect(restored.addr, &code, "Ana").await;
     back.hello().await;
     back.ack(Request::Resume {
-        token: ana.token.clone(),
+        token: ana.token().map(str::to_string),
         last_version: 0,
     })
     .await;
-    assert_eq!(back.room.as_ref().map(game_of), Some(2));
+    assert_eq!(back.room().map(game_of), Some(2));
     drop(restored);
     drop(server);
 }

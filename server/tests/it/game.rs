@@ -25,7 +25,7 @@ pub async fn play_all(clients: Vec<Client>, game: u32) -> Vec<Client> {
         .enumerate()
         .map(|(i, mut client)| {
             tokio::spawn(async move {
-                match client.role {
+                match client.role() {
                     Role::Seat(_) => {
                         let mut strategy = Strategy::bot(BotLevel::ALL[i % 3], i as u64);
                         client.play_to_end(game, &mut strategy).await;
@@ -212,7 +212,7 @@ pub fn verify_game(rules: &GameConfig, results: &GameResults, events: &[Event], 
 
 /// The dice each seat holds on `client`'s final table.
 pub fn final_dice(client: &Client) -> Vec<u8> {
-    let table = client.table.as_ref().expect("a table");
+    let table = client.table().expect("a table");
     assert!(
         matches!(table.state, TableState::Over { .. }),
         "the table shows the game over"
@@ -228,13 +228,13 @@ async fn four_players_play_a_game_to_the_end() {
     assert_eq!(room.token.len(), 32);
 
     let mut clients = vec![server.host(&room, "Ana").await];
-    assert_eq!(clients[0].role, Role::Seat(seat(0)));
-    assert_eq!(clients[0].room.as_ref().expect("room").host, Some(seat(0)));
+    assert_eq!(clients[0].role(), Role::Seat(seat(0)));
+    assert_eq!(clients[0].room().expect("room").host, Some(seat(0)));
     for name in ["Bruno", "Carla", "Diego"] {
         clients.push(server.player(&room.code, name).await);
     }
     for (i, client) in clients.iter().enumerate() {
-        assert_eq!(client.role, Role::Seat(seat(i as u8)));
+        assert_eq!(client.role(), Role::Seat(seat(i as u8)));
     }
     let summary = server.summary(&room.code).await;
     assert_eq!(summary.seats_taken, 4);
@@ -274,7 +274,7 @@ async fn four_players_play_a_game_to_the_end() {
             "{} saw the same results",
             client.name
         );
-        let view = client.room.as_ref().expect("room");
+        let view = client.room().expect("room");
         assert_eq!(view.phase, RoomPhase::Finished);
         assert_eq!(view.games_played, 1);
         assert_eq!(view.results.as_ref(), Some(&results));
@@ -306,7 +306,7 @@ async fn one_human_plays_two_games_against_bots() {
     for level in BotLevel::ALL {
         host.ack(Request::AddBot { level }).await;
     }
-    let view = host.room.clone().expect("room");
+    let view = host.room().cloned().expect("room");
     let seats: Vec<_> = view
         .seats
         .iter()
@@ -350,7 +350,7 @@ async fn one_human_plays_two_games_against_bots() {
             &game_events(&host, game),
             &final_dice(&host),
         );
-        let view = host.room.as_ref().expect("room");
+        let view = host.room().expect("room");
         assert_eq!(view.games_played, game);
         assert_eq!(view.phase, RoomPhase::Finished);
     }
@@ -448,7 +448,7 @@ async fn spectators_see_the_table_and_outsiders_see_nothing() {
         .await;
     late.wait_event(|e| matches!(e, RoomEvent::SeatTaken { .. }))
         .await;
-    assert_eq!(late.room.as_ref().expect("room").spectators, 1);
+    assert_eq!(late.room().expect("room").spectators, 1);
     early.expect_silence(Duration::from_millis(100)).await;
 
     for mut client in clients.into_iter().chain([early, late, greeted, silent]) {

@@ -900,7 +900,7 @@ async fn names_are_normalised_before_anyone_sees_them() {
     let version = bob.join("Bo\u{AD}b\u{3000}\u{3000}Smith").await;
     host.catch_up(version).await;
     let names: Vec<String> = host
-        .room
+        .room()
         .as_ref()
         .expect("a room view")
         .seats

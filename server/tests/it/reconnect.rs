@@ -28,7 +28,7 @@ async fn three_playing(server: &TestServer) -> (String, Client, Client, Client) 
     let started = ana.ack(Request::Start).await;
     for client in [&mut ana, &mut bob, &mut cy] {
         client.catch_up(started).await;
-        if client.you.as_ref().is_none_or(|y| y.hand.is_empty()) {
+        if client.you().is_none_or(|y| y.hand.is_empty()) {
             client
                 .wait_for(|m| matches!(m, ServerMessage::Private(p) if !p.you.hand.is_empty()))
                 .await;
@@ -38,7 +38,7 @@ async fn three_playing(server: &TestServer) -> (String, Client, Client, Client) 
 }
 
 fn turn(client: &Client) -> usize {
-    match &client.table.as_ref().expect("a table").state {
+    match &client.table().expect("a table").state {
         TableState::Bidding(round) => round.turn.index(),
         TableState::Over { .. } => panic!("the game is over"),
     }
@@ -56,8 +56,8 @@ fn since(client: &Client, from: usize) -> Vec<ServerMessage> {
 async fn a_resume_within_the_history_sends_only_the_missed_updates_and_the_same_hand() {
     let server = TestServer::start(patient()).await;
     let (code, mut ana, mut bob, mut cy) = three_playing(&server).await;
-    let hand = bob.you.clone().expect("a view").hand;
-    let seen = bob.version;
+    let hand = bob.you().cloned().expect("a view").hand;
+    let seen = bob.version();
     bob.redial(server.addr, &code).await;
     ana.wait_event(|e| *e == RoomEvent::Disconnected { seat: seat(1) })
         .await;
@@ -83,7 +83,7 @@ async fn a_resume_within_the_history_sends_only_the_missed_updates_and_the_same_
     let from = bob.frames.len();
     let back = bob
         .ack(Request::Resume {
-            token: bob.token.clone(),
+            token: bob.token().map(str::to_string),
             last_version: seen,
         })
         .await;
@@ -121,7 +121,7 @@ async fn a_resume_within_the_history_sends_only_the_missed_updates_and_the_same_
     ana.wait_event(|e| *e == RoomEvent::Reconnected { seat: seat(1) })
         .await;
     // Bob is playing again: the game goes on from where his client left it.
-    assert_eq!(bob.role, Role::Seat(seat(1)));
+    assert_eq!(bob.role(), Role::Seat(seat(1)));
     assert_eq!(bob.phase(), RoomPhase::Playing);
     for mut client in [ana, bob, cy] {
         client.assert_answered_once().await;
@@ -133,8 +133,8 @@ async fn a_resume_within_the_history_sends_only_the_missed_updates_and_the_same_
 async fn a_resume_beyond_the_history_gets_a_snapshot_with_the_same_hand() {
     let server = TestServer::start(patient()).await;
     let (code, mut ana, mut bob, mut cy) = three_playing(&server).await;
-    let hand = bob.you.clone().expect("a view").hand;
-    let seen = bob.version;
+    let hand = bob.you().cloned().expect("a view").hand;
+    let seen = bob.version();
     bob.redial(server.addr, &code).await;
     ana.wait_event(|e| *e == RoomEvent::Disconnected { seat: seat(1) })
         .await;
@@ -149,7 +149,7 @@ async fn a_resume_beyond_the_history_gets_a_snapshot_with_the_same_hand() {
     let from = bob.frames.len();
     let back = bob
         .ack(Request::Resume {
-            token: bob.token.clone(),
+            token: bob.token().map(str::to_string),
             last_version: seen,
         })
         .await;
@@ -180,25 +180,19 @@ async fn a_second_socket_for_a_seat_replaces_the_first() {
     let (code, mut ana, mut bob, _cy) = three_playing(&server).await;
     let mut bob2 = server.connect(&code, "Bob again").await;
     bob2.hello().await;
-    let before = ana.version;
+    let before = ana.version();
     // The second socket carries on from what the first had seen.
-    bob2.synced = true;
-    bob2.version = bob.version;
-    bob2.room.clone_from(&bob.room);
-    bob2.table.clone_from(&bob.table);
+    bob2.adopt_room(&bob);
     let back = bob2
         .ack(Request::Resume {
-            token: bob.token.clone(),
-            last_version: bob.version,
+            token: bob.token().map(str::to_string),
+            last_version: bob.version(),
         })
         .await;
-    assert_eq!(bob2.role, Role::Seat(seat(1)));
+    assert_eq!(bob2.role(), Role::Seat(seat(1)));
     bob.wait_closed().await;
-    assert_eq!(bob.closing, Some(CloseReason::Replaced));
-    assert_eq!(
-        bob2.you.as_ref().map(|y| &y.hand),
-        bob.you.as_ref().map(|y| &y.hand)
-    );
+    assert_eq!(bob.closing(), Some(CloseReason::Replaced));
+    assert_eq!(bob2.you().map(|y| &y.hand), bob.you().map(|y| &y.hand));
     // Bob never went away, so nobody hears he is back.
     ana.catch_up(back).await;
     let events: Vec<&RoomEvent> = ana
@@ -230,9 +224,9 @@ async fn a_player_who_leaves_for_good_and_a_rematch_with_a_fresh_commitment() {
     // The rematch: Bob's seat is gone, the game gets a fresh seed.
     let started = ana.ack(Request::Start).await;
     cy.catch_up(started).await;
-    let view = ana.room.clone().expect("room");
+    let view = ana.room().cloned().expect("room");
     assert_eq!(view.seats.len(), 2);
-    assert_eq!(cy.role, Role::Seat(seat(1)), "Cy moved up");
+    assert_eq!(cy.role(), Role::Seat(seat(1)), "Cy moved up");
     let clients = play_all(vec![ana, cy], 2).await;
     let ana = &clients[0];
     let second = ana.results[1].clone();

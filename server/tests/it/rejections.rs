@@ -215,7 +215,7 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
     let mut witness = server.connect(&room.code, "witness").await;
     witness.hello().await;
     witness.spectate().await;
-    let v0 = witness.version;
+    let v0 = witness.version();
     host.catch_up(v0).await;
 
     host.expect_reject(Request::Start, RejectCode::NotEnoughPlayers)
@@ -268,13 +268,13 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
     // A seated player who is not the host.
     let mut bob = server.player(&room.code, "Bob").await;
     assert_eq!(
-        bob.version,
+        bob.version(),
         v0 + 1,
         "none of the refusals above changed the room"
     );
-    witness.catch_up(bob.version).await;
-    host.catch_up(bob.version).await;
-    let bob_token = bob.token.clone().expect("a token");
+    witness.catch_up(bob.version()).await;
+    host.catch_up(bob.version()).await;
+    let bob_token = bob.token().map(str::to_string).expect("a token");
     bob.expect_reject(
         Request::Join { name: "Bo".into() },
         RejectCode::AlreadyJoined,
@@ -452,7 +452,7 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
     // Bob must raise 3 × fours: at least 4 fours, or 2 aces.
     bob.catch_up(v3).await;
     bob.wait_turn().await;
-    let legal = bob.you.as_ref().expect("bob's view").legal;
+    let legal = bob.you().expect("bob's view").legal;
     let previous = Bid::new(3, 4).expect("a bid");
     for (action, minimum) in [
         (bid(2, 4), 4),
@@ -505,7 +505,7 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
     for mut client in [host, bob, witness, outsider] {
         let (code, reason) = client.wait_closed().await;
         assert_eq!(
-            client.closing,
+            client.closing(),
             Some(CloseReason::ServerRestart),
             "{}",
             client.name
@@ -556,7 +556,7 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
             .await;
     }
     for client in [&mut ana, &mut bob, &mut cy] {
-        let you = client.you.clone().expect("a seat's view");
+        let you = client.you().cloned().expect("a seat's view");
         assert!(
             you.hand.is_empty() && !you.legal.any(),
             "{}: {you:?}",
@@ -580,7 +580,7 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
     ana.wait_event(round_started).await;
     assert_eq!(ana.phase(), RoomPhase::Playing);
     ana.wait_turn().await;
-    assert_eq!(ana.you.as_ref().expect("view").hand.len(), 4);
+    assert_eq!(ana.you().expect("view").hand.len(), 4);
     ana.act(bid(1, 2)).await;
 
     // A player who leaves during a reveal forfeits at once, but the news waits with the
@@ -591,10 +591,10 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
     cy.wait_turn().await;
     cy.act(Action::Dudo).await;
     assert_eq!(cy.phase(), RoomPhase::Reveal);
-    let before = ana.version;
+    let before = ana.version();
     ana.wait_event(|e| matches!(e, RoomEvent::NextRoundIn { .. }))
         .await;
-    assert_eq!(ana.version, before + 2);
+    assert_eq!(ana.version(), before + 2);
     let left = cy.ack(Request::Leave).await;
     let ServerMessage::Update(update) = ana
         .wait_for(|m| matches!(m, ServerMessage::Update(u) if u.version == left))
@@ -660,7 +660,7 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
     assert_eq!(results.winner, seat(0));
     assert_eq!(results.placings, [seat(0), seat(1), seat(2)]);
     let dice: Vec<u8> = ana
-        .table
+        .table()
         .as_ref()
         .expect("table")
         .seats
@@ -707,7 +707,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
     // Kick: the kicked socket is told why, then closed; everyone sees the seat freed.
     ana.ack(Request::Kick { seat: seat(3) }).await;
     let (code, reason) = dee.wait_closed().await;
-    assert_eq!(dee.closing, Some(CloseReason::Kicked));
+    assert_eq!(dee.closing(), Some(CloseReason::Kicked));
     assert!(matches!(
         dee.frames.last().map(|f| &f.message),
         Some(ServerMessage::Closing {
@@ -731,7 +731,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
     dee_again
         .expect_reject(
             Request::Claim {
-                token: dee.token.clone().expect("token"),
+                token: dee.token().map(str::to_string).expect("token"),
             },
             RejectCode::BadToken,
         )
@@ -739,12 +739,12 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
 
     // Leaving a lobby frees the seat, and the seats after it move up.
     bob.ack(Request::Leave).await;
-    assert_eq!(bob.role, Role::Outsider);
+    assert_eq!(bob.role(), Role::Outsider);
     cy.wait_event(|e| matches!(e, RoomEvent::SeatFreed { name, .. } if name == "Bob"))
         .await;
-    assert_eq!(cy.role, Role::Seat(seat(1)), "Cy moved up a seat");
+    assert_eq!(cy.role(), Role::Seat(seat(1)), "Cy moved up a seat");
     let names: Vec<String> = cy
-        .room
+        .room()
         .as_ref()
         .expect("room")
         .seats
@@ -753,7 +753,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         .collect();
     assert_eq!(names, ["Ana", "Cy"]);
     bob.join("Bob").await;
-    assert_eq!(bob.role, Role::Seat(seat(2)));
+    assert_eq!(bob.role(), Role::Seat(seat(2)));
 
     // Hand the host role to Cy: Ana may no longer start, Cy may.
     ana.ack(Request::TransferHost { seat: seat(1) }).await;
@@ -769,14 +769,14 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
     ana.expect_reject(Request::Start, RejectCode::NotHost).await;
 
     // Another socket claims Cy's seat with its token: the old socket is replaced.
-    let token = cy.token.clone().expect("a token");
+    let token = cy.token().map(str::to_string).expect("a token");
     let mut cy2 = server.connect(&room.code, "Cy").await;
     cy2.hello().await;
     cy2.claim(&token).await;
-    assert_eq!(cy2.role, Role::Seat(seat(1)));
-    assert_eq!(cy2.token.as_deref(), Some(token.as_str()), "the same token");
+    assert_eq!(cy2.role(), Role::Seat(seat(1)));
+    assert_eq!(cy2.token(), Some(token.as_str()), "the same token");
     let (code, reason) = cy.wait_closed().await;
-    assert_eq!(cy.closing, Some(CloseReason::Replaced));
+    assert_eq!(cy.closing(), Some(CloseReason::Replaced));
     assert_eq!(code, Some(POLICY), "{reason}");
     cy2.ack(Request::AddBot {
         level: BotLevel::Normal,
@@ -788,7 +788,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
     cy2.ack(Request::Start).await;
     assert_eq!(cy2.phase(), RoomPhase::Playing);
     ana.ack(Request::Leave).await;
-    assert_eq!(ana.role, Role::Outsider);
+    assert_eq!(ana.role(), Role::Outsider);
     let forfeit = witness
         .wait_event(|e| {
             matches!(
@@ -806,7 +806,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         }
     );
     assert_eq!(
-        witness.room.as_ref().expect("room").seats[0].occupant,
+        witness.room().expect("room").seats[0].occupant,
         perudo_protocol::Occupant::Human { connected: false },
         "the forfeit update carries the room: Ana is gone"
     );
@@ -826,7 +826,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         }
     })
     .await;
-    assert_eq!(bob.room.as_ref().expect("room").host, Some(seat(2)));
+    assert_eq!(bob.room().expect("room").host, Some(seat(2)));
     let mut strategy = crate::client::Strategy::Simple;
     let results = tokio::time::timeout(Duration::from_secs(30), bob.play_to_end(1, &mut strategy))
         .await
@@ -840,7 +840,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
     // The leavers left for good: the next game seats Bob and the bot only.
     bob.ack(Request::Start).await;
     let names: Vec<String> = bob
-        .room
+        .room()
         .as_ref()
         .expect("room")
         .seats
@@ -848,9 +848,9 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         .map(|s| s.name.clone())
         .collect();
     assert_eq!(names, ["Bob", "Bot 1"]);
-    assert_eq!(bob.role, Role::Seat(seat(0)));
+    assert_eq!(bob.role(), Role::Seat(seat(0)));
     bob.wait_turn().await;
-    assert_eq!(bob.you.as_ref().expect("view").seat, seat(0));
+    assert_eq!(bob.you().expect("view").seat, seat(0));
 
     for client in [&mut ana, &mut bob, &mut cy2, &mut witness, &mut dee_again] {
         client.assert_answered_once().await;
@@ -1004,8 +1004,8 @@ async fn a_refused_start_keeps_the_seats_of_those_who_left() {
     };
     assert_eq!(results.winner, seat(0));
     assert_eq!(results.placings, [seat(0), seat(1)]);
-    let over_version = ana.version;
-    let before = ana.room.clone().expect("room");
+    let over_version = ana.version();
+    let before = ana.room().cloned().expect("room");
     assert_eq!(before.phase, RoomPhase::Finished);
     assert_eq!(before.seats.len(), 2);
 
@@ -1031,7 +1031,7 @@ async fn a_refused_start_keeps_the_seats_of_those_who_left() {
     // Now the start goes through, without Bob.
     ana.ack(Request::Start).await;
     let names: Vec<String> = ana
-        .room
+        .room()
         .as_ref()
         .expect("room")
         .seats

@@ -303,7 +303,7 @@ pub fn check_room(clients: &[Client]) {
             }
         }
     }
-    if clients.iter().any(|c| matches!(c.role, Role::Seat(_))) {
+    if clients.iter().any(|c| matches!(c.role(), Role::Seat(_))) {
         assert!(compared > 0, "some hands were compared");
     }
 }

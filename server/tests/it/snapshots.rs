@@ -85,7 +85,7 @@ async fn a_scripted_game_sends_these_messages() {
         };
         let actor = &mut players[who];
         // Reading up to the latest version first keeps every stream in one order.
-        while actor.version < latest {
+        while actor.version() < latest {
             actor.recv().await;
         }
         if carried_out {
@@ -109,7 +109,7 @@ async fn a_scripted_game_sends_these_messages() {
     let results = players[0].results[0].clone();
     assert_eq!(results.winner, seat(0));
     assert_eq!(results.placings, [seat(0), seat(2), seat(1)]);
-    let table = players[0].table.clone().expect("a table");
+    let table = players[0].table().cloned().expect("a table");
     let dice: Vec<u8> = table.seats.iter().map(|s| s.dice).collect();
     verify_game(
         &scripted_rules(),
@@ -120,7 +120,10 @@ async fn a_scripted_game_sends_these_messages() {
 
     let redact = Redact {
         code: room.code.clone(),
-        tokens: players.iter().filter_map(|c| c.token.clone()).collect(),
+        tokens: players
+            .iter()
+            .filter_map(|c| c.token().map(str::to_string))
+            .collect(),
     };
     let [ana, bob, cy] = <[Client; 3]>::try_from(players).expect("three players");
     insta::assert_snapshot!("scripted_game_ana", redact.stream(&ana));

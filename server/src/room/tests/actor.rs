@@ -9,8 +9,8 @@ use tokio_util::task::TaskTracker;
 struct Peer {
     conn: ConnId,
     rx: mpsc::Receiver<Frame>,
-    next_id: u32,
-    token: Option<String>,
+    /// The room as this peer sees it, its request ids and its seat's token.
+    mirror: RoomMirror,
 }
 
 struct Live {
@@ -70,8 +70,7 @@ impl Live {
         let mut peer = Peer {
             conn,
             rx,
-            next_id: 1,
-            token: None,
+            mirror: RoomMirror::new(),
         };
         self.request(
             &mut peer,
@@ -85,13 +84,13 @@ impl Live {
 
     /// Sends a request; returns the frames up to and with its answer (an ack).
     async fn request(&self, peer: &mut Peer, request: Request) -> Vec<ServerMessage> {
-        let id = peer.next_id;
-        peer.next_id += 1;
+        let message = peer.mirror.request(request);
+        let id = message.id;
         assert!(
             self.handle
                 .send(Mail::Message {
                     conn: peer.conn,
-                    message: ClientMessage { id, request },
+                    message,
                 })
                 .await
         );
@@ -102,11 +101,6 @@ impl Live {
             matches!(frames.last(), Some(ServerMessage::Ack { .. })),
             "{frames:?}"
         );
-        for m in &frames {
-            if let ServerMessage::Seated { token, .. } = m {
-                peer.token = Some(token.clone());
-            }
-        }
         frames
     }
 
@@ -123,7 +117,7 @@ impl Peer {
             loop {
                 match self.rx.recv().await {
                     Some(Frame::Data(bytes)) => {
-                        let m = ServerMessage::decode(&bytes).unwrap();
+                        let m = receive(&mut self.mirror, &bytes);
                         let done = want(&m);
                         out.push(m);
                         if done {
@@ -146,7 +140,7 @@ impl Peer {
         let mut out = Vec::new();
         while let Ok(frame) = self.rx.try_recv() {
             if let Frame::Data(bytes) = frame {
-                out.push(ServerMessage::decode(&bytes).unwrap());
+                out.push(receive(&mut self.mirror, &bytes));
             }
         }
         out
@@ -334,7 +328,7 @@ async fn a_return_in_time_stops_the_timers_in_the_room_task() {
         },
     )
     .await;
-    let token = bob.token.clone().unwrap();
+    let token = bob.mirror.token().map(str::to_string).unwrap();
     live.disconnect(&bob).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let mut back = live.connect().await;

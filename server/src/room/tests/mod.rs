@@ -5,6 +5,7 @@
 use super::*;
 use perudo_core::{Bid, Face, GameConfig, Quantity};
 use perudo_protocol::PROTOCOL_VERSION;
+use perudo_protocol::client::RoomMirror;
 use std::time::Duration;
 
 /// Defines a room scenario and runs it twice: with the room in memory (`in_memory`), and kept
@@ -77,7 +78,8 @@ struct Client {
     conn: ConnId,
     rx: mpsc::Receiver<Frame>,
     close: CancellationToken,
-    next_id: u32,
+    /// The room as this client sees it, and its request ids.
+    mirror: RoomMirror,
 }
 
 impl Client {
@@ -85,11 +87,22 @@ impl Client {
         let mut out = Vec::new();
         while let Ok(frame) = self.rx.try_recv() {
             if let Frame::Data(bytes) = frame {
-                out.push(ServerMessage::decode(&bytes).expect("server frames decode"));
+                out.push(receive(&mut self.mirror, &bytes));
             }
         }
         out
     }
+}
+
+/// Decodes a frame the room sent a test client and applies it to the client's mirror, so
+/// every room test also checks the protocol's promises (no gaps, acks after what they
+/// caused, private views of the client's own seat and version).
+fn receive(mirror: &mut RoomMirror, bytes: &[u8]) -> ServerMessage {
+    let message = ServerMessage::decode(bytes).expect("server frames decode");
+    if let Err(violation) = mirror.apply(&message) {
+        panic!("the room broke the protocol: {violation}: {message:?}");
+    }
+    message
 }
 
 struct Harness {
@@ -163,7 +176,7 @@ impl Harness {
             conn,
             rx,
             close,
-            next_id: 1,
+            mirror: RoomMirror::new(),
         }
     }
 
@@ -173,11 +186,11 @@ impl Harness {
 
     /// Sends a request and returns every frame it produced; the last must be its answer.
     fn request(&mut self, client: &mut Client, request: Request) -> Vec<ServerMessage> {
-        let id = client.next_id;
-        client.next_id += 1;
+        let message = client.mirror.request(request);
+        let id = message.id;
         self.step(Input::Message {
             conn: client.conn,
-            message: ClientMessage { id, request },
+            message,
         });
         let frames = client.frames();
         let answers: Vec<_> = frames
