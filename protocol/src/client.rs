@@ -474,27 +474,12 @@ impl RoomMirror {
             self.table = Some(table.clone());
         }
         self.clock = update.clock;
-        let mut game_over = None;
-        for event in &update.events {
-            match event {
-                // Sent without the room: the phase is `Playing` now.
-                RoomEvent::GameStarted { .. } if update.room.is_none() => {
-                    if let Some(room) = &mut self.room {
-                        room.phase = RoomPhase::Playing;
-                    }
-                }
-                // Sent without the room when a player leaves a running game.
-                RoomEvent::HostChanged { seat } if update.room.is_none() => {
-                    if let Some(room) = &mut self.room {
-                        room.host = *seat;
-                    }
-                }
-                RoomEvent::GameOver { results } => {
-                    self.results = Some(results.clone());
-                    game_over = Some(results.clone());
-                }
-                _ => {}
-            }
+        let game_over = update.events.iter().find_map(|event| match event {
+            RoomEvent::GameOver { results } => Some(results.clone()),
+            _ => None,
+        });
+        if let Some(results) = &game_over {
+            self.results = Some(results.clone());
         }
         Ok(Applied::Updated {
             version: update.version,

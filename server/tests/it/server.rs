@@ -1,4 +1,4 @@
-//! Starting and stopping the real server, and a tiny HTTP/1.1 client for its JSON API.
+//! Starting and stopping the real server, and HTTP requests to it (reqwest) for its JSON API.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,8 +7,7 @@ use perudo_protocol::RoomOptions;
 use perudo_protocol::http::{CreateRoom, RoomCreated, RoomSummary};
 use perudo_protocol::perudo_core::GameConfig;
 use perudo_server::{RoomSettings, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -121,7 +120,7 @@ impl TestServer {
         self.http("GET", path, None).await
     }
 
-    /// One request on a fresh connection (`Connection: close`, so the body ends at EOF).
+    /// One request on a fresh connection, not kept afterwards.
     pub async fn http(&self, method: &str, path: &str, body: Option<(&str, &str)>) -> HttpResponse {
         self.exchange(method, path, &[], body).await
     }
@@ -169,7 +168,7 @@ impl TestServer {
 }
 
 /// One HTTP request to a server at `addr` (also one this process did not start) on a fresh
-/// connection (`Connection: close`, so the body ends at EOF).
+/// connection, not kept afterwards (so a test's connection counts are its own).
 pub async fn exchange_at(
     addr: SocketAddr,
     method: &str,
@@ -177,33 +176,40 @@ pub async fn exchange_at(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> HttpResponse {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if let Some((content_type, body)) = body {
-            request.push_str(&format!(
-                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ));
-        } else {
-            request.push_str("\r\n");
-        }
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .expect("write request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read response");
-        raw
-    };
-    let raw = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("an HTTP client");
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = http.request(method, format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some((content_type, body)) = body {
+        request = request
+            .header("Content-Type", content_type)
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("the HTTP exchange succeeds");
+    let mut head = format!("{:?} {}\r\n", response.version(), response.status());
+    for (name, value) in response.headers() {
+        head.push_str(&format!(
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
         .await
-        .expect("the HTTP exchange finishes in time");
-    HttpResponse::parse(&raw)
+        .expect("the HTTP body is read in time");
+    HttpResponse {
+        status,
+        headers: head,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 impl Drop for TestServer {
@@ -213,38 +219,16 @@ impl Drop for TestServer {
     }
 }
 
-/// What the tiny HTTP client read.
+/// What an HTTP request got back.
 #[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
+    /// The status line and the headers, one `name: value` a line.
     pub headers: String,
     pub body: String,
 }
 
 impl HttpResponse {
-    fn parse(raw: &[u8]) -> HttpResponse {
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .expect("a response head ends with an empty line");
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("a status line");
-        assert!(
-            !head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked"),
-            "the tiny client reads only sized bodies: {head}"
-        );
-        HttpResponse {
-            status,
-            headers: head.to_string(),
-            body: body.to_string(),
-        }
-    }
-
     /// The stable error code of a JSON error body.
     pub fn error_code(&self) -> String {
         let error: perudo_protocol::http::ApiError = serde_json::from_str(&self.body)
