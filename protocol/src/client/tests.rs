@@ -69,6 +69,11 @@ fn update(version: RoomVersion, events: Vec<RoomEvent>, room: Option<RoomView>) 
     })
 }
 
+/// An update with the room `names` sit in, in `phase`, and no events.
+fn room_update(version: RoomVersion, phase: RoomPhase, names: &[&str]) -> ServerMessage {
+    update(version, vec![], Some(room(phase, names)))
+}
+
 fn ack(id: RequestId, version: RoomVersion) -> ServerMessage {
     ServerMessage::Ack { id, version }
 }
@@ -186,11 +191,7 @@ fn the_next_update_applies_and_a_stale_one_is_ignored() {
 fn a_gap_is_reported_and_changes_nothing() {
     let mut mirror = joined();
     let error = mirror
-        .apply(&update(
-            7,
-            vec![],
-            Some(room(RoomPhase::Finished, &["Bo", "Ana"])),
-        ))
+        .apply(&room_update(7, RoomPhase::Finished, &["Bo", "Ana"]))
         .expect_err("version 7 after 5 skips 6");
     assert_eq!(error, Violation::Gap { version: 5, got: 7 });
     assert!(error.must_resume());
@@ -258,11 +259,7 @@ fn private_views_replace_the_hand_and_moves() {
     applied(&mut mirror, &ack(claim.id, 2));
     applied(
         &mut mirror,
-        &update(
-            3,
-            vec![],
-            Some(room(RoomPhase::Playing, &["Ana", "Bo", "Cy"])),
-        ),
+        &room_update(3, RoomPhase::Playing, &["Ana", "Bo", "Cy"]),
     );
     let mine = you(&game, 1);
     let private = ServerMessage::Private(Private {
@@ -474,11 +471,7 @@ fn moved_only_moves_down() {
 fn a_room_that_shows_someone_else_in_the_seat_is_a_violation() {
     let mut mirror = joined();
     let error = mirror
-        .apply(&update(
-            6,
-            vec![],
-            Some(room(RoomPhase::Lobby, &["Ana", "Bo"])),
-        ))
+        .apply(&room_update(6, RoomPhase::Lobby, &["Ana", "Bo"]))
         .expect_err("Ana was not told she moved");
     assert_eq!(
         error,
