@@ -339,7 +339,7 @@ impl Client {
                     // A snapshot without `Seated` comes from `Spectate`.
                     Role::Outsider => self.role = Role::Spectator,
                     Role::Seat(seat) => {
-                        self.seat_name = Some(snapshot.room.seats[seat.index()].name.clone());
+                        self.seat_name = Some(snapshot.room.seats[seat.index()].name.to_string());
                     }
                     Role::Spectator => {}
                 }
@@ -364,8 +364,8 @@ impl Client {
                     // The server says `Moved` before an update that renumbers this seat.
                     if let (Role::Seat(seat), Some(own)) = (self.role, &self.seat_name) {
                         assert_eq!(
-                            room.seats.get(seat.index()).map(|s| &s.name),
-                            Some(own),
+                            room.seats.get(seat.index()).map(|s| s.name.as_str()),
+                            Some(own.as_str()),
                             "{name}: the room shows someone else in seat {seat}"
                         );
                     }
