@@ -121,7 +121,7 @@ struct AppState {
 #[derive(Debug)]
 struct Shared {
     config: FanoutConfig,
-    rooms: Mutex<HashMap<String, mpsc::Sender<Input>>>,
+    rooms: Mutex<HashMap<perudo_protocol::RoomCode, mpsc::Sender<Input>>>,
     next_conn: AtomicU64,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -257,15 +257,17 @@ async fn room_socket(
     Path(code): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let room = ids::normalize_code(&code).and_then(|code| {
-        state
-            .inner
-            .rooms
-            .lock()
-            .expect("room registry lock")
-            .get(&code)
-            .cloned()
-    });
+    let room = perudo_protocol::RoomCode::parse(&code)
+        .ok()
+        .and_then(|code| {
+            state
+                .inner
+                .rooms
+                .lock()
+                .expect("room registry lock")
+                .get(&code)
+                .cloned()
+        });
     let Some(room) = room else {
         return (StatusCode::NOT_FOUND, "no room has that code").into_response();
     };

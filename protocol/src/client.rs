@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use perudo_core::{Seat, TableView};
 
 use crate::{
-    ClientMessage, CloseReason, GameResults, RejectCode, RejectDetail, Request, RequestId,
-    RoomEvent, RoomPhase, RoomVersion, RoomView, ServerMessage, Snapshot, TurnClock, Update,
-    YouView,
+    ClientMessage, CloseReason, GameResults, PlayerName, RejectCode, RejectDetail, Request,
+    RequestId, RoomEvent, RoomPhase, RoomVersion, RoomView, ServerMessage, Snapshot, TurnClock,
+    Update, YouView,
 };
 
 /// What this connection is in the room, as far as the client knows.
@@ -140,7 +140,7 @@ pub struct RoomMirror {
     token: Option<String>,
     /// The name at this connection's seat: seats shift when an earlier one is freed, and the
     /// name (unique in a room) tells whether the room still shows this seat where it is.
-    seat_name: Option<String>,
+    seat_name: Option<PlayerName>,
     synced: bool,
     version: RoomVersion,
     room: Option<RoomView>,
@@ -457,12 +457,12 @@ impl RoomMirror {
         if let (Some(room), Role::Seat(seat), Some(own)) =
             (&update.room, self.role, &self.seat_name)
         {
-            let shown = room.seats.get(seat.index()).map(|s| &s.name);
-            if shown != Some(own) {
+            let shown = room.seats.get(seat.index()).map(|s| s.name.as_str());
+            if shown != Some(own.as_str()) {
                 return Err(Violation::SeatTaken {
                     seat,
-                    own: own.clone(),
-                    shown: shown.cloned(),
+                    own: own.to_string(),
+                    shown: shown.map(str::to_string),
                 });
             }
         }

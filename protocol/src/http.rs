@@ -25,7 +25,7 @@ pub struct CreateRoom {
 /// Answer to `POST /api/rooms`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RoomCreated {
-    pub code: String,
+    pub code: crate::RoomCode,
     /// The link to share.
     pub url: String,
     /// The host's seat token: `Claim` it over the WebSocket. Shown once; the server keeps
@@ -36,7 +36,7 @@ pub struct RoomCreated {
 /// Answer to `GET /api/rooms/{code}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RoomSummary {
-    pub code: String,
+    pub code: crate::RoomCode,
     pub phase: RoomPhase,
     pub seats_taken: u8,
     pub max_seats: u8,

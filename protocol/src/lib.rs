@@ -10,7 +10,9 @@
 //! Architecture invariant: this is the only crate that knows the wire format.
 
 pub mod client;
+pub mod code;
 pub mod http;
+pub mod names;
 
 use perudo_core::{
     Action, BotLevel, Event, GameConfig, Hand, LegalMoves, Resolution, RuleError, Seat, TableView,
@@ -18,6 +20,8 @@ use perudo_core::{
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+pub use code::{RoomCode, RoomCodeError};
+pub use names::{NameError, PlayerName};
 pub use perudo_core;
 
 /// The protocol this build speaks. Bumped on any incompatible change.
@@ -517,14 +521,14 @@ pub enum Occupant {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SeatInfo {
-    pub name: String,
+    pub name: PlayerName,
     pub occupant: Occupant,
 }
 
 /// The public state of a room.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RoomView {
-    pub code: String,
+    pub code: RoomCode,
     pub phase: RoomPhase,
     pub host: Option<Seat>,
     /// In seat order; in a game, index = the game's seat.
@@ -550,11 +554,11 @@ pub enum RoomEvent {
     },
     SeatTaken {
         seat: Seat,
-        name: String,
+        name: PlayerName,
     },
     SeatFreed {
         seat: Seat,
-        name: String,
+        name: PlayerName,
     },
     HostChanged {
         seat: Option<Seat>,

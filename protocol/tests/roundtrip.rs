@@ -428,11 +428,11 @@ fn all_room_events() -> Vec<RoomEvent> {
     room_events.extend([
         RoomEvent::SeatTaken {
             seat: seat(3),
-            name: "Zoë".into(),
+            name: perudo_protocol::PlayerName::new("Zoë").unwrap(),
         },
         RoomEvent::SeatFreed {
             seat: seat(1),
-            name: "Bruno".into(),
+            name: perudo_protocol::PlayerName::new("Bruno").unwrap(),
         },
         RoomEvent::HostChanged {
             seat: Some(seat(1)),
@@ -1012,7 +1012,7 @@ fn server_frames_over_the_cap_are_too_large() {
     let mut room = room_view(RoomPhase::Playing, None);
     room.seats = (0..10)
         .map(|i| perudo_protocol::SeatInfo {
-            name: format!("{i}").repeat(24),
+            name: perudo_protocol::PlayerName::new(&format!("{i}").repeat(24)).unwrap(),
             occupant: Occupant::Human { connected: true },
         })
         .collect();

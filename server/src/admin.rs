@@ -364,8 +364,10 @@ pub async fn handle(request: Request, state: &AppState) -> Result<Answer, String
                 .into_iter()
                 .flatten()
                 .map(|summary| {
-                    let (connections, age_secs) =
-                        stats.get(&summary.code).copied().unwrap_or_default();
+                    let (connections, age_secs) = stats
+                        .get(summary.code.as_str())
+                        .copied()
+                        .unwrap_or_default();
                     RoomRow {
                         phase: crate::metrics::phase_label(summary.phase).to_string(),
                         seats: summary.seats_taken,
@@ -373,7 +375,7 @@ pub async fn handle(request: Request, state: &AppState) -> Result<Answer, String
                         spectators: summary.spectators,
                         connections,
                         age_secs,
-                        code: summary.code,
+                        code: summary.code.to_string(),
                     }
                 })
                 .collect();
@@ -390,14 +392,14 @@ pub async fn handle(request: Request, state: &AppState) -> Result<Answer, String
             let connections = state
                 .sessions()
                 .room_stats(now)
-                .get(&handle.code)
+                .get(handle.code.as_str())
                 .map_or(0, |&(n, _)| n);
             if !handle.send(crate::room::Mail::Close).await {
                 return Err(format!("the room {} has closed already", handle.code));
             }
             info!(room = %handle.code, connections, "room closed by the operator");
             Ok(Answer::Closed {
-                room: handle.code,
+                room: handle.code.to_string(),
                 connections,
             })
         }

@@ -4,30 +4,16 @@
 //! U/V confusion): 29^9 is about 2^43.7, read aloud in three groups. Seat tokens are 128
 //! random bits; the server keeps only their SHA-256.
 
+use perudo_protocol::RoomCode;
 use rand::{Rng, RngExt};
 use sha2::{Digest, Sha256};
 
-/// Letters and digits that cannot be mistaken for one another when read aloud or copied.
-pub const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTWXYZ";
-pub const CODE_LEN: usize = 9;
-
-/// A fresh random room code.
-pub fn new_room_code() -> String {
+/// A fresh random room code (see `RoomCode`).
+pub fn new_room_code() -> RoomCode {
     let mut rng = rand::rng();
-    (0..CODE_LEN)
-        .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
-        .collect()
-}
-
-/// The canonical form of a code a person typed: upper case, separators dropped.
-/// `None` if it cannot be a room code.
-pub fn normalize_code(input: &str) -> Option<String> {
-    let code: String = input
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
+    RoomCode::from_indices(std::array::from_fn(|_| {
+        rng.random_range(0..RoomCode::ALPHABET.len())
+    }))
 }
 
 /// A fresh seat token: 128 random bits as 32 hex digits.
@@ -105,17 +91,18 @@ mod tests {
 
     #[test]
     fn codes_have_at_least_40_bits_and_normalize() {
-        let bits = (CODE_ALPHABET.len() as f64).log2() * CODE_LEN as f64;
+        let bits = (RoomCode::ALPHABET.len() as f64).log2() * RoomCode::LEN as f64;
         assert!(bits >= 40.0, "{bits}");
         for ambiguous in [b'0', b'O', b'1', b'I', b'L', b'U', b'V'] {
-            assert!(!CODE_ALPHABET.contains(&ambiguous));
+            assert!(!RoomCode::ALPHABET.contains(&ambiguous));
         }
         let code = new_room_code();
-        assert_eq!(normalize_code(&code).as_deref(), Some(code.as_str()));
-        let typed = format!("{}-{}-{}", &code[..3], &code[3..6], &code[6..]).to_lowercase();
-        assert_eq!(normalize_code(&typed), Some(code));
-        assert_eq!(normalize_code("ABC"), None);
-        assert_eq!(normalize_code("00000000O"), None);
+        assert_eq!(RoomCode::parse(code.as_str()).ok().as_ref(), Some(&code));
+        let s = code.as_str();
+        let typed = format!("{}-{}-{}", &s[..3], &s[3..6], &s[6..]).to_lowercase();
+        assert_eq!(RoomCode::parse(&typed).ok(), Some(code));
+        assert_eq!(RoomCode::parse("ABC").ok(), None);
+        assert_eq!(RoomCode::parse("00000000O").ok(), None);
     }
 
     #[test]

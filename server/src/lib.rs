@@ -14,7 +14,8 @@ pub mod connection;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
-pub mod names;
+/// Display names live in the protocol crate (`PlayerName`); re-exported for the server.
+pub use perudo_protocol::names;
 pub mod record;
 pub mod registry;
 pub mod room;

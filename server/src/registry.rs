@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::room::{Room, RoomHandle};
 use crate::store::StorageError;
 use crate::{ServerConfig, admin, blocklist, ids, limits, metrics, room, store};
+use perudo_protocol::RoomCode;
 
 use crate::routes::ApiFailure;
 
@@ -27,7 +28,7 @@ pub struct AppState {
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// Room code -> handle. A std mutex: it is never held across an await.
-    pub(crate) rooms: Mutex<HashMap<String, RoomHandle>>,
+    pub(crate) rooms: Mutex<HashMap<RoomCode, RoomHandle>>,
     /// Rooms being created (stored, not yet in `rooms`): they count against `max_rooms`.
     /// Changed only while `rooms` is locked, so the cap is checked and taken at once.
     pub(crate) reserved_rooms: AtomicUsize,
@@ -89,7 +90,7 @@ impl AppState {
     }
 
     pub(crate) fn room(&self, code: &str) -> Option<RoomHandle> {
-        let code = ids::normalize_code(code)?;
+        let code = RoomCode::parse(code).ok()?;
         self.inner
             .rooms
             .lock()
@@ -111,10 +112,10 @@ impl AppState {
     /// With a store, the room is stored before anyone hears of it.
     pub(crate) async fn create_room(
         &self,
-        host_name: String,
+        host_name: perudo_protocol::PlayerName,
         rules: perudo_core::Rules,
         options: perudo_protocol::RoomOptions,
-    ) -> Result<(String, String), ApiFailure> {
+    ) -> Result<(RoomCode, String), ApiFailure> {
         let token = ids::new_token();
         // A place under `max_rooms` is taken before the room is stored and given back if it
         // never opens: checking the count and adding the room only after the commit let
@@ -187,7 +188,7 @@ impl AppState {
     }
 
     /// A code no open room has.
-    fn free_code(&self) -> String {
+    fn free_code(&self) -> RoomCode {
         let rooms = self.inner.rooms.lock().expect("room registry lock");
         loop {
             let code = ids::new_room_code();
@@ -211,7 +212,7 @@ impl AppState {
                     .rooms
                     .lock()
                     .expect("room registry lock")
-                    .remove(&closed_code);
+                    .remove(closed_code.as_str());
                 state.inner.sessions.room_closed(&closed_code);
             },
         )
@@ -242,7 +243,7 @@ impl AppState {
                         .rooms
                         .lock()
                         .expect("room registry lock")
-                        .insert(code, handle);
+                        .insert(handle.code.clone(), handle);
                     restored += 1;
                 }
                 Err(error) => tracing::error!(room = %code, %error, "cannot restore room"),

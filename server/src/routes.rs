@@ -13,9 +13,10 @@ use axum::{Json, Router};
 use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
 use tracing::info;
 
-use crate::{blocklist, connection, ids, limits, metrics, record, room, transport, web};
+use crate::{blocklist, connection, limits, metrics, record, transport, web};
 
 use crate::registry::AppState;
+use perudo_protocol::RoomCode;
 
 /// An HTTP error with a JSON body.
 #[derive(Debug)]
@@ -143,7 +144,7 @@ async fn create_room(
     }
     let Json(body) =
         body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    let name = room::validate_name(&body.name).map_err(|e| {
+    let name = perudo_protocol::PlayerName::new(&body.name).map_err(|e| {
         ApiFailure::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "name_invalid",
@@ -214,11 +215,11 @@ async fn game_record(
             "no finished game with that number in that room (records exist once a game is over, and only with storage on)",
         )
     };
-    let code = ids::normalize_code(&code).ok_or_else(not_found)?;
+    let code = RoomCode::parse(&code).map_err(|_| not_found())?;
     let Some(store) = state.inner.config.store.clone() else {
         return Err(not_found());
     };
-    let found = tokio::task::spawn_blocking(move || store.game_record(&code, game))
+    let found = tokio::task::spawn_blocking(move || store.game_record(code.as_str(), game))
         .await
         .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
@@ -290,7 +291,7 @@ async fn room_socket(
         let span = tracing::info_span!("conn", room = %room.code, conn);
         // Listed by `perudo admin connections` while open; its token ends the connection
         // when the server shuts down or the operator blocks its address.
-        let session = sessions.open(conn, ip, &room.code, &shutdown);
+        let session = sessions.open(conn, ip, room.code.as_str(), &shutdown);
         tracker.track_future(tracing::Instrument::instrument(
             async move {
                 // The connection's place under the caps, given back when it ends.

@@ -5,7 +5,7 @@ use perudo_core::{Action, Bid, BotLevel, Face, Game, GameConfig, Quantity, Rules
 
 use super::*;
 use crate::{
-    AutoPlayReason, Occupant, Private, RoomOptions, SeatInfo, Snapshot, TurnClock, Update,
+    AutoPlayReason, Occupant, Private, RoomCode, RoomOptions, SeatInfo, Snapshot, TurnClock, Update,
 };
 
 fn seat(n: u8) -> Seat {
@@ -30,13 +30,13 @@ fn you(game: &Game, n: u8) -> YouView {
 
 fn room(phase: RoomPhase, names: &[&str]) -> RoomView {
     RoomView {
-        code: "K7QF2MXHB".into(),
+        code: RoomCode::parse("K7QF2MXHB").expect("a room code"),
         phase,
         host: Some(seat(0)),
         seats: names
             .iter()
             .map(|name| SeatInfo {
-                name: (*name).into(),
+                name: PlayerName::new(name).expect("a name"),
                 occupant: Occupant::Human { connected: true },
             })
             .collect(),
@@ -458,7 +458,7 @@ fn moved_only_moves_down() {
     // Bo's seat was freed: the room now shows Ana in seat 0.
     let freed = RoomEvent::SeatFreed {
         seat: seat(0),
-        name: "Bo".into(),
+        name: PlayerName::new("Bo").expect("a name"),
     };
     applied(
         &mut mirror,

@@ -105,15 +105,15 @@ pub fn bot_game_with_declared_palifico() -> (Game, Vec<Event>) {
 pub fn seat_infos() -> Vec<SeatInfo> {
     vec![
         SeatInfo {
-            name: "Ana".into(),
+            name: perudo_protocol::PlayerName::new("Ana").unwrap(),
             occupant: Occupant::Human { connected: true },
         },
         SeatInfo {
-            name: "Bruno".into(),
+            name: perudo_protocol::PlayerName::new("Bruno").unwrap(),
             occupant: Occupant::Human { connected: false },
         },
         SeatInfo {
-            name: "Bot 1".into(),
+            name: perudo_protocol::PlayerName::new("Bot 1").unwrap(),
             occupant: Occupant::Bot {
                 level: BotLevel::Normal,
             },
@@ -123,7 +123,7 @@ pub fn seat_infos() -> Vec<SeatInfo> {
 
 pub fn room_view(phase: RoomPhase, results: Option<GameResults>) -> RoomView {
     RoomView {
-        code: "K7QF2MXHB".into(),
+        code: perudo_protocol::RoomCode::parse("K7QF2MXHB").unwrap(),
         phase,
         host: Some(seat(0)),
         seats: seat_infos(),

@@ -5,7 +5,7 @@ use super::*;
 /// The cloneable handle everyone else holds.
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
-    pub code: String,
+    pub code: RoomCode,
     pub(super) tx: mpsc::Sender<Mail>,
 }
 

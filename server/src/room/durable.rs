@@ -5,6 +5,10 @@ use super::*;
 /// Why a stored room cannot be rebuilt.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RestoreError {
+    #[error("the stored name {0:?} is not a name: {1}")]
+    Name(String, perudo_protocol::NameError),
+    #[error("the stored code {0:?} is not a room code: {1}")]
+    Code(String, perudo_protocol::RoomCodeError),
     #[error("the stored host is not a seat")]
     HostNotASeat,
     #[error("the stored seats are more than a room holds, or the host is not one of them")]
@@ -27,14 +31,14 @@ impl Room {
     pub fn make_durable(&mut self) -> Batch {
         let lobby = self.lobby_image();
         self.committed = Some(RoomImage {
-            code: self.code.clone(),
+            code: self.code.to_string(),
             version: self.version,
             lobby: lobby.clone(),
             game: None,
             clock: None,
         });
         Batch {
-            code: self.code.clone(),
+            code: self.code.to_string(),
             version: self.version,
             writes: vec![Write::CreateRoom(lobby)],
         }
@@ -55,23 +59,26 @@ impl Room {
         let seats = lobby
             .seats
             .iter()
-            .map(|seat| SeatSlot {
-                name: seat.name.clone(),
-                kind: match seat.kind {
-                    SeatImageKind::Human { token_hash, left } => SeatKind::Human {
-                        token_hash,
-                        conn: None,
-                        left,
-                        away_since: Some(now),
+            .map(|seat| {
+                Ok(SeatSlot {
+                    name: PlayerName::new(&seat.name)
+                        .map_err(|e| RestoreError::Name(seat.name.clone(), e))?,
+                    kind: match seat.kind {
+                        SeatImageKind::Human { token_hash, left } => SeatKind::Human {
+                            token_hash,
+                            conn: None,
+                            left,
+                            away_since: Some(now),
+                        },
+                        SeatImageKind::Bot { level } => SeatKind::Bot {
+                            level,
+                            bot: Box::new(Bot::new(level, rng.bot_seed())),
+                        },
                     },
-                    SeatImageKind::Bot { level } => SeatKind::Bot {
-                        level,
-                        bot: Box::new(Bot::new(level, rng.bot_seed())),
-                    },
-                },
-                emotes: VecDeque::new(),
+                    emotes: VecDeque::new(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, RestoreError>>()?;
         let host = match lobby.host {
             Some(h) => Some(Seat::new(h).ok_or(RestoreError::HostNotASeat)?),
             None => None,
@@ -93,7 +100,8 @@ impl Room {
         // write: jump well past them so that any `Resume` gets a snapshot.
         let version = image.version + (1 << 32);
         let mut room = Room {
-            code: image.code.clone(),
+            code: RoomCode::parse(&image.code)
+                .map_err(|e| RestoreError::Code(image.code.clone(), e))?,
             settings,
             rules: Rules::new(lobby.rules.clone()).map_err(RestoreError::Rules)?,
             options: lobby.options,
@@ -170,7 +178,7 @@ impl Room {
                 .slots()
                 .iter()
                 .map(|slot| SeatImage {
-                    name: slot.name.clone(),
+                    name: slot.name.to_string(),
                     kind: match &slot.kind {
                         SeatKind::Human {
                             token_hash, left, ..
@@ -202,7 +210,7 @@ impl Room {
                 .iter()
                 .zip(&image.seats)
                 .all(|(slot, seat)| {
-                    slot.name == seat.name
+                    *slot.name == *seat.name
                         && match (&slot.kind, &seat.kind) {
                             (
                                 SeatKind::Human {
@@ -305,7 +313,7 @@ impl Room {
             }
             if !writes.is_empty() || self.version_unsaved {
                 return Output::Commit(Batch {
-                    code: self.code.clone(),
+                    code: self.code.to_string(),
                     version: self.version,
                     writes,
                 });

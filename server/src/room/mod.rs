@@ -27,9 +27,10 @@ use perudo_core::{
     Action, Bot, BotLevel, Call, Event, Game, LegalMoves, Rules, Seat, Seed, TableView,
 };
 use perudo_protocol::{
-    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
-    RejectDetail, Request, RoomEvent, RoomOptions, RoomPhase, RoomVersion, RoomView,
-    SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot, TurnClock, Update, YouView,
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, PlayerName, Private,
+    RejectCode, RejectDetail, Request, RoomCode, RoomEvent, RoomOptions, RoomPhase, RoomVersion,
+    RoomView, SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot, TurnClock, Update,
+    YouView,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -198,11 +199,8 @@ pub enum Output {
 
 pub use crate::names::MAX_NAME_CHARS;
 
-/// A display name as kept and shown (see `crate::names`), or why it is refused.
-pub use crate::names::{NameError, normalize as validate_name};
-
 pub struct Room {
-    code: String,
+    code: RoomCode,
     settings: RoomSettings,
     rules: Rules,
     options: RoomOptions,
@@ -256,7 +254,7 @@ impl std::fmt::Debug for Room {
 /// Who opens a room: the first seat's player, by name and the hash of their seat token.
 #[derive(Clone, Debug)]
 pub struct Host {
-    pub name: String,
+    pub name: PlayerName,
     pub token_hash: TokenHash,
 }
 
@@ -271,7 +269,7 @@ pub struct Now {
 impl Room {
     /// A room in its lobby with the host in seat 0 (claimed with the token behind `token_hash`).
     pub fn new(
-        code: String,
+        code: RoomCode,
         settings: RoomSettings,
         rules: Rules,
         options: RoomOptions,
@@ -310,7 +308,7 @@ impl Room {
         self.closed
     }
 
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> &RoomCode {
         &self.code
     }
 

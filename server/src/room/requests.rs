@@ -136,9 +136,9 @@ impl Room {
                 self.require_free_seat()?;
                 // Of the first MAX_SEATS + 1 names, one is free.
                 let name = (1..)
-                    .map(|n| format!("Bot {n}"))
+                    .map(|n| PlayerName::new(&format!("Bot {n}")).expect("a plain name"))
                     .find(|name| !self.seats.slots().iter().any(|s| s.name == *name))
-                    .unwrap_or_default();
+                    .expect("of the first MAX_SEATS + 1 names, one is free");
                 let seat = self
                     .seats
                     .push(SeatSlot {
@@ -237,14 +237,9 @@ impl Room {
                 "seats can only be taken between games; watch until this one ends",
             ));
         }
-        let name = validate_name(name)
+        let name = PlayerName::new(name)
             .map_err(|e| Rejection::new(RejectCode::NameInvalid, e.to_string()))?;
-        if self
-            .seats
-            .slots()
-            .iter()
-            .any(|s| crate::names::same(&s.name, &name))
-        {
+        if self.seats.slots().iter().any(|s| s.name.same(&name)) {
             return Err(Rejection::new(
                 RejectCode::NameTaken,
                 format!("someone here is already called {name}"),

@@ -23,14 +23,14 @@ pub(super) enum SeatKind {
 
 #[derive(Debug)]
 pub(super) struct SeatSlot {
-    pub(super) name: String,
+    pub(super) name: PlayerName,
     pub(super) kind: SeatKind,
     /// When this seat's recent emotes were sent, oldest first.
     pub(super) emotes: VecDeque<Instant>,
 }
 
 impl SeatSlot {
-    pub(super) fn human(name: String, token_hash: TokenHash, conn: Option<ConnId>) -> SeatSlot {
+    pub(super) fn human(name: PlayerName, token_hash: TokenHash, conn: Option<ConnId>) -> SeatSlot {
         SeatSlot {
             name,
             kind: SeatKind::Human {
@@ -150,7 +150,10 @@ impl Seats {
     }
 
     pub(super) fn names(&self) -> Vec<String> {
-        self.slots.iter().map(|slot| slot.name.clone()).collect()
+        self.slots
+            .iter()
+            .map(|slot| slot.name.to_string())
+            .collect()
     }
 
     /// Seats a new player or bot in the next seat.
@@ -293,7 +296,7 @@ mod tests {
             let hash = ids::hash_token(&format!("t{i}"));
             seats
                 .push(SeatSlot::human(
-                    format!("P{i}"),
+                    PlayerName::new(&format!("P{i}")).unwrap(),
                     hash,
                     on.then_some(i as u64),
                 ))
@@ -307,7 +310,7 @@ mod tests {
     fn at_most_ten_seats() {
         let mut s = seats(&[true; 10]);
         assert_eq!(s.len(), 10);
-        let extra = SeatSlot::human("X".into(), ids::hash_token("x"), None);
+        let extra = SeatSlot::human(PlayerName::new("X").unwrap(), ids::hash_token("x"), None);
         assert_eq!(s.push(extra), Err(NoSeatLeft));
         assert_eq!(s.len(), 10, "a refused push changes nothing");
     }

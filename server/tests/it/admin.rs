@@ -127,7 +127,7 @@ async fn the_operator_lists_closes_and_blocks_over_the_admin_socket() {
     assert_eq!(listed.len(), 2, "{listed:?}");
     let row = listed
         .iter()
-        .find(|r| r.code == first.code)
+        .find(|r| r.code == first.code.as_str())
         .expect("the first room is listed");
     assert_eq!(
         (
@@ -146,7 +146,10 @@ async fn the_operator_lists_closes_and_blocks_over_the_admin_socket() {
         "{listed_conns:?}"
     );
     assert_eq!(
-        listed_conns.iter().filter(|c| c.room == first.code).count(),
+        listed_conns
+            .iter()
+            .filter(|c| c.room == first.code.as_str())
+            .count(),
         2
     );
 
@@ -162,7 +165,7 @@ async fn the_operator_lists_closes_and_blocks_over_the_admin_socket() {
     assert_eq!(
         closed,
         Ok(Answer::Closed {
-            room: second.code.clone(),
+            room: second.code.to_string(),
             connections: 1
         })
     );
@@ -190,14 +193,14 @@ async fn the_operator_lists_closes_and_blocks_over_the_admin_socket() {
                 .map(|image| image.code)
                 .collect::<Vec<_>>()
         },
-        |codes| !codes.contains(&second.code),
+        |codes| !codes.contains(&second.code.to_string()),
     )
     .await;
-    assert!(stored.contains(&first.code), "{stored:?}");
+    assert!(stored.contains(&first.code.to_string()), "{stored:?}");
     let error = ask(
         &socket,
         Request::Close {
-            room: second.code.clone(),
+            room: second.code.to_string(),
         },
     )
     .await
@@ -443,7 +446,9 @@ async fn perudo_admin_finds_the_socket_next_to_the_database_also_after_a_crash()
     let (ok, stdout, stderr) = admin_command(&db, &["rooms"]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains(&created.code) && stdout.contains("lobby") && stdout.ends_with("1 rooms\n"),
+        stdout.contains(created.code.as_str())
+            && stdout.contains("lobby")
+            && stdout.ends_with("1 rooms\n"),
         "{stdout}"
     );
     let (ok, stdout, stderr) = admin_command(
@@ -478,7 +483,7 @@ async fn perudo_admin_finds_the_socket_next_to_the_database_also_after_a_crash()
     let (ok, stdout, stderr) = admin_command(&db, &["rooms"]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains(&created.code),
+        stdout.contains(created.code.as_str()),
         "the room was restored: {stdout}"
     );
 }

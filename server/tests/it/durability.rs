@@ -211,7 +211,7 @@ impl Binary {
         for &level in bots {
             clients[0].ack(Request::AddBot { level }).await;
         }
-        (created.code, clients)
+        (created.code.to_string(), clients)
     }
 
     /// `GET /api/rooms/{code}/games/{game}`, which must serve a record.

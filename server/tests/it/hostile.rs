@@ -458,7 +458,7 @@ impl Witness {
         .await;
         host.ack(Request::Start).await;
         Witness {
-            code: room.code.clone(),
+            code: room.code.to_string(),
             host,
             game: 1,
             strategy: Strategy::Simple,
@@ -905,7 +905,7 @@ async fn names_are_normalised_before_anyone_sees_them() {
         .expect("a room view")
         .seats
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["Ann", "Bob Smith"]);
     server.stop().await;
@@ -1241,7 +1241,7 @@ async fn a_header_flood_from_one_address_keeps_memory_bounded() {
     .await;
     host.ack(Request::Start).await;
     let mut witness = Witness {
-        code: room.code.clone(),
+        code: room.code.to_string(),
         host,
         game: 1,
         strategy: Strategy::Simple,
@@ -1423,7 +1423,7 @@ async fn the_public_url_is_the_default_origin_and_sessions_are_logged() {
         if wanted.iter().all(|w| {
             ended
                 .iter()
-                .any(|l| l.contains(w) && l.contains(&room.code))
+                .any(|l| l.contains(w) && l.contains(room.code.as_str()))
         }) {
             break;
         }

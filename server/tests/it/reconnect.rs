@@ -34,7 +34,7 @@ async fn three_playing(server: &TestServer) -> (String, Client, Client, Client) 
                 .await;
         }
     }
-    (room.code, ana, bob, cy)
+    (room.code.to_string(), ana, bob, cy)
 }
 
 fn turn(client: &Client) -> usize {

@@ -722,7 +722,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         freed,
         RoomEvent::SeatFreed {
             seat: seat(3),
-            name: "Dee".into()
+            name: perudo_protocol::PlayerName::new("Dee").unwrap()
         }
     );
     // Dee's token no longer holds a seat.
@@ -749,7 +749,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         .expect("room")
         .seats
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["Ana", "Cy"]);
     bob.join("Bob").await;
@@ -845,7 +845,7 @@ async fn the_host_kicks_hands_over_and_seats_are_taken_back() {
         .expect("room")
         .seats
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["Bob", "Bot 1"]);
     assert_eq!(bob.role(), Role::Seat(seat(0)));
@@ -1026,7 +1026,7 @@ async fn a_refused_start_keeps_the_seats_of_those_who_left() {
         && *e
             == RoomEvent::SeatTaken {
                 seat: seat(2),
-                name: "Bot 1".into()
+                name: perudo_protocol::PlayerName::new("Bot 1").unwrap()
             }));
     // Now the start goes through, without Bob.
     ana.ack(Request::Start).await;
@@ -1036,7 +1036,7 @@ async fn a_refused_start_keeps_the_seats_of_those_who_left() {
         .expect("room")
         .seats
         .iter()
-        .map(|s| s.name.clone())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["Ana", "Bot 1"]);
     for client in [&mut ana, &mut bob] {

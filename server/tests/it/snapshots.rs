@@ -119,7 +119,7 @@ async fn a_scripted_game_sends_these_messages() {
     );
 
     let redact = Redact {
-        code: room.code.clone(),
+        code: room.code.to_string(),
         tokens: players
             .iter()
             .filter_map(|c| c.token().map(str::to_string))
@@ -212,12 +212,12 @@ impl Redact {
     }
 
     fn room(&self, out: &mut String, room: &RoomView) {
-        assert_eq!(room.code, self.code);
+        assert_eq!(room.code.as_str(), self.code);
         let seats: Vec<String> = room
             .seats
             .iter()
             .map(|s| match s.occupant {
-                Occupant::Human { connected: true } => s.name.clone(),
+                Occupant::Human { connected: true } => s.name.to_string(),
                 Occupant::Human { connected: false } => format!("{} (away)", s.name),
                 Occupant::Bot { level } => format!("{} ({level:?} bot)", s.name),
             })

@@ -260,6 +260,12 @@ export type PalificoTrigger = "Automatic" | "Declared";
 export type PlacedBid = { seat: Seat, bid: Bid, };
 
 /**
+ * A display name as kept and shown: the output of [`normalize`]. Only [`PlayerName::new`]
+ * (and deserializing, which goes through it) makes one.
+ */
+export type PlayerName = string;
+
+/**
  * One seat's hidden state.
  */
 export type Private = { 
@@ -319,9 +325,15 @@ call_succeeded: boolean,
 changes: Array<DiceChange>, };
 
 /**
+ * A room's code, canonical: `RoomCode::LEN` symbols of `RoomCode::ALPHABET`. Only
+ * [`RoomCode::parse`] (and deserializing, which goes through it) makes one.
+ */
+export type RoomCode = string;
+
+/**
  * Answer to `POST /api/rooms`.
  */
-export type RoomCreated = { code: string, 
+export type RoomCreated = { code: RoomCode, 
 /**
  * The link to share.
  */
@@ -335,7 +347,7 @@ token: string, };
 /**
  * Something that happened in a room.
  */
-export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: string, } | { "type": "SeatFreed", seat: Seat, name: string, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged" } | { "type": "GameStarted", game: number, } | { "type": "Disconnected", seat: Seat, } | { "type": "Reconnected", seat: Seat, } | { "type": "AutoPlayed", seat: Seat, action: Action, reason: AutoPlayReason, } | { "type": "Emote", seat: Seat, emote: Emote, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
+export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: PlayerName, } | { "type": "SeatFreed", seat: Seat, name: PlayerName, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged" } | { "type": "GameStarted", game: number, } | { "type": "Disconnected", seat: Seat, } | { "type": "Reconnected", seat: Seat, } | { "type": "AutoPlayed", seat: Seat, action: Action, reason: AutoPlayReason, } | { "type": "Emote", seat: Seat, emote: Emote, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
 
 /**
  * Room settings the host chooses (house rules are `GameConfig`).
@@ -354,7 +366,7 @@ export type RoomPhase = "Lobby" | "Playing" | "Reveal" | "Finished";
 /**
  * Answer to `GET /api/rooms/{code}`.
  */
-export type RoomSummary = { code: string, phase: RoomPhase, seats_taken: number, max_seats: number, spectators: number, rules: GameConfig, 
+export type RoomSummary = { code: RoomCode, phase: RoomPhase, seats_taken: number, max_seats: number, spectators: number, rules: GameConfig, 
 /**
  * The host's seat, if the room has a host.
  */
@@ -367,7 +379,7 @@ seats: Array<SeatInfo>, };
 /**
  * The public state of a room.
  */
-export type RoomView = { code: string, phase: RoomPhase, host: Seat | null, 
+export type RoomView = { code: RoomCode, phase: RoomPhase, host: Seat | null, 
 /**
  * In seat order; in a game, index = the game's seat.
  */
@@ -408,7 +420,7 @@ export type RuleError = { "code": "NoSuchSeat", seat: Seat, } | { "code": "GameO
  */
 export type Seat = number;
 
-export type SeatInfo = { name: string, occupant: Occupant, };
+export type SeatInfo = { name: PlayerName, occupant: Occupant, };
 
 /**
  * One seat's play in a finished game.

@@ -26,12 +26,12 @@ const WAIT: Duration = Duration::from_secs(3600);
 impl Live {
     fn spawn(settings: RoomSettings, rules: GameConfig, options: RoomOptions) -> Live {
         let room = Room::new(
-            "TASKROOM2".into(),
+            RoomCode::parse("TASKRM222").unwrap(),
             settings,
             Rules::new(rules).expect("valid test rules"),
             options,
             Host {
-                name: "Host".into(),
+                name: PlayerName::new("Host").unwrap(),
                 token_hash: ids::hash_token(HOST_TOKEN),
             },
             Now::system(),

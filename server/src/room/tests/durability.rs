@@ -20,7 +20,7 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
             let client = on_turn(&h, &mut clients);
             h.play_simple(client);
         }
-        let image = store.room(h.room.code()).expect("stored");
+        let image = store.room(h.room.code().as_str()).expect("stored");
         assert_eq!(image.lobby, h.room.lobby_image());
         let rebuilt = Room::restore(
             image,
@@ -67,7 +67,7 @@ fn after_a_restart_away_players_get_the_restore_grace() {
         let mut host = h.host();
         let (_bob, _) = join_with_token(&mut h, "Bob");
         h.ok(&mut host, Request::Start);
-        let image = store.room(h.room.code()).expect("stored");
+        let image = store.room(h.room.code().as_str()).expect("stored");
         // The server comes back a minute later: the 10 s turn limit ran out meanwhile.
         let later = h.now + Duration::from_secs(60);
         let mut settings = h.room.settings.clone();
@@ -159,7 +159,13 @@ fn a_move_that_cannot_be_saved_changes_nothing_and_can_be_retried() {
         h.ok(client, Request::Act { action });
         assert_eq!(h.room.play().unwrap().game.history().len(), history + 1);
         assert_eq!(
-            store.room(h.room.code()).unwrap().game.unwrap().moves.len(),
+            store
+                .room(h.room.code().as_str())
+                .unwrap()
+                .game
+                .unwrap()
+                .moves
+                .len(),
             history + 1
         );
     });
@@ -195,6 +201,14 @@ fn a_join_that_cannot_be_saved_leaves_an_outsider() {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         h.ok(&mut bob, Request::Join { name: "Bob".into() });
         assert_eq!(h.room.seats.len(), 2);
-        assert_eq!(store.room(h.room.code()).unwrap().lobby.seats.len(), 2);
+        assert_eq!(
+            store
+                .room(h.room.code().as_str())
+                .unwrap()
+                .lobby
+                .seats
+                .len(),
+            2
+        );
     });
 }

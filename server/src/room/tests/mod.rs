@@ -302,12 +302,12 @@ impl Harness {
     fn build(settings: RoomSettings, rules: GameConfig, options: RoomOptions) -> Harness {
         let now = Instant::now();
         let room = Room::new(
-            "TESTROOM2".into(),
+            RoomCode::parse("TESTRM222").unwrap(),
             settings,
             Rules::new(rules).expect("valid test rules"),
             options,
             Host {
-                name: "Host".into(),
+                name: PlayerName::new("Host").unwrap(),
                 token_hash: ids::hash_token(HOST_TOKEN),
             },
             Now {

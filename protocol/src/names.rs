@@ -10,7 +10,12 @@
 //! Two names are the same name when their [`key`]s are equal: the lowercase name's UTS #39
 //! confusable skeleton (`unicode-security`), so `Ann`, `ann` and `Аnn` (Cyrillic А) collide.
 //! The key is only compared, never shown.
+//!
+//! [`PlayerName`] is a name that passed [`normalize`]: a seat's name on the wire and in the
+//! server; deserializing one normalises and checks it again.
 
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
@@ -27,6 +32,75 @@ const BLANK_LOOKALIKES: [char; 6] = [
     '\u{2800}', // BRAILLE PATTERN BLANK
     '\u{180E}', // MONGOLIAN VOWEL SEPARATOR (Cf in new Unicode, a space in old)
 ];
+
+/// A display name as kept and shown: the output of [`normalize`]. Only [`PlayerName::new`]
+/// (and deserializing, which goes through it) makes one.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlayerName(String);
+
+impl PlayerName {
+    /// The name a person typed, normalised, or why it is refused.
+    pub fn new(typed: &str) -> Result<PlayerName, NameError> {
+        normalize(typed).map(PlayerName)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the two are the same name (see [`same`]).
+    pub fn same(&self, other: &PlayerName) -> bool {
+        same(&self.0, &other.0)
+    }
+}
+
+/// Shown as the string it is (in logs and snapshots alike).
+impl std::fmt::Debug for PlayerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::ops::Deref for PlayerName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PlayerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PlayerName {
+    type Error = NameError;
+
+    fn try_from(typed: String) -> Result<PlayerName, NameError> {
+        PlayerName::new(&typed)
+    }
+}
+
+impl From<PlayerName> for String {
+    fn from(name: PlayerName) -> String {
+        name.0
+    }
+}
+
+impl PartialEq<str> for PlayerName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PlayerName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
 
 /// Why a name is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,5 +270,16 @@ mod tests {
         assert!(same("l1", "I1"));
         assert!(!same("Ann", "Anne"));
         assert!(!same("Ann", "Bob"));
+    }
+
+    #[test]
+    fn a_player_name_checks_itself_when_deserialized() {
+        let name: PlayerName = serde_json::from_str("\"  Ana\\u200b  \"").unwrap();
+        assert_eq!(name, "Ana");
+        assert!(serde_json::from_str::<PlayerName>("\"\\u200b \"").is_err());
+        assert!(serde_json::from_str::<PlayerName>("\"a\\tb\"").is_err());
+        assert_eq!(serde_json::to_string(&name).unwrap(), "\"Ana\"");
+        assert!(!name.same(&PlayerName::new("Bob").unwrap()));
+        assert!(name.same(&PlayerName::new("ANA").unwrap()));
     }
 }
