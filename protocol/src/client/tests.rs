@@ -69,6 +69,11 @@ fn update(version: RoomVersion, events: Vec<RoomEvent>, room: Option<RoomView>) 
     })
 }
 
+/// The private view `you` at `version`.
+fn private(version: RoomVersion, you: YouView) -> ServerMessage {
+    ServerMessage::Private(Private { version, you })
+}
+
 /// An update with the room `names` sit in, in `phase`, and no events.
 fn room_update(version: RoomVersion, phase: RoomPhase, names: &[&str]) -> ServerMessage {
     update(version, vec![], Some(room(phase, names)))
@@ -262,10 +267,7 @@ fn private_views_replace_the_hand_and_moves() {
         &room_update(3, RoomPhase::Playing, &["Ana", "Bo", "Cy"]),
     );
     let mine = you(&game, 1);
-    let private = ServerMessage::Private(Private {
-        version: 3,
-        you: mine.clone(),
-    });
+    let private = private(3, mine.clone());
     assert_eq!(applied(&mut mirror, &private), Applied::Private);
     assert_eq!(mirror.you(), Some(&mine));
     assert_eq!(mirror.my_turn(), mine.legal.any());
@@ -275,10 +277,7 @@ fn private_views_replace_the_hand_and_moves() {
 fn private_views_of_another_seat_or_version_are_violations() {
     let game = game();
     let mut mirror = joined();
-    let other = ServerMessage::Private(Private {
-        version: 5,
-        you: you(&game, 0),
-    });
+    let other = private(5, you(&game, 0));
     assert_eq!(
         mirror.apply(&other),
         Err(Violation::PrivateSeat {
@@ -286,10 +285,7 @@ fn private_views_of_another_seat_or_version_are_violations() {
             seat: seat(0)
         })
     );
-    let old = ServerMessage::Private(Private {
-        version: 4,
-        you: you(&game, 1),
-    });
+    let old = private(4, you(&game, 1));
     assert_eq!(
         mirror.apply(&old),
         Err(Violation::PrivateVersion { version: 5, got: 4 })
@@ -569,10 +565,7 @@ fn a_snapshot_replaces_everything() {
 fn a_second_socket_adopts_the_public_room_only() {
     let game = game();
     let mut first = joined();
-    let private = ServerMessage::Private(Private {
-        version: 5,
-        you: you(&game, 1),
-    });
+    let private = private(5, you(&game, 1));
     applied(&mut first, &private);
     let mut second = RoomMirror::new();
     second.request(Request::Hello { version: 1 });
