@@ -61,6 +61,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Where `perudo admin` reaches this server (a Unix socket, mode 0600); `None`: nowhere.
     pub admin_socket: Option<std::path::PathBuf>,
+    /// The operator's `--public-url` (no trailing slash) when one was given: the room summary
+    /// hands the web client its share link at this address. (`rooms.public_url` falls back
+    /// to the bound address, which is no address to share behind a proxy.)
+    pub share_base_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +75,7 @@ impl Default for ServerConfig {
             store: None,
             limits: Limits::default(),
             admin_socket: None,
+            share_base_url: None,
         }
     }
 }
@@ -491,10 +496,14 @@ async fn room_summary(
     Path(code): Path<String>,
 ) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
     let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
-    room.summary()
-        .await
-        .map(Json)
-        .ok_or_else(ApiFailure::no_room)
+    let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
+    summary.share_url = state
+        .inner
+        .config
+        .share_base_url
+        .as_deref()
+        .map(|base| format!("{}/r/{}", base.trim_end_matches('/'), summary.code));
+    Ok(Json(summary))
 }
 
 /// The metrics in Prometheus text format (docs/OPERATIONS.md lists them).
