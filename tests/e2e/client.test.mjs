@@ -5,6 +5,7 @@
 // dark. Screenshots of every screen go to docs/screenshots/<screen>-<size>.png.
 
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { test } from "node:test";
 import {
   SIZES,
@@ -303,8 +304,13 @@ for (const [size, viewport] of Object.entries(SIZES)) {
           if (!seen.has(key)) seen.add(key);
         }
         if (!shotReveal && (await usable(ann, "reveal"))) {
-          await sleep(1200); // the cups lifted, the matches counted
-          if (await usable(ann, "reveal")) {
+          // The cups lifted, the matches counted up to the total, the outcome told.
+          const told = await ann.waitForFunction(
+            () => document.querySelector('[data-testid="reveal-count"]')?.getAttribute("data-done") === "true",
+            null, { timeout: 5_000 },
+          ).then(() => true, () => false);
+          if (told && (await usable(ann, "reveal"))) {
+            assert.ok(await usable(ann, "reveal-outcome"), "the outcome is told once the count is done");
             await docShot(ann, `reveal-${size}`);
             await accessible(ann, "reveal");
             shotReveal = true;
@@ -347,3 +353,36 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     }
   });
 }
+
+/** A loopback port free right now (for a server whose own address must be known up front). */
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+test("the share link is at the operator's public URL (--public-url), not the page's origin", { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  // The public site is elsewhere (behind a proxy); this page is opened on the loopback
+  // address, which the operator also allows to open sockets.
+  const server = await startServer(
+    ["--public-url", "https://perudo.example.org", "--allowed-origins", `http://127.0.0.1:${port}`],
+    { port },
+  );
+  const browser = await launchBrowser();
+  try {
+    const host = await browser.newPage({ viewport: SIZES.phone });
+    const link = await createRoom(host, server.url, "Ann");
+    const code = new URL(host.url()).pathname.split("/r/")[1];
+    assert.equal(link, `https://perudo.example.org/r/${code}`);
+    assert.deepEqual(host.errors, [], "no uncaught page errors");
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});
