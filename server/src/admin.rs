@@ -392,7 +392,7 @@ pub async fn handle(request: Request, state: &AppState) -> Result<Answer, String
                 .room_stats(now)
                 .get(&handle.code)
                 .map_or(0, |&(n, _)| n);
-            if !handle.send(crate::room::Input::Close).await {
+            if !handle.send(crate::room::Mail::Close).await {
                 return Err(format!("the room {} has closed already", handle.code));
             }
             info!(room = %handle.code, connections, "room closed by the operator");

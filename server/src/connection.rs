@@ -28,7 +28,7 @@ use tracing::{debug, info};
 
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::metrics;
-use crate::room::{ConnId, Frame, Input, RoomHandle, close_code};
+use crate::room::{ConnId, Frame, Mail, RoomHandle, close_code};
 use crate::transport::{self, Silence};
 
 pub use crate::transport::OUTBOX_CAPACITY;
@@ -138,7 +138,7 @@ pub async fn serve(
     let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
     if !room
-        .send(Input::Connect {
+        .send(Mail::Connect {
             conn,
             outbox: outbox.clone(),
             close: close.clone(),
@@ -261,7 +261,7 @@ pub async fn serve(
                 if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
                     hello_until = None;
                 }
-                if !room.send(Input::Message { conn, message }).await {
+                if !room.send(Mail::Message { conn, message }).await {
                     break SessionEnd::RoomClosed;
                 }
             }
@@ -275,7 +275,7 @@ pub async fn serve(
             }
         }
     };
-    room.send(Input::Disconnect { conn }).await;
+    room.send(Mail::Disconnect { conn }).await;
     drop(outbox);
     if end.server_closed() {
         // The writer sends the close frame; meanwhile whatever the client still sends is read

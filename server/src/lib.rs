@@ -201,7 +201,7 @@ impl AppState {
             let Some(store) = &self.inner.config.store else {
                 break (code, room);
             };
-            let batch = room.with_store(store.clone());
+            let batch = room.make_durable();
             match store::commit(&**store, batch).await {
                 Ok(()) => break (code, room),
                 // The code was used by a room that has closed since: draw another.
@@ -265,6 +265,7 @@ impl AppState {
         let closed_code = room.code().to_string();
         self.inner.sessions.room_opened(&closed_code);
         room.spawn(
+            self.inner.config.store.clone(),
             &self.inner.tracker,
             self.inner.shutdown.clone(),
             move || {
@@ -293,7 +294,7 @@ impl AppState {
             match Room::restore(
                 image,
                 self.inner.config.rooms.clone(),
-                Some(store.clone()),
+                true,
                 now,
                 Some(grace_until),
                 ids::RoomRng::from_os(),

@@ -6,18 +6,18 @@ use super::*;
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     pub code: String,
-    pub(super) tx: mpsc::Sender<Input>,
+    pub(super) tx: mpsc::Sender<Mail>,
 }
 
 impl RoomHandle {
-    /// Sends an input, waiting for inbox space. `false` if the room has closed.
-    pub async fn send(&self, input: Input) -> bool {
-        self.tx.send(input).await.is_ok()
+    /// Sends mail, waiting for inbox space. `false` if the room has closed.
+    pub async fn send(&self, mail: Mail) -> bool {
+        self.tx.send(mail).await.is_ok()
     }
 
     pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {
         let (respond_to, rx) = oneshot::channel();
-        if !self.send(Input::Summary { respond_to }).await {
+        if !self.send(Mail::Summary { respond_to }).await {
             return None;
         }
         rx.await.ok()
@@ -38,15 +38,115 @@ impl Now {
     }
 }
 
+/// Where the room's frames for one connection go.
+#[derive(Debug)]
+struct Link {
+    outbox: Outbox,
+    /// Cancelled when the room ends the connection.
+    close: CancellationToken,
+}
+
+/// The room's connections as its task sees them: each one's outbox and closing token.
+#[derive(Debug, Default)]
+pub(super) struct Links(std::collections::HashMap<ConnId, Link>);
+
+impl Links {
+    pub(super) fn insert(&mut self, conn: ConnId, outbox: Outbox, close: CancellationToken) {
+        self.0.insert(conn, Link { outbox, close });
+    }
+
+    pub(super) fn remove(&mut self, conn: ConnId) {
+        self.0.remove(&conn);
+    }
+
+    /// Puts each frame in its connection's outbox and ends the connections the room ended.
+    /// Returns the connections whose outbox was full (frames after that are not sent to them).
+    fn deliver(&mut self, transmits: Vec<Transmit>) -> Vec<ConnId> {
+        let mut full = Vec::new();
+        for transmit in transmits {
+            match transmit {
+                Transmit::Frame { conn, frame, kind } => {
+                    if full.contains(&conn) {
+                        continue;
+                    }
+                    let Some(link) = self.0.get(&conn) else {
+                        continue;
+                    };
+                    match link.outbox.try_send(frame) {
+                        Ok(()) => {
+                            if let Some(kind) = kind {
+                                metrics::message_out(kind);
+                            }
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            metrics::slow_consumer_dropped();
+                            full.push(conn);
+                        }
+                        // The socket is gone: its reader reports the disconnect.
+                        Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    }
+                }
+                Transmit::End { conn } => {
+                    if let Some(link) = self.0.remove(&conn) {
+                        link.close.cancel();
+                    }
+                }
+            }
+        }
+        full
+    }
+}
+
+/// Carries out what the room's last input asked for: commits its writes, then delivers its
+/// frames. A full outbox goes back to the room as `Input::OutboxFull`, and what that causes
+/// is committed and delivered in turn. The room's task and the room tests both use this, so
+/// there is one delivery path, with or without a store.
+pub(super) async fn settle(room: &mut Room, store: Option<&dyn Store>, links: &mut Links) {
+    loop {
+        match room.poll_output() {
+            Output::Commit(batch) => {
+                let result = match store {
+                    Some(store) => store::commit(store, batch.clone()).await,
+                    None => {
+                        debug_assert!(false, "a durable room without a store");
+                        Ok(())
+                    }
+                };
+                room.committed(batch, result);
+            }
+            Output::Transmit(transmits) => {
+                if transmits.is_empty() {
+                    return;
+                }
+                let full = links.deliver(transmits);
+                for conn in full {
+                    let now = Now {
+                        at: room.now,
+                        unix_ms: room.unix_ms,
+                    };
+                    room.handle_event(Input::OutboxFull { conn }, now);
+                }
+            }
+        }
+    }
+}
+
 impl Room {
-    /// Spawns the room's task on `tracker` and returns its handle. `on_close` runs when the
-    /// room's task ends (the registry forgets it).
+    /// Spawns the room's task on `tracker` and returns its handle. `store` keeps a durable
+    /// room (see `make_durable` and `restore`). `on_close` runs when the room's task ends
+    /// (the registry forgets it).
     pub fn spawn(
         self,
+        store: Option<Arc<dyn Store>>,
         tracker: &tokio_util::task::TaskTracker,
         shutdown: CancellationToken,
         on_close: impl FnOnce() + Send + 'static,
     ) -> RoomHandle {
+        debug_assert_eq!(
+            self.committed.is_some(),
+            store.is_some(),
+            "a durable room has a store, a room in memory none"
+        );
         let (tx, rx) = mpsc::channel(ROOM_INBOX_CAPACITY);
         let handle = RoomHandle {
             code: self.code.clone(),
@@ -55,7 +155,7 @@ impl Room {
         let span = tracing::info_span!("room", room = %self.code);
         tracker.spawn(tracing::Instrument::instrument(
             async move {
-                self.run(rx, shutdown).await;
+                self.run(store, rx, shutdown).await;
                 on_close();
             },
             span,
@@ -65,46 +165,32 @@ impl Room {
 
     pub(super) async fn run(
         mut self,
-        mut inbox: mpsc::Receiver<Input>,
+        store: Option<Arc<dyn Store>>,
+        mut inbox: mpsc::Receiver<Mail>,
         shutdown: CancellationToken,
     ) {
         info!("room open");
-        // A restored room's version jumped: store it, so that the next restart jumps past
-        // every version this run hands out.
-        if let (Some(store), Some(committed)) = (self.store.clone(), &self.committed)
-            && committed.version != self.version
-        {
-            let batch = Batch {
-                code: self.code.clone(),
-                version: self.version,
-                writes: Vec::new(),
-            };
-            match store::commit(&*store, batch).await {
-                Ok(()) => {
-                    if let Some(committed) = &mut self.committed {
-                        committed.version = self.version;
-                    }
-                }
-                Err(error) => warn!(%error, "could not store the restored room's version"),
-            }
-        }
+        let store = store.as_deref();
+        let mut links = Links::default();
+        // A restored room's version jump is stored before anything else.
+        settle(&mut self, store, &mut links).await;
         // What the rooms-by-phase gauge counts this room as: changes only, no scans.
         let mut phase = Some(self.phase());
         metrics::room_phase(None, phase);
         while !self.closed {
             let deadline = self.next_deadline();
-            let input = tokio::select! {
+            let mail = tokio::select! {
                 // Shutdown first: connections see the same token and report their
                 // disconnects, and a room that took those first would forget the sockets
                 // before telling them it is a restart.
                 biased;
                 () = shutdown.cancelled() => {
                     self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
-                    self.flush();
+                    settle(&mut self, store, &mut links).await;
                     break;
                 }
-                input = inbox.recv() => match input {
-                    Some(input) => input,
+                mail = inbox.recv() => match mail {
+                    Some(mail) => Some(mail),
                     None => break,
                 },
                 () = async {
@@ -112,7 +198,29 @@ impl Room {
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                } => Input::Tick,
+                } => None,
+            };
+            let mut gone = None;
+            let input = match mail {
+                None => Input::Tick,
+                Some(Mail::Connect {
+                    conn,
+                    outbox,
+                    close,
+                }) => {
+                    links.insert(conn, outbox, close);
+                    Input::Connect { conn }
+                }
+                Some(Mail::Message { conn, message }) => Input::Message { conn, message },
+                Some(Mail::Disconnect { conn }) => {
+                    gone = Some(conn);
+                    Input::Disconnect { conn }
+                }
+                Some(Mail::Summary { respond_to }) => {
+                    let _ = respond_to.send(self.summary());
+                    continue;
+                }
+                Some(Mail::Close) => Input::Close,
             };
             // An `Act` is timed from here until its answer and broadcast are queued.
             let act_started = matches!(
@@ -121,7 +229,10 @@ impl Room {
             )
             .then(std::time::Instant::now);
             self.handle_event(input, Now::system());
-            self.persist().await;
+            settle(&mut self, store, &mut links).await;
+            if let Some(conn) = gone {
+                links.remove(conn);
+            }
             if let Some(started) = act_started {
                 metrics::action_latency(started.elapsed());
             }
@@ -130,19 +241,6 @@ impl Room {
             phase = Some(now_phase);
         }
         metrics::room_phase(phase, None);
-        if self.closed
-            && let Some(store) = self.store.clone()
-        {
-            // Closed for good (nobody came back): not restored after a restart.
-            let batch = Batch {
-                code: self.code.clone(),
-                version: self.version,
-                writes: vec![Write::Closed],
-            };
-            if let Err(error) = store::commit(&*store, batch).await {
-                warn!(%error, "could not mark the room closed");
-            }
-        }
         info!("room closed");
     }
 }

@@ -3,10 +3,10 @@
 use super::*;
 
 impl Room {
-    /// Keeps this new room in `store`: returns the batch that creates it there, which must be
-    /// committed before anyone hears of the room.
-    pub fn with_store(&mut self, store: Arc<dyn Store>) -> Batch {
-        self.store = Some(store);
+    /// Makes this new room durable: from now on each input's writes are committed before
+    /// what it caused is sent. Returns the batch that creates the room in its store, which
+    /// must be committed before anyone hears of the room.
+    pub fn make_durable(&mut self) -> Batch {
         let lobby = self.lobby_image();
         self.committed = Some(RoomImage {
             code: self.code.clone(),
@@ -27,7 +27,7 @@ impl Room {
     pub fn restore(
         image: RoomImage,
         settings: RoomSettings,
-        store: Option<Arc<dyn Store>>,
+        durable: bool,
         now: Now,
         grace_until: Option<Instant>,
         mut rng: RoomRng,
@@ -91,11 +91,11 @@ impl Room {
             stage,
             games_played: lobby.games_played,
             results: lobby.results.clone(),
-            lost: Vec::new(),
             empty_since: Some(now),
             closed: false,
-            committed: store.is_some().then(|| image.clone()),
-            store,
+            committed: durable.then(|| image.clone()),
+            dirty: false,
+            version_unsaved: durable,
             outgoing: Vec::new(),
             request: None,
             grace_until,
@@ -274,51 +274,49 @@ impl Room {
         writes
     }
 
-    /// Commits what the last input changed, then sends what it caused; if the commit fails,
-    /// rolls the room back to what storage holds instead. Without a store (rooms in memory)
-    /// there is nothing to commit: it only sends.
-    pub async fn persist(&mut self) {
-        let writes = self.journal();
-        if let Some(store) = self.store.clone()
-            && !writes.is_empty()
-        {
-            let batch = Batch {
-                code: self.code.clone(),
-                version: self.version,
-                writes,
-            };
-            match store::commit(&*store, batch.clone()).await {
-                Ok(()) => {
-                    if let Some(committed) = &mut self.committed {
-                        committed.version = batch.version;
-                        for write in batch.writes {
-                            committed.apply(write);
-                        }
-                    }
-                }
-                Err(error) => self.roll_back(&error),
+    /// What to do after the inputs handled so far: first, for a durable room whose state
+    /// changed, the batch to commit (report its result with `committed`); then the frames to
+    /// send. Nothing leaves the room before its writes are committed. A room in memory has
+    /// nothing to commit: the same path only sends.
+    pub fn poll_output(&mut self) -> Output {
+        if std::mem::take(&mut self.dirty) || self.version_unsaved {
+            let mut writes = self.journal();
+            if self.closed && self.committed.is_some() {
+                // Closed for good (nobody came back): not restored after a restart.
+                writes.push(Write::Closed);
+            }
+            if !writes.is_empty() || self.version_unsaved {
+                return Output::Commit(Batch {
+                    code: self.code.clone(),
+                    version: self.version,
+                    writes,
+                });
             }
         }
         self.request = None;
-        self.flush();
+        Output::Transmit(std::mem::take(&mut self.outgoing))
     }
 
-    /// Sends what the room held back while its writes were committed.
-    pub fn flush(&mut self) {
-        loop {
-            let outgoing = std::mem::take(&mut self.outgoing);
-            if outgoing.is_empty() {
-                break;
-            }
-            for out in outgoing {
-                match out {
-                    Out::Frame(conn, outbox, frame, kind) => {
-                        self.deliver(conn, &outbox, frame, kind);
+    /// The outcome of the batch `poll_output` gave: on success storage holds it; on failure
+    /// the room rolls back to what storage holds.
+    pub fn committed(&mut self, batch: Batch, result: Result<(), StorageError>) {
+        match result {
+            Ok(()) => {
+                self.version_unsaved = false;
+                if let Some(committed) = &mut self.committed {
+                    committed.version = batch.version;
+                    for write in batch.writes {
+                        committed.apply(write);
                     }
-                    Out::Cancel(close) => close.cancel(),
                 }
             }
-            self.announce_lost();
+            Err(error) => {
+                self.roll_back(&error);
+                // The rebuilt room is what storage holds: nothing more to commit for this
+                // input (a store that keeps failing is tried again on the next one).
+                self.dirty = false;
+                self.version_unsaved = false;
+            }
         }
     }
 
@@ -327,21 +325,21 @@ impl Room {
     /// gets a `Storage` rejection, and every member a fresh snapshot.
     pub(super) fn roll_back(&mut self, error: &StorageError) {
         warn!(%error, "storage failed: rolling the room back");
-        // Frames are dropped (they describe what did not happen); closes still happen, as
-        // those connections were already detached.
-        for out in std::mem::take(&mut self.outgoing) {
-            if let Out::Cancel(close) = out {
-                close.cancel();
-            }
-        }
+        // Frames are dropped (they describe what did not happen); ends still happen, as
+        // those connections were already forgotten.
+        let ends: Vec<Transmit> = std::mem::take(&mut self.outgoing)
+            .into_iter()
+            .filter(|out| matches!(out, Transmit::End { .. }))
+            .collect();
         let Some(image) = self.committed.clone() else {
+            self.outgoing = ends;
             return;
         };
         let now = self.now;
         let mut fresh = match Room::restore(
             image,
             self.settings.clone(),
-            self.store.clone(),
+            true,
             Now {
                 at: now,
                 unix_ms: self.unix_ms,
@@ -353,6 +351,7 @@ impl Room {
             Err(why) => {
                 // Cannot happen for an image this room committed; close rather than guess.
                 warn!(why, "cannot rebuild the room from storage: closing it");
+                self.outgoing = ends;
                 self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
                 self.closed = true;
                 return;
@@ -384,6 +383,7 @@ impl Room {
         // Reattach the connections: a seat by its token (a seat the failed input created
         // is gone, and its connection is an outsider again).
         let conns = std::mem::take(&mut self.conns);
+        let mut moved = Vec::new();
         for (id, mut c) in conns {
             c.last_you = None;
             if let Role::Seat(seat) = c.role {
@@ -399,7 +399,7 @@ impl Room {
                             *away_since = None;
                         }
                         if j != seat {
-                            fresh.push_now(id, &c.outbox, &ServerMessage::Moved { seat: j });
+                            moved.push((id, j));
                         }
                         Role::Seat(j)
                     }
@@ -418,6 +418,10 @@ impl Room {
         }
         fresh.update_clock();
         let request = self.request.take();
+        fresh.outgoing = ends;
+        for (conn, seat) in moved {
+            fresh.send_to(conn, &ServerMessage::Moved { seat });
+        }
         *self = fresh;
         // Everyone is resynchronised first; the request's one answer comes last.
         let members: Vec<ConnId> = self.members();

@@ -12,21 +12,10 @@ pub(super) enum Role {
 
 #[derive(Debug)]
 pub(super) struct Conn {
-    pub(super) outbox: Outbox,
-    pub(super) close: CancellationToken,
     pub(super) greeted: bool,
     pub(super) role: Role,
     /// The last `YouView` sent, so a `Private` goes out only when it changed.
     pub(super) last_you: Option<YouView>,
-}
-
-/// Something the room does to a connection once the input's writes are committed.
-#[derive(Debug)]
-pub(super) enum Out {
-    /// A frame, and the type of the message in it for the metrics (`None`: a close frame).
-    Frame(ConnId, Outbox, Frame, Option<&'static str>),
-    /// Stop the connection (after the frames queued before this).
-    Cancel(CancellationToken),
 }
 
 impl Room {
@@ -37,94 +26,38 @@ impl Room {
             .count() as u32
     }
 
-    /// Queues a frame for `conn`, sent once the input's writes are committed (`persist`); a
-    /// full outbox then drops the connection.
-    /// `kind` is the type of the message in the frame (`None`: a close frame).
+    /// Queues a frame for `conn`, sent once the input's writes are committed (see
+    /// `poll_output`). `kind` is the type of the message in the frame (`None`: a close frame).
     pub(super) fn push(&mut self, conn: ConnId, frame: Frame, kind: Option<&'static str>) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.outgoing.push(Transmit::Frame { conn, frame, kind });
+    }
+
+    /// A connection that does not keep up (its outbox was full): it is ended. A player
+    /// dropped this way is announced and waited for as if they had disconnected; anyone
+    /// else is simply forgotten. The seat stays.
+    pub(super) fn drop_slow(&mut self, conn: ConnId, now: Instant) {
         let Some(c) = self.conns.get(&conn) else {
+            // Already dropped by the room.
             return;
         };
-        self.outgoing
-            .push(Out::Frame(conn, c.outbox.clone(), frame, kind));
-    }
-
-    /// Queues a message for a connection the room does not hold (yet): for a room being
-    /// rebuilt.
-    pub(super) fn push_now(&mut self, conn: ConnId, outbox: &Outbox, message: &ServerMessage) {
-        self.outgoing.push(Out::Frame(
-            conn,
-            outbox.clone(),
-            Frame::Data(Self::encode(message)),
-            Some(message.kind()),
-        ));
-    }
-
-    /// Puts a frame in a connection's outbox; a full outbox drops the connection.
-    pub(super) fn deliver(
-        &mut self,
-        conn: ConnId,
-        outbox: &Outbox,
-        frame: Frame,
-        kind: Option<&'static str>,
-    ) {
-        let role = self.conns.get(&conn).map(|c| c.role);
-        let failed = match outbox.try_send(frame) {
-            Ok(()) => {
-                if let Some(kind) = kind {
-                    metrics::message_out(kind);
-                }
-                false
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(conn, "outbox full: dropping slow connection");
-                metrics::slow_consumer_dropped();
-                true
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        warn!(conn, "outbox full: dropping slow connection");
+        let holds_seat = match c.role {
+            Role::Seat(seat) => matches!(
+                self.seats.get(seat).map(|s| &s.kind),
+                Some(SeatKind::Human { conn: Some(held), .. }) if *held == conn
+            ),
+            Role::Outsider | Role::Spectator => false,
         };
-        if !failed {
-            return;
-        }
-        let Some(role) = role else {
-            // Already detached (closed by the room): nothing more to do.
-            return;
-        };
-        // A player lost this way is announced once the current input is handled: this may
-        // run in the middle of a broadcast.
-        if let Role::Seat(seat) = role
-            && let Some(SeatSlot {
-                kind:
-                    SeatKind::Human {
-                        token_hash,
-                        conn: Some(held),
-                        ..
-                    },
-                ..
-            }) = self.seats.get(seat)
-            && *held == conn
-        {
-            self.lost.push((seat, *token_hash));
-        }
-        self.kill_conn(conn);
-    }
-
-    /// Tells the room about players whose connections were dropped for not keeping up.
-    pub(super) fn announce_lost(&mut self) {
-        while !self.lost.is_empty() {
-            let lost = std::mem::take(&mut self.lost);
-            let events: Vec<RoomEvent> = lost
-                .into_iter()
-                .filter(|&(seat, hash)| {
-                    // Still that player's seat, still without a connection.
-                    matches!(
-                        self.seats.get(seat).map(|s| &s.kind),
-                        Some(SeatKind::Human { token_hash, conn: None, .. }) if *token_hash == hash
-                    )
-                })
-                .map(|(seat, _)| RoomEvent::Disconnected { seat })
-                .collect();
-            if !events.is_empty() {
-                self.broadcast(events, true, false);
+        if holds_seat {
+            self.outgoing.push(Transmit::End { conn });
+            self.drop_conn(conn, now);
+        } else {
+            self.kill_conn(conn);
+            if self.conns.is_empty() {
+                self.empty_since = Some(now);
             }
         }
     }
@@ -150,11 +83,11 @@ impl Room {
         self.kill_conn(conn);
     }
 
-    /// Drops a connection the room can no longer talk to. Its seat stays.
+    /// Ends a connection and forgets it, without any broadcast. Its seat stays.
     pub(super) fn kill_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get(&conn) {
+        if self.conns.contains_key(&conn) {
             // After the frames queued for it (a goodbye) have gone out.
-            self.outgoing.push(Out::Cancel(c.close.clone()));
+            self.outgoing.push(Transmit::End { conn });
         }
         // The reader will report the disconnect; detach now so nothing else is queued.
         self.detach(conn);

@@ -1,12 +1,17 @@
 //! One actor per room.
 //!
-//! `Room` owns everything about a room: seats, connections' outboxes, the game. The run loop
-//! (`Room::run`) waits for the next input or timer and hands it to the synchronous
-//! `handle_event`, so the room logic is tested without a runtime. Nothing else mutates a room.
+//! `Room` owns everything about a room: seats, connections' roles, the game. It is sans-IO:
+//! `handle_event` takes one `Input` and the time it happened; `poll_output` then says what to
+//! do: first the `Batch` to commit (rooms kept in a store), then the frames to send, as
+//! `Transmit`s. The room reads no clock, draws its randomness from its own seeded `RoomRng`,
+//! and touches no socket or store. The room's task (`actor.rs`) is the only tokio code: it
+//! takes `Mail` and timers, commits, and delivers, so the room logic is tested without a
+//! runtime. Nothing else mutates a room.
 //!
 //! Architecture invariants:
-//! - The room never waits on a socket: outboxes are bounded and filled with `try_send`; a
-//!   connection whose outbox is full is dropped (it can reconnect and gets a fresh snapshot).
+//! - The room never waits on a socket: the task puts frames in bounded outboxes with
+//!   `try_send`; a full outbox comes back to the room as `Input::OutboxFull`, and that
+//!   connection is dropped (it can reconnect and gets a fresh snapshot).
 //! - A connection receives nothing about the game until it has joined a seat or spectates.
 //!   Public broadcasts are encoded once and shared; the only per-seat frames are that seat's
 //!   `Private` view (its own hand and legal moves) and its `Snapshot`.
@@ -46,7 +51,7 @@ use deadlines::TurnDeadline;
 use flow::{Play, Stage};
 pub use history::HISTORY_CAPACITY;
 use history::History;
-use members::{Conn, Out, Role};
+use members::{Conn, Role};
 use requests::Rejection;
 use seats::{SeatKind, SeatSlot, Seats};
 
@@ -116,10 +121,11 @@ impl Default for RoomSettings {
     }
 }
 
-/// What reaches a room.
+/// What reaches a room's task from outside, through its `RoomHandle`.
 #[derive(Debug)]
-pub enum Input {
-    /// A socket for this room opened. `close` is cancelled when the room drops it.
+pub enum Mail {
+    /// A socket for this room opened: frames for it go to `outbox`; `close` is cancelled when
+    /// the room drops it.
     Connect {
         conn: ConnId,
         outbox: Outbox,
@@ -135,11 +141,58 @@ pub enum Input {
     Summary {
         respond_to: oneshot::Sender<perudo_protocol::http::RoomSummary>,
     },
-    /// A timer fired (reveal pause over, bot due, idle check).
-    Tick,
     /// The operator closes the room (`perudo admin close`): every connection is told
     /// `RoomClosed`, the room ends and is not restored.
     Close,
+}
+
+/// One input of the room's logic (`Room::handle_event`): what happened, without any IO
+/// handle in it.
+#[derive(Debug)]
+pub enum Input {
+    /// A socket for this room opened.
+    Connect {
+        conn: ConnId,
+    },
+    Message {
+        conn: ConnId,
+        message: ClientMessage,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    /// A timer fired (reveal pause over, bot due, idle check).
+    Tick,
+    /// The operator closes the room: see `Mail::Close`.
+    Close,
+    /// A connection's outbox was full when a frame was put in it: the connection does not
+    /// keep up and is dropped (it can reconnect and gets a fresh snapshot).
+    OutboxFull {
+        conn: ConnId,
+    },
+}
+
+/// Something the room's task does for the room, once the input's writes are committed.
+#[derive(Debug)]
+pub enum Transmit {
+    /// A frame for a connection; `kind` is the type of the message in it, for the metrics
+    /// (`None`: a close frame).
+    Frame {
+        conn: ConnId,
+        frame: Frame,
+        kind: Option<&'static str>,
+    },
+    /// End the connection, after the frames sent to it before this.
+    End { conn: ConnId },
+}
+
+/// What the room needs done after an input (`Room::poll_output`), in this order.
+#[derive(Debug)]
+pub enum Output {
+    /// Commit this batch, then report the result with `Room::committed`.
+    Commit(Batch),
+    /// Send these (the input's writes are committed, or there were none).
+    Transmit(Vec<Transmit>),
 }
 
 pub use crate::names::MAX_NAME_CHARS;
@@ -171,18 +224,19 @@ pub struct Room {
     stage: Stage,
     games_played: u32,
     results: Option<GameResults>,
-    /// Seats (and their token hashes) whose connection was dropped for not keeping up,
-    /// announced at the end of the current input.
-    lost: Vec<(Seat, TokenHash)>,
     /// Since when nobody has been connected.
     empty_since: Option<Instant>,
     closed: bool,
-    /// Where the room is kept; `None`: in memory only.
-    store: Option<Arc<dyn Store>>,
-    /// With a store: what it holds of this room (the state a failed write rolls back to).
+    /// A durable room: what its store holds of it (the state a failed write rolls back to).
+    /// `None`: the room lives in memory only, and has nothing to commit.
     committed: Option<RoomImage>,
-    /// With a store: what the current input sends, held until its writes are committed.
-    outgoing: Vec<Out>,
+    /// An input was handled since the last commit: its writes are still to be worked out.
+    dirty: bool,
+    /// A restored room's version jumped past anything it handed out before: store it, so
+    /// that the next restart jumps past every version this run hands out.
+    version_unsaved: bool,
+    /// What the current input sends, held until its writes are committed.
+    outgoing: Vec<Transmit>,
     /// The request being handled: it gets the storage error if its writes fail.
     request: Option<(ConnId, u32)>,
     /// After a restart: until when away players are waited for.
@@ -242,11 +296,11 @@ impl Room {
             stage: Stage::Lobby,
             games_played: 0,
             results: None,
-            lost: Vec::new(),
             empty_since: Some(now.at),
             closed: false,
-            store: None,
             committed: None,
+            dirty: false,
+            version_unsaved: false,
             outgoing: Vec::new(),
             request: None,
             grace_until: None,
@@ -269,19 +323,14 @@ impl Room {
     pub fn handle_event(&mut self, input: Input, now: Now) {
         self.now = now.at;
         self.unix_ms = now.unix_ms;
+        self.dirty = true;
         let now = now.at;
         match input {
-            Input::Connect {
-                conn,
-                outbox,
-                close,
-            } => {
+            Input::Connect { conn } => {
                 debug!(conn, "connected");
                 self.conns.insert(
                     conn,
                     Conn {
-                        outbox,
-                        close,
                         greeted: false,
                         role: Role::Outsider,
                         last_you: None,
@@ -313,9 +362,7 @@ impl Room {
                 self.send_to(conn, &answer);
             }
             Input::Disconnect { conn } => self.drop_conn(conn, now),
-            Input::Summary { respond_to } => {
-                let _ = respond_to.send(self.summary());
-            }
+            Input::OutboxFull { conn } => self.drop_slow(conn, now),
             Input::Tick => self.tick(now),
             Input::Close => {
                 info!("closing: by the operator");

@@ -41,7 +41,7 @@ impl Live {
         let shutdown = CancellationToken::new();
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
-        let handle = room.spawn(&tracker, shutdown.clone(), move || {
+        let handle = room.spawn(None, &tracker, shutdown.clone(), move || {
             flag.store(true, Ordering::SeqCst);
         });
         tracker.close();
@@ -60,7 +60,7 @@ impl Live {
         self.next_conn += 1;
         assert!(
             self.handle
-                .send(Input::Connect {
+                .send(Mail::Connect {
                     conn,
                     outbox: tx,
                     close: CancellationToken::new(),
@@ -89,7 +89,7 @@ impl Live {
         peer.next_id += 1;
         assert!(
             self.handle
-                .send(Input::Message {
+                .send(Mail::Message {
                     conn: peer.conn,
                     message: ClientMessage { id, request },
                 })
@@ -111,11 +111,7 @@ impl Live {
     }
 
     async fn disconnect(&self, peer: &Peer) {
-        assert!(
-            self.handle
-                .send(Input::Disconnect { conn: peer.conn })
-                .await
-        );
+        assert!(self.handle.send(Mail::Disconnect { conn: peer.conn }).await);
     }
 }
 
@@ -326,7 +322,7 @@ async fn an_empty_room_task_ends_after_the_idle_time_and_runs_on_close() {
     assert_eq!(start.elapsed(), Duration::from_secs(60));
     assert!(live.closed.load(Ordering::SeqCst), "on_close ran");
     assert!(live.handle.is_closed());
-    assert!(!live.handle.send(Input::Tick).await);
+    assert!(!live.handle.send(Mail::Close).await);
 }
 
 #[tokio::test(start_paused = true)]
@@ -388,14 +384,14 @@ async fn the_operator_closes_a_room_mid_game() {
     let silent_close = CancellationToken::new();
     assert!(
         live.handle
-            .send(Input::Connect {
+            .send(Mail::Connect {
                 conn: 99,
                 outbox: tx,
                 close: silent_close.clone(),
             })
             .await
     );
-    assert!(live.handle.send(Input::Close).await);
+    assert!(live.handle.send(Mail::Close).await);
     for peer in [&mut host, &mut bob] {
         let frames = peer
             .until(|m| matches!(m, ServerMessage::Closing { .. }))
@@ -440,7 +436,7 @@ async fn the_operator_closes_a_room_mid_game() {
         .expect("the room's task ends");
     assert!(live.closed.load(Ordering::SeqCst));
     assert!(
-        !live.handle.send(Input::Close).await,
+        !live.handle.send(Mail::Close).await,
         "a closed room takes no input"
     );
 }

@@ -25,7 +25,7 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
         let rebuilt = Room::restore(
             image,
             h.room.settings.clone(),
-            None,
+            false,
             h.clock(),
             None,
             RoomRng::from_key(TEST_KEY),
@@ -81,7 +81,7 @@ fn after_a_restart_away_players_get_the_restore_grace() {
         let room = Room::restore(
             image,
             settings,
-            None,
+            false,
             h.clock_at(later),
             Some(grace),
             RoomRng::from_key(TEST_KEY),

@@ -58,19 +58,19 @@ thread_local! {
     static STORED: std::cell::Cell<Option<Arc<store::MemoryStore>>> = const { std::cell::Cell::new(None) };
 }
 
-/// Gives a new test room the thread's store, if a test set one.
-fn maybe_store(room: &mut Room) {
+/// Keeps a new test room in the thread's store, if a test set one, and returns that store.
+fn maybe_store(room: &mut Room) -> Option<Arc<dyn Store>> {
     let stored = STORED.with(|s| {
         let store = s.take();
         s.set(store.clone());
         store
     });
-    if let Some(store) = stored {
-        let batch = room.with_store(store.clone());
-        futures_util::FutureExt::now_or_never(store::commit(&*store, batch))
-            .expect("the memory store answers at once")
-            .expect("the room is stored");
-    }
+    let store = stored?;
+    let batch = room.make_durable();
+    futures_util::FutureExt::now_or_never(store::commit(&*store, batch))
+        .expect("the memory store answers at once")
+        .expect("the room is stored");
+    Some(store)
 }
 
 struct Client {
@@ -94,6 +94,10 @@ impl Client {
 
 struct Harness {
     room: Room,
+    /// Where a durable test room is kept (`room_test!`'s `with_a_store` variant).
+    store: Option<Arc<dyn Store>>,
+    /// The test clients' outboxes, as the room's task keeps its connections'.
+    links: crate::room::actor::Links,
     now: Instant,
     /// The harness's wall clock: `WALL_START` at the monotonic `start`, advancing with it.
     start: Instant,
@@ -124,11 +128,20 @@ impl Harness {
     }
 
     /// Hands an input to the room, then commits it (with a store) and sends what it caused,
-    /// as the room's task does.
+    /// through the room task's own delivery path.
     fn step(&mut self, input: Input) {
         self.room.handle_event(input, self.clock());
-        futures_util::FutureExt::now_or_never(self.room.persist())
-            .expect("the memory store answers at once");
+        self.settle();
+    }
+
+    /// Commits and delivers what the inputs handled so far caused.
+    fn settle(&mut self) {
+        futures_util::FutureExt::now_or_never(crate::room::actor::settle(
+            &mut self.room,
+            self.store.as_deref(),
+            &mut self.links,
+        ))
+        .expect("the memory store answers at once");
     }
 
     fn quick() -> Harness {
@@ -144,11 +157,8 @@ impl Harness {
         let close = CancellationToken::new();
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.step(Input::Connect {
-            conn,
-            outbox: tx,
-            close: close.clone(),
-        });
+        self.links.insert(conn, tx, close.clone());
+        self.step(Input::Connect { conn });
         Client {
             conn,
             rx,
@@ -294,9 +304,11 @@ impl Harness {
             RoomRng::from_key(TEST_KEY),
         );
         let mut room = room;
-        maybe_store(&mut room);
+        let store = maybe_store(&mut room);
         Harness {
             room,
+            store,
+            links: crate::room::actor::Links::default(),
             now,
             start: now,
             next_conn: 1,
@@ -330,6 +342,7 @@ impl Harness {
 
     fn disconnect(&mut self, client: &Client) {
         self.step(Input::Disconnect { conn: client.conn });
+        self.links.remove(client.conn);
     }
 
     fn turn(&self) -> Option<Seat> {
