@@ -3,6 +3,7 @@
 // phone allows it (the Vibration API exists and the page has had a tap). The mute switch
 // silences both and is remembered (prefs.ts).
 import type { ServerMessage } from "./protocol/generated";
+import { outcomeDelayMs } from "./reveal";
 import type { Sound } from "./sound";
 import { turnOf } from "./state";
 import type { RoomState } from "./state";
@@ -11,6 +12,8 @@ export interface Cue {
   sound: Sound;
   /** A vibration pattern (ms), for the cues a phone should also buzz for. */
   vibrate?: number | number[];
+  /** Played this long from now (a lost die: when the reveal's count tells it). */
+  delayMs?: number;
 }
 
 export const VIBRATE_TURN = [60, 40, 60];
@@ -21,9 +24,10 @@ export function isMyTurn(s: RoomState): boolean {
   return s.room?.phase === "Playing" && s.mySeat !== null && s.you !== null && turnOf(s.table) === s.mySeat;
 }
 
-/** The cues of one message: dice shaken at a round's start, the call at a reveal (or a lost
- * die, with a buzz, when it was yours), your turn (with a buzz), your win. */
-export function cuesFor(before: RoomState, after: RoomState, msg: ServerMessage): Cue[] {
+/** The cues of one message: dice shaken at a round's start, the call at a reveal and, when
+ * the die lost was yours, its sound and a buzz as the count-up tells it (at once with
+ * reduced motion), your turn (with a buzz), your win. */
+export function cuesFor(before: RoomState, after: RoomState, msg: ServerMessage, reducedMotion = false): Cue[] {
   const out: Cue[] = [];
   if (msg.type !== "Update") return out;
   const me = after.mySeat;
@@ -32,8 +36,11 @@ export function cuesFor(before: RoomState, after: RoomState, msg: ServerMessage)
     const g = ev.event;
     if (g.type === "RoundStarted" && me !== null && (g.dice[me] ?? 0) > 0) out.push({ sound: "dice" });
     if (g.type === "RoundResolved") {
-      const lost = g.changes.some((c) => c.seat === me && c.after < c.before);
-      out.push(lost ? { sound: "lose", vibrate: VIBRATE_LOST } : { sound: "dudo" });
+      out.push({ sound: "dudo" });
+      if (g.changes.some((c) => c.seat === me && c.after < c.before)) {
+        const delayMs = reducedMotion ? 0 : outcomeDelayMs(g, after.room?.reveal_pause_ms ?? 0);
+        out.push({ sound: "lose", vibrate: VIBRATE_LOST, delayMs });
+      }
     }
   }
   if (isMyTurn(after) && !isMyTurn(before)) out.push({ sound: "turn", vibrate: VIBRATE_TURN });
@@ -56,13 +63,18 @@ export interface Vibrator {
 
 /** Plays cues unless muted. Vibration only where allowed: the API exists and (where the
  * browser tells) the page has had a user gesture, as Chrome requires. */
-export function playCues(cues: Cue[], muted: boolean, out: Outputs): void {
-  if (muted) return;
+export function playCues(cues: Cue[], muted: () => boolean, out: Outputs): void {
   for (const cue of cues) {
-    out.play(cue.sound);
-    const nav = out.navigator;
-    if (cue.vibrate !== undefined && typeof nav?.vibrate === "function" && nav.userActivation?.hasBeenActive !== false) {
-      try { nav.vibrate(cue.vibrate); } catch { /* not allowed here */ }
-    }
+    if (cue.delayMs) setTimeout(() => playCue(cue, muted(), out), cue.delayMs);
+    else playCue(cue, muted(), out);
+  }
+}
+
+function playCue(cue: Cue, muted: boolean, out: Outputs): void {
+  if (muted) return;
+  out.play(cue.sound);
+  const nav = out.navigator;
+  if (cue.vibrate !== undefined && typeof nav?.vibrate === "function" && nav.userActivation?.hasBeenActive !== false) {
+    try { nav.vibrate(cue.vibrate); } catch { /* not allowed here */ }
   }
 }

@@ -85,7 +85,7 @@ function route(): void {
     const code = normalizeCode(decodeURIComponent(m[1]));
     page = new RoomPage(code, {
       setConnection: (s) => { conn = s; }, toast, announce, navigate, rerender,
-      cues: (cues: Cue[]) => playCues(cues, muted, { play, navigator }),
+      cues: (cues: Cue[]) => playCues(cues, () => muted, { play, navigator }),
       setMyTurn, reducedMotion: prefersReducedMotion,
     });
   } else {

@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { VIBRATE_LOST, VIBRATE_TURN, cuesFor, playCues } from "../src/feedback";
 import type { Cue, Outputs } from "../src/feedback";
 import { MUTE_KEY, loadMuted, saveMuted } from "../src/prefs";
+import { CUPS_MS, outcomeDelayMs } from "../src/reveal";
 import type { Sound } from "../src/sound";
 import { initialState, reduce } from "../src/state";
 import type { RoomState } from "../src/state";
@@ -36,12 +37,19 @@ describe("cues", () => {
     expect(cuesFor(before, before, bid)).toEqual([]); // someone else's turn
   });
 
-  it("a reveal: the dudo sound; losing your own die: its sound and a buzz", () => {
+  it("a reveal: the dudo sound; losing your own die: its sound and a buzz when the count tells it", () => {
     const resolved = golden("server_update_round_resolved", "Update"); // seat 2 loses a die
     const watcher = playing(1);
     expect(cuesFor(watcher, reduce(watcher, resolved, 1), resolved)).toEqual([{ sound: "dudo" }]);
     const loser = playing(2);
-    expect(cuesFor(loser, reduce(loser, resolved, 1), resolved)).toEqual([{ sound: "lose", vibrate: VIBRATE_LOST }]);
+    const after = reduce(loser, resolved, 1);
+    const ev = resolved.events[0]!;
+    if (ev.type !== "Game" || ev.event.type !== "RoundResolved") throw new Error("not a resolution");
+    const told = outcomeDelayMs(ev.event, after.room!.reveal_pause_ms);
+    expect(told).toBeGreaterThan(CUPS_MS);
+    expect(cuesFor(loser, after, resolved)).toEqual([{ sound: "dudo" }, { sound: "lose", vibrate: VIBRATE_LOST, delayMs: told }]);
+    // With reduced motion the count is told at once, and so is the lost die.
+    expect(cuesFor(loser, after, resolved, true)).toEqual([{ sound: "dudo" }, { sound: "lose", vibrate: VIBRATE_LOST, delayMs: 0 }]);
   });
 
   it("a new round shakes your dice", () => {
@@ -56,24 +64,48 @@ describe("playing cues", () => {
 
   it("plays each sound and buzzes where allowed", () => {
     const { played, buzzed, out } = outputs();
-    playCues(cues, false, out);
+    playCues(cues, () => false, out);
     expect(played).toEqual(["turn", "dudo", "lose"]);
     expect(buzzed).toEqual([VIBRATE_TURN, VIBRATE_LOST]);
   });
 
   it("does not buzz before the page has had a tap, nor where there is no Vibration API", () => {
     const idle = outputs({ active: false });
-    playCues(cues, false, idle.out);
+    playCues(cues, () => false, idle.out);
     expect(idle.played).toEqual(["turn", "dudo", "lose"]);
     expect(idle.buzzed).toEqual([]);
     const desktop = outputs({ vibrate: false });
-    expect(() => playCues(cues, false, desktop.out)).not.toThrow();
+    expect(() => playCues(cues, () => false, desktop.out)).not.toThrow();
     expect(desktop.played).toEqual(["turn", "dudo", "lose"]);
+  });
+
+  it("plays a delayed cue when its time comes, unless muted by then", () => {
+    vi.useFakeTimers();
+    try {
+      const later: Cue[] = [{ sound: "dudo" }, { sound: "lose", vibrate: VIBRATE_LOST, delayMs: 1200 }];
+      const { played, buzzed, out } = outputs();
+      playCues(later, () => false, out);
+      expect(played).toEqual(["dudo"]);
+      vi.advanceTimersByTime(1199);
+      expect(played).toEqual(["dudo"]);
+      vi.advanceTimersByTime(1);
+      expect(played).toEqual(["dudo", "lose"]);
+      expect(buzzed).toEqual([VIBRATE_LOST]);
+      let muted = false;
+      const quiet = outputs();
+      playCues(later, () => muted, quiet.out);
+      muted = true; // the player mutes during the reveal
+      vi.advanceTimersByTime(1200);
+      expect(quiet.played).toEqual(["dudo"]);
+      expect(quiet.buzzed).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("plays and buzzes nothing when muted", () => {
     const { played, buzzed, out } = outputs();
-    playCues(cues, true, out);
+    playCues(cues, () => true, out);
     expect(played).toEqual([]);
     expect(buzzed).toEqual([]);
   });

@@ -199,7 +199,7 @@ export class RoomPage {
   /** Sounds, vibration, and the tab's title and favicon on this player's turn. */
   private feedback(before: RoomState, msg: ServerMessage): void {
     this.shell.setMyTurn(isMyTurn(this.state));
-    this.shell.cues(cuesFor(before, this.state, msg));
+    this.shell.cues(cuesFor(before, this.state, msg, this.shell.reducedMotion()));
   }
 
   /** A live reveal counts its matching dice one by one: redraw at each step (and when the

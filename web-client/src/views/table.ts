@@ -7,7 +7,10 @@ import { bidText, faceWord, t } from "../i18n";
 import type { Emote, Face, Request, Resolution, RoomView, Seat } from "../protocol/generated";
 import { clockRemaining, diceCounts, liveEmotes, outcomeText, seatName, turnOf } from "../state";
 import type { RoomState } from "../state";
+import { CUPS_MS, countStep, outcomeDelayMs } from "../reveal";
 import { avatar, cupIcon, die, faceIcon } from "./parts";
+
+export { CUPS_MS, countStep };
 
 export const EMOTES: readonly Emote[] = ["ThumbsUp", "Laugh", "Wow", "Thinking", "Sweat", "Clap", "Fire", "Liar"];
 export const EMOTE_ICONS: Record<Emote, string> = {
@@ -370,16 +373,13 @@ export function revealProgress(res: Resolution, ctx: TableCtx | undefined, pause
   const animate = !!ctx && !ctx.reducedMotion && at > 0;
   if (!animate) return { shown: res.count, animate, done: true };
   const step = countStep(res, pauseMs);
-  const elapsed = ctx!.now - at - CUPS_MS;
-  const shown = Math.min(res.count, Math.max(0, Math.floor(elapsed / step) + 1));
-  // The last matching die is lit at CUPS_MS + step × (count − 1); with none to count, the
-  // total (zero) is known once the cups are up.
-  const done = elapsed >= 0 && elapsed >= step * Math.max(0, res.count - 1);
+  const elapsed = ctx!.now - at;
+  const shown = Math.min(res.count, Math.max(0, Math.floor((elapsed - CUPS_MS) / step) + 1));
+  // With none to count, the total (zero) is known once the cups are up.
+  const done = elapsed >= outcomeDelayMs(res, pauseMs);
   return { shown, animate, done };
 }
 
-/** The cups lift for this long before the first matching die is counted. */
-export const CUPS_MS = 400;
 
 /** The felt's centre during a reveal: the call, the bid, the count against it. */
 function revealHeadline(res: Resolution, ctx: TableCtx, room: RoomView): VNode {
@@ -398,10 +398,6 @@ function wildsNote(res: Resolution): string {
   return res.wilds === "BidderOnly" ? t("reveal.acesBidder") : t("reveal.acesWild");
 }
 
-/** Milliseconds between two counted dice in the reveal's count-up. */
-export function countStep(res: Resolution, pauseMs: number): number {
-  return Math.max(80, Math.min(400, (pauseMs * 0.5) / Math.max(1, res.count)));
-}
 
 /** The reveal: every hand out of its cup, matching dice lit and counted up to the total. */
 export function revealView(
