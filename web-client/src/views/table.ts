@@ -77,7 +77,6 @@ function round(ctx: TableCtx) {
   return table && table.state.phase === "Bidding" ? table.state : null;
 }
 
-
 export function tableView(ctx: TableCtx): VNode {
   const { state } = ctx;
   const room = state.room as RoomView;
