@@ -1,7 +1,9 @@
 //! `GameConfig`: every house rule of RULES.md section 2, defaults as marked there.
 //!
-//! A `GameConfig` has public fields and may be invalid; `Game::new` validates it into a
-//! game or a `ConfigError` that names the setting and why.
+//! The raw and the validated pair, as shakmaty has it: a `GameConfig` has public fields and
+//! may be invalid; `Rules::new` (or `TryFrom`, or deserializing a `Rules`) validates it once,
+//! into `Rules` or a `ConfigError` that names the setting and why. `Game::start` takes `Rules`,
+//! so a game never checks its settings again; `Game::new` and `replay` take a raw config.
 
 use std::fmt;
 
@@ -168,7 +170,8 @@ pub const MAX_STARTING_DICE: u8 = 5;
 /// Turn time limits a host may set, in seconds.
 pub const TURN_TIME_LIMIT_SECS: std::ops::RangeInclusive<u16> = 10..=300;
 
-/// The house rules of one game. Public fields; `Game::new` validates them.
+/// The house rules of one game, as chosen: public fields, possibly invalid. `Rules::new`
+/// validates them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -400,19 +403,72 @@ impl GameConfig {
 
     /// Checks the settings and that `seats` players can play under them.
     pub fn validate_for(&self, seats: u8) -> Result<(), ConfigError> {
-        self.validate()?;
-        if seats < self.min_players || seats > self.max_players {
+        Rules::new(self.clone())?.check_seats(seats)
+    }
+}
+
+/// A `GameConfig` that passed `GameConfig::validate`: the rules a game is played by. Only
+/// `Rules::new` (and `TryFrom`, and deserializing, which goes through it) makes one, so a
+/// `Rules` is valid by construction.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "GameConfig", into = "GameConfig"))]
+pub struct Rules(GameConfig);
+
+impl Rules {
+    /// Validates `config` (see `GameConfig::validate`).
+    pub fn new(config: GameConfig) -> Result<Rules, ConfigError> {
+        config.validate()?;
+        Ok(Rules(config))
+    }
+
+    /// The settings, as chosen.
+    pub fn config(&self) -> &GameConfig {
+        &self.0
+    }
+
+    pub fn into_config(self) -> GameConfig {
+        self.0
+    }
+
+    /// Whether `seats` players can play under these rules: the part of
+    /// `GameConfig::validate_for` that depends on the seat count.
+    pub fn check_seats(&self, seats: u8) -> Result<(), ConfigError> {
+        let config = &self.0;
+        if seats < config.min_players || seats > config.max_players {
             return Err(ConfigError::SeatCountOutOfRange {
                 seats,
-                min: self.min_players,
-                max: self.max_players,
+                min: config.min_players,
+                max: config.max_players,
             });
         }
-        if let FirstOpener::Seat(seat) = self.first_round_opener
+        if let FirstOpener::Seat(seat) = config.first_round_opener
             && seat.get() >= seats
         {
             return Err(ConfigError::OpenerSeatOutOfRange { seat, seats });
         }
         Ok(())
+    }
+}
+
+impl std::ops::Deref for Rules {
+    type Target = GameConfig;
+
+    fn deref(&self) -> &GameConfig {
+        &self.0
+    }
+}
+
+impl TryFrom<GameConfig> for Rules {
+    type Error = ConfigError;
+
+    fn try_from(config: GameConfig) -> Result<Rules, ConfigError> {
+        Rules::new(config)
+    }
+}
+
+impl From<Rules> for GameConfig {
+    fn from(rules: Rules) -> GameConfig {
+        rules.0
     }
 }

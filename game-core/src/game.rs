@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::bid::{Bid, MAX_QUANTITY, Ordering, Quantity};
 use crate::config::{
     BidQuantityCap, CalzaCaller, CalzaSuccess, ConfigError, DudoCaller, FirstOpener, GameConfig,
-    OpenerAfterCalza, OpenerAfterDudo, PalificoTrigger, WildScope,
+    OpenerAfterCalza, OpenerAfterDudo, PalificoTrigger, Rules, WildScope,
 };
 use crate::dice::{Face, Hand, Seat};
 use crate::event::{Action, Call, DiceChange, Event, Move, PlacedBid, Resolution, Wilds};
@@ -45,7 +45,7 @@ pub(crate) enum Phase {
 /// One game of Perudo.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Game {
-    pub(crate) config: GameConfig,
+    pub(crate) config: Rules,
     pub(crate) seed: Seed,
     pub(crate) commitment: Commitment,
     pub(crate) players: Vec<Player>,
@@ -281,7 +281,7 @@ pub fn replay(
     seed: Seed,
     moves: &[Move],
 ) -> Result<(Game, Vec<Event>), ReplayError> {
-    let (mut game, mut events) = Game::start(config, seats, seed)?;
+    let (mut game, mut events) = Game::start(Rules::new(config)?, seats, seed)?;
     for (index, mv) in moves.iter().enumerate() {
         let new = game
             .play_move(*mv)
@@ -299,18 +299,16 @@ enum Plan {
 }
 
 impl Game {
-    /// A new game, its first round rolled. See `start` for the opening events.
+    /// A new game under a raw config (validated here), its first round rolled. See `start`
+    /// for the opening events.
     pub fn new(config: GameConfig, seats: u8, seed: Seed) -> Result<Game, ConfigError> {
-        Game::start(config, seats, seed).map(|(game, _)| game)
+        Game::start(Rules::new(config)?, seats, seed).map(|(game, _)| game)
     }
 
-    /// A new game and the events of its start (`GameStarted`, `RoundStarted`).
-    pub fn start(
-        config: GameConfig,
-        seats: u8,
-        seed: Seed,
-    ) -> Result<(Game, Vec<Event>), ConfigError> {
-        config.validate_for(seats)?;
+    /// A new game and the events of its start (`GameStarted`, `RoundStarted`). The rules are
+    /// valid already; only whether `seats` players can play under them is checked.
+    pub fn start(config: Rules, seats: u8, seed: Seed) -> Result<(Game, Vec<Event>), ConfigError> {
+        config.check_seats(seats)?;
         let players = (0..seats)
             .map(|_| Player {
                 dice: config.starting_dice,
@@ -347,6 +345,10 @@ impl Game {
     }
 
     pub fn config(&self) -> &GameConfig {
+        self.config.config()
+    }
+
+    pub fn rules(&self) -> &Rules {
         &self.config
     }
 

@@ -18,7 +18,7 @@ pub use bot::{Bot, BotLevel, play_to_end};
 pub use config::{
     AceConversion, BidQuantityCap, CalzaCaller, CalzaSuccess, ConfigError, DiceLostOnDudo,
     DudoCaller, FirstOpener, GameConfig, OpenerAfterCalza, OpenerAfterDudo, PalificoTrigger,
-    RaiseRule, WildScope,
+    RaiseRule, Rules, WildScope,
 };
 pub use dice::{Face, Hand, MAX_SEATS, MIN_SEATS, Seat};
 pub use event::{Action, Call, DiceChange, Event, Move, PlacedBid, Resolution, Wilds};

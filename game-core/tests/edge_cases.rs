@@ -2316,7 +2316,9 @@ fn first_round_opener_options() {
             first_round_opener: FirstOpener::Seat(seat(who)),
             ..GameConfig::default()
         };
-        let (game, events) = Game::start(config, 4, Seed::from_u64(1)).unwrap();
+        let (game, events) = perudo_core::Rules::new(config)
+            .and_then(|rules| Game::start(rules, 4, Seed::from_u64(1)))
+            .unwrap();
         assert_eq!(game.turn(), Some(seat(who)));
         assert_eq!(
             round_started(&events),
@@ -2342,7 +2344,9 @@ fn starting_dice_option() {
         starting_dice: 3,
         ..config()
     };
-    let (game, events) = Game::start(config, 4, Seed::from_u64(2)).unwrap();
+    let (game, events) = perudo_core::Rules::new(config)
+        .and_then(|rules| Game::start(rules, 4, Seed::from_u64(2)))
+        .unwrap();
     assert_eq!(
         events[0],
         Event::GameStarted {

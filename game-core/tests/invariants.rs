@@ -987,7 +987,8 @@ impl Harness {
         driver: u64,
         depth: Depth,
     ) -> Result<Harness, TestCaseError> {
-        let (game, events) = Game::start(config.clone(), seats, seed)
+        let (game, events) = perudo_core::Rules::new(config.clone())
+            .and_then(|rules| Game::start(rules, seats, seed))
             .map_err(|e| TestCaseError::fail(format!("valid config rejected: {e}")))?;
         prop_assert_eq!(
             &Game::new(config.clone(), seats, seed).expect("accepted just now"),
@@ -2074,7 +2075,7 @@ proptest! {
                 return Err(TestCaseError::fail(format!("validate_for {verdict:?} but Game::new {:?}", game.map(|_| ()))));
             }
         }
-        let started = Game::start(config.clone(), seats, seed).map(|_| ());
+        let started = perudo_core::Rules::new(config.clone()).and_then(|rules| Game::start(rules, seats, seed)).map(|_| ());
         prop_assert_eq!(&started, &verdict);
         match replay(config.clone(), seats, seed, &[]) {
             Ok(_) => prop_assert!(verdict.is_ok()),

@@ -42,7 +42,9 @@ struct Recorder {
 
 impl Recorder {
     fn start(config: GameConfig, seats: u8, seed: u64) -> Recorder {
-        let (game, events) = Game::start(config, seats, Seed::from_u64(seed)).expect("valid");
+        let (game, events) = perudo_core::Rules::new(config)
+            .and_then(|rules| Game::start(rules, seats, Seed::from_u64(seed)))
+            .expect("valid");
         Recorder {
             game,
             events,

@@ -453,15 +453,23 @@ impl Default for RoomOptions {
     }
 }
 
+/// Room options out of range, by the option at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    #[error(
+        "forfeit_after_secs must be {min}..={max}, got {0}",
+        min = FORFEIT_AFTER_SECS.start(),
+        max = FORFEIT_AFTER_SECS.end()
+    )]
+    ForfeitAfterOutOfRange(u16),
+}
+
 impl RoomOptions {
     /// Checks the options, naming the one out of range.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OptionsError> {
         if !FORFEIT_AFTER_SECS.contains(&self.forfeit_after_secs) {
-            return Err(format!(
-                "forfeit_after_secs must be {}..={}, got {}",
-                FORFEIT_AFTER_SECS.start(),
-                FORFEIT_AFTER_SECS.end(),
-                self.forfeit_after_secs
+            return Err(OptionsError::ForfeitAfterOutOfRange(
+                self.forfeit_after_secs,
             ));
         }
         Ok(())

@@ -682,12 +682,15 @@ fn golden_game_is_deterministic() {
     let (a, _) = common::scripted_after_dudo();
     let (b, _) = common::scripted_after_dudo();
     assert_eq!(a, b);
-    let again = Game::start(
-        GameConfig::default(),
-        common::SCRIPTED_SEATS,
-        Seed::from_u64(common::SCRIPTED_SEED),
-    )
-    .expect("starts")
-    .0;
+    let again = perudo_core::Rules::new(GameConfig::default())
+        .and_then(|rules| {
+            Game::start(
+                rules,
+                common::SCRIPTED_SEATS,
+                Seed::from_u64(common::SCRIPTED_SEED),
+            )
+        })
+        .expect("starts")
+        .0;
     assert_eq!(again, common::scripted_start().0);
 }

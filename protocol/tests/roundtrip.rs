@@ -899,7 +899,9 @@ fn views_of_a_whole_game_round_trip() {
         starting_dice: 2,
         ..GameConfig::default()
     };
-    let (mut game, _) = Game::start(config, 4, Seed::from_u64(3)).expect("starts");
+    let (mut game, _) = perudo_core::Rules::new(config)
+        .and_then(|rules| Game::start(rules, 4, Seed::from_u64(3)))
+        .expect("starts");
     let mut bots: Vec<_> = (0..4).map(|i| Bot::new(BotLevel::Hard, i)).collect();
     let mut version = 0;
     while let Some(turn) = game.turn() {
@@ -1004,7 +1006,9 @@ fn server_frames_over_the_cap_are_too_large() {
         max_players: 10,
         ..GameConfig::default()
     };
-    let (game, _) = Game::start(config, 10, Seed::from_u64(1)).expect("starts");
+    let (game, _) = perudo_core::Rules::new(config)
+        .and_then(|rules| Game::start(rules, 10, Seed::from_u64(1)))
+        .expect("starts");
     let mut room = room_view(RoomPhase::Playing, None);
     room.seats = (0..10)
         .map(|i| perudo_protocol::SeatInfo {
@@ -1295,6 +1299,10 @@ fn room_options_validate_their_range() {
         let error = options(bad).validate().expect_err("out of range");
         assert_eq!(
             error,
+            perudo_protocol::OptionsError::ForfeitAfterOutOfRange(bad)
+        );
+        assert_eq!(
+            error.to_string(),
             format!("forfeit_after_secs must be 15..=3600, got {bad}")
         );
     }

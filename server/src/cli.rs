@@ -154,16 +154,16 @@ pub struct ServeArgs {
     #[arg(long, env = "PERUDO_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Milliseconds a round's reveal stays on show before the next round starts.
-    #[arg(long, env = "PERUDO_REVEAL_PAUSE_MS", default_value_t = 4000,
+    #[arg(long, env = "PERUDO_REVEAL_PAUSE_MS", default_value_t = defaults().reveal_pause.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub reveal_pause_ms: u64,
     /// Milliseconds a bot waits before it acts.
-    #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = 800,
+    #[arg(long, env = "PERUDO_BOT_DELAY_MS", default_value_t = defaults().bot_delay.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub bot_delay_ms: u64,
     /// Milliseconds a disconnected player on turn (or a disconnected host) is waited for
     /// before the room plays for them (or hands the host role on).
-    #[arg(long, env = "PERUDO_DISCONNECT_GRACE_MS", default_value_t = 5000,
+    #[arg(long, env = "PERUDO_DISCONNECT_GRACE_MS", default_value_t = defaults().disconnect_grace.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub disconnect_grace_ms: u64,
     /// Most rooms open at once.
@@ -171,12 +171,12 @@ pub struct ServeArgs {
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub max_rooms: usize,
     /// Seconds a room with nobody connected stays open.
-    #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = 1800,
+    #[arg(long, env = "PERUDO_IDLE_CLOSE_SECS", default_value_t = defaults().idle_close.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub idle_close_secs: u64,
     /// Seconds a room in which no game has started yet stays open with nobody connected
     /// (rooms created and never played close much sooner than played ones).
-    #[arg(long, env = "PERUDO_UNPLAYED_CLOSE_SECS", default_value_t = 300,
+    #[arg(long, env = "PERUDO_UNPLAYED_CLOSE_SECS", default_value_t = defaults().unplayed_close.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub unplayed_close_secs: u64,
     /// Seconds to wait for rooms and sockets to close on shutdown.
@@ -185,7 +185,7 @@ pub struct ServeArgs {
     pub shutdown_grace_secs: u64,
     /// Seconds restored rooms wait for their players after a restart before away timers or
     /// turn limits that ran out while the server was down apply.
-    #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = 20,
+    #[arg(long, env = "PERUDO_RESTORE_GRACE_SECS", default_value_t = defaults().restore_grace.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub restore_grace_secs: u64,
     /// The Unix socket `perudo admin` talks to (mode 0600; `none`: no admin socket). Unset:
@@ -222,4 +222,9 @@ pub struct StorageArgs {
     #[arg(long, env = "PERUDO_DB_MAX_PAGES",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_pages: Option<u32>,
+}
+
+/// The rooms' defaults, written once in `RoomSettings::default`.
+fn defaults() -> crate::RoomSettings {
+    crate::RoomSettings::default()
 }

@@ -459,7 +459,10 @@ impl std::error::Error for InvalidSettings {}
 pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings> {
     use std::time::Duration;
 
-    let mut limits = args.limits.to_limits().map_err(InvalidSettings)?;
+    let mut limits = args
+        .limits
+        .to_limits()
+        .map_err(|e| InvalidSettings(e.to_string()))?;
     let public_url = args
         .public_url
         .as_deref()

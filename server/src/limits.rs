@@ -109,33 +109,25 @@ impl Limits {
     }
 
     /// Checks that the limits make sense together, naming the setting that does not.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LimitsError> {
         if self.messages_per_sec > 0 && self.message_burst == 0 {
-            return Err(
-                "message-burst must be at least 1 while messages-per-sec is on, got 0".into(),
-            );
+            return Err(LimitsError::NoBurst);
         }
         if !self.ping_interval.is_zero()
             && !self.idle_timeout.is_zero()
             && self.idle_timeout <= self.ping_interval
         {
-            return Err(format!(
-                "idle-timeout-secs must be longer than ping-interval-secs ({:?}), got {:?}: \
-                 healthy clients would be closed between two pings",
-                self.ping_interval, self.idle_timeout
-            ));
+            return Err(LimitsError::IdleWithinPing {
+                ping: self.ping_interval,
+                idle: self.idle_timeout,
+            });
         }
         if !(1..=128).contains(&self.ipv6_prefix_len) {
-            return Err(format!(
-                "ipv6-prefix-len must be 1..=128, got {}",
-                self.ipv6_prefix_len
-            ));
+            return Err(LimitsError::Ipv6PrefixLen(self.ipv6_prefix_len));
         }
         for origin in &self.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(format!(
-                    "allowed-origins must be like https://example.org, got {origin:?}"
-                ));
+                return Err(LimitsError::Origin(origin.clone()));
             }
         }
         Ok(())
@@ -322,7 +314,7 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     /// The limits the flags describe, validated.
-    pub fn to_limits(&self) -> Result<Limits, String> {
+    pub fn to_limits(&self) -> Result<Limits, LimitsError> {
         let limits = Limits {
             messages_per_sec: self.messages_per_sec,
             message_burst: self.message_burst,
@@ -355,6 +347,22 @@ impl LimitArgs {
         limits.validate()?;
         Ok(limits)
     }
+}
+
+/// Limits that do not make sense together, by the setting at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error("message-burst must be at least 1 while messages-per-sec is on, got 0")]
+    NoBurst,
+    #[error(
+        "idle-timeout-secs must be longer than ping-interval-secs ({ping:?}), got {idle:?}: \
+         healthy clients would be closed between two pings"
+    )]
+    IdleWithinPing { ping: Duration, idle: Duration },
+    #[error("ipv6-prefix-len must be 1..=128, got {0}")]
+    Ipv6PrefixLen(u8),
+    #[error("allowed-origins must be like https://example.org, got {0:?}")]
+    Origin(String),
 }
 
 /// `n` per minute in bursts of `n`; `None` for 0 (off).
@@ -820,7 +828,8 @@ mod tests {
             ..Limits::default()
         };
         let error = limits.validate().unwrap_err();
-        assert!(error.contains("idle-timeout-secs"), "{error}");
+        assert!(matches!(error, LimitsError::IdleWithinPing { .. }));
+        assert!(error.to_string().contains("idle-timeout-secs"), "{error}");
         let bad_origin = Limits {
             allowed_origins: vec!["example.org".into()],
             ..Limits::default()
@@ -829,6 +838,7 @@ mod tests {
             bad_origin
                 .validate()
                 .unwrap_err()
+                .to_string()
                 .contains("allowed-origins")
         );
     }
@@ -923,7 +933,12 @@ mod tests {
             ipv6_prefix_len: 0,
             ..Limits::default()
         };
-        assert!(bad.validate().unwrap_err().contains("ipv6-prefix-len"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("ipv6-prefix-len")
+        );
     }
 
     #[test]

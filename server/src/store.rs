@@ -267,8 +267,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError>;
     /// A finished game's full record. Blocking.
     fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError>;
-    /// `Err(why)` while the last write failed.
-    fn health(&self) -> Result<(), String>;
+    /// The last write's error, while it failed.
+    fn health(&self) -> Result<(), StorageError>;
     /// Commits what is queued and stops writing. Blocking.
     fn close(&self);
 }
@@ -394,7 +394,7 @@ pub struct SqliteStore {
     stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
-    health: Arc<Mutex<Option<String>>>,
+    health: Arc<Mutex<Option<StorageError>>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -518,7 +518,7 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, wal: P
 fn write_loop(
     mut conn: Connection,
     jobs: std::sync::mpsc::Receiver<Job>,
-    health: Arc<Mutex<Option<String>>>,
+    health: Arc<Mutex<Option<StorageError>>>,
     retention: Duration,
 ) {
     let mut last_cleanup: Option<Instant> = None;
@@ -535,7 +535,7 @@ fn write_loop(
         crate::metrics::group_commit(group.len(), started.elapsed());
         let failure = results.iter().find_map(|r| match r {
             Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
-                Some(e.to_string())
+                Some(e.clone())
             }
             Ok(()) | Err(_) => None,
         });
@@ -832,9 +832,9 @@ impl Store for SqliteStore {
         )))
     }
 
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), StorageError> {
         match &*self.health.lock().expect("storage health lock") {
-            Some(why) => Err(why.clone()),
+            Some(error) => Err(error.clone()),
             None => Ok(()),
         }
     }
@@ -999,9 +999,9 @@ impl Store for MemoryStore {
             }))
     }
 
-    fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), StorageError> {
         if self.fail.load(Ordering::Relaxed) {
-            Err(StorageError::Full.to_string())
+            Err(StorageError::Full)
         } else {
             Ok(())
         }

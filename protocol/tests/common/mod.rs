@@ -26,12 +26,9 @@ pub const SCRIPTED_SEATS: u8 = 3;
 
 /// A three-seat game under the default rules, started from `Seed::from_u64(7)`.
 pub fn scripted_start() -> (Game, Vec<Event>) {
-    Game::start(
-        GameConfig::default(),
-        SCRIPTED_SEATS,
-        Seed::from_u64(SCRIPTED_SEED),
-    )
-    .expect("the default rules start a three-seat game")
+    perudo_core::Rules::new(GameConfig::default())
+        .and_then(|rules| Game::start(rules, SCRIPTED_SEATS, Seed::from_u64(SCRIPTED_SEED)))
+        .expect("the default rules start a three-seat game")
 }
 
 /// Applies `action` for whoever is on turn.
@@ -62,8 +59,9 @@ pub fn scripted_after_dudo() -> (Game, Vec<Event>) {
 /// Plays a game to its end with bots (fixed seeds), returning the finished game and every
 /// event, the start's included.
 pub fn bot_game(config: GameConfig, seats: u8, seed: u64) -> (Game, Vec<Event>) {
-    let (mut game, mut events) =
-        Game::start(config, seats, Seed::from_u64(seed)).expect("a valid game");
+    let (mut game, mut events) = perudo_core::Rules::new(config)
+        .and_then(|rules| Game::start(rules, seats, Seed::from_u64(seed)))
+        .expect("a valid game");
     let mut bots: Vec<Bot> = (0..seats)
         .map(|i| Bot::new(BotLevel::ALL[usize::from(i) % 3], seed * 16 + u64::from(i)))
         .collect();

@@ -175,7 +175,7 @@ impl Room {
         // A restored room's version jump is stored before anything else.
         settle(&mut self, store, &mut links).await;
         // What the rooms-by-phase gauge counts this room as: changes only, no scans.
-        let mut phase = Some(self.phase());
+        let mut phase = Some(self.room_phase());
         metrics::room_phase(None, phase);
         while !self.closed {
             let deadline = self.next_deadline();
@@ -236,7 +236,7 @@ impl Room {
             if let Some(started) = act_started {
                 metrics::action_latency(started.elapsed());
             }
-            let now_phase = self.phase();
+            let now_phase = self.room_phase();
             metrics::room_phase(phase, Some(now_phase));
             phase = Some(now_phase);
         }

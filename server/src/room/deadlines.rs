@@ -99,7 +99,7 @@ impl Room {
             Timer::IdleClose,
         );
         self.add_away_deadlines(&mut table);
-        if let Stage::Playing(play) = &self.stage {
+        if let Phase::Playing(play) = &self.phase {
             match &play.pause {
                 // During the reveal nothing moves: no bot, no turn clock.
                 Some(pause) => table.add(Some(pause.until), Timer::RevealPause),
@@ -114,7 +114,7 @@ impl Room {
 
     /// How long the room stays open with nobody connected: shorter while no game has started.
     fn empty_close_after(&self) -> Duration {
-        if self.games_played == 0 && matches!(self.stage, Stage::Lobby) {
+        if self.games_played == 0 && matches!(self.phase, Phase::Lobby) {
             self.settings.unplayed_close.min(self.settings.idle_close)
         } else {
             self.settings.idle_close
@@ -165,7 +165,7 @@ impl Room {
         }
         // One game timer per tick, against the room as the away timers left it.
         let game_timer = self.deadlines().due(now).find(|t| t.is_game());
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         match game_timer {
@@ -190,9 +190,9 @@ impl Room {
     /// Timers that run while a seated human is away: handing over the host role after the
     /// grace period, and forfeiting a player still in a running game after the room's time.
     fn add_away_deadlines(&self, table: &mut Deadlines) {
-        let playing = match &self.stage {
-            Stage::Playing(play) => Some(play.game.dice_counts()),
-            Stage::Lobby | Stage::Finished(_) => None,
+        let playing = match &self.phase {
+            Phase::Playing(play) => Some(play.game.dice_counts()),
+            Phase::Lobby | Phase::Finished(_) => None,
         };
         let forfeit_after = Duration::from_secs(u64::from(self.options.forfeit_after_secs));
         // After a restart everyone is away at first: wait for them a little longer.
@@ -236,7 +236,7 @@ impl Room {
         let limit = self.rules.turn_time_limit_secs;
         let grace = self.settings.disconnect_grace;
         let grace_until = self.grace_until;
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         let turn = match (play.pause.is_some(), play.game.turn()) {
@@ -275,7 +275,7 @@ impl Room {
     }
 
     pub(super) fn clock(&self) -> Option<TurnClock> {
-        let Stage::Playing(play) = &self.stage else {
+        let Phase::Playing(play) = &self.phase else {
             return None;
         };
         play.turn_deadline.map(|d| TurnClock {
@@ -286,11 +286,11 @@ impl Room {
     }
 
     pub(super) fn schedule_bot(&mut self, now: Instant) {
-        let due = match &self.stage {
-            Stage::Playing(play) if play.pause.is_none() => self.bot_has_move(play),
-            Stage::Lobby | Stage::Playing(_) | Stage::Finished(_) => false,
+        let due = match &self.phase {
+            Phase::Playing(play) if play.pause.is_none() => self.bot_has_move(play),
+            Phase::Lobby | Phase::Playing(_) | Phase::Finished(_) => false,
         };
-        if let Stage::Playing(play) = &mut self.stage {
+        if let Phase::Playing(play) = &mut self.phase {
             play.bot_at = due.then(|| now + self.settings.bot_delay);
         }
     }

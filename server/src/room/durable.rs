@@ -2,6 +2,24 @@
 
 use super::*;
 
+/// Why a stored room cannot be rebuilt.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the stored host is not a seat")]
+    HostNotASeat,
+    #[error("the stored seats are more than a room holds, or the host is not one of them")]
+    Seats,
+    #[error("the stored rules are invalid: {0}")]
+    Rules(perudo_core::ConfigError),
+    #[error("the stored seed of game {game} is not 64 hex digits")]
+    Seed { game: u32 },
+    #[error("game {game} does not replay: {error}")]
+    Replay {
+        game: u32,
+        error: perudo_core::ReplayError,
+    },
+}
+
 impl Room {
     /// Makes this new room durable: from now on each input's writes are committed before
     /// what it caused is sent. Returns the batch that creates the room in its store, which
@@ -31,7 +49,7 @@ impl Room {
         now: Now,
         grace_until: Option<Instant>,
         mut rng: RoomRng,
-    ) -> Result<Room, String> {
+    ) -> Result<Room, RestoreError> {
         let Now { at: now, unix_ms } = now;
         let lobby = &image.lobby;
         let seats = lobby
@@ -55,20 +73,19 @@ impl Room {
             })
             .collect();
         let host = match lobby.host {
-            Some(h) => Some(Seat::new(h).ok_or("the stored host is not a seat")?),
+            Some(h) => Some(Seat::new(h).ok_or(RestoreError::HostNotASeat)?),
             None => None,
         };
-        let seats = Seats::from_slots(seats, host)
-            .ok_or("the stored seats are more than a room holds, or the host is not one of them")?;
-        let stage = match &image.game {
-            None => Stage::Lobby,
+        let seats = Seats::from_slots(seats, host).ok_or(RestoreError::Seats)?;
+        let phase = match &image.game {
+            None => Phase::Lobby,
             Some(game) => {
                 let play =
                     Self::replay_play(game, image.clock, Now { at: now, unix_ms }, grace_until)?;
                 if play.game.is_over() {
-                    Stage::Finished(play)
+                    Phase::Finished(play)
                 } else {
-                    Stage::Playing(play)
+                    Phase::Playing(play)
                 }
             }
         };
@@ -78,7 +95,7 @@ impl Room {
         let mut room = Room {
             code: image.code.clone(),
             settings,
-            rules: lobby.rules.clone(),
+            rules: Rules::new(lobby.rules.clone()).map_err(RestoreError::Rules)?,
             options: lobby.options,
             now,
             unix_ms,
@@ -88,7 +105,7 @@ impl Room {
             version,
             seats,
             conns: BTreeMap::new(),
-            stage,
+            phase,
             games_played: lobby.games_played,
             results: lobby.results.clone(),
             empty_since: Some(now),
@@ -111,13 +128,14 @@ impl Room {
         clock: Option<ClockImage>,
         now: Now,
         grace_until: Option<Instant>,
-    ) -> Result<Box<Play>, String> {
+    ) -> Result<Box<Play>, RestoreError> {
         let Now { at: now, unix_ms } = now;
         let start = &image.start;
-        let seed = Seed::from_hex(&start.seed).ok_or("the stored seed is not 64 hex digits")?;
-        let seats = u8::try_from(start.names.len()).map_err(|_| "too many seats")?;
+        let game = start.number;
+        let seed = Seed::from_hex(&start.seed).ok_or(RestoreError::Seed { game })?;
+        let seats = u8::try_from(start.names.len()).map_err(|_| RestoreError::Seats)?;
         let (game, events) = perudo_core::replay(start.config.clone(), seats, seed, &image.moves)
-            .map_err(|e| format!("game {} does not replay: {e}", start.number))?;
+            .map_err(|error| RestoreError::Replay { game, error })?;
         let mut play = Play::new(game, start.clone());
         Self::record_stats(&mut play, &events);
         // The turn limit resumes with the time that was left; one that ran out while the
@@ -145,7 +163,7 @@ impl Room {
     /// The room's durable state between games.
     pub(super) fn lobby_image(&self) -> LobbyImage {
         LobbyImage {
-            rules: self.rules.clone(),
+            rules: self.rules.config().clone(),
             options: self.options,
             seats: self
                 .seats
@@ -172,7 +190,7 @@ impl Room {
 
     /// Whether `image` is what `lobby_image` would build now, without building it.
     pub(super) fn lobby_matches(&self, image: &LobbyImage) -> bool {
-        self.rules == image.rules
+        *self.rules.config() == image.rules
             && self.options == image.options
             && self.seats.host().map(Seat::get) == image.host
             && self.games_played == image.games_played
@@ -206,7 +224,7 @@ impl Room {
 
     /// The running turn's limit on the wall clock.
     pub(super) fn clock_image(&self) -> Option<ClockImage> {
-        let Stage::Playing(play) = &self.stage else {
+        let Phase::Playing(play) = &self.phase else {
             return None;
         };
         let deadline = play.turn_deadline?;
@@ -348,9 +366,9 @@ impl Room {
             RoomRng::from_key(self.rng.key()),
         ) {
             Ok(room) => room,
-            Err(why) => {
+            Err(error) => {
                 // Cannot happen for an image this room committed; close rather than guess.
-                warn!(why, "cannot rebuild the room from storage: closing it");
+                warn!(%error, "cannot rebuild the room from storage: closing it");
                 self.outgoing = ends;
                 self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
                 self.closed = true;
@@ -408,7 +426,7 @@ impl Room {
             }
             fresh.conns.insert(id, c);
         }
-        if let Stage::Playing(play) = &mut fresh.stage {
+        if let Phase::Playing(play) = &mut fresh.phase {
             // A bot or timer whose move failed to save tries again in a moment, not at once.
             let retry = now + self.settings.bot_delay.max(Duration::from_secs(1));
             play.bot_at = play.bot_at.map(|at| at.max(retry));

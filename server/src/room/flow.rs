@@ -44,8 +44,10 @@ impl Play {
     }
 }
 
+/// Where the room is in its life: between games, or a game running or over. The wire's
+/// `RoomPhase` (`Room::room_phase`) is this, with the reveal pause told apart.
 #[derive(Debug)]
-pub(super) enum Stage {
+pub(super) enum Phase {
     Lobby,
     Playing(Box<Play>),
     Finished(Box<Play>),
@@ -54,7 +56,7 @@ pub(super) enum Stage {
 impl Room {
     /// The room plays the turn of a human who ran out of time or is away.
     pub(super) fn auto_play(&mut self, seat: Seat, reason: AutoPlayReason, now: Instant) {
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         if play.game.turn() != Some(seat) {
@@ -84,7 +86,7 @@ impl Room {
     /// Takes `seat` out of the running game (its dice leave, the round is re-rolled) and
     /// hands the host role on if it was the host's.
     pub(super) fn forfeit_seat(&mut self, seat: Seat, mut extra: Vec<RoomEvent>, now: Instant) {
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         let in_game = play
@@ -120,7 +122,7 @@ impl Room {
             ));
         }
         self.rules
-            .validate_for(seats)
+            .check_seats(seats)
             .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
         let mut room_events = Vec::new();
         while let Some(seat) = self.first_left_seat() {
@@ -144,12 +146,12 @@ impl Room {
         info!(game = number, seats, "game started");
         let start = GameStart {
             number,
-            config: self.rules.clone(),
+            config: self.rules.config().clone(),
             names: self.seats.names(),
             seed: seed.to_hex(),
             started_ms: self.unix_ms,
         };
-        self.stage = Stage::Playing(Play::new(game, start));
+        self.phase = Phase::Playing(Play::new(game, start));
         for c in self.conns.values_mut() {
             c.last_you = None;
         }
@@ -164,7 +166,7 @@ impl Room {
         action: Action,
         now: Instant,
     ) -> Result<(), Rejection> {
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return Err(Rejection::new(RejectCode::WrongPhase, "no game is running"));
         };
         if play.pause.is_some() {
@@ -183,7 +185,7 @@ impl Room {
     }
 
     pub(super) fn play_bot(&mut self, now: Instant) {
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         let Some(turn) = play.game.turn() else {
@@ -286,7 +288,7 @@ impl Room {
         room_changed: bool,
         now: Instant,
     ) {
-        let Stage::Playing(play) = &mut self.stage else {
+        let Phase::Playing(play) = &mut self.phase else {
             return;
         };
         if !events.is_empty() {
@@ -337,10 +339,10 @@ impl Room {
             info!(game = play.number, winner = winner.get(), "game over");
             self.games_played += 1;
             self.results = Some(results);
-            let Stage::Playing(play) = std::mem::replace(&mut self.stage, Stage::Lobby) else {
+            let Phase::Playing(play) = std::mem::replace(&mut self.phase, Phase::Lobby) else {
                 unreachable!("matched above")
             };
-            self.stage = Stage::Finished(play);
+            self.phase = Phase::Finished(play);
             self.broadcast(room_events, true, true);
             return;
         }

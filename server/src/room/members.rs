@@ -1,4 +1,7 @@
-//! The room's connections: roles, outgoing frames, and dropping a connection.
+//! The room's connections: roles, outgoing frames, and the one vocabulary of dropping a
+//! connection: the room *ends* one (`end_conn`: a `Transmit::End`; `close_conn` first tells
+//! why), *forgets* it (`forget_conn`: its seat waits for its player), and *hears* that one is
+//! gone (`on_disconnect`, `on_outbox_full`).
 
 use super::*;
 
@@ -38,7 +41,7 @@ impl Room {
     /// A connection that does not keep up (its outbox was full): it is ended. A player
     /// dropped this way is announced and waited for as if they had disconnected; anyone
     /// else is simply forgotten. The seat stays.
-    pub(super) fn drop_slow(&mut self, conn: ConnId, now: Instant) {
+    pub(super) fn on_outbox_full(&mut self, conn: ConnId, now: Instant) {
         let Some(c) = self.conns.get(&conn) else {
             // Already dropped by the room.
             return;
@@ -53,9 +56,9 @@ impl Room {
         };
         if holds_seat {
             self.outgoing.push(Transmit::End { conn });
-            self.drop_conn(conn, now);
+            self.on_disconnect(conn, now);
         } else {
-            self.kill_conn(conn);
+            self.end_conn(conn);
             if self.conns.is_empty() {
                 self.empty_since = Some(now);
             }
@@ -80,22 +83,22 @@ impl Room {
     ) {
         self.send_to(conn, &ServerMessage::Closing { reason });
         self.push(conn, Frame::Close { code, reason: text }, None);
-        self.kill_conn(conn);
+        self.end_conn(conn);
     }
 
     /// Ends a connection and forgets it, without any broadcast. Its seat stays.
-    pub(super) fn kill_conn(&mut self, conn: ConnId) {
+    pub(super) fn end_conn(&mut self, conn: ConnId) {
         if self.conns.contains_key(&conn) {
             // After the frames queued for it (a goodbye) have gone out.
             self.outgoing.push(Transmit::End { conn });
         }
-        // The reader will report the disconnect; detach now so nothing else is queued.
-        self.detach(conn);
+        // The reader will report the disconnect; forget it now so nothing else is queued.
+        self.forget_conn(conn);
     }
 
     /// Forgets `conn` and frees whatever it held, without any broadcast. A seat it held
     /// waits for its player from now on (the away timers start).
-    pub(super) fn detach(&mut self, conn: ConnId) -> Option<Role> {
+    pub(super) fn forget_conn(&mut self, conn: ConnId) -> Option<Role> {
         let c = self.conns.remove(&conn)?;
         if let Role::Seat(seat) = c.role
             && let Some(SeatSlot {
@@ -115,7 +118,7 @@ impl Room {
         Some(c.role)
     }
 
-    pub(super) fn drop_conn(&mut self, conn: ConnId, now: Instant) {
+    pub(super) fn on_disconnect(&mut self, conn: ConnId, now: Instant) {
         debug!(conn, "disconnected");
         let held = match self.conns.get(&conn).map(|c| c.role) {
             Some(Role::Seat(seat)) => matches!(
@@ -125,7 +128,7 @@ impl Room {
             .then_some(seat),
             Some(Role::Outsider | Role::Spectator) | None => None,
         };
-        let role = self.detach(conn);
+        let role = self.forget_conn(conn);
         if self.conns.is_empty() {
             self.empty_since = Some(now);
         }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use perudo_core::{
-    Action, Bot, BotLevel, Call, Event, Game, GameConfig, LegalMoves, Seat, Seed, TableView,
+    Action, Bot, BotLevel, Call, Event, Game, LegalMoves, Rules, Seat, Seed, TableView,
 };
 use perudo_protocol::{
     AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, Private, RejectCode,
@@ -48,7 +48,8 @@ mod views;
 
 pub use actor::RoomHandle;
 use deadlines::TurnDeadline;
-use flow::{Play, Stage};
+pub use durable::RestoreError;
+use flow::{Phase, Play};
 pub use history::HISTORY_CAPACITY;
 use history::History;
 use members::{Conn, Role};
@@ -111,7 +112,7 @@ impl Default for RoomSettings {
         RoomSettings {
             reveal_pause: Duration::from_secs(4),
             bot_delay: Duration::from_millis(800),
-            max_spectators: 50,
+            max_spectators: crate::limits::Limits::default().max_spectators,
             idle_close: Duration::from_secs(30 * 60),
             unplayed_close: Duration::from_secs(5 * 60),
             disconnect_grace: Duration::from_secs(5),
@@ -198,14 +199,12 @@ pub enum Output {
 pub use crate::names::MAX_NAME_CHARS;
 
 /// A display name as kept and shown (see `crate::names`), or why it is refused.
-pub fn validate_name(name: &str) -> Result<String, String> {
-    crate::names::normalize(name).map_err(|e| e.to_string())
-}
+pub use crate::names::{NameError, normalize as validate_name};
 
 pub struct Room {
     code: String,
     settings: RoomSettings,
-    rules: GameConfig,
+    rules: Rules,
     options: RoomOptions,
     /// The time of the input being handled (monotonic: timers).
     now: Instant,
@@ -221,7 +220,7 @@ pub struct Room {
     /// The seats and the host.
     seats: Seats,
     conns: BTreeMap<ConnId, Conn>,
-    stage: Stage,
+    phase: Phase,
     games_played: u32,
     results: Option<GameResults>,
     /// Since when nobody has been connected.
@@ -274,7 +273,7 @@ impl Room {
     pub fn new(
         code: String,
         settings: RoomSettings,
-        rules: GameConfig,
+        rules: Rules,
         options: RoomOptions,
         host: Host,
         now: Now,
@@ -293,7 +292,7 @@ impl Room {
             version: 0,
             seats: Seats::hosted_by(SeatSlot::human(host.name, host.token_hash, None)),
             conns: BTreeMap::new(),
-            stage: Stage::Lobby,
+            phase: Phase::Lobby,
             games_played: 0,
             results: None,
             empty_since: Some(now.at),
@@ -361,8 +360,8 @@ impl Room {
                 };
                 self.send_to(conn, &answer);
             }
-            Input::Disconnect { conn } => self.drop_conn(conn, now),
-            Input::OutboxFull { conn } => self.drop_slow(conn, now),
+            Input::Disconnect { conn } => self.on_disconnect(conn, now),
+            Input::OutboxFull { conn } => self.on_outbox_full(conn, now),
             Input::Tick => self.tick(now),
             Input::Close => {
                 info!("closing: by the operator");

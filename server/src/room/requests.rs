@@ -35,9 +35,9 @@ impl Room {
     }
 
     pub(super) fn require_between_games(&self) -> Result<(), Rejection> {
-        match self.stage {
-            Stage::Lobby | Stage::Finished(_) => Ok(()),
-            Stage::Playing(_) => Err(Rejection::new(
+        match self.phase {
+            Phase::Lobby | Phase::Finished(_) => Ok(()),
+            Phase::Playing(_) => Err(Rejection::new(
                 RejectCode::WrongPhase,
                 "not while a game is running",
             )),
@@ -105,7 +105,7 @@ impl Room {
                 self.require_between_games()?;
                 options
                     .validate()
-                    .map_err(|m| Rejection::new(RejectCode::InvalidRules, m))?;
+                    .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
                 self.options = options;
                 self.broadcast(vec![RoomEvent::RulesChanged], true, false);
                 Ok(())
@@ -114,8 +114,7 @@ impl Room {
             Request::SetRules { rules } => {
                 self.require_host(conn)?;
                 self.require_between_games()?;
-                rules
-                    .validate()
+                let rules = Rules::new(rules)
                     .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
                 if usize::from(rules.max_players) < self.seats.len() {
                     return Err(Rejection::new(
@@ -232,13 +231,14 @@ impl Room {
 
     pub(super) fn join(&mut self, conn: ConnId, name: &str) -> Result<(), Rejection> {
         self.require_outsider(conn)?;
-        if matches!(self.stage, Stage::Playing(_)) {
+        if matches!(self.phase, Phase::Playing(_)) {
             return Err(Rejection::new(
                 RejectCode::WrongPhase,
                 "seats can only be taken between games; watch until this one ends",
             ));
         }
-        let name = validate_name(name).map_err(|m| Rejection::new(RejectCode::NameInvalid, m))?;
+        let name = validate_name(name)
+            .map_err(|e| Rejection::new(RejectCode::NameInvalid, e.to_string()))?;
         if self
             .seats
             .slots()
@@ -433,11 +433,11 @@ impl Room {
                     c.role = Role::Outsider;
                     c.last_you = None;
                 }
-                match &mut self.stage {
-                    Stage::Lobby | Stage::Finished(_) => {
+                match &mut self.phase {
+                    Phase::Lobby | Phase::Finished(_) => {
                         self.remove_seat(seat);
                     }
-                    Stage::Playing(_) => {
+                    Phase::Playing(_) => {
                         if let SeatKind::Human {
                             conn: held, left, ..
                         } = &mut self.seats[seat].kind

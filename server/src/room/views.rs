@@ -18,19 +18,19 @@ impl Room {
         }
     }
 
-    pub(super) fn phase(&self) -> RoomPhase {
-        match &self.stage {
-            Stage::Lobby => RoomPhase::Lobby,
-            Stage::Playing(play) if play.pause.is_some() => RoomPhase::Reveal,
-            Stage::Playing(_) => RoomPhase::Playing,
-            Stage::Finished(_) => RoomPhase::Finished,
+    pub(super) fn room_phase(&self) -> RoomPhase {
+        match &self.phase {
+            Phase::Lobby => RoomPhase::Lobby,
+            Phase::Playing(play) if play.pause.is_some() => RoomPhase::Reveal,
+            Phase::Playing(_) => RoomPhase::Playing,
+            Phase::Finished(_) => RoomPhase::Finished,
         }
     }
 
     pub(super) fn room_view(&self) -> RoomView {
         RoomView {
             code: self.code.clone(),
-            phase: self.phase(),
+            phase: self.room_phase(),
             host: self.seats.host(),
             seats: self
                 .seats
@@ -47,7 +47,7 @@ impl Room {
                 })
                 .collect(),
             spectators: self.spectator_count(),
-            rules: self.rules.clone(),
+            rules: self.rules.config().clone(),
             options: self.options,
             reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
             games_played: self.games_played,
@@ -56,9 +56,9 @@ impl Room {
     }
 
     pub(super) fn play(&self) -> Option<&Play> {
-        match &self.stage {
-            Stage::Lobby => None,
-            Stage::Playing(play) | Stage::Finished(play) => Some(play),
+        match &self.phase {
+            Phase::Lobby => None,
+            Phase::Playing(play) | Phase::Finished(play) => Some(play),
         }
     }
 

@@ -132,7 +132,8 @@ export type Face = number;
 export type FirstOpener = { "kind": "SeededRandom" } | { "kind": "Seat", "seat": Seat };
 
 /**
- * The house rules of one game. Public fields; `Game::new` validates them.
+ * The house rules of one game, as chosen: public fields, possibly invalid. `Rules::new`
+ * validates them.
  */
 export type GameConfig = { 
 /**

@@ -28,7 +28,7 @@ impl Live {
         let room = Room::new(
             "TASKROOM2".into(),
             settings,
-            rules,
+            Rules::new(rules).expect("valid test rules"),
             options,
             Host {
                 name: "Host".into(),

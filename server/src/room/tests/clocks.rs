@@ -96,7 +96,7 @@ room_test! {
         mover.frames();
         let frames = h.play_simple(mover);
         assert!(auto_played(&frames).is_empty());
-        if h.room.phase() == RoomPhase::Playing {
+        if h.room.room_phase() == RoomPhase::Playing {
             let clock = updates(&frames).pop().unwrap().clock.unwrap();
             assert_eq!(clock.remaining_ms, 10_000);
             assert_eq!(Some(clock.seat), h.turn());
@@ -147,7 +147,7 @@ room_test! {
         assert_eq!((auto[0].0, auto[0].2), (turn, AutoPlayReason::Away));
         // Whenever the turn comes back, the away seat is played again after the grace.
         let mut autos = 1;
-        while autos < 3 && h.room.phase() == RoomPhase::Playing {
+        while autos < 3 && h.room.room_phase() == RoomPhase::Playing {
             if h.turn() == Some(turn) {
                 let at = h.now;
                 assert!(h.fire_timer());
@@ -175,7 +175,7 @@ room_test! {
         h.disconnect(&bob);
         let mut forfeited = false;
         let mut steps = 0;
-        while h.room.phase() != RoomPhase::Finished {
+        while h.room.room_phase() != RoomPhase::Finished {
             steps += 1;
             assert!(steps < 10_000, "the game did not finish");
             match h.turn() {
@@ -325,9 +325,9 @@ room_test! {
         } else {
             (bob, bob_token)
         };
-        let deadline = |h: &Harness| match &h.room.stage {
-            Stage::Playing(play) => play.turn_deadline.map(|d| (d.at, d.reason)),
-            Stage::Lobby | Stage::Finished(_) => None,
+        let deadline = |h: &Harness| match &h.room.phase {
+            Phase::Playing(play) => play.turn_deadline.map(|d| (d.at, d.reason)),
+            Phase::Lobby | Phase::Finished(_) => None,
         };
         let start = h.now;
         assert_eq!(
@@ -362,9 +362,9 @@ room_test! {
         h.disconnect(&bob);
         h.advance(Duration::from_secs(60));
         h.ok(&mut host, Request::Start);
-        let bob_dice = |h: &Harness| match &h.room.stage {
-            Stage::Playing(play) | Stage::Finished(play) => play.game.dice_counts()[1],
-            Stage::Lobby => 0,
+        let bob_dice = |h: &Harness| match &h.room.phase {
+            Phase::Playing(play) | Phase::Finished(play) => play.game.dice_counts()[1],
+            Phase::Lobby => 0,
         };
         assert_eq!(bob_dice(&h), 5, "not forfeited at the start");
         h.advance(Duration::from_secs(14));

@@ -14,7 +14,7 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
         h.ok(&mut clients[0], Request::Start);
         // Several rounds' worth of moves, so that dice were lost and re-rolled.
         for _ in 0..25 {
-            if h.room.phase() != RoomPhase::Playing {
+            if h.room.room_phase() != RoomPhase::Playing {
                 break;
             }
             let client = on_turn(&h, &mut clients);
@@ -87,7 +87,7 @@ fn after_a_restart_away_players_get_the_restore_grace() {
             RoomRng::from_key(TEST_KEY),
         )
         .expect("replays");
-        let Stage::Playing(play) = &room.stage else {
+        let Phase::Playing(play) = &room.phase else {
             panic!("still playing")
         };
         let deadline = play.turn_deadline.expect("a deadline");

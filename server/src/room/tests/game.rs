@@ -16,7 +16,7 @@ room_test! {
         h.ok(&mut host, Request::Start);
         let mut steps = 0;
         let mut saw_pause_rejection = false;
-        while h.room.phase() != RoomPhase::Finished {
+        while h.room.room_phase() != RoomPhase::Finished {
             steps += 1;
             assert!(steps < 10_000, "the game did not finish");
             let mut acted = false;
@@ -29,7 +29,7 @@ room_test! {
                 let Some(you) = h.room.you_view(seat) else {
                     continue;
                 };
-                if h.room.phase() == RoomPhase::Reveal {
+                if h.room.room_phase() == RoomPhase::Reveal {
                     if !saw_pause_rejection {
                         let code = h.rejected(
                             client,
@@ -60,7 +60,7 @@ room_test! {
         assert_eq!(seed.commitment().to_hex(), results.commitment);
         // A rematch with the same seats and a fresh seed.
         h.ok(&mut host, Request::Start);
-        assert_eq!(h.room.phase(), RoomPhase::Playing);
+        assert_eq!(h.room.room_phase(), RoomPhase::Playing);
         let play = h.room.play().unwrap();
         assert_ne!(play.game.commitment().to_hex(), results.commitment);
     }

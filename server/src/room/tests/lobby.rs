@@ -40,7 +40,7 @@ room_test! {
         let mut host = h.host();
         let _bob = h.player("Bob");
         h.ok(&mut host, Request::Start);
-        while h.fire_timer() && h.room.phase() != RoomPhase::Finished {}
+        while h.fire_timer() && h.room.room_phase() != RoomPhase::Finished {}
         assert!(outsider.frames().is_empty(), "an outsider got frames");
     }
 }

@@ -3,7 +3,7 @@
 //! kept in a `MemoryStore`, so no scenario can skip the commit-then-send path.
 
 use super::*;
-use perudo_core::{Bid, Face, Quantity};
+use perudo_core::{Bid, Face, GameConfig, Quantity};
 use perudo_protocol::PROTOCOL_VERSION;
 use std::time::Duration;
 
@@ -291,7 +291,7 @@ impl Harness {
         let room = Room::new(
             "TESTROOM2".into(),
             settings,
-            rules,
+            Rules::new(rules).expect("valid test rules"),
             options,
             Host {
                 name: "Host".into(),
@@ -346,9 +346,9 @@ impl Harness {
     }
 
     fn turn(&self) -> Option<Seat> {
-        match &self.room.stage {
-            Stage::Playing(play) => play.game.turn(),
-            Stage::Lobby | Stage::Finished(_) => None,
+        match &self.room.phase {
+            Phase::Playing(play) => play.game.turn(),
+            Phase::Lobby | Phase::Finished(_) => None,
         }
     }
 

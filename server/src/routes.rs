@@ -1,0 +1,352 @@
+//! The HTTP routes: the JSON API (create a room, its summary, a game's record), the game's
+//! WebSocket upgrade, health, readiness and metrics, the embedded web client, and the
+//! security headers every response carries.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, Path, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
+use tracing::info;
+
+use crate::{blocklist, connection, ids, limits, metrics, record, room, transport, web};
+
+use crate::registry::AppState;
+
+/// An HTTP error with a JSON body.
+#[derive(Debug)]
+pub struct ApiFailure {
+    status: StatusCode,
+    body: ApiError,
+}
+
+impl ApiFailure {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiFailure {
+        ApiFailure {
+            status,
+            body: ApiError {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    fn no_room() -> ApiFailure {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "no_such_room",
+            "no room has that code",
+        )
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// The Content-Security-Policy of every response: the page loads only its own scripts,
+/// styles, images and fonts, talks only to its own origin and WebSocket, and may not be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; \
+     font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+     form-action 'self'";
+
+/// `Strict-Transport-Security`, sent only when the public URL is `https://`: one year, this
+/// host only (other names under the domain are the operator's business).
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// The security headers every response carries (also the ones behind a proxy that adds none).
+fn security_headers(router: Router, https: bool) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let router = router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+    if https {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ))
+    } else {
+        router
+    }
+}
+
+/// The HTTP routes.
+pub fn app(state: AppState) -> Router {
+    let https = state
+        .inner
+        .config
+        .rooms
+        .public_url
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("https://");
+    let router = Router::new()
+        .route("/", get(web::index))
+        .route("/r/{code}", get(web::index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .route("/api/rooms", post(create_room))
+        .route("/api/rooms/{code}", get(room_summary))
+        .route("/api/rooms/{code}/games/{game}", get(game_record))
+        .route("/api/rooms/{code}/ws", get(room_socket))
+        .fallback(web::file)
+        // Before any route: a blocked address gets 403 (the operator's block list).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            blocklist::admit,
+        ))
+        .with_state(state);
+    security_headers(router, https)
+}
+
+async fn create_room(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<CreateRoom>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<RoomCreated>, ApiFailure> {
+    let ip = state.inner.guards.client_ip(peer, &headers);
+    if !state.inner.guards.may_create_room(ip) {
+        info!(%ip, "room creation rate limited");
+        metrics::rate_limited("rooms_per_ip_rate");
+        return Err(ApiFailure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "at most {} new rooms a minute from one address; try again in a minute",
+                state.inner.config.limits.rooms_per_ip_per_min
+            ),
+        ));
+    }
+    let Json(body) =
+        body.map_err(|e| ApiFailure::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let name = room::validate_name(&body.name).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name_invalid",
+            e.to_string(),
+        )
+    })?;
+    let rules = perudo_core::Rules::new(body.rules).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_rules",
+            e.to_string(),
+        )
+    })?;
+    body.options.validate().map_err(|e| {
+        ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_options",
+            e.to_string(),
+        )
+    })?;
+    let (code, token) = state.create_room(name, rules, body.options).await?;
+    info!(room = %code, "room created");
+    let url = format!(
+        "{}/r/{code}",
+        state.inner.config.rooms.public_url.trim_end_matches('/')
+    );
+    Ok(Json(RoomCreated { code, url, token }))
+}
+
+async fn room_summary(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
+    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
+    summary.share_url = state
+        .inner
+        .config
+        .share_base_url
+        .as_deref()
+        .map(|base| format!("{}/r/{}", base.trim_end_matches('/'), summary.code));
+    Ok(Json(summary))
+}
+
+/// The metrics in Prometheus text format (docs/OPERATIONS.md lists them).
+async fn metrics_page() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::render(),
+    )
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiFailure> {
+    state
+        .readiness()
+        .map(|()| "ready")
+        .map_err(|e| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", e.to_string()))
+}
+
+/// A finished game's full record (seed, moves, results), for anyone to verify.
+async fn game_record(
+    State(state): State<AppState>,
+    Path((code, game)): Path<(String, u32)>,
+) -> Result<Json<record::GameRecord>, ApiFailure> {
+    let not_found = || {
+        ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "no_such_game",
+            "no finished game with that number in that room (records exist once a game is over, and only with storage on)",
+        )
+    };
+    let code = ids::normalize_code(&code).ok_or_else(not_found)?;
+    let Some(store) = state.inner.config.store.clone() else {
+        return Err(not_found());
+    };
+    let found = tokio::task::spawn_blocking(move || store.game_record(&code, game))
+        .await
+        .map_err(|e| ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiFailure::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    found.map(Json).ok_or_else(not_found)
+}
+
+async fn room_socket(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiFailure> {
+    let guards = &state.inner.guards;
+    if !guards.origin_allowed(&headers) {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this server does not accept WebSocket connections from that origin",
+        ));
+    }
+    let ip = guards.client_ip(peer, &headers);
+    let refused = |why: limits::Refused| {
+        let limits = &state.inner.config.limits;
+        metrics::rate_limited(match why {
+            limits::Refused::RateLimited => "connections_per_ip_rate",
+            limits::Refused::TooManyFromIp => "connections_per_ip",
+            limits::Refused::ServerFull => "connections_total",
+        });
+        match why {
+            limits::Refused::RateLimited => ApiFailure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "at most {} new connections a minute from one address; try again shortly",
+                    limits.connects_per_ip_per_min
+                ),
+            ),
+            limits::Refused::TooManyFromIp => ApiFailure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                format!(
+                    "at most {} open connections from one address",
+                    limits.max_connections_per_ip
+                ),
+            ),
+            limits::Refused::ServerFull => ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                "the server holds as many connections as it may; try again later",
+            ),
+        }
+    };
+    if let Err(why) = guards.may_connect(ip) {
+        info!(%ip, "new connection rate limited");
+        return Err(refused(why));
+    }
+    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let slot = guards.open(ip).map_err(|why| {
+        info!(%ip, ?why, "connection refused");
+        refused(why)
+    })?;
+    let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+    let shutdown = state.inner.shutdown.clone();
+    let tracker = state.inner.tracker.clone();
+    let per_connection = state.inner.config.limits.per_connection();
+    let sessions = state.inner.sessions.clone();
+    Ok(transport::configure(ws).on_upgrade(move |socket| {
+        let span = tracing::info_span!("conn", room = %room.code, conn);
+        // Listed by `perudo admin connections` while open; its token ends the connection
+        // when the server shuts down or the operator blocks its address.
+        let session = sessions.open(conn, ip, &room.code, &shutdown);
+        tracker.track_future(tracing::Instrument::instrument(
+            async move {
+                // The connection's place under the caps, given back when it ends.
+                let _slot = slot;
+                let stop = session.stop();
+                connection::serve(socket, room, conn, ip, stop, per_connection).await;
+                drop(session);
+            },
+            span,
+        ))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    use super::*;
+    use crate::{ServerConfig, store};
+
+    /// Readiness as the handler answers it: a load balancer stops sending players to a
+    /// server that cannot save or is draining. (Over TCP the draining case is brief: the
+    /// listener closes as soon as shutdown starts, so only kept-alive connections see it.)
+    #[tokio::test]
+    async fn readyz_is_503_while_storage_fails_and_while_draining() {
+        let store = Arc::new(store::MemoryStore::new());
+        let shutdown = CancellationToken::new();
+        let state = AppState::new(
+            ServerConfig {
+                store: Some(store.clone()),
+                ..ServerConfig::default()
+            },
+            shutdown.clone(),
+            TaskTracker::new(),
+        );
+        assert_eq!(readyz(State(state.clone())).await.ok(), Some("ready"));
+
+        store.fail.store(true, Ordering::Relaxed);
+        let failure = readyz(State(state.clone())).await.expect_err("not ready");
+        assert_eq!(failure.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(failure.body.code, "not_ready");
+        store.fail.store(false, Ordering::Relaxed);
+        assert_eq!(readyz(State(state.clone())).await.ok(), Some("ready"));
+
+        shutdown.cancel();
+        let failure = readyz(State(state)).await.expect_err("draining");
+        assert_eq!(failure.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(failure.body.code, "not_ready");
+        assert_eq!(failure.body.message, "shutting down");
+    }
+}
