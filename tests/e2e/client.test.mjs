@@ -311,6 +311,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
           ).then(() => true, () => false);
           if (told && (await usable(ann, "reveal"))) {
             assert.ok(await usable(ann, "reveal-outcome"), "the outcome is told once the count is done");
+            await sleep(600); // the lost die's badge lands on its seat (for the screenshot)
             await docShot(ann, `reveal-${size}`);
             await accessible(ann, "reveal");
             shotReveal = true;
