@@ -46,6 +46,11 @@ pub struct RoomSummary {
     pub host: Option<Seat>,
     /// Who sits at the table, in seat order: what the share link's join page shows.
     pub seats: Vec<SeatInfo>,
+    /// The room's share link at the operator's public URL (`--public-url`), when one is set;
+    /// absent, the web client builds the link from the page's own origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub share_url: Option<String>,
 }
 
 /// A JSON error body: a stable code and a message for people.

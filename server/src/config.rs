@@ -507,6 +507,7 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
             }
             (None, crate::cli::StorageKind::Memory) => None,
         },
+        share_base_url: public_url.clone(),
     };
     Ok(Runtime {
         listen: args.listen,

@@ -59,6 +59,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Where `perudo admin` reaches this server (a Unix socket, mode 0600); `None`: nowhere.
     pub admin_socket: Option<std::path::PathBuf>,
+    /// The operator's `--public-url` (no trailing slash) when one was given: the room summary
+    /// hands the web client its share link at this address. (`rooms.public_url` falls back
+    /// to the bound address, which is no address to share behind a proxy.)
+    pub share_base_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             store: None,
             limits: Limits::default(),
             admin_socket: None,
+            share_base_url: None,
         }
     }
 }

@@ -179,10 +179,14 @@ async fn room_summary(
     Path(code): Path<String>,
 ) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
     let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
-    room.summary()
-        .await
-        .map(Json)
-        .ok_or_else(ApiFailure::no_room)
+    let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
+    summary.share_url = state
+        .inner
+        .config
+        .share_base_url
+        .as_deref()
+        .map(|base| format!("{}/r/{}", base.trim_end_matches('/'), summary.code));
+    Ok(Json(summary))
 }
 
 /// The metrics in Prometheus text format (docs/OPERATIONS.md lists them).

@@ -5,6 +5,7 @@
 // dark. Screenshots of every screen go to docs/screenshots/<screen>-<size>.png.
 
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { test } from "node:test";
 import {
   SIZES,
@@ -30,6 +31,30 @@ function recordCsp() {
     window.__csp.push(`${e.violatedDirective}: ${e.blockedURI} ${e.sample ?? ""}`);
   });
 }
+
+/**
+ * Installed before the page's scripts, with recordCsp: lets the test hide and show the tab.
+ * Headless Chromium keeps every tab visible (neither a second tab brought to the front nor a
+ * minimised window hides one), so the page's own Page Visibility API is driven: the client
+ * reads `document.visibilityState` and listens for `visibilitychange`, as it does for a real
+ * background tab.
+ */
+function recordCspAndVisibility() {
+  window.__csp = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    window.__csp.push(`${e.violatedDirective}: ${e.blockedURI} ${e.sample ?? ""}`);
+  });
+  let hidden = false;
+  Object.defineProperty(Document.prototype, "visibilityState", { configurable: true, get: () => (hidden ? "hidden" : "visible") });
+  Object.defineProperty(Document.prototype, "hidden", { configurable: true, get: () => hidden });
+  window.__setHidden = (h) => {
+    hidden = h;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+}
+
+/** Hides or shows the tab (see recordCspAndVisibility). */
+const setHidden = (page, hidden) => page.evaluate((h) => window.__setHidden(h), hidden);
 
 /** The page broke none of the server's Content-Security-Policy. */
 async function noCspViolations(page, what) {
@@ -100,6 +125,8 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       const box = await tid(host, "create-button").boundingBox();
       assert.ok(box && box.y + box.height <= viewport.height, `Create room is above the fold (${box?.y})`);
       assert.equal(await tid(host, "rule-starting_dice").isVisible(), false, "rules closed at first");
+      // No socket on the home page, so no connection state ("offline" would alarm for nothing).
+      assert.equal(await tid(host, "connection-state").count(), 0, "no connection state on the home page");
       const homeText = await host.locator("main").textContent();
       for (const id of ["HalfUpDoublePlusOne", "AnyExceptBidderAndCurrent"]) assert.ok(!homeText.includes(id), id);
       await docShot(host, `home-${size}`);
@@ -164,6 +191,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       await docShot(host, `lobby-${size}`);
       await accessible(host, "lobby");
       await docShot(guest, `lobby-guest-${size}`);
+      assert.equal(await tid(host, "connection-state").getAttribute("data-state"), "connected", "a room page shows its socket's state");
       // Spanish by choice, remembered; then "Play against bots now" is one click to a table.
       const solo = await browser.newPage({ viewport, init: recordCsp });
       await solo.goto(server.url + "/");
@@ -191,7 +219,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     const server = await startServer(["--disconnect-grace-ms", "300", "--reveal-pause-ms", "2500"]);
     const browser = await launchBrowser();
     try {
-      const ann = await browser.newPage({ viewport, init: recordCsp });
+      const ann = await browser.newPage({ viewport, init: recordCspAndVisibility });
       const link = await createRoom(ann, server.url, "Ann");
       await openRules(ann);
       await tid(ann, "option-forfeit_after_secs").fill("15");
@@ -225,17 +253,25 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       await bob.waitForFunction(() => document.querySelectorAll('[data-testid="emote-bubble"]').length === 0, null, { timeout: 8_000 });
       await docShot(ann, `table-${size}`);
 
-      // The tab title tells a background tab it is its turn; focus stays on the bid button
-      // after a keyboard move.
+      // The tab title and favicon tell a background tab it is its turn, and only a hidden
+      // one: Ann switches away before her turn comes; when she comes back they clear, though
+      // it is still her turn (the table says so). Focus stays on the bid button after a
+      // keyboard move.
+      await setHidden(ann, true);
       const check = deadline(60_000, "Ann's turn comes");
       while (!/your turn/i.test(await tid(ann, "turn-indicator").textContent())) {
         check();
+        assert.doesNotMatch(await bob.title(), /Your turn/, "a visible tab's title never flags (Bob's)");
         if (/your turn/i.test(await tid(bob, "turn-indicator").textContent())) await tid(bob, "bid-button").click().catch(() => {});
         await sleep(50);
       }
-      assert.match(await ann.title(), /^▶ Your turn/, "the title says it is Ann's turn");
+      assert.match(await ann.title(), /^▶ Your turn/, "the hidden tab's title says it is Ann's turn");
       assert.equal(await ann.locator("#favicon").getAttribute("href"), "/favicon-turn.svg");
       assert.doesNotMatch(await bob.title(), /Your turn/, "not Bob's");
+      await setHidden(ann, false);
+      assert.match(await tid(ann, "turn-indicator").textContent(), /your turn/i, "still Ann's turn");
+      assert.doesNotMatch(await ann.title(), /Your turn/, "the title clears once the tab is visible");
+      assert.equal(await ann.locator("#favicon").getAttribute("href"), "/favicon.svg", "so does the favicon");
       await docShot(ann, `table-your-turn-${size}`);
       await accessible(ann, "table");
       const before = await tid(ann, "bid-history").textContent();
@@ -244,7 +280,6 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       await ann.waitForFunction((b) => document.querySelector('[data-testid="bid-history"]')?.textContent !== b, before);
       await sleep(300);
       assert.equal(await ann.evaluate(() => document.activeElement?.getAttribute("data-testid")), "bid-button", "focus kept after the move");
-      await ann.waitForFunction(() => !document.title.startsWith("▶"), null, { timeout: 10_000 });
 
       // Bob goes away: on his turn the room plays for him, and after 15 s he forfeits.
       await bob.close();
@@ -269,8 +304,14 @@ for (const [size, viewport] of Object.entries(SIZES)) {
           if (!seen.has(key)) seen.add(key);
         }
         if (!shotReveal && (await usable(ann, "reveal"))) {
-          await sleep(1200); // the cups lifted, the matches counted
-          if (await usable(ann, "reveal")) {
+          // The cups lifted, the matches counted up to the total, the outcome told.
+          const told = await ann.waitForFunction(
+            () => document.querySelector('[data-testid="reveal-count"]')?.getAttribute("data-done") === "true",
+            null, { timeout: 5_000 },
+          ).then(() => true, () => false);
+          if (told && (await usable(ann, "reveal"))) {
+            assert.ok(await usable(ann, "reveal-outcome"), "the outcome is told once the count is done");
+            await sleep(600); // the lost die's badge lands on its seat (for the screenshot)
             await docShot(ann, `reveal-${size}`);
             await accessible(ann, "reveal");
             shotReveal = true;
@@ -313,3 +354,36 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     }
   });
 }
+
+/** A loopback port free right now (for a server whose own address must be known up front). */
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+test("the share link is at the operator's public URL (--public-url), not the page's origin", { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  // The public site is elsewhere (behind a proxy); this page is opened on the loopback
+  // address, which the operator also allows to open sockets.
+  const server = await startServer(
+    ["--public-url", "https://perudo.example.org", "--allowed-origins", `http://127.0.0.1:${port}`],
+    { port },
+  );
+  const browser = await launchBrowser();
+  try {
+    const host = await browser.newPage({ viewport: SIZES.phone });
+    const link = await createRoom(host, server.url, "Ann");
+    const code = new URL(host.url()).pathname.split("/r/")[1];
+    assert.equal(link, `https://perudo.example.org/r/${code}`);
+    assert.deepEqual(host.errors, [], "no uncaught page errors");
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+});

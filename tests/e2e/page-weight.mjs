@@ -6,7 +6,19 @@
 //
 // Results go into docs/BENCHMARKS.md ("Web client: page weight").
 
+import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { launchBrowser, startServer, createRoom } from "./harness.mjs";
+
+/** The machine, for the record: CPU model, cores, load average (1, 5, 15 min). */
+function machine() {
+  const model = cpus()[0]?.model ?? "?";
+  let mem = "";
+  try { mem = /MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? ""; } catch { /* not Linux */ }
+  const load = loadavg().map((l) => l.toFixed(2)).join(", ");
+  return `${model}, ${cpus().length} cores${mem ? `, ${(Number(mem) / 1024 / 1024).toFixed(1)} GiB` : ""}; load average ${load}`;
+}
+console.log(`machine: ${machine()}`);
 
 const server = await startServer();
 const browser = await launchBrowser();
@@ -59,6 +71,7 @@ try {
     times.push(Date.now() - start);
   }
   console.log(`\nthrottled phone (4x CPU, 150 ms RTT, 1.6 Mbit/s): Create room usable after ${times.join(", ")} ms`);
+  console.log(`machine after: ${machine()}`);
 } finally {
   await browser.close();
   await server.stop();

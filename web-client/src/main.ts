@@ -10,7 +10,9 @@ import type { Lang } from "./i18n";
 import { loadMuted, prefersReducedMotion, saveMuted } from "./prefs";
 import { DEFAULT_RULES } from "./rules";
 import { play, unlock } from "./sound";
-import type { Sound } from "./sound";
+import { playCues } from "./feedback";
+import type { Cue } from "./feedback";
+import { tabSignal } from "./tab";
 import { homeView, newHomeModel, normalizeCode } from "./views/home";
 import type { HomeModel } from "./views/home";
 import { howToView } from "./views/howto";
@@ -24,7 +26,8 @@ function safeGet(key: string): string | null {
   try { return localStorage.getItem(key); } catch { return null; }
 }
 
-let conn: ConnState = "offline";
+/** The room socket's state; null on pages without one (home): nothing is shown. */
+let conn: ConnState | null = null;
 let toastText: string | null = null;
 let toastTimer: ReturnType<typeof setTimeout> | null = null;
 let announceText = "";
@@ -58,12 +61,16 @@ function baseTitle(): string {
   return page ? `perudo · ${page.code}` : "perudo";
 }
 
-/** The tab's title and favicon say when it is your turn (seen from a background tab). */
+/** The tab's title and favicon say it is your turn, but only while the tab is hidden (seen
+ * from another tab or app); they clear when the tab is visible again. */
 function setMyTurn(mine: boolean): void {
   myTurn = mine;
-  const title = mine ? `▶ ${t("title.yourTurn")} · ${baseTitle()}` : baseTitle();
+  showTurnSignal();
+}
+
+function showTurnSignal(): void {
+  const { title, icon: href } = tabSignal(myTurn, document.visibilityState === "hidden", baseTitle());
   if (document.title !== title) document.title = title;
-  const href = mine ? "/favicon-turn.svg" : "/favicon.svg";
   const icon = document.getElementById("favicon");
   if (icon && icon.getAttribute("href") !== href) icon.setAttribute("href", href);
 }
@@ -78,11 +85,11 @@ function route(): void {
     const code = normalizeCode(decodeURIComponent(m[1]));
     page = new RoomPage(code, {
       setConnection: (s) => { conn = s; }, toast, announce, navigate, rerender,
-      sound: (s: Sound) => { if (!muted) play(s); },
+      cues: (cues: Cue[]) => playCues(cues, () => muted, { play, navigator }),
       setMyTurn, reducedMotion: prefersReducedMotion,
     });
   } else {
-    conn = "offline";
+    conn = null;
     home = newHomeModel();
   }
   setMyTurn(false);
@@ -117,11 +124,11 @@ function header(): VNode {
           const next = (e.target as HTMLSelectElement).value as Lang;
           setLang(next);
           try { localStorage.setItem(LANG_KEY, next); } catch { /* not kept */ }
-          setMyTurn(myTurn);
+          showTurnSignal();
           rerender();
         },
       }, LANGS.map((l) => h("option", { key: l, value: l, lang: l, title: t(`lang.${l}`) }, l.toUpperCase()))),
-      h("span", { testid: "connection-state", class: `conn ${conn}`, role: "status", "data-state": conn }, t(`conn.${conn}`))));
+      conn === null ? null : h("span", { testid: "connection-state", class: `conn ${conn}`, role: "status", "data-state": conn }, t(`conn.${conn}`))));
 }
 
 function draw(): void {
@@ -140,4 +147,5 @@ function draw(): void {
 // The first tap anywhere unlocks audio (browsers start it suspended).
 document.addEventListener("pointerdown", () => { if (!muted) unlock(); }, { once: true });
 window.addEventListener("popstate", route);
+document.addEventListener("visibilitychange", showTurnSignal);
 route();

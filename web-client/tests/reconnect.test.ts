@@ -65,7 +65,7 @@ beforeEach(() => {
   shell = {
     states: [], toasts: [],
     setConnection(s) { this.states.push(s); }, toast(m) { this.toasts.push(m); }, announce() {}, navigate() {},
-    rerender() { if (page) render(page.view(), el); }, sound() {}, setMyTurn() {}, reducedMotion: () => true,
+    rerender() { if (page) render(page.view(), el); }, cues() {}, setMyTurn() {}, reducedMotion: () => true,
   };
 });
 
@@ -203,5 +203,29 @@ describe("room page reconnecting", () => {
     expect(q(el, "seat-0")).toBeNull();
     expect(shell.toasts).toContain("Your seat is no longer yours; join again."); // plain words, not the server's
     expect(shell.states.at(-1)).toBe("connected"); // the socket stays, to join again
+  });
+});
+
+describe("the share link", () => {
+  /** The summary answer for the room, with `share_url` when the server names a public URL. */
+  const summary = (share_url?: string): Response => {
+    const snap = golden("server_snapshot_lobby", "Snapshot");
+    const body = {
+      code: CODE, phase: "Lobby", seats_taken: 1, max_seats: snap.room.rules.max_players, spectators: 0,
+      rules: snap.room.rules, host: 0, seats: snap.room.seats, ...(share_url ? { share_url } : {}),
+    };
+    return new Response(JSON.stringify(body), { status: 200 });
+  };
+
+  it("is at the server's public URL when the operator set one", async () => {
+    fetchMock.mockImplementation(async () => summary(`https://perudo.example.org/r/${CODE}`));
+    await seatedPage();
+    expect(q(el, "share-link")?.textContent).toBe(`https://perudo.example.org/r/${CODE}`);
+  });
+
+  it("is at the page's own origin otherwise", async () => {
+    fetchMock.mockImplementation(async () => summary());
+    await seatedPage();
+    expect(q(el, "share-link")?.textContent).toBe(`${location.origin}/r/${CODE}`);
   });
 });

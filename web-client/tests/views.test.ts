@@ -1,15 +1,16 @@
 // @vitest-environment happy-dom
 import { render } from "preact";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { VNode } from "../src/dom";
 import type { GameConfig, Request, RoomOptions } from "../src/protocol/generated";
-import { initialState, reduce } from "../src/state";
+import { initialState, outcomeText, reduce } from "../src/state";
+import { bidText } from "../src/i18n";
 import type { RoomState } from "../src/state";
 import { lobbyView } from "../src/views/lobby";
 import type { LobbyUi } from "../src/views/lobby";
 import { resultsView } from "../src/views/results";
-import { revealView, tableView } from "../src/views/table";
-import type { TableUi } from "../src/views/table";
+import { CUPS_MS, HOLD_MS, countStep, revealView, tableView } from "../src/views/table";
+import type { TableCtx, TableUi } from "../src/views/table";
 import { golden } from "./fixtures";
 
 const q = (el: Element, id: string): HTMLElement | null => el.querySelector(`[data-testid="${id}"]`);
@@ -126,6 +127,66 @@ describe("views", () => {
     }
   });
 
+  it("calls dudo by pressing and holding; letting go early is a tap; the keyboard keeps two steps", () => {
+    vi.useFakeTimers();
+    try {
+      const base = reduce(initialState, golden("server_snapshot_playing", "Snapshot"));
+      const table = base.table!;
+      // Seat 1 on turn facing seat 0's bid... as the golden's seat 1, now allowed to call.
+      const s: RoomState = {
+        ...base,
+        table: { ...table, state: { ...table.state, turn: 1 } as typeof table.state },
+        you: { ...base.you!, legal: { ...base.you!.legal, dudo: true, calza: true } },
+      };
+      const sent: Request[] = [];
+      const ui = tableUi();
+      const el = document.createElement("div");
+      document.body.appendChild(el);
+      const ctx = (): TableCtx => ({ state: s, ui, now: 0, reducedMotion: false, send: (r: Request) => sent.push(r), setUi: (p: Partial<TableUi>) => { Object.assign(ui, p); draw(tableView(ctx()), el); } });
+      draw(tableView(ctx()), el);
+      const press = (id: string) => q(el, id)!.dispatchEvent(new PointerEvent("pointerdown", { bubbles: true, button: 0 }));
+      const release = (id: string) => { q(el, id)!.dispatchEvent(new PointerEvent("pointerup", { bubbles: true, button: 0 })); q(el, id)!.click(); };
+
+      // Let go early: no call, and the tap arms the two-step confirm as before.
+      press("dudo-button");
+      expect(q(el, "dudo-button")!.classList.contains("holding")).toBe(true);
+      vi.advanceTimersByTime(HOLD_MS - 100);
+      release("dudo-button");
+      vi.advanceTimersByTime(1000);
+      expect(sent).toEqual([]);
+      expect(q(el, "dudo-button")?.getAttribute("data-armed")).toBe("true");
+      q(el, "call-cancel")!.click();
+
+      // Hold it: called once HOLD_MS have passed, and the click that ends the press does not arm it again.
+      press("calza-button");
+      vi.advanceTimersByTime(HOLD_MS);
+      expect(sent).toEqual([{ type: "Act", action: { type: "Calza" } }]);
+      release("calza-button");
+      expect(sent).toHaveLength(1);
+      expect(q(el, "calza-button")?.getAttribute("data-armed")).toBeNull();
+      expect(q(el, "calza-button")!.classList.contains("holding")).toBe(false);
+      vi.advanceTimersByTime(2000);
+
+      // A hold on a bid that changed meanwhile calls nothing.
+      sent.length = 0;
+      press("dudo-button");
+      s.table = { ...s.table!, state: { ...s.table!.state, bids: [] } as typeof table.state };
+      draw(tableView(ctx()), el);
+      vi.advanceTimersByTime(HOLD_MS);
+      expect(sent).toEqual([]);
+      s.table = table.state.phase === "Bidding" ? { ...table, state: { ...table.state, turn: 1 } } : table;
+      draw(tableView(ctx()), el);
+
+      // The keyboard (a click with no press) keeps the two steps: arm, then confirm.
+      q(el, "dudo-button")!.click();
+      expect(sent).toEqual([]);
+      q(el, "dudo-button")!.click();
+      expect(sent).toEqual([{ type: "Act", action: { type: "Dudo" } }]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("keeps the reveal's dice inside `reveal` and then a last-round summary", () => {
     let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"));
     s = reduce(s, golden("server_update_round_resolved", "Update"));
@@ -152,6 +213,40 @@ describe("views", () => {
     draw(tableView({ ...ctx, state: s }), el);
     expect(q(el, "reveal")).toBeNull();
     expect(q(el, "last-round-outcome")?.textContent).toMatch(/called (dudo|calza)/);
+  });
+
+  it("tells the reveal's outcome only when the count-up reaches the total (at once with reduced motion)", () => {
+    let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"), 0);
+    s = reduce(s, golden("server_update_round_resolved", "Update"), 1000);
+    const res = s.reveal!;
+    const pause = s.room!.reveal_pause_ms;
+    expect(s.room!.phase).toBe("Reveal");
+    expect(res.count).toBeGreaterThan(1);
+    const changed = res.changes[0]!;
+    const ctx = (now: number, reducedMotion = false) => ({ state: s, ui: tableUi(), now, reducedMotion, send: () => {}, setUi: () => {} });
+    const doneAt = 1000 + CUPS_MS + countStep(res, pause) * (res.count - 1);
+    // While the matching dice are being counted: a running count, no outcome, no lost die.
+    const el = draw(tableView(ctx(1000 + CUPS_MS + 1)));
+    expect(q(el, "reveal-count")?.textContent).toBe(`1 die counted against ${bidText(res.bid.bid.quantity, res.bid.bid.face)}.`);
+    expect(q(el, "reveal-count")?.getAttribute("data-done")).toBe("false");
+    expect(q(el, "reveal-outcome")).toBeNull();
+    expect(q(el, `dice-change-${changed.seat}`)).toBeNull();
+    expect(q(el, `dice-count-${changed.seat}`)?.textContent).toBe(String(changed.before));
+    draw(tableView(ctx(doneAt - 1)), el);
+    expect(q(el, "reveal-outcome")).toBeNull();
+    expect(q(el, "reveal-count")?.textContent).toContain(`${res.count - 1} dice`);
+    // The count reaches its total: now the outcome, and the die leaves its owner's cup.
+    draw(tableView(ctx(doneAt)), el);
+    expect(q(el, "reveal-count")?.getAttribute("data-done")).toBe("true");
+    expect(q(el, "reveal-count")?.textContent).toContain(`${res.count} dice`);
+    expect(q(el, "reveal-outcome")?.textContent).toBe(outcomeText(res, (seat) => s.room!.seats[seat]!.name));
+    expect(q(el, `dice-change-${changed.seat}`)).not.toBeNull();
+    expect(q(el, `dice-count-${changed.seat}`)?.textContent).toBe(String(changed.after));
+    // With reduced motion there is no count-up: everything at once.
+    const still = draw(tableView(ctx(1001, true)));
+    expect(q(still, "reveal-count")?.getAttribute("data-done")).toBe("true");
+    expect(q(still, "reveal-outcome")?.textContent).toBeTruthy();
+    expect(q(still, `dice-change-${changed.seat}`)).not.toBeNull();
   });
 
   it("counts dice from the resolution during a reveal, live or after a reload", () => {

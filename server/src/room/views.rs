@@ -14,6 +14,7 @@ impl Room {
             rules: view.rules,
             host: view.host,
             seats: view.seats,
+            share_url: None,
         }
     }
 

@@ -735,3 +735,26 @@ fn version_names_the_release_the_revision_and_the_build_date() {
         "{date}"
     );
 }
+
+/// The web client's share links use the operator's public URL: `runtime` keeps it (without
+/// its trailing slash) for the room summary, and keeps none when it was not given (the
+/// bound address is no address to share behind a proxy).
+#[test]
+fn the_public_url_is_the_share_links_base_only_when_given() {
+    let serve = |args: &[&str]| {
+        let parsed =
+            config::parse_from(["perudo", "serve"].iter().chain(args)).expect("the settings parse");
+        match parsed.cli.command {
+            perudo_server::cli::Command::Serve(serve) => {
+                config::runtime(&serve).expect("valid settings")
+            }
+            _ => panic!("not serve"),
+        }
+    };
+    let given = serve(&["--public-url", "https://perudo.example.org/"]);
+    assert_eq!(
+        given.server.share_base_url.as_deref(),
+        Some("https://perudo.example.org")
+    );
+    assert_eq!(serve(&[]).server.share_base_url, None);
+}

@@ -229,3 +229,31 @@ async fn healthz_is_alive_and_readyz_follows_storage() {
     );
     server.stop().await;
 }
+
+/// The room summary hands the web client its share link at the operator's public URL when
+/// one is set, and says nothing otherwise (the client then uses the page's own origin).
+#[tokio::test]
+async fn the_summary_carries_the_share_link_at_the_public_url_when_set() {
+    let server = TestServer::start_with(perudo_server::ServerConfig {
+        rooms: crate::server::fast_settings(),
+        limits: perudo_server::Limits::unlimited(),
+        share_base_url: Some("https://perudo.example.org".into()),
+        ..perudo_server::ServerConfig::default()
+    })
+    .await;
+    let room = server.create_room("Ana", None).await;
+    let summary = server.summary(&room.code).await;
+    assert_eq!(
+        summary.share_url.as_deref(),
+        Some(format!("https://perudo.example.org/r/{}", room.code).as_str())
+    );
+    server.stop().await;
+
+    let server = TestServer::fast().await;
+    let room = server.create_room("Ana", None).await;
+    let raw = server.get(&format!("/api/rooms/{}", room.code)).await;
+    assert_eq!(raw.status, 200, "{}", raw.body);
+    assert!(!raw.body.contains("share_url"), "{}", raw.body);
+    assert_eq!(server.summary(&room.code).await.share_url, None);
+    server.stop().await;
+}

@@ -251,6 +251,7 @@ export const en = {
   "table.confirmCalza": "Sure? Tap again: Calza!",
   "table.armedDudo": "Tap Dudo again to call it, or Cancel.",
   "table.armedCalza": "Tap Calza again to call it, or Cancel.",
+  "table.holdHint": "Tap twice, or press and hold, to call.",
   "table.cancel": "Cancel",
   "table.declarePalifico": "Declare palifico",
   "table.emotes": "Reactions",

@@ -253,6 +253,7 @@ export const es: Catalogue = {
   "table.confirmCalza": "¿Seguro? Pulsa otra vez: ¡Calza!",
   "table.armedDudo": "Pulsa Dudo otra vez para cantarlo, o Cancelar.",
   "table.armedCalza": "Pulsa Calza otra vez para cantarla, o Cancelar.",
+  "table.holdHint": "Pulsa dos veces, o mantén pulsado, para cantar.",
   "table.cancel": "Cancelar",
   "table.declarePalifico": "Declarar palífico",
   "table.emotes": "Reacciones",

@@ -374,7 +374,12 @@ host: Seat | null,
 /**
  * Who sits at the table, in seat order: what the share link's join page shows.
  */
-seats: Array<SeatInfo>, };
+seats: Array<SeatInfo>, 
+/**
+ * The room's share link at the operator's public URL (`--public-url`), when one is set;
+ * absent, the web client builds the link from the page's own origin.
+ */
+share_url?: string, };
 
 /**
  * The public state of a room.

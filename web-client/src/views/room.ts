@@ -8,7 +8,7 @@ import { verifySeed } from "../game";
 import { t } from "../i18n";
 import type { GameConfig, Request, RoomOptions, RoomSummary, ServerMessage } from "../protocol/generated";
 import { adjustRules, rulesProblem, rulesSummary } from "../rules";
-import { initialState, reduce, turnOf } from "../state";
+import { initialState, reduce } from "../state";
 import type { RoomState } from "../state";
 import { NAME_KEY, QUICK_KEY, tokenKey } from "./home";
 import { draftRules, lobbyView } from "./lobby";
@@ -16,9 +16,10 @@ import type { LobbyUi } from "./lobby";
 import { avatar } from "./parts";
 import { resultsView } from "./results";
 import type { ResultsUi } from "./results";
-import { revealView, tableView } from "./table";
+import { CUPS_MS, countStep, revealView, tableView } from "./table";
 import type { TableUi } from "./table";
-import type { Sound } from "../sound";
+import { cuesFor, isMyTurn } from "../feedback";
+import type { Cue } from "../feedback";
 
 export interface Shell {
   setConnection(state: ConnState): void;
@@ -26,7 +27,8 @@ export interface Shell {
   announce(message: string): void;
   navigate(path: string): void;
   rerender(): void;
-  sound(s: Sound): void;
+  /** Sounds and vibration (the shell knows whether they are muted). */
+  cues(cues: Cue[]): void;
   /** Whether it is this player's turn (title and favicon follow it). */
   setMyTurn(mine: boolean): void;
   reducedMotion(): boolean;
@@ -185,6 +187,7 @@ export class RoomPage {
       this.conn.resync();
     }
     this.feedback(before, msg);
+    this.followCountUp(before);
     this.quickStart();
     const ann = this.state.announcement;
     if (ann && ann.seq !== this.lastAnnouncement) { this.lastAnnouncement = ann.seq; this.shell.announce(ann.text); }
@@ -195,26 +198,22 @@ export class RoomPage {
 
   /** Sounds, vibration, and the tab's title and favicon on this player's turn. */
   private feedback(before: RoomState, msg: ServerMessage): void {
+    this.shell.setMyTurn(isMyTurn(this.state));
+    this.shell.cues(cuesFor(before, this.state, msg, this.shell.reducedMotion()));
+  }
+
+  /** A live reveal counts its matching dice one by one: redraw at each step (and when the
+   * total is reached and the outcome told) rather than at the next 250 ms tick. */
+  private followCountUp(before: RoomState): void {
     const s = this.state;
-    const mine = s.room?.phase === "Playing" && s.mySeat !== null && turnOf(s.table) === s.mySeat && s.you !== null;
-    this.shell.setMyTurn(mine);
-    if (msg.type !== "Update") return;
-    const wasMine = before.room?.phase === "Playing" && before.mySeat !== null && turnOf(before.table) === before.mySeat;
-    for (const ev of msg.events) {
-      if (ev.type !== "Game") continue;
-      const g = ev.event;
-      if (g.type === "RoundStarted" && s.mySeat !== null && (g.dice[s.mySeat] ?? 0) > 0) this.shell.sound("dice");
-      if (g.type === "RoundResolved") {
-        const lost = g.changes.some((c) => c.seat === s.mySeat && c.after < c.before);
-        this.shell.sound(lost ? "lose" : "dudo");
-        if (lost) navigator.vibrate?.(120);
-      }
+    const res = s.reveal;
+    if (!res || res === before.reveal || s.revealAt === 0 || !s.room || this.shell.reducedMotion()) return;
+    const step = countStep(res, s.room.reveal_pause_ms);
+    const elapsed = performance.now() - s.revealAt;
+    for (let i = 0; i < Math.max(1, res.count); i++) {
+      const at = CUPS_MS + step * i + 1 - elapsed;
+      if (at >= 0) setTimeout(() => { if (!this.destroyed) this.shell.rerender(); }, at);
     }
-    if (mine && !wasMine) {
-      this.shell.sound("turn");
-      navigator.vibrate?.([60, 40, 60]);
-    }
-    if (s.room?.phase === "Finished" && before.room?.phase !== "Finished" && s.room.results?.winner === s.mySeat) this.shell.sound("win");
   }
 
   /** "Play against bots now": once seated as host in the lobby, add two bots and start. */
@@ -275,6 +274,12 @@ export class RoomPage {
     void verifySeed(results.seed, commitment).then((ok) => this.setUi({ verifyResult: ok ? "match" : "mismatch" }));
   }
 
+  /** The link to share: at the operator's public URL when the server names one, else at this
+   * page's own origin. */
+  shareUrl(): string {
+    return this.summary?.share_url ?? `${location.origin}/r/${this.code}`;
+  }
+
   /** The rules the "How to play" page should explain. */
   get rules(): GameConfig | null {
     return this.state.room?.rules ?? this.summary?.rules ?? null;
@@ -319,7 +324,7 @@ export class RoomPage {
           }
         }
         parts.push(lobbyView({
-          state: s, ui: this.ui, shareUrl: `${location.origin}/r/${this.code}`, spectating: this.spectating,
+          state: s, ui: this.ui, shareUrl: this.shareUrl(), spectating: this.spectating,
           send: (r) => this.send(r), setUi: this.setUi, leave: () => this.send({ type: "Leave" }),
           editRules: (r, o) => this.editRules(r, o), saveRules: () => this.saveRules(),
         }));

@@ -7,7 +7,10 @@ import { bidText, faceWord, t } from "../i18n";
 import type { Emote, Face, Request, Resolution, RoomView, Seat } from "../protocol/generated";
 import { clockRemaining, diceCounts, liveEmotes, outcomeText, seatName, turnOf } from "../state";
 import type { RoomState } from "../state";
+import { CUPS_MS, countStep, outcomeDelayMs } from "../reveal";
 import { avatar, cupIcon, die, faceIcon } from "./parts";
+
+export { CUPS_MS, countStep };
 
 export const EMOTES: readonly Emote[] = ["ThumbsUp", "Laugh", "Wow", "Thinking", "Sweat", "Clap", "Fire", "Liar"];
 export const EMOTE_ICONS: Record<Emote, string> = {
@@ -21,6 +24,8 @@ export interface TableUi {
   bidQty: number | null;
   /** A call waiting for its confirming second tap, valid only for the bid it was armed on. */
   armed: { call: Call; bids: number; round: number; at: number } | null;
+  /** A call being pressed and held (the other way to confirm it), since `at`. */
+  holding?: { call: Call; at: number } | null;
   logOpen: boolean;
 }
 
@@ -35,6 +40,25 @@ export interface TableCtx {
 
 /** A confirmation waits this long for its second tap. */
 export const ARM_MS = 5000;
+/** Pressing and holding dudo or calza this long calls it (instead of a second tap). */
+export const HOLD_MS = 700;
+
+/** The running hold: its timer, and the bid it was started on. Only pointers start one
+ * (a tap, a click held down); the keyboard keeps the two-step confirm. */
+let hold: { timer: ReturnType<typeof setTimeout>; call: Call; bids: number; round: number } | null = null;
+/** When (Date.now()) a hold last called: the click that ends that press must not arm the
+ * call again. */
+let heldAt = 0;
+const HELD_CLICK_MS = 1500;
+/** The latest table context, so a hold that completes acts on the table as it is then. */
+let latest: TableCtx | null = null;
+
+function stopHold(ctx: TableCtx): void {
+  if (!hold) return;
+  clearTimeout(hold.timer);
+  hold = null;
+  ctx.setUi({ holding: null });
+}
 
 export function timerText(ms: number): string {
   return String(Math.ceil(ms / 1000));
@@ -132,14 +156,17 @@ function seatsRing(ctx: TableCtx, turn: Seat | null): VNode {
   const room = state.room as RoomView;
   const counts = diceCounts(state);
   const res = room.phase === "Reveal" ? state.reveal : null;
+  // Who lost or gained a die is part of the outcome: shown once the count-up is done.
+  const told = res === null || revealProgress(res, ctx, room.reveal_pause_ms).done;
   const bubbles = liveEmotes(state, ctx.now);
   const n = room.seats.length;
   return h("ul", { class: "seat-ring", "aria-label": t("table.players") },
     room.seats.map((seat, i) => {
-      const dice = counts[i] ?? 0;
+      const pending = told ? undefined : res?.changes.find((c) => c.seat === i);
+      const dice = pending ? pending.before : counts[i] ?? 0;
       const out = dice === 0;
       const away = seat.occupant.type === "Human" && !seat.occupant.connected;
-      const change = res?.changes.find((c) => c.seat === i);
+      const change = told ? res?.changes.find((c) => c.seat === i) : undefined;
       const onTurn = turn === i;
       const pos = seatPosition(i, n, state.mySeat);
       const status = out ? t("seat.out") : seat.occupant.type === "Bot" ? t("seat.bot") : away ? t("seat.away") : null;
@@ -238,7 +265,9 @@ function controls(ctx: TableCtx): VNode {
     ctx.send({ type: "Act", action: { type: "Bid", quantity, face: f } });
     ctx.setUi({ bidQty: null, bidFace: null, armed: null });
   };
+  latest = ctx;
   const call = (c: Call, allowed: boolean | undefined): void => {
+    if (Date.now() - heldAt < HELD_CLICK_MS) return; // the end of a press that already called
     if (!allowed) return;
     if (armed === c) {
       ctx.send({ type: "Act", action: { type: c } });
@@ -254,6 +283,35 @@ function controls(ctx: TableCtx): VNode {
     if (next !== undefined) ctx.setUi({ bidQty: next, bidFace: face });
   };
   const off = (b: boolean): Record<string, unknown> => (b ? {} : { "aria-disabled": "true" });
+  /** Press and hold: HOLD_MS on the button calls it; letting go earlier is a plain tap. */
+  const holdable = (c: Call, allowed: boolean | undefined): Record<string, unknown> => ({
+    onpointerdown: (e: PointerEvent) => {
+      if (!allowed || e.button !== 0) return;
+      if (hold) clearTimeout(hold.timer);
+      const roundNo = r?.round ?? -1;
+      hold = {
+        call: c, bids, round: roundNo,
+        timer: setTimeout(() => {
+          const now = latest;
+          const rr = now ? round(now) : null;
+          hold = null;
+          if (!now) return;
+          now.setUi({ holding: null, armed: null });
+          // Only on the bid it was started on (a new bid meanwhile would change its meaning).
+          if (!rr || rr.round !== roundNo || rr.bids.length !== bids) return;
+          heldAt = Date.now();
+          now.send({ type: "Act", action: { type: c } });
+        }, HOLD_MS),
+      };
+      ctx.setUi({ holding: { call: c, at: ctx.now } });
+    },
+    onpointerup: () => stopHold(ctx),
+    onpointerleave: () => stopHold(ctx),
+    onpointercancel: () => stopHold(ctx),
+    // A long press on a phone would open the context menu instead.
+    oncontextmenu: (e: Event) => e.preventDefault(),
+  });
+  const holding = ui.holding?.call ?? null;
 
   return h("section", { class: `controls${myTurn ? " active" : ""}`, "aria-label": t("table.yourMove") },
     h("div", { class: "bid-picker", role: "group", "aria-label": t("table.chooseBid") },
@@ -280,20 +338,21 @@ function controls(ctx: TableCtx): VNode {
         : null),
     h("div", { class: "calls" },
       h("button", {
-        type: "button", testid: "dudo-button", class: `danger${armed === "Dudo" ? " armed" : ""}`, "data-armed": armed === "Dudo" ? "true" : null,
-        ...off(!!legal?.dudo), onclick: () => call("Dudo", legal?.dudo),
+        type: "button", testid: "dudo-button", class: `danger${armed === "Dudo" ? " armed" : ""}${holding === "Dudo" ? " holding" : ""}`, "data-armed": armed === "Dudo" ? "true" : null,
+        ...off(!!legal?.dudo), ...holdable("Dudo", legal?.dudo), onclick: () => call("Dudo", legal?.dudo),
       }, armed === "Dudo" ? t("table.confirmDudo") : t("table.dudo")),
       state.room?.rules.calza_enabled
         ? h("button", {
-            type: "button", testid: "calza-button", class: `calza${armed === "Calza" ? " armed" : ""}`, "data-armed": armed === "Calza" ? "true" : null,
-            ...off(!!legal?.calza), onclick: () => call("Calza", legal?.calza),
+            type: "button", testid: "calza-button", class: `calza${armed === "Calza" ? " armed" : ""}${holding === "Calza" ? " holding" : ""}`, "data-armed": armed === "Calza" ? "true" : null,
+            ...off(!!legal?.calza), ...holdable("Calza", legal?.calza), onclick: () => call("Calza", legal?.calza),
           }, armed === "Calza" ? t("table.confirmCalza") : t("table.calza"))
         : null,
       armed ? h("button", { type: "button", testid: "call-cancel", onclick: () => ctx.setUi({ armed: null }) }, t("table.cancel")) : null,
       legal?.declare_palifico
         ? h("button", { type: "button", testid: "palifico-button", onclick: () => ctx.send({ type: "Act", action: { type: "DeclarePalifico" } }) }, t("table.declarePalifico"))
         : null),
-    armed ? h("p", { class: "hint", role: "status" }, t(armed === "Dudo" ? "table.armedDudo" : "table.armedCalza")) : null);
+    armed ? h("p", { class: "hint", role: "status" }, t(armed === "Dudo" ? "table.armedDudo" : "table.armedCalza"))
+      : legal?.dudo || legal?.calza ? h("p", { class: "hint muted" }, t("table.holdHint")) : null);
 }
 
 function emoteButtons(ctx: TableCtx): VNode | null {
@@ -305,21 +364,26 @@ function emoteButtons(ctx: TableCtx): VNode | null {
     }, EMOTE_ICONS[e])));
 }
 
-/** How many matching dice the reveal's count-up has reached at `now` (all of them without
- * animation). */
-function countedSoFar(res: Resolution, ctx: TableCtx | undefined, pauseMs: number): { shown: number; animate: boolean } {
+/** Where the reveal's count-up is at `now`: how many matching dice it has reached, and whether
+ * it is done (the total reached, so the outcome may be told). Without animation (reduced
+ * motion, or a reveal that came in a snapshot) it is done at once. */
+export function revealProgress(res: Resolution, ctx: TableCtx | undefined, pauseMs: number): { shown: number; animate: boolean; done: boolean } {
   const at = ctx?.state.revealAt ?? 0;
   const animate = !!ctx && !ctx.reducedMotion && at > 0;
-  if (!animate) return { shown: res.count, animate };
+  if (!animate) return { shown: res.count, animate, done: true };
   const step = countStep(res, pauseMs);
-  return { shown: Math.min(res.count, Math.max(0, Math.floor((ctx!.now - at - 400) / step) + 1)), animate };
+  const elapsed = ctx!.now - at;
+  const shown = Math.min(res.count, Math.max(0, Math.floor((elapsed - CUPS_MS) / step) + 1));
+  // With none to count, the total (zero) is known once the cups are up.
+  const done = elapsed >= outcomeDelayMs(res, pauseMs);
+  return { shown, animate, done };
 }
+
 
 /** The felt's centre during a reveal: the call, the bid, the count against it. */
 function revealHeadline(res: Resolution, ctx: TableCtx, room: RoomView): VNode {
   const bid = res.bid.bid;
-  const { shown } = countedSoFar(res, ctx, room.reveal_pause_ms);
-  const done = shown >= res.count;
+  const { shown, done } = revealProgress(res, ctx, room.reveal_pause_ms);
   return h("section", { class: "bids", "aria-hidden": "true" },
     h("p", { class: "label" }, t(res.call.type === "Dudo" ? "table.dudo" : "table.calza")),
     h("p", { class: "current" }, faceIcon(bid.face, "face-icon big"), h("strong", null, bidText(bid.quantity, bid.face))),
@@ -333,10 +397,6 @@ function wildsNote(res: Resolution): string {
   return res.wilds === "BidderOnly" ? t("reveal.acesBidder") : t("reveal.acesWild");
 }
 
-/** Milliseconds between two counted dice in the reveal's count-up. */
-export function countStep(res: Resolution, pauseMs: number): number {
-  return Math.max(80, Math.min(400, (pauseMs * 0.5) / Math.max(1, res.count)));
-}
 
 /** The reveal: every hand out of its cup, matching dice lit and counted up to the total. */
 export function revealView(
@@ -344,7 +404,7 @@ export function revealView(
   opts: { ctx?: TableCtx } = {},
 ): VNode {
   const bid = res.bid.bid;
-  const { shown, animate } = countedSoFar(res, opts.ctx, room.reveal_pause_ms);
+  const { shown, animate, done } = revealProgress(res, opts.ctx, room.reveal_pause_ms);
   const step = countStep(res, room.reveal_pause_ms);
   let k = 0;
   return h("section", { testid: "reveal", class: `reveal${animate ? " animate" : ""}`, "aria-label": t("reveal.title", { round: res.round + 1 }) },
@@ -352,10 +412,10 @@ export function revealView(
     h("p", { class: "called" },
       t("reveal.bidWas", { name: name(res.bid.seat), bid: bidText(bid.quantity, bid.face) }), " ",
       h("span", { class: "muted" }, wildsNote(res))),
-    h("p", { class: "count" },
-      animate ? h("span", { class: "counter", "aria-hidden": "true" }, String(shown), " / ") : null,
-      h("span", { testid: "reveal-count" }, t("reveal.count", { count: res.count, bid: bidText(bid.quantity, bid.face) }))),
-    h("p", { testid: "reveal-outcome", class: "outcome" }, outcomeText(res, name)),
+    // The count climbs with the lit dice; the outcome is told only when it reaches the total.
+    h("p", { class: `count${done ? " done" : " counting"}` },
+      h("span", { testid: "reveal-count", "data-done": String(done) }, t("reveal.count", { count: shown, bid: bidText(bid.quantity, bid.face) }))),
+    done ? h("p", { testid: "reveal-outcome", class: "outcome" }, outcomeText(res, name)) : null,
     h("ul", { class: "hands" },
       res.hands.map((hand, seat) => {
         if (hand.length === 0) return null;
@@ -365,7 +425,7 @@ export function revealView(
             h("span", { class: "cup-lift", "aria-hidden": "true" }),
             hand.map((f, i) => {
               const match = dieMatches(res, seat, f);
-              const delay = animate && match ? 400 + step * k++ : undefined;
+              const delay = animate && match ? CUPS_MS + step * k++ : undefined;
               return die(f, { match, key: i, delayMs: delay });
             })));
       })),
