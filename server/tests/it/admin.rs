@@ -4,45 +4,17 @@
 //! `perudo admin` command of the real binary, with its default socket next to the database.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use perudo_protocol::CloseReason;
 use perudo_server::ServerConfig;
 use perudo_server::admin::{self, Answer, Request};
 use perudo_server::store::{MemoryStore, Store};
 
-use crate::server::{TestServer, fast_settings};
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "perudo-admin-{name}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000
-        ));
-        std::fs::create_dir_all(&dir).expect("create a scratch directory");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::server::{Scratch, TestServer, fast_settings};
 
 /// Asks the server at `socket`, retrying for a while until the socket is up.
 async fn ask(socket: &Path, request: Request) -> Result<Answer, String> {
@@ -432,17 +404,7 @@ async fn perudo_admin_finds_the_socket_next_to_the_database_also_after_a_crash()
     );
 
     let (mut server, addr) = serve(&db);
-    let created = crate::server::exchange_at(
-        addr,
-        "POST",
-        "/api/rooms",
-        &[],
-        Some(("application/json", r#"{"name":"Ann"}"#)),
-    )
-    .await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let created: perudo_protocol::http::RoomCreated =
-        serde_json::from_str(&created.body).expect("a RoomCreated body");
+    let created = crate::server::create_room_at(addr).await;
     let (ok, stdout, stderr) = admin_command(&db, &["rooms"]);
     assert!(ok, "{stderr}");
     assert!(

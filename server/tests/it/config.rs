@@ -548,17 +548,7 @@ async fn text_logs_on_a_pipe_have_no_colour_codes() {
             break addr.trim().parse().expect("a socket address");
         }
     };
-    let response = crate::server::exchange_at(
-        addr,
-        "POST",
-        "/api/rooms",
-        &[],
-        Some(("application/json", r#"{"name":"Ann"}"#)),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{}", response.body);
-    let created: perudo_protocol::http::RoomCreated =
-        serde_json::from_str(&response.body).expect("a RoomCreated body");
+    let created = crate::server::create_room_at(addr).await;
     let room_field = format!("room={}", created.code);
     loop {
         let line = next_line();
@@ -593,17 +583,7 @@ async fn json_logs_are_json_lines_with_the_room_code() {
                 .expect("a socket address");
         }
     };
-    let response = crate::server::exchange_at(
-        addr,
-        "POST",
-        "/api/rooms",
-        &[],
-        Some(("application/json", r#"{"name":"Ann"}"#)),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{}", response.body);
-    let created: perudo_protocol::http::RoomCreated =
-        serde_json::from_str(&response.body).expect("a RoomCreated body");
+    let created = crate::server::create_room_at(addr).await;
 
     // A line logged inside the room's task carries the code through its span.
     loop {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use perudo_protocol::perudo_core::{
     Action, BotLevel, Event, Hand, Move, Seed, TableState, TableView, replay,
@@ -27,7 +27,7 @@ use perudo_server::store::MemoryStore;
 use tokio::sync::watch;
 
 use crate::client::{Client, Incoming, Role, Strategy};
-use crate::server::{HttpResponse, TestServer, exchange_at, fast_settings};
+use crate::server::{HttpResponse, Scratch, TestServer, exchange_at, fast_settings};
 
 /// The server binary cargo built for these tests.
 const BIN: &str = env!("CARGO_BIN_EXE_perudo");
@@ -37,36 +37,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const SHUTDOWN_GRACE_SECS: u64 = 5;
 
 // ---- harness ----------------------------------------------------------------------------
-
-/// A scratch directory, removed at the end unless the test failed (then it is kept and
-/// named, with the servers' logs in it).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("perudo-it-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a scratch directory");
-        Scratch(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept the scratch directory {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 /// A `perudo serve` process. Dropping it kills the process (SIGKILL) and reaps it.
 struct Binary {

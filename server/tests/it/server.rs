@@ -239,3 +239,48 @@ impl HttpResponse {
         error.code
     }
 }
+
+/// A scratch directory, removed at the end unless the test failed (then it is kept and
+/// named, with the servers' logs in it).
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("perudo-it-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the scratch directory {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// `POST /api/rooms` with host Ann to a server at `addr` (a `perudo` process), which must
+/// succeed.
+pub async fn create_room_at(addr: SocketAddr) -> RoomCreated {
+    let response = exchange_at(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[],
+        Some(("application/json", r#"{"name":"Ann"}"#)),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    serde_json::from_str(&response.body).expect("a RoomCreated body")
+}
