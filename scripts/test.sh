@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly what CI runs (.ci/run):
 #   0. what a fresh machine lacks: Debian's `chromium` (browser tests), `caddy` and `nginx-light`
-#      (deployment tests: the shipped proxy configs are validated), installed with apt-get when this runs as root; otherwise it stops at once and
-#      prints the one command to run;
+#      (deployment tests: the shipped proxy configs are validated), `postgresql` (the store
+#      tests start throwaway clusters with its initdb and pg_ctl), installed with apt-get when
+#      this runs as root; otherwise it stops at once and prints the one command to run;
 #   1. the web client: install its locked dependencies, build it (web-client/dist), unit tests;
-#   2. every Rust test of the workspace (the server embeds the client build just made);
+#   2. every Rust test of the workspace (the server embeds the client build just made), with
+#      every feature: `postgres-tests` makes the PostgreSQL tests run (and fail if PostgreSQL
+#      is missing) instead of leaving them out;
 #   3. the end-to-end tests in tests/: the real `perudo` binary and headless Chromium
 #      (/usr/bin/chromium) playing through the UI; the deployment test also runs Caddy and,
 #      where installed, systemd-analyze.
@@ -18,6 +21,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v caddy >/dev/null || missing+=(caddy)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v openssl >/dev/null || missing+=(openssl)
+# Debian keeps PostgreSQL's server programs out of PATH, under /usr/lib/postgresql/<major>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     step "installing ${missing[*]} (apt-get)"

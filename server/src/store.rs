@@ -1,5 +1,6 @@
 //! Durable rooms: what a room keeps in storage, the [`Store`] trait rooms write through, and
-//! its SQLite implementation.
+//! its implementations: SQLite (one process, the default) and PostgreSQL ([`PostgresStore`],
+//! several nodes sharing one database, with room leases).
 //!
 //! A room is event-sourced: its lobby (rules, options, seats with names and token hashes,
 //! host, results), each game's start (config, names, seed) and every accepted move are
@@ -29,6 +30,9 @@ use tracing::{info, warn};
 
 use crate::ids::TokenHash;
 use crate::record::GameRecord;
+
+mod postgres;
+pub use postgres::{PostgresOptions, PostgresStore, node_name};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn unix_ms() -> i64 {
@@ -215,6 +219,10 @@ pub enum StorageError {
     /// The database was written by a newer perudo (its schema version is higher than the
     /// one this build knows); opening it could lose data.
     NewerSchema { found: u32, known: u32 },
+    /// This node does not hold the room's lease at the epoch it was given (it expired, or
+    /// another node took the room over): the write is refused and the room must stop here.
+    /// Not a storage failure: the database is fine.
+    Fenced,
 }
 
 impl fmt::Display for StorageError {
@@ -231,6 +239,9 @@ impl fmt::Display for StorageError {
                 "the database has schema version {found}, newer than the {known} this perudo \
                  knows: it was written by a newer release; run that release (or restore a \
                  backup taken before the upgrade)"
+            ),
+            StorageError::Fenced => f.write_str(
+                "this node no longer holds the room's lease (another node owns the room)",
             ),
         }
     }
@@ -269,8 +280,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError>;
     /// The last write's error, while it failed.
     fn health(&self) -> Result<(), StorageError>;
-    /// Commits what is queued and stops writing. Blocking.
+    /// Commits what is queued and stops writing (releasing this node's leases). Blocking.
     fn close(&self);
+
+    // Room ownership, for stores that several nodes share (PostgreSQL): a room's writes are
+    // accepted only from the node holding its lease, at the epoch (fencing token) it was
+    // given. Creating a room takes its lease; `load_rooms` claims the rooms whose lease is free
+    // or expired. A store only one process uses owns every room: these defaults say so.
+
+    /// Takes over `code`'s lease if it is free or expired (or already this node's), bumping
+    /// its epoch, which it returns; [`StorageError::Fenced`] if a live node holds it. Blocking.
+    fn acquire(&self, _code: &str) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    /// Renews every lease this node holds, in one statement; returns the rooms whose lease it
+    /// lost (expired, or taken over): their writes are now refused. Blocking.
+    fn renew_leases(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+    /// Gives up every lease this node holds (a drain), so other nodes may take the rooms at
+    /// once. Blocking.
+    fn release_leases(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// Awaits a batch's commit.
@@ -279,7 +311,7 @@ pub async fn commit(store: &dyn Store, batch: Batch) -> Result<(), StorageError>
         .commit(batch)
         .await
         .unwrap_or(Err(StorageError::Closed));
-    if matches!(&result, Err(e) if *e != StorageError::Conflict) {
+    if matches!(&result, Err(e) if !matches!(e, StorageError::Conflict | StorageError::Fenced)) {
         crate::metrics::storage_failure();
     }
     result

@@ -1,0 +1,949 @@
+//! Rooms in PostgreSQL: the second implementation of [`Store`], for several nodes sharing one
+//! database.
+//!
+//! - **Client and pool.** tokio-postgres (the maintained asynchronous driver, with pipelining)
+//!   under a deadpool-postgres pool (reconnects, statement cache per connection). Everything
+//!   runs on the store's own small runtime, as the SQLite store's writer runs on its own
+//!   thread: the trait's blocking calls (`load_rooms`, `game_record`, `close`) wait on it from
+//!   any thread, inside the server's runtime or not, and database latency never occupies the
+//!   game's workers.
+//! - **Schema.** Migrations embedded from `server/migrations` and applied by refinery under an
+//!   advisory lock, so nodes starting together migrate once; a database migrated by a newer
+//!   perudo is refused ([`StorageError::NewerSchema`]) before anything is written.
+//! - **Group commit.** One writer task takes every batch queued (up to `MAX_GROUP`) and commits
+//!   them in one transaction: one statement checks the leases of all the group's rooms, then
+//!   each room's writes run as their own chain of statements, the rooms' chains pipelined on
+//!   the one connection. If the transaction fails, each batch is retried alone, so one room's
+//!   bad batch fails only that room. A room hears `Ok` only after `COMMIT` returned.
+//! - **Leases.** A room's batch is written only while this node holds the room's lease at the
+//!   epoch it was given (checked `FOR SHARE`, so a take-over waits for the write and the write
+//!   cannot slip in after one); otherwise the batch is refused with [`StorageError::Fenced`].
+//!   Creating a room takes its lease in the same transaction; `load_rooms` claims every room
+//!   whose lease is free or expired; one statement renews all of the node's leases; `close`
+//!   releases them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::future::try_join_all;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{
+    Batch, GameImage, GameStart, MAX_GROUP, RETENTION_EVERY, RoomImage, StorageError, Store, Write,
+    unix_ms,
+};
+use crate::record::GameRecord;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Settings of the PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// A libpq connection string: a URL (`postgres://user:password@host/db`) or `key=value`
+    /// pairs (`host=/run/postgresql dbname=perudo`).
+    pub url: String,
+    /// Most connections this node opens.
+    pub pool_size: usize,
+    /// Finished games (and closed rooms) are deleted this long after they ended.
+    pub retention: Duration,
+    /// How long a room's lease lasts without being renewed.
+    pub lease: Duration,
+    /// How often the node renews all its leases (and so checks the database); `None`: only
+    /// when `renew_leases` is called (tests).
+    pub renew_every: Option<Duration>,
+    /// This node's name in the leases: unique among the nodes, new at every start.
+    pub node: String,
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("PostgresOptions")
+            .field("pool_size", &self.pool_size)
+            .field("retention", &self.retention)
+            .field("lease", &self.lease)
+            .field("renew_every", &self.renew_every)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults for `url`: 16 connections, 30 days' retention, 5 s leases renewed every
+    /// 1.5 s, and a fresh node name.
+    pub fn new(url: impl Into<String>) -> PostgresOptions {
+        PostgresOptions {
+            url: url.into(),
+            pool_size: 16,
+            retention: Duration::from_secs(30 * 86_400),
+            lease: Duration::from_secs(5),
+            renew_every: Some(Duration::from_millis(1500)),
+            node: node_name(),
+        }
+    }
+}
+
+/// `<host>-<pid>-<random>`: readable in the leases table, and new at every start, so a node
+/// that restarts never mistakes its previous life's leases for its own.
+pub fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> StorageError {
+        use tokio_postgres::error::SqlState;
+        let Some(db) = e.as_db_error() else {
+            return StorageError::Database(e.to_string());
+        };
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            StorageError::Conflict
+        } else if *code == SqlState::DISK_FULL || *code == SqlState::PROGRAM_LIMIT_EXCEEDED {
+            StorageError::Full
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION
+            || *code == SqlState::INSUFFICIENT_PRIVILEGE
+        {
+            StorageError::ReadOnly
+        } else {
+            StorageError::Database(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StorageError {
+    fn from(e: deadpool_postgres::PoolError) -> StorageError {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            e => StorageError::Database(format!("no database connection: {e}")),
+        }
+    }
+}
+
+/// The leases this node holds: room code -> epoch.
+type Leases = Arc<Mutex<HashMap<String, i64>>>;
+
+struct Job(Batch, oneshot::Sender<Result<(), StorageError>>);
+
+/// What the writer task and the lease task share.
+#[derive(Clone)]
+struct Shared {
+    pool: Pool,
+    node: Arc<str>,
+    lease_ms: i64,
+    leases: Leases,
+    /// The last group commit's failure, while it lasts.
+    write_health: Arc<Mutex<Option<StorageError>>>,
+    /// The last lease renewal's failure (the database unreachable), while it lasts.
+    lease_health: Arc<Mutex<Option<StorageError>>>,
+}
+
+/// Rooms in PostgreSQL, written by one task with group commit, fenced by room leases.
+pub struct PostgresStore {
+    shared: Shared,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stop_renewal: CancellationToken,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("node", &self.shared.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serialises migrations of nodes starting together (any fixed number will do).
+const MIGRATION_LOCK: i64 = 0x7065_7275_646f; // "perudo"
+
+impl PostgresStore {
+    /// Connects, applies the migrations this build carries and starts the writer (and the
+    /// lease renewal). Blocking.
+    pub fn open(options: PostgresOptions) -> Result<PostgresStore, StorageError> {
+        let pg_config: tokio_postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("perudo-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Database(format!("cannot start the store: {e}")))?;
+        let handle = runtime.handle().clone();
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StorageError::Database(format!("the connection pool: {e}")))?;
+        let shared = Shared {
+            pool,
+            node: options.node.as_str().into(),
+            lease_ms: options.lease.as_millis() as i64,
+            leases: Arc::default(),
+            write_health: Arc::default(),
+            lease_health: Arc::default(),
+        };
+        block_on(&handle, migrate(shared.pool.clone()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = handle.spawn(write_loop(shared.clone(), rx, options.retention));
+        let stop_renewal = CancellationToken::new();
+        if let Some(every) = options.renew_every {
+            handle.spawn(renew_loop(shared.clone(), every, stop_renewal.clone()));
+        }
+        info!(node = %shared.node, lease_ms = shared.lease_ms, "storage open (PostgreSQL)");
+        Ok(PostgresStore {
+            shared,
+            runtime: Mutex::new(Some(runtime)),
+            handle,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            stop_renewal,
+        })
+    }
+
+    /// This node's name in the leases table.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// The epoch of this node's lease on `code`, if it holds one.
+    pub fn epoch(&self, code: &str) -> Option<u64> {
+        let leases = self.shared.leases.lock().expect("leases lock");
+        leases.get(code).map(|e| *e as u64)
+    }
+}
+
+/// Runs `future` on the store's runtime and waits for it on this thread, whichever thread it
+/// is (a runtime's worker included: it blocks it, as the SQLite store's calls do).
+fn block_on<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    future: impl Future<Output = Result<T, StorageError>> + Send + 'static,
+) -> Result<T, StorageError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv().unwrap_or(Err(StorageError::Closed))
+}
+
+async fn migrate(pool: Pool) -> Result<(), StorageError> {
+    let mut conn = pool.get().await?;
+    conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = migrate_locked(&mut conn).await;
+    conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    result
+}
+
+async fn migrate_locked(conn: &mut Object) -> Result<(), StorageError> {
+    let runner = embedded::migrations::runner();
+    let known = runner
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0);
+    // Refused before refinery touches anything: a schema newer than this build's.
+    let has_history: bool = conn
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    let applied: Option<i32> = if has_history {
+        conn.query_one("SELECT max(version) FROM refinery_schema_history", &[])
+            .await?
+            .get(0)
+    } else {
+        None
+    };
+    if let Some(found) = applied
+        && found > known
+    {
+        return Err(StorageError::NewerSchema {
+            found: found as u32,
+            known: known as u32,
+        });
+    }
+    let client: &mut tokio_postgres::Client = &mut *conn;
+    let report = runner
+        .run_async(client)
+        .await
+        .map_err(|e| StorageError::Database(format!("migrating the schema: {e}")))?;
+    for migration in report.applied_migrations() {
+        info!(
+            version = migration.version(),
+            name = migration.name(),
+            "schema migrated"
+        );
+    }
+    Ok(())
+}
+
+async fn write_loop(shared: Shared, mut jobs: mpsc::UnboundedReceiver<Job>, retention: Duration) {
+    let mut last_cleanup: Option<Instant> = None;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let batches: Vec<&Batch> = group.iter().map(|Job(batch, _)| batch).collect();
+        let results = commit_group(&shared, &batches).await;
+        crate::metrics::group_commit(group.len(), started.elapsed());
+        let failure = results.iter().find_map(|r| match r {
+            Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
+                Some(e.clone())
+            }
+            Ok(()) | Err(_) => None,
+        });
+        if let Some(why) = &failure {
+            warn!(error = %why, batches = group.len(), "storage write failed");
+        }
+        *shared.write_health.lock().expect("storage health lock") = failure;
+        for (Job(_, respond), result) in group.into_iter().zip(results) {
+            let _ = respond.send(result);
+        }
+        if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+            last_cleanup = Some(Instant::now());
+            match delete_expired(&shared.pool, retention).await {
+                Ok(0) => {}
+                Ok(n) => info!(rows = n, "deleted finished games past their retention"),
+                Err(e) => warn!(error = %e, "could not delete expired games"),
+            }
+        }
+    }
+}
+
+/// Commits every batch of `group` in one transaction; if that fails, each batch alone.
+async fn commit_group(shared: &Shared, batches: &[&Batch]) -> Vec<Result<(), StorageError>> {
+    let mut conn = match shared.pool.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            let error = StorageError::from(e);
+            return batches.iter().map(|_| Err(error.clone())).collect();
+        }
+    };
+    match commit_batches(shared, &mut conn, batches).await {
+        Ok(results) => results,
+        Err(error) if batches.len() == 1 => vec![Err(error)],
+        Err(_) => {
+            let mut results = Vec::with_capacity(batches.len());
+            for batch in batches {
+                results.push(
+                    commit_batches(shared, &mut conn, &[batch])
+                        .await
+                        .and_then(|mut r| r.pop().unwrap_or(Err(StorageError::Closed))),
+                );
+            }
+            results
+        }
+    }
+}
+
+/// What committing a batch changes in the node's leases.
+enum LeaseChange {
+    None,
+    Acquired(i64),
+    Released,
+}
+
+/// One transaction: the fencing check of every room of `batches` in one statement, then the
+/// writes of the batches that passed it, pipelined. `Ok` holds each batch's answer (`Ok` or
+/// `Fenced`); `Err` means the transaction failed and nothing was written.
+async fn commit_batches(
+    shared: &Shared,
+    conn: &mut Object,
+    batches: &[&Batch],
+) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+    let tx = conn.transaction().await?;
+    let creates = |b: &Batch| matches!(b.writes.first(), Some(Write::CreateRoom(_)));
+    let held: HashMap<String, i64> = {
+        let leases = shared.leases.lock().expect("leases lock");
+        batches
+            .iter()
+            .filter(|b| !creates(b))
+            .filter_map(|b| leases.get(&b.code).map(|e| (b.code.clone(), *e)))
+            .collect()
+    };
+    let checked: Vec<&str> = batches
+        .iter()
+        .filter(|b| !creates(b))
+        .map(|b| b.code.as_str())
+        .collect();
+    let mut live: HashMap<String, i64> = HashMap::new();
+    if !checked.is_empty() {
+        let check = tx
+            .prepare_cached(
+                "SELECT code, epoch FROM leases WHERE code = ANY($1) AND node = $2 \
+                 AND expires_at > now() FOR SHARE",
+            )
+            .await?;
+        for row in tx.query(&check, &[&checked, &&*shared.node]).await? {
+            live.insert(row.get(0), row.get(1));
+        }
+    }
+    let verdicts: Vec<Result<(), StorageError>> = batches
+        .iter()
+        .map(|b| {
+            if creates(b) {
+                return Ok(());
+            }
+            match (held.get(&b.code), live.get(&b.code)) {
+                (Some(mine), Some(stored)) if mine == stored => Ok(()),
+                _ => Err(StorageError::Fenced),
+            }
+        })
+        .collect();
+    let now = unix_ms();
+    let writes = batches
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_ok())
+        .map(|(batch, _)| apply_batch(&tx, shared, batch, now));
+    let changes = try_join_all(writes).await?;
+    tx.commit().await?;
+    let mut leases = shared.leases.lock().expect("leases lock");
+    let passed = batches.iter().zip(&verdicts).filter(|(_, v)| v.is_ok());
+    for ((batch, _), change) in passed.zip(changes) {
+        match change {
+            LeaseChange::None => {}
+            LeaseChange::Acquired(epoch) => {
+                leases.insert(batch.code.clone(), epoch);
+            }
+            LeaseChange::Released => {
+                leases.remove(&batch.code);
+            }
+        }
+    }
+    Ok(verdicts)
+}
+
+/// A room's writes, in order, as the SQLite store makes them.
+async fn apply_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    shared: &Shared,
+    batch: &Batch,
+    now: i64,
+) -> Result<LeaseChange, StorageError> {
+    let code = batch.code.as_str();
+    let mut change = LeaseChange::None;
+    let mut clock: Option<Option<String>> = None;
+    let mut deleted = false;
+    for write in &batch.writes {
+        match write {
+            Write::CreateRoom(lobby) => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby) \
+                         VALUES ($1, $2, $2, $3, $4)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &code,
+                        &now,
+                        &(batch.version as i64),
+                        &serde_json::to_string(lobby)?,
+                    ],
+                )
+                .await?;
+                // The room is new, so nobody can own it: take its lease (a stale row of a
+                // room deleted earlier is taken over, its epoch carried on).
+                let lease = tx
+                    .prepare_cached(
+                        "INSERT INTO leases (code, node, epoch, expires_at) \
+                         VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond') \
+                         ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
+                         epoch = leases.epoch + 1, expires_at = excluded.expires_at \
+                         RETURNING epoch",
+                    )
+                    .await?;
+                let row = tx
+                    .query_one(&lease, &[&code, &&*shared.node, &shared.lease_ms])
+                    .await?;
+                change = LeaseChange::Acquired(row.get(0));
+            }
+            Write::Lobby(lobby) => {
+                let update = tx
+                    .prepare_cached("UPDATE rooms SET lobby = $2 WHERE code = $1")
+                    .await?;
+                tx.execute(&update, &[&code, &serde_json::to_string(lobby)?])
+                    .await?;
+            }
+            Write::GameStarted(start) => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO games (code, number, config, names, seed, started_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &code,
+                        &i64::from(start.number),
+                        &serde_json::to_string(&start.config)?,
+                        &serde_json::to_string(&start.names)?,
+                        &start.seed,
+                        &start.started_ms,
+                    ],
+                )
+                .await?;
+            }
+            Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } => {
+                // All of an input's moves in one statement.
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO moves (code, number, seq, move, at_ms) \
+                         SELECT $1, $2, $3 + m.i - 1, m.move, $5 \
+                         FROM unnest($4::text[]) WITH ORDINALITY AS m(move, i)",
+                    )
+                    .await?;
+                let encoded: Vec<String> = moves
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<Result<_, _>>()?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &code,
+                        &i64::from(*number),
+                        &i64::from(*first_seq),
+                        &encoded,
+                        &now,
+                    ],
+                )
+                .await?;
+            }
+            Write::GameOver { number, results } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE games SET finished_ms = $3, results = $4 \
+                         WHERE code = $1 AND number = $2",
+                    )
+                    .await?;
+                tx.execute(
+                    &update,
+                    &[
+                        &code,
+                        &i64::from(*number),
+                        &now,
+                        &serde_json::to_string(results)?,
+                    ],
+                )
+                .await?;
+            }
+            Write::Clock(next) => {
+                clock = Some(next.map(|c| serde_json::to_string(&c)).transpose()?);
+            }
+            Write::Closed => {
+                let delete = tx
+                    .prepare_cached(
+                        "DELETE FROM rooms WHERE code = $1 \
+                         AND NOT EXISTS (SELECT 1 FROM games WHERE games.code = $1)",
+                    )
+                    .await?;
+                deleted = tx.execute(&delete, &[&code]).await? > 0;
+                if !deleted {
+                    let close = tx
+                        .prepare_cached("UPDATE rooms SET closed_ms = $2 WHERE code = $1")
+                        .await?;
+                    tx.execute(&close, &[&code, &now]).await?;
+                }
+                // A closed room is never restored: nobody needs its lease.
+                let release = tx
+                    .prepare_cached("DELETE FROM leases WHERE code = $1")
+                    .await?;
+                tx.execute(&release, &[&code]).await?;
+                change = LeaseChange::Released;
+            }
+        }
+    }
+    if deleted {
+        return Ok(change);
+    }
+    let update = tx
+        .prepare_cached(
+            "UPDATE rooms SET version = $2, updated_ms = $3, \
+             clock = CASE WHEN $4 THEN $5 ELSE clock END WHERE code = $1",
+        )
+        .await?;
+    let updated = tx
+        .execute(
+            &update,
+            &[
+                &code,
+                &(batch.version as i64),
+                &now,
+                &clock.is_some(),
+                &clock.flatten(),
+            ],
+        )
+        .await?;
+    if updated == 0 {
+        return Err(StorageError::Database(format!("no stored room {code}")));
+    }
+    Ok(change)
+}
+
+/// Deletes finished games, and rooms closed, longer ago than `retention`. Returns the rows.
+async fn delete_expired(pool: &Pool, retention: Duration) -> Result<u64, StorageError> {
+    let cut = unix_ms() - retention.as_millis() as i64;
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let mut rows = 0;
+    for sql in [
+        "DELETE FROM moves WHERE (code, number) IN \
+         (SELECT code, number FROM games WHERE finished_ms < $1)",
+        "DELETE FROM games WHERE finished_ms < $1",
+        "DELETE FROM moves WHERE code IN (SELECT code FROM rooms WHERE closed_ms < $1)",
+        "DELETE FROM games WHERE code IN (SELECT code FROM rooms WHERE closed_ms < $1)",
+        "DELETE FROM rooms WHERE closed_ms < $1",
+    ] {
+        rows += tx.execute(sql, &[&cut]).await?;
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Renews every lease `node` holds in one statement; forgets (and returns) the rooms whose
+/// lease it no longer holds: expired, or taken over by another node.
+async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
+    let conn = shared.pool.get().await?;
+    let renew = conn
+        .prepare_cached(
+            "UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
+             WHERE node = $1 AND expires_at > now() RETURNING code, epoch",
+        )
+        .await?;
+    let rows = conn
+        .query(&renew, &[&&*shared.node, &shared.lease_ms])
+        .await?;
+    let renewed: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut leases = shared.leases.lock().expect("leases lock");
+    let lost: Vec<String> = leases
+        .iter()
+        .filter(|(code, epoch)| renewed.get(*code) != Some(epoch))
+        .map(|(code, _)| code.clone())
+        .collect();
+    for code in &lost {
+        leases.remove(code);
+    }
+    Ok(lost)
+}
+
+async fn renew_loop(shared: Shared, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let result = renew(&shared).await;
+        match &result {
+            Ok(lost) if !lost.is_empty() => {
+                warn!(
+                    rooms = lost.len(),
+                    "lost room leases (expired or taken over)"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "cannot renew the room leases"),
+        }
+        *shared.lease_health.lock().expect("lease health lock") = result.err();
+    }
+}
+
+/// Claims, for `node`, every room not closed whose lease is free, expired or already this
+/// node's (each claim bumps the epoch), and returns the claimed codes with their epochs.
+async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>, StorageError> {
+    let conn = shared.pool.get().await?;
+    let claim = conn
+        .prepare_cached(
+            "INSERT INTO leases (code, node, epoch, expires_at) \
+             SELECT r.code, $1, 1, now() + $2::bigint * interval '1 millisecond' FROM rooms r \
+             WHERE r.closed_ms IS NULL AND ($3::text IS NULL OR r.code = $3) \
+             ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
+             epoch = leases.epoch + 1, expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= now() OR leases.node = excluded.node \
+             RETURNING code, epoch",
+        )
+        .await?;
+    let rows = conn
+        .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
+        .await?;
+    let claimed: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut leases = shared.leases.lock().expect("leases lock");
+    for (code, epoch) in &claimed {
+        leases.insert(code.clone(), *epoch);
+    }
+    Ok(claimed)
+}
+
+async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, StorageError> {
+    let conn = pool.get().await?;
+    let rooms = conn
+        .query(
+            "SELECT code, version, lobby, clock FROM rooms WHERE code = ANY($1) ORDER BY code",
+            &[&codes],
+        )
+        .await?;
+    let games = conn
+        .query(
+            "SELECT DISTINCT ON (code) code, number, config, names, seed, started_ms, results \
+             FROM games WHERE code = ANY($1) ORDER BY code, number DESC",
+            &[&codes],
+        )
+        .await?;
+    let mut latest: HashMap<String, GameImage> = HashMap::new();
+    for row in &games {
+        let code: String = row.get(0);
+        latest.insert(
+            code,
+            GameImage {
+                start: GameStart {
+                    number: row.get::<_, i64>(1) as u32,
+                    config: serde_json::from_str(row.get(2))?,
+                    names: serde_json::from_str(row.get(3))?,
+                    seed: row.get(4),
+                    started_ms: row.get(5),
+                },
+                moves: Vec::new(),
+                results: row
+                    .get::<_, Option<&str>>(6)
+                    .map(serde_json::from_str)
+                    .transpose()?,
+            },
+        );
+    }
+    let (game_codes, numbers): (Vec<&str>, Vec<i64>) = latest
+        .iter()
+        .map(|(code, g)| (code.as_str(), i64::from(g.start.number)))
+        .unzip();
+    let moves = conn
+        .query(
+            "SELECT m.code, m.move FROM moves m \
+             JOIN unnest($1::text[], $2::bigint[]) AS g(code, number) \
+             ON m.code = g.code AND m.number = g.number ORDER BY m.code, m.seq",
+            &[&game_codes, &numbers],
+        )
+        .await?;
+    let mut by_room: HashMap<String, Vec<perudo_core::Move>> = HashMap::new();
+    for row in &moves {
+        by_room
+            .entry(row.get(0))
+            .or_default()
+            .push(serde_json::from_str(row.get(1))?);
+    }
+    let mut images = Vec::with_capacity(rooms.len());
+    for row in &rooms {
+        let code: String = row.get(0);
+        let game = latest.remove(&code).map(|mut game| {
+            game.moves = by_room.remove(&code).unwrap_or_default();
+            game
+        });
+        images.push(RoomImage {
+            version: row.get::<_, i64>(1) as u64,
+            lobby: serde_json::from_str(row.get(2))?,
+            clock: row
+                .get::<_, Option<&str>>(3)
+                .map(serde_json::from_str)
+                .transpose()?,
+            game,
+            code,
+        });
+    }
+    Ok(images)
+}
+
+async fn load_record(
+    pool: Pool,
+    code: String,
+    game: u32,
+) -> Result<Option<GameRecord>, StorageError> {
+    let conn = pool.get().await?;
+    let row = conn
+        .query_opt(
+            "SELECT config, names, seed, started_ms, finished_ms, results FROM games \
+             WHERE code = $1 AND number = $2",
+            &[&code, &i64::from(game)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let (Some(finished_ms), Some(results)) =
+        (row.get::<_, Option<i64>>(4), row.get::<_, Option<&str>>(5))
+    else {
+        return Ok(None);
+    };
+    let start = GameStart {
+        number: game,
+        config: serde_json::from_str(row.get(0))?,
+        names: serde_json::from_str(row.get(1))?,
+        seed: row.get(2),
+        started_ms: row.get(3),
+    };
+    let results = serde_json::from_str(results)?;
+    let moves = conn
+        .query(
+            "SELECT move FROM moves WHERE code = $1 AND number = $2 ORDER BY seq",
+            &[&code, &i64::from(game)],
+        )
+        .await?
+        .iter()
+        .map(|r| serde_json::from_str(r.get(0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(GameRecord::new(
+        &code,
+        start,
+        moves,
+        results,
+        finished_ms,
+    )))
+}
+
+impl Store for PostgresStore {
+    fn commit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StorageError>> {
+        let (respond, rx) = oneshot::channel();
+        let jobs = self.jobs.lock().expect("storage jobs lock");
+        match jobs.as_ref() {
+            Some(jobs) => {
+                if let Err(mpsc::error::SendError(Job(_, respond))) = jobs.send(Job(batch, respond))
+                {
+                    let _ = respond.send(Err(StorageError::Closed));
+                }
+            }
+            None => {
+                let _ = respond.send(Err(StorageError::Closed));
+            }
+        }
+        rx
+    }
+
+    /// Claims every room whose lease is free or expired (a fresh start, or the rooms of a
+    /// node that died) and returns those rooms.
+    fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        let shared = self.shared.clone();
+        block_on(&self.handle, async move {
+            let claimed = claim(&shared, None).await?;
+            let codes = claimed.into_iter().map(|(code, _)| code).collect();
+            load_images(shared.pool.clone(), codes).await
+        })
+    }
+
+    fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError> {
+        block_on(
+            &self.handle,
+            load_record(self.shared.pool.clone(), code.to_string(), game),
+        )
+    }
+
+    fn health(&self) -> Result<(), StorageError> {
+        for health in [&self.shared.write_health, &self.shared.lease_health] {
+            if let Some(error) = &*health.lock().expect("storage health lock") {
+                return Err(error.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn acquire(&self, code: &str) -> Result<u64, StorageError> {
+        let shared = self.shared.clone();
+        let code = code.to_string();
+        block_on(&self.handle, async move {
+            match claim(&shared, Some(&code)).await?.pop() {
+                Some((_, epoch)) => Ok(epoch as u64),
+                None => Err(StorageError::Fenced),
+            }
+        })
+    }
+
+    fn renew_leases(&self) -> Result<Vec<String>, StorageError> {
+        let shared = self.shared.clone();
+        block_on(&self.handle, async move { renew(&shared).await })
+    }
+
+    fn release_leases(&self) -> Result<(), StorageError> {
+        let shared = self.shared.clone();
+        block_on(&self.handle, async move {
+            let conn = shared.pool.get().await?;
+            // Expired at once, epochs kept: the next owner's claim bumps them.
+            conn.execute(
+                "UPDATE leases SET expires_at = now() WHERE node = $1",
+                &[&&*shared.node],
+            )
+            .await?;
+            shared.leases.lock().expect("leases lock").clear();
+            Ok(())
+        })
+    }
+
+    fn close(&self) {
+        self.stop_renewal.cancel();
+        // Dropping the sender ends the writer's loop once the queue is empty.
+        self.jobs.lock().expect("storage jobs lock").take();
+        if let Some(writer) = self.writer.lock().expect("storage writer lock").take() {
+            let handle = self.handle.clone();
+            let _ = block_on(&handle, async move {
+                writer
+                    .await
+                    .map_err(|e| StorageError::Database(e.to_string()))
+            });
+        }
+        if self.runtime.lock().expect("store runtime lock").is_some() {
+            if let Err(e) = self.release_leases() {
+                warn!(error = %e, "could not release the room leases");
+            }
+            self.shared.pool.close();
+        }
+        if let Some(runtime) = self.runtime.lock().expect("store runtime lock").take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

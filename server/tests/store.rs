@@ -1,0 +1,732 @@
+//! The store contract: what every [`Store`] promises the rooms, one suite that the SQLite
+//! store and the PostgreSQL store both pass (`contract!` instantiates each test for both),
+//! and the room leases that only a store shared by several nodes has (PostgreSQL).
+//!
+//! The PostgreSQL half is built with the `postgres-tests` feature (scripts/test.sh turns it
+//! on) and runs against a throwaway cluster (`support/postgres.rs`); nothing is mocked.
+
+use std::path::PathBuf;
+
+use std::time::Duration;
+
+use perudo_core::{Action, Bid, GameConfig, Move, Seat};
+use perudo_protocol::{GameResults, RoomOptions};
+use perudo_server::store::{
+    Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
+    SqliteOptions, SqliteStore, StorageError, Store, SyncMode, Write,
+};
+
+#[cfg(feature = "postgres-tests")]
+#[path = "support/postgres.rs"]
+mod postgres;
+
+/// A database, and how to open a store on it: again after a close (a restart), or twice at
+/// once (two nodes, where the store allows it).
+trait Backend {
+    fn open(&self) -> Box<dyn Store>;
+}
+
+struct Sqlite {
+    dir: PathBuf,
+}
+
+impl Sqlite {
+    fn new(name: &str) -> Sqlite {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-contract-{name}-{}-{}",
+            std::process::id(),
+            perudo_server::store::unix_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        Sqlite { dir }
+    }
+}
+
+impl Drop for Sqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Backend for Sqlite {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(
+            SqliteStore::open(SqliteOptions {
+                path: self.dir.join("perudo.db"),
+                sync: SyncMode::Normal,
+                retention: Duration::from_secs(3600),
+                max_pages: None,
+            })
+            .expect("the SQLite store opens"),
+        )
+    }
+}
+
+#[cfg(feature = "postgres-tests")]
+struct Postgres {
+    cluster: std::sync::Arc<postgres::Cluster>,
+    url: String,
+}
+
+#[cfg(feature = "postgres-tests")]
+impl Postgres {
+    fn new() -> Postgres {
+        let cluster = postgres::Cluster::shared();
+        let url = cluster.database();
+        Postgres { cluster, url }
+    }
+
+    /// A node on this database whose leases last `lease` and are renewed only by hand.
+    fn node(&self, lease: Duration) -> perudo_server::store::PostgresStore {
+        let mut options = perudo_server::store::PostgresOptions::new(self.url.clone());
+        options.pool_size = 4;
+        options.lease = lease;
+        options.renew_every = None;
+        perudo_server::store::PostgresStore::open(options).expect("the PostgreSQL store opens")
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        let database = self
+            .url
+            .rsplit("dbname=")
+            .next()
+            .expect("a dbname in the conninfo");
+        self.cluster.psql(database, sql)
+    }
+}
+
+#[cfg(feature = "postgres-tests")]
+impl Backend for Postgres {
+    fn open(&self) -> Box<dyn Store> {
+        Box::new(self.node(Duration::from_secs(60)))
+    }
+}
+
+/// Instantiates each contract test for every store.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Sqlite::new(stringify!($name)));
+            })*
+        }
+        #[cfg(feature = "postgres-tests")]
+        mod postgresql {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Postgres::new());
+            })*
+        }
+    };
+}
+
+contract!(
+    a_new_room_is_stored_and_restored,
+    a_room_code_is_stored_once,
+    a_game_is_restored_move_by_move_and_its_record_served_once_over,
+    a_batch_that_fails_changes_nothing,
+    a_batch_for_an_unknown_room_is_refused_and_stores_nothing,
+    one_bad_batch_in_a_group_fails_only_its_room,
+    a_closed_room_is_not_restored_but_its_finished_game_is_served,
+    what_was_queued_before_close_is_committed_and_later_commits_are_refused,
+    a_new_game_is_the_one_restored_and_the_last_ones_record_stays,
+);
+
+// --- building blocks ---
+
+fn wait(store: &dyn Store, batch: Batch) -> Result<(), StorageError> {
+    store
+        .commit(batch)
+        .blocking_recv()
+        .unwrap_or(Err(StorageError::Closed))
+}
+
+fn lobby(names: &[&str]) -> LobbyImage {
+    LobbyImage {
+        rules: GameConfig::default(),
+        options: RoomOptions::default(),
+        seats: names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| SeatImage {
+                name: name.to_string(),
+                kind: SeatImageKind::Human {
+                    token_hash: [i as u8; 32],
+                    left: false,
+                },
+            })
+            .collect(),
+        host: Some(0),
+        games_played: 0,
+        results: None,
+    }
+}
+
+fn create(code: &str) -> Batch {
+    Batch {
+        code: code.into(),
+        version: 1,
+        writes: vec![Write::CreateRoom(lobby(&["Ana", "Bea"]))],
+    }
+}
+
+fn start(number: u32) -> GameStart {
+    GameStart {
+        number,
+        config: GameConfig::default(),
+        names: vec!["Ana".into(), "Bea".into()],
+        seed: format!("{number:064x}"),
+        started_ms: 1_767_225_600_000 + i64::from(number),
+    }
+}
+
+fn bid(seat: u8, quantity: u8) -> Move {
+    Move::Act {
+        seat: Seat::new(seat).expect("a seat"),
+        action: Action::Bid(Bid::new(quantity, 5).expect("a bid")),
+    }
+}
+
+fn results(game: u32) -> GameResults {
+    GameResults {
+        game,
+        winner: Seat::new(1).expect("a seat"),
+        names: vec!["Ana".into(), "Bea".into()],
+        placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
+        rounds: 3,
+        stats: Vec::new(),
+        commitment: "c".repeat(64),
+        seed: format!("{game:064x}"),
+    }
+}
+
+/// Commits `writes` as the room's next batch, and applies them to `model` when it commits.
+fn step(store: &dyn Store, model: &mut RoomImage, writes: Vec<Write>) -> Result<(), StorageError> {
+    let batch = Batch {
+        code: model.code.clone(),
+        version: model.version + 1,
+        writes: writes.clone(),
+    };
+    wait(store, batch)?;
+    model.version += 1;
+    for write in writes {
+        model.apply(write);
+    }
+    Ok(())
+}
+
+fn created(store: &dyn Store, code: &str) -> RoomImage {
+    wait(store, create(code)).expect("the room is stored");
+    RoomImage {
+        code: code.into(),
+        version: 1,
+        lobby: lobby(&["Ana", "Bea"]),
+        game: None,
+        clock: None,
+    }
+}
+
+/// What a restart finds: the store closed and opened again.
+fn restarted(backend: &dyn Backend, store: Box<dyn Store>) -> (Box<dyn Store>, Vec<RoomImage>) {
+    store.close();
+    drop(store);
+    let store = backend.open();
+    let mut rooms = store.load_rooms().expect("rooms load");
+    rooms.sort_by(|a, b| a.code.cmp(&b.code));
+    (store, rooms)
+}
+
+// --- the contract ---
+
+fn a_new_room_is_stored_and_restored(backend: &dyn Backend) {
+    let store = backend.open();
+    let model = created(&*store, "AAAAAAAAA");
+    assert_eq!(store.health(), Ok(()));
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model]);
+    store.close();
+}
+
+fn a_room_code_is_stored_once(backend: &dyn Backend) {
+    let store = backend.open();
+    let model = created(&*store, "AAAAAAAAA");
+    let mut again = create("AAAAAAAAA");
+    again.writes = vec![Write::CreateRoom(lobby(&["Eve"]))];
+    assert_eq!(wait(&*store, again), Err(StorageError::Conflict));
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model], "the first room is kept as it was");
+    store.close();
+}
+
+fn a_game_is_restored_move_by_move_and_its_record_served_once_over(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut model = created(&*store, "BBBBBBBBB");
+    let mut playing = lobby(&["Ana", "Bea"]);
+    playing.games_played = 0;
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::Lobby(playing),
+            Write::GameStarted(start(1)),
+            Write::Clock(Some(ClockImage {
+                seat: 0,
+                limit_at_ms: 1_767_225_700_000,
+            })),
+        ],
+    )
+    .expect("the game starts");
+    step(
+        &*store,
+        &mut model,
+        vec![Write::Moves {
+            number: 1,
+            first_seq: 0,
+            moves: vec![bid(0, 2)],
+        }],
+    )
+    .expect("a move");
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::Moves {
+                number: 1,
+                first_seq: 1,
+                moves: vec![bid(1, 3), bid(0, 4), bid(1, 5)],
+            },
+            Write::Clock(None),
+        ],
+    )
+    .expect("three moves at once");
+    assert_eq!(
+        store.game_record("BBBBBBBBB", 1),
+        Ok(None),
+        "a running game has no record"
+    );
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model.clone()]);
+    let game = rooms[0].game.as_ref().expect("the game");
+    assert_eq!(game.moves.len(), 4);
+
+    let mut model = rooms[0].clone();
+    step(
+        &*store,
+        &mut model,
+        vec![Write::GameOver {
+            number: 1,
+            results: results(1),
+        }],
+    )
+    .expect("the game ends");
+    let record = store
+        .game_record("BBBBBBBBB", 1)
+        .expect("the record reads")
+        .expect("a finished game has a record");
+    assert_eq!(record.room, "BBBBBBBBB");
+    assert_eq!(record.game, 1);
+    assert_eq!(record.moves, model.game.as_ref().expect("a game").moves);
+    assert_eq!(record.results, results(1));
+    assert_eq!(record.seed, start(1).seed);
+    assert_eq!(store.game_record("BBBBBBBBB", 2), Ok(None), "no game 2");
+    assert_eq!(store.game_record("ZZZZZZZZZ", 1), Ok(None), "no such room");
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model]);
+    store.close();
+}
+
+fn a_batch_that_fails_changes_nothing(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut model = created(&*store, "CCCCCCCCC");
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::GameStarted(start(1)),
+            Write::Moves {
+                number: 1,
+                first_seq: 0,
+                moves: vec![bid(0, 2), bid(1, 3)],
+            },
+        ],
+    )
+    .expect("a game with two moves");
+    // The lobby changes, then a move repeats a stored sequence number: all or nothing.
+    let bad = Batch {
+        code: model.code.clone(),
+        version: model.version + 1,
+        writes: vec![
+            Write::Lobby(lobby(&["Ana", "Bea", "Cid"])),
+            Write::Moves {
+                number: 1,
+                first_seq: 1,
+                moves: vec![bid(1, 4)],
+            },
+        ],
+    };
+    assert!(wait(&*store, bad).is_err(), "a repeated move is refused");
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(
+        rooms,
+        vec![model.clone()],
+        "nothing of the batch was written"
+    );
+    // And the room goes on from where it was.
+    let mut model = rooms[0].clone();
+    step(
+        &*store,
+        &mut model,
+        vec![Write::Moves {
+            number: 1,
+            first_seq: 2,
+            moves: vec![bid(0, 5)],
+        }],
+    )
+    .expect("the next move");
+    assert_eq!(
+        store.health(),
+        Ok(()),
+        "a good write makes the store healthy"
+    );
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model]);
+    store.close();
+}
+
+fn a_batch_for_an_unknown_room_is_refused_and_stores_nothing(backend: &dyn Backend) {
+    let store = backend.open();
+    let stray = Batch {
+        code: "NOPENOPE9".into(),
+        version: 7,
+        writes: vec![Write::Lobby(lobby(&["Ana"]))],
+    };
+    assert!(wait(&*store, stray).is_err());
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, Vec::new());
+    store.close();
+}
+
+fn one_bad_batch_in_a_group_fails_only_its_room(backend: &dyn Backend) {
+    let store = backend.open();
+    let codes: Vec<String> = (0..40).map(|i| format!("G{i:08}")).collect();
+    let mut models: Vec<RoomImage> = codes.iter().map(|c| created(&*store, c)).collect();
+    // Queue one batch per room without waiting, so the writer finds them together; the
+    // twentieth starts a game twice.
+    let mut answers = Vec::new();
+    for (i, model) in models.iter_mut().enumerate() {
+        let mut writes = vec![Write::GameStarted(start(1))];
+        if i == 20 {
+            writes.push(Write::GameStarted(start(1)));
+        }
+        let batch = Batch {
+            code: model.code.clone(),
+            version: model.version + 1,
+            writes: writes.clone(),
+        };
+        answers.push(store.commit(batch));
+        if i != 20 {
+            model.version += 1;
+            for write in writes {
+                model.apply(write);
+            }
+        }
+    }
+    for (i, answer) in answers.into_iter().enumerate() {
+        let result = answer.blocking_recv().expect("an answer");
+        if i == 20 {
+            assert!(result.is_err(), "the bad batch fails");
+        } else {
+            assert_eq!(result, Ok(()), "room {i} is not failed by another's batch");
+        }
+    }
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, models);
+    store.close();
+}
+
+fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut unplayed = created(&*store, "DDDDDDDDD");
+    step(&*store, &mut unplayed, vec![Write::Closed]).expect("an unplayed room closes");
+    let mut played = created(&*store, "EEEEEEEEE");
+    step(
+        &*store,
+        &mut played,
+        vec![
+            Write::GameStarted(start(1)),
+            Write::Moves {
+                number: 1,
+                first_seq: 0,
+                moves: vec![bid(0, 2)],
+            },
+            Write::GameOver {
+                number: 1,
+                results: results(1),
+            },
+        ],
+    )
+    .expect("a game played to the end");
+    step(&*store, &mut played, vec![Write::Closed]).expect("the played room closes");
+    let open = created(&*store, "FFFFFFFFF");
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![open], "closed rooms are not restored");
+    let record = store
+        .game_record("EEEEEEEEE", 1)
+        .expect("reads")
+        .expect("a closed room's finished game is still served");
+    assert_eq!(record.moves, vec![bid(0, 2)]);
+    store.close();
+}
+
+fn what_was_queued_before_close_is_committed_and_later_commits_are_refused(backend: &dyn Backend) {
+    let store = backend.open();
+    let answers: Vec<_> = (0..20)
+        .map(|i| store.commit(create(&format!("H{i:08}"))))
+        .collect();
+    store.close();
+    for answer in answers {
+        assert_eq!(answer.blocking_recv().expect("an answer"), Ok(()));
+    }
+    assert_eq!(
+        wait(&*store, create("IIIIIIIII")),
+        Err(StorageError::Closed)
+    );
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms.len(), 20, "every acknowledged room is stored");
+    assert!(rooms.iter().all(|r| r.code.starts_with('H')));
+    store.close();
+}
+
+fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut model = created(&*store, "JJJJJJJJJ");
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::GameStarted(start(1)),
+            Write::Moves {
+                number: 1,
+                first_seq: 0,
+                moves: vec![bid(0, 2), bid(1, 3)],
+            },
+            Write::GameOver {
+                number: 1,
+                results: results(1),
+            },
+        ],
+    )
+    .expect("game 1");
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::GameStarted(start(2)),
+            Write::Moves {
+                number: 2,
+                first_seq: 0,
+                moves: vec![bid(1, 6)],
+            },
+        ],
+    )
+    .expect("game 2 starts");
+    let (store, rooms) = restarted(backend, store);
+    assert_eq!(rooms, vec![model]);
+    assert_eq!(
+        rooms[0].game,
+        Some(GameImage {
+            start: start(2),
+            moves: vec![bid(1, 6)],
+            results: None,
+        })
+    );
+    let first = store
+        .game_record("JJJJJJJJJ", 1)
+        .expect("reads")
+        .expect("game 1's record");
+    assert_eq!(first.moves, vec![bid(0, 2), bid(1, 3)]);
+    store.close();
+}
+
+// --- leases: several nodes on one PostgreSQL database ---
+
+#[cfg(feature = "postgres-tests")]
+mod leases {
+    use super::*;
+
+    /// Waits (bounded) until `node` can take `code` over, i.e. its previous owner's lease ran
+    /// out; returns the new epoch.
+    fn take_over(node: &dyn Store, code: &str) -> u64 {
+        for _ in 0..200 {
+            match node.acquire(code) {
+                Ok(epoch) => return epoch,
+                Err(StorageError::Fenced) => std::thread::sleep(Duration::from_millis(25)),
+                Err(e) => panic!("acquire failed: {e}"),
+            }
+        }
+        panic!("the lease of {code} never expired");
+    }
+
+    fn next_move(code: &str, version: u64, seq: u32) -> Batch {
+        Batch {
+            code: code.into(),
+            version,
+            writes: vec![Write::Moves {
+                number: 1,
+                first_seq: seq,
+                moves: vec![bid(0, 2 + seq as u8)],
+            }],
+        }
+    }
+
+    #[test]
+    fn a_stale_owners_write_is_refused_after_another_node_took_the_room() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(300));
+        let b = db.node(Duration::from_secs(60));
+        let mut model = created(&a, "KKKKKKKKK");
+        step(&a, &mut model, vec![Write::GameStarted(start(1))]).expect("a game on node A");
+        assert_eq!(
+            a.epoch("KKKKKKKKK"),
+            Some(1),
+            "creating a room takes its lease"
+        );
+        assert_eq!(
+            b.acquire("KKKKKKKKK"),
+            Err(StorageError::Fenced),
+            "a live lease is not taken"
+        );
+
+        // A is "paused" past its lease; B takes the room over with the next epoch.
+        let epoch = take_over(&b, "KKKKKKKKK");
+        assert_eq!(epoch, 2);
+        assert_eq!(b.epoch("KKKKKKKKK"), Some(2));
+
+        // A wakes up and writes with epoch 1: refused, and nothing of it is stored.
+        assert_eq!(
+            wait(&a, next_move("KKKKKKKKK", 3, 0)),
+            Err(StorageError::Fenced)
+        );
+        assert_eq!(a.health(), Ok(()), "being fenced is not a storage failure");
+        assert_eq!(
+            a.renew_leases(),
+            Ok(vec!["KKKKKKKKK".to_string()]),
+            "A's renewal reports the room lost"
+        );
+        assert_eq!(a.epoch("KKKKKKKKK"), None);
+        // B, the owner, writes.
+        wait(&b, next_move("KKKKKKKKK", 3, 0)).expect("the owner's write");
+        assert_eq!(
+            db.sql("SELECT count(*) FROM moves WHERE code = 'KKKKKKKKK'"),
+            "1",
+            "only the owner's move is stored"
+        );
+        assert_eq!(
+            db.sql("SELECT node || ' ' || epoch FROM leases WHERE code = 'KKKKKKKKK'"),
+            format!("{} 2", b.node())
+        );
+    }
+
+    #[test]
+    fn a_node_paused_past_its_lease_cannot_write_even_if_nobody_took_over() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(200));
+        let mut model = created(&a, "LLLLLLLLL");
+        step(&a, &mut model, vec![Write::GameStarted(start(1))]).expect("a game");
+        for _ in 0..200 {
+            if db.sql("SELECT expires_at <= now() FROM leases WHERE code = 'LLLLLLLLL'") == "t" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert_eq!(
+            wait(&a, next_move("LLLLLLLLL", 3, 0)),
+            Err(StorageError::Fenced)
+        );
+        assert_eq!(a.renew_leases(), Ok(vec!["LLLLLLLLL".to_string()]));
+        assert_eq!(db.sql("SELECT count(*) FROM moves"), "0");
+    }
+
+    #[test]
+    fn rooms_of_a_node_whose_leases_expired_are_restored_by_another() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(300));
+        let mut rooms: Vec<RoomImage> = ["MMMMMMMMM", "NNNNNNNNN", "PPPPPPPPP"]
+            .iter()
+            .map(|code| created(&a, code))
+            .collect();
+        step(&a, &mut rooms[1], vec![Write::GameStarted(start(1))]).expect("a game");
+        let b = db.node(Duration::from_secs(60));
+        assert_eq!(
+            b.load_rooms(),
+            Ok(Vec::new()),
+            "a live node's rooms are not restored elsewhere"
+        );
+        let mut restored = Vec::new();
+        for _ in 0..200 {
+            restored = b.load_rooms().expect("rooms load");
+            if !restored.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert_eq!(
+            restored, rooms,
+            "B restores A's rooms once A's leases ran out"
+        );
+        for room in &rooms {
+            assert_eq!(b.epoch(&room.code), Some(2));
+        }
+        assert_eq!(
+            wait(&a, next_move("NNNNNNNNN", 3, 0)),
+            Err(StorageError::Fenced)
+        );
+    }
+
+    #[test]
+    fn a_drained_node_hands_its_rooms_over_at_once() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_secs(60));
+        let room = created(&a, "QQQQQQQQQ");
+        let b = db.node(Duration::from_secs(60));
+        assert_eq!(b.acquire("QQQQQQQQQ"), Err(StorageError::Fenced));
+        a.close();
+        assert_eq!(
+            b.acquire("QQQQQQQQQ"),
+            Ok(2),
+            "released leases are taken without waiting for them to expire"
+        );
+        assert_eq!(b.load_rooms(), Ok(vec![room]));
+    }
+
+    #[test]
+    fn renewing_every_lease_of_a_node_is_one_statement() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_secs(60));
+        for i in 0..30 {
+            created(&a, &format!("R{i:08}"));
+        }
+        let other = db.node(Duration::from_secs(60));
+        created(&other, "SSSSSSSSS");
+        db.sql("SELECT pg_stat_statements_reset()");
+        assert_eq!(a.renew_leases(), Ok(Vec::new()), "nothing lost");
+        let statements = db.sql(
+            "SELECT calls || ' ' || rows FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query ILIKE '%leases%' AND query NOT ILIKE '%pg_stat_statements%'",
+        );
+        assert_eq!(
+            statements, "1 30",
+            "one statement, called once, renewed the node's 30 leases"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}' AND expires_at > now()",
+                other.node()
+            )),
+            "1",
+            "the other node's lease is its own"
+        );
+    }
+}

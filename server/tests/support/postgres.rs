@@ -1,0 +1,234 @@
+//! A throwaway PostgreSQL cluster for tests: Debian's `postgresql` package, `initdb` and
+//! `pg_ctl` in a fresh temporary directory, listening only on a Unix socket in that
+//! directory (no TCP port to collide with anything), stopped and deleted on drop.
+//!
+//! PostgreSQL refuses to run as root, so when the tests run as root (CI, containers) the
+//! cluster runs as the `postgres` system user the Debian package creates (`runuser`), and the
+//! directory is made that user's. The cluster's superuser is `perudo`, trusted on the socket.
+//!
+//! These tests are compiled only with the `postgres-tests` feature, which `scripts/test.sh`
+//! turns on (`--all-features`): there a missing PostgreSQL is a loud failure, never a skip;
+//! without the feature (`cargo test` on a machine without PostgreSQL) they are not built.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// The database superuser of every test cluster.
+pub const SUPERUSER: &str = "perudo";
+/// The port number of the socket file's name (`.s.PGSQL.5432`); no TCP port is opened.
+const PORT: u16 = 5432;
+
+/// A running cluster. Dropping it stops the server (`pg_ctl stop -m fast`) and deletes its
+/// directory.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    /// The system user the server runs as (`postgres` when the tests run as root).
+    run_as: Option<String>,
+    databases: AtomicU32,
+}
+
+/// Where Debian installs the server programs: `/usr/lib/postgresql/<major>/bin`, the newest
+/// major. `PERUDO_PG_BIN` overrides it.
+fn find_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PERUDO_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "the PostgreSQL tests need Debian's `postgresql` package (initdb and pg_ctl under \
+             /usr/lib/postgresql/<major>/bin, or set PERUDO_PG_BIN); install it with \
+             `sudo apt-get install -y postgresql`, or run scripts/test.sh, which does"
+        ),
+    }
+}
+
+fn is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("`id -u` runs");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+fn check(what: &str, out: std::io::Result<Output>) -> Output {
+    let out = out.unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Cluster {
+    /// Creates and starts a cluster in a fresh temporary directory; panics, saying what is
+    /// missing, if it cannot.
+    pub fn start() -> Cluster {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let bin = find_bin();
+        let run_as = is_root().then(|| "postgres".to_string());
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temporary directory for the cluster");
+        if let Some(user) = &run_as {
+            check(
+                "chown (the cluster's directory to its system user)",
+                Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .arg(&dir)
+                    .output(),
+            );
+        }
+        let cluster = Cluster {
+            dir,
+            bin,
+            run_as,
+            databases: AtomicU32::new(0),
+        };
+        let data = cluster.data();
+        check(
+            "initdb",
+            cluster
+                .program("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync"])
+                .output(),
+        );
+        // Only the socket in our directory; pg_stat_statements lets tests count statements.
+        let options = format!(
+            "-c listen_addresses='' -k {} -p {PORT} -c shared_preload_libraries=pg_stat_statements \
+             -c max_connections=200",
+            cluster.dir.display()
+        );
+        check(
+            "pg_ctl start",
+            cluster
+                .program("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(cluster.dir.join("server.log"))
+                .args(["-o", &options, "-w", "-t", "60", "start"])
+                .output(),
+        );
+        cluster
+    }
+
+    /// One cluster shared by the tests that run at the same time in this process; it stops
+    /// when the last of them drops its `Arc` (statics are never dropped).
+    pub fn shared() -> Arc<Cluster> {
+        static SHARED: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cluster) = shared.upgrade() {
+            return cluster;
+        }
+        let cluster = Arc::new(Cluster::start());
+        *shared = Arc::downgrade(&cluster);
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The socket's directory: the `host` of a connection string.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn program(&self, name: &str) -> Command {
+        let path = self.bin.join(name);
+        match &self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(path);
+                command
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// A connection string (key=value form) for `database`.
+    pub fn conninfo(&self, database: &str) -> String {
+        format!(
+            "host={} port={PORT} user={SUPERUSER} dbname={database}",
+            self.dir.display()
+        )
+    }
+
+    /// Creates a fresh, empty database with `pg_stat_statements` and returns its connection
+    /// string.
+    pub fn database(&self) -> String {
+        let name = format!("t{}", self.databases.fetch_add(1, Ordering::Relaxed));
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.psql(&name, "CREATE EXTENSION pg_stat_statements");
+        self.conninfo(&name)
+    }
+
+    /// Runs `sql` in `database` with psql and returns what it printed (unaligned, no headers).
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = check(
+            &format!("psql {sql:?}"),
+            Command::new(self.bin.join("psql"))
+                .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+                .arg(&self.dir)
+                .args([
+                    "-p",
+                    &PORT.to_string(),
+                    "-U",
+                    SUPERUSER,
+                    "-d",
+                    database,
+                    "-c",
+                    sql,
+                ])
+                .output(),
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let stopped = self
+            .program("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "60", "stop"])
+            .output();
+        match stopped {
+            Ok(out) if out.status.success() => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+            // Keep the directory (and its server.log) to look at.
+            Ok(out) => eprintln!(
+                "pg_ctl stop failed for {}: {}",
+                self.dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cannot run pg_ctl stop: {e}"),
+        }
+    }
+}
