@@ -222,6 +222,21 @@ pub struct StorageArgs {
     #[arg(long, env = "PERUDO_DB_MAX_PAGES",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_pages: Option<u32>,
+    /// A PostgreSQL database to keep rooms in instead of the SQLite file, shared by every
+    /// node that runs with the same URL: `postgres://user:password@host/perudo` or
+    /// `host=/run/postgresql dbname=perudo`. Unset: the SQLite file (`db`).
+    #[arg(long, env = "PERUDO_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Milliseconds a node's lease on a room lasts without being renewed (with
+    /// `database-url`): a node that stops renewing loses its rooms after this, and their
+    /// writes are refused. Renewed every third of it, in one statement for all rooms.
+    #[arg(long, env = "PERUDO_LEASE_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=600_000))]
+    pub lease_ms: u64,
+    /// Most connections this node opens to the PostgreSQL database (with `database-url`).
+    #[arg(long, env = "PERUDO_DATABASE_POOL", default_value_t = 16,
+          value_parser = RangedU64ValueParser::<usize>::new().range(2..=1000))]
+    pub database_pool: usize,
 }
 
 /// The rooms' defaults, written once in `RoomSettings::default`.

@@ -403,6 +403,9 @@ pub fn describe(settings: &[Setting]) -> String {
     for setting in settings {
         let value = match setting.values.as_slice() {
             [] => None,
+            [one] if setting.key == "database_url" => {
+                Some(setting.kind.toml(&redact_password(one)))
+            }
             [one] => Some(setting.kind.toml(one)),
             many => Some(format!(
                 "[{}]",
@@ -426,6 +429,27 @@ pub fn describe(settings: &[Setting]) -> String {
     out
 }
 
+/// A PostgreSQL connection string with its password replaced, for printing: the URL form's
+/// `:password@`, or the key=value form's `password=...`.
+pub fn redact_password(text: &str) -> String {
+    if let Ok(mut url) = reqwest::Url::parse(text)
+        && url.password().is_some()
+    {
+        let _ = url.set_password(Some("REDACTED"));
+        return url.to_string();
+    }
+    text.split(' ')
+        .map(|pair| {
+            if pair.trim_start().starts_with("password=") {
+                "password=REDACTED"
+            } else {
+                pair
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What `perudo serve` runs with, built from its settings by [`runtime`]: everything but what
 /// needs the running process (the bound address for a default public URL, the open store).
 #[derive(Debug)]
@@ -436,9 +460,20 @@ pub struct Runtime {
     /// The server's settings; its `store` is `None` and `rooms.public_url` empty until
     /// `perudo serve` opens the database and binds.
     pub server: crate::ServerConfig,
-    /// The SQLite database to open, or `None` for memory only.
-    pub sqlite: Option<crate::store::SqliteOptions>,
+    /// Where rooms are kept.
+    pub storage: Storage,
     pub shutdown_grace: std::time::Duration,
+}
+
+/// Where `perudo serve` keeps its rooms.
+#[derive(Debug)]
+pub enum Storage {
+    /// Memory only (`--storage memory`).
+    Memory,
+    /// The SQLite file (the default).
+    Sqlite(crate::store::SqliteOptions),
+    /// A PostgreSQL database shared by the nodes (`--database-url`).
+    Postgres(crate::store::PostgresOptions),
 }
 
 /// A `serve` setting, or a combination of them, that the server cannot run with.
@@ -476,12 +511,32 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
     {
         limits.allowed_origins = vec![origin];
     }
-    let sqlite = match args.store.storage {
-        crate::cli::StorageKind::Memory => None,
-        crate::cli::StorageKind::Sqlite => Some(crate::store::SqliteOptions {
+    let retention = Duration::from_secs(u64::from(args.store.game_retention_days) * 86_400);
+    let storage = match (args.store.storage, &args.store.database_url) {
+        (crate::cli::StorageKind::Memory, Some(_)) => {
+            return Err(InvalidSettings(
+                "`storage = memory` keeps rooms in memory only, and `database-url` in \
+                 PostgreSQL: set one of them"
+                    .into(),
+            ));
+        }
+        (crate::cli::StorageKind::Memory, None) => Storage::Memory,
+        (crate::cli::StorageKind::Sqlite, Some(url)) => {
+            url.parse::<tokio_postgres::Config>().map_err(|e| {
+                InvalidSettings(format!("`database-url` is not a PostgreSQL URL: {e}"))
+            })?;
+            let lease = Duration::from_millis(args.store.lease_ms);
+            let mut options = crate::store::PostgresOptions::new(url.clone());
+            options.pool_size = args.store.database_pool;
+            options.retention = retention;
+            options.lease = lease;
+            options.renew_every = Some(lease / 3);
+            Storage::Postgres(options)
+        }
+        (crate::cli::StorageKind::Sqlite, None) => Storage::Sqlite(crate::store::SqliteOptions {
             path: args.store.db.clone(),
             sync: args.store.db_sync,
-            retention: Duration::from_secs(u64::from(args.store.game_retention_days) * 86_400),
+            retention,
             max_pages: args.store.db_max_pages,
         }),
     };
@@ -513,7 +568,7 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
         listen: args.listen,
         public_url,
         server,
-        sqlite,
+        storage,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
     })
 }

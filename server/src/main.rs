@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use perudo_server::cli::{Command, LogFormat};
+use perudo_server::config::Storage;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -151,7 +152,7 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
         listen,
         public_url,
         server: mut config,
-        sqlite,
+        storage,
         shutdown_grace,
     } = runtime;
     // Before the store opens, so its writer's first commits are measured too.
@@ -168,11 +169,24 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
                 .unwrap_or_default()
         )
     });
-    if let Some(options) = sqlite {
-        let path = options.path.clone();
-        let store = perudo_server::store::SqliteStore::open(options)
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        config.store = Some(std::sync::Arc::new(store));
+    match storage {
+        Storage::Memory => {}
+        Storage::Sqlite(options) => {
+            let path = options.path.clone();
+            let store = perudo_server::store::SqliteStore::open(options)
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
+            config.store = Some(std::sync::Arc::new(store));
+        }
+        Storage::Postgres(options) => {
+            // Connecting and migrating wait on the network: off the runtime's workers.
+            let store = tokio::task::spawn_blocking(move || {
+                perudo_server::store::PostgresStore::open(options)
+            })
+            .await
+            .context("the store's opening panicked")?
+            .context("cannot open the PostgreSQL database (database-url)")?;
+            config.store = Some(std::sync::Arc::new(store));
+        }
     }
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();

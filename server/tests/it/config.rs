@@ -738,3 +738,73 @@ fn the_public_url_is_the_share_links_base_only_when_given() {
     );
     assert_eq!(serve(&[]).server.share_base_url, None);
 }
+
+/// `database-url` (flag, variable or TOML key, as every setting) moves the rooms to
+/// PostgreSQL; with nothing set `perudo serve` stays on its SQLite file. A bad URL, or asking
+/// for memory and PostgreSQL at once, is refused; the password is never printed.
+#[test]
+fn the_database_url_chooses_postgresql_and_nothing_set_stays_on_sqlite() {
+    use perudo_server::config::Storage;
+    let serve = |args: &[&str]| {
+        let parsed =
+            config::parse_from(["perudo", "serve"].iter().chain(args)).expect("the settings parse");
+        match parsed.cli.command {
+            perudo_server::cli::Command::Serve(serve) => config::runtime(&serve),
+            _ => panic!("not serve"),
+        }
+    };
+    match serve(&[]).expect("the defaults").storage {
+        Storage::Sqlite(options) => assert_eq!(options.path, Path::new("perudo.db")),
+        other => panic!("nothing set is SQLite, got {other:?}"),
+    }
+    let url = "postgres://perudo:secret@db.example.org/perudo";
+    match serve(&["--database-url", url, "--lease-ms", "3000"])
+        .expect("a PostgreSQL URL")
+        .storage
+    {
+        Storage::Postgres(options) => {
+            assert_eq!(options.url, url);
+            assert_eq!(options.lease, Duration::from_secs(3));
+            assert_eq!(options.renew_every, Some(Duration::from_secs(1)));
+            assert_eq!(options.pool_size, 16);
+        }
+        other => panic!("database-url is PostgreSQL, got {other:?}"),
+    }
+    let file = ConfigFile::new(
+        "database-url",
+        "database_url = \"host=/run/postgresql dbname=perudo\"\ndatabase_pool = 4\n",
+    );
+    match serve(&["--config", file.path()])
+        .expect("the file's URL")
+        .storage
+    {
+        Storage::Postgres(options) => {
+            assert_eq!(options.url, "host=/run/postgresql dbname=perudo");
+            assert_eq!(options.pool_size, 4);
+        }
+        other => panic!("the TOML key is PostgreSQL too, got {other:?}"),
+    }
+    let error = serve(&["--storage", "memory", "--database-url", url]).expect_err("both");
+    assert!(error.to_string().contains("set one of them"), "{error}");
+    let error = serve(&["--database-url", "postgres://db.example.org:port/perudo"])
+        .expect_err("a bad port");
+    assert!(
+        error
+            .to_string()
+            .contains("`database-url` is not a PostgreSQL URL"),
+        "{error}"
+    );
+
+    // From the environment, and printed without its password.
+    let settings = effective(&[], &[("PERUDO_DATABASE_URL", url)]);
+    assert_setting(
+        &settings,
+        "database_url",
+        "\"postgres://perudo:REDACTED@db.example.org/perudo\"",
+        "the environment variable PERUDO_DATABASE_URL",
+    );
+    let out = check_config(&[], &[("PERUDO_DATABASE_URL", "host=db password=secret")]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains("secret"), "{printed}");
+    assert!(printed.contains("password=REDACTED"), "{printed}");
+}
