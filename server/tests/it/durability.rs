@@ -1253,3 +1253,93 @@ async fn a_finished_game_is_served_verified_and_backed_up() {
     drop(restored);
     drop(server);
 }
+
+// ---- 6. the same binary on PostgreSQL (`--database-url`) ------------------------------------
+
+/// `perudo serve --database-url` against a throwaway cluster: a drained node (SIGTERM) hands
+/// its room over at once, a killed one (SIGKILL) once its lease ran out, each time at the next
+/// epoch; `/readyz` follows the database.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_room_outlives_its_node_and_readyz_follows_the_database() {
+    let dir = Scratch::new("postgres");
+    let db = dir.path("unused.db");
+    let mut cluster = Some(crate::pg::Cluster::start());
+    let url = cluster.as_ref().expect("a cluster").database();
+    let sql = |q: &str| {
+        let cluster = cluster.as_ref().expect("a cluster");
+        cluster.psql(url.rsplit("dbname=").next().expect("a dbname"), q)
+    };
+    let flags = ["--database-url", url.as_str(), "--lease-ms", "1000"];
+
+    let mut first = Binary::start(&dir, &db, &flags).await;
+    assert_eq!(first.get("/readyz").await.status, 200);
+    let (code, mut clients) = first.room("Ana", &[], &[BotLevel::Normal]).await;
+    clients[0].ack(Request::Start).await;
+    assert_eq!(
+        sql(&format!("SELECT count(*) FROM games WHERE code = '{code}'")),
+        "1"
+    );
+    assert_eq!(
+        sql(&format!("SELECT epoch FROM leases WHERE code = '{code}'")),
+        "1"
+    );
+
+    // Drained: the lease is released, so the next node takes the room without waiting.
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(15)).await.success());
+    assert_eq!(
+        sql(&format!(
+            "SELECT count(*) FROM leases WHERE code = '{code}' AND expires_at > now()"
+        )),
+        "0",
+        "a drained node holds no live lease"
+    );
+    let mut second = Binary::start(&dir, &db, &flags).await;
+    assert!(
+        second
+            .log_text()
+            .contains("restored rooms from storage rooms=1"),
+        "{}",
+        second.log_text()
+    );
+    assert_eq!(second.get(&format!("/api/rooms/{code}")).await.status, 200);
+    assert_eq!(
+        sql(&format!("SELECT epoch FROM leases WHERE code = '{code}'")),
+        "2"
+    );
+
+    // Killed: its lease runs out (bounded wait), then the next node restores the room.
+    second.kill();
+    for _ in 0..400 {
+        if sql("SELECT count(*) FROM leases WHERE expires_at > now()") == "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let third = Binary::start(&dir, &db, &flags).await;
+    assert!(
+        third
+            .log_text()
+            .contains("restored rooms from storage rooms=1"),
+        "{}",
+        third.log_text()
+    );
+    assert_eq!(
+        sql(&format!("SELECT epoch FROM leases WHERE code = '{code}'")),
+        "3"
+    );
+    assert_eq!(third.get("/readyz").await.status, 200);
+
+    // The database goes away: readiness says so within a few lease renewals.
+    drop(cluster.take());
+    let mut ready = 200;
+    for _ in 0..500 {
+        ready = third.get("/readyz").await.status;
+        if ready != 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ready, 503, "/readyz reports the database gone");
+}

@@ -13,6 +13,9 @@ mod config;
 mod durability;
 mod game;
 mod hostile;
+#[cfg(feature = "postgres-tests")]
+#[path = "../support/postgres.rs"]
+mod pg;
 mod reconnect;
 mod rejections;
 mod release;
