@@ -65,6 +65,18 @@ pub enum Command {
         /// Where to write the copy (must not exist).
         to: PathBuf,
     },
+    /// Copy every room, game and move of an SQLite database into an empty PostgreSQL
+    /// database (migrating its schema first), in one transaction: the way from one machine
+    /// to several. Stop the server using the SQLite file first; then start the nodes with
+    /// `--database-url`.
+    Migrate {
+        /// The SQLite database to copy from.
+        #[arg(long, env = "PERUDO_DB", default_value = "perudo.db")]
+        db: PathBuf,
+        /// The PostgreSQL database to copy into (see `serve --database-url`).
+        #[arg(long, env = "PERUDO_DATABASE_URL")]
+        database_url: String,
+    },
     /// Print docs/CONFIG.md, the reference of every `serve` setting, generated from this
     /// command line definition.
     #[command(hide = true)]

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => ("info", args.log_format),
         Command::Verify { .. }
         | Command::Backup { .. }
+        | Command::Migrate { .. }
         | Command::Admin(_)
         | Command::Check { .. }
         | Command::ConfigDocs => ("warn", LogFormat::Text),
@@ -66,6 +67,25 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(args) => admin(args).await,
+        Command::Migrate { db, database_url } => {
+            let copied = perudo_server::store::copy_from_sqlite(&db, &database_url)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot copy {} into {}",
+                        db.display(),
+                        perudo_server::config::redact_password(&database_url)
+                    )
+                })?;
+            println!(
+                "copied {} rooms, {} games and {} moves from {} into PostgreSQL",
+                copied.rooms,
+                copied.games,
+                copied.moves,
+                db.display()
+            );
+            Ok(())
+        }
         Command::Backup { db, to } => {
             perudo_server::store::backup(&db, &to)
                 .with_context(|| format!("cannot back up {} to {}", db.display(), to.display()))?;

@@ -32,7 +32,7 @@ use crate::ids::TokenHash;
 use crate::record::GameRecord;
 
 mod postgres;
-pub use postgres::{PostgresOptions, PostgresStore, node_name};
+pub use postgres::{Copied, PostgresOptions, PostgresStore, copy_from_sqlite, node_name};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn unix_ms() -> i64 {

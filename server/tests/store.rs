@@ -730,3 +730,147 @@ mod leases {
         );
     }
 }
+
+/// The PostgreSQL twin of the SQLite store's `meta.schema` check: a database migrated by a
+/// newer release is refused before anything is written to it.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
+    let db = Postgres::new();
+    db.node(Duration::from_secs(60)).close();
+    db.sql(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+         VALUES (99, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+    );
+    let mut options = perudo_server::store::PostgresOptions::new(db.url.clone());
+    options.renew_every = None;
+    let error = perudo_server::store::PostgresStore::open(options).expect_err("a newer schema");
+    assert_eq!(
+        error,
+        StorageError::NewerSchema {
+            found: 99,
+            known: 1
+        }
+    );
+    assert!(error.to_string().contains("newer release"), "{error}");
+    assert_eq!(
+        db.sql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
+        ),
+        "1,99"
+    );
+}
+
+// --- `perudo migrate`: from one SQLite file to PostgreSQL ---
+
+#[cfg(feature = "postgres-tests")]
+mod migrate {
+    use super::*;
+    use std::process::{Command, Output};
+
+    fn perudo_migrate(db: &std::path::Path, url: &str) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_perudo"));
+        command
+            .arg("migrate")
+            .arg("--db")
+            .arg(db)
+            .args(["--database-url", url]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PERUDO_") {
+                command.env_remove(name);
+            }
+        }
+        command.output().expect("run perudo migrate")
+    }
+
+    #[test]
+    fn perudo_migrate_copies_every_room_game_and_move_once() {
+        let source = Sqlite::new("migrate");
+        let store = source.open();
+        let store = &*store;
+        created(store, "TTTTTTTTT");
+        let mut running = created(store, "UUUUUUUUU");
+        step(
+            store,
+            &mut running,
+            vec![
+                Write::GameStarted(start(1)),
+                Write::Moves {
+                    number: 1,
+                    first_seq: 0,
+                    moves: vec![bid(0, 2), bid(1, 3)],
+                },
+                Write::Clock(Some(ClockImage {
+                    seat: 0,
+                    limit_at_ms: 1_767_225_700_000,
+                })),
+            ],
+        )
+        .expect("a running game");
+        let mut finished = created(store, "VVVVVVVVV");
+        step(
+            store,
+            &mut finished,
+            vec![
+                Write::GameStarted(start(1)),
+                Write::Moves {
+                    number: 1,
+                    first_seq: 0,
+                    moves: vec![bid(0, 4)],
+                },
+                Write::GameOver {
+                    number: 1,
+                    results: results(1),
+                },
+            ],
+        )
+        .expect("a finished game");
+        step(store, &mut finished, vec![Write::Closed]).expect("closed after it");
+        let record = store
+            .game_record("VVVVVVVVV", 1)
+            .expect("reads")
+            .expect("a record");
+        let mut rooms = store.load_rooms().expect("rooms");
+        rooms.sort_by(|a, b| a.code.cmp(&b.code));
+        store.close();
+        let db_file = source.dir.join("perudo.db");
+
+        let target = Postgres::new();
+        // A missing file is refused before PostgreSQL is touched.
+        let missing = perudo_migrate(&source.dir.join("nope.db"), &target.url);
+        assert!(!missing.status.success());
+        assert!(
+            String::from_utf8_lossy(&missing.stderr).contains("no database at"),
+            "{}",
+            String::from_utf8_lossy(&missing.stderr)
+        );
+        assert_eq!(target.sql("SELECT to_regclass('rooms') IS NULL"), "t");
+
+        let copied = perudo_migrate(&db_file, &target.url);
+        let stdout = String::from_utf8_lossy(&copied.stdout);
+        assert!(
+            copied.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&copied.stderr)
+        );
+        assert!(
+            stdout.contains("copied 3 rooms, 2 games and 3 moves"),
+            "{stdout}"
+        );
+        let node = target.node(Duration::from_secs(60));
+        let mut restored = node.load_rooms().expect("rooms load from PostgreSQL");
+        restored.sort_by(|a, b| a.code.cmp(&b.code));
+        assert_eq!(
+            restored, rooms,
+            "the same open rooms, games, moves and clocks"
+        );
+        assert_eq!(node.game_record("VVVVVVVVV", 1), Ok(Some(record)));
+
+        // Twice is refused, and changes nothing.
+        let again = perudo_migrate(&db_file, &target.url);
+        assert!(!again.status.success());
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(stderr.contains("already holds 3 rooms"), "{stderr}");
+        assert_eq!(target.sql("SELECT count(*) FROM moves"), "3");
+    }
+}

@@ -257,15 +257,20 @@ fn block_on<T: Send + 'static>(
 
 async fn migrate(pool: Pool) -> Result<(), StorageError> {
     let mut conn = pool.get().await?;
+    migrate_client(&mut conn).await
+}
+
+/// Applies the migrations this build carries, under the migration lock.
+async fn migrate_client(conn: &mut tokio_postgres::Client) -> Result<(), StorageError> {
     conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    let result = migrate_locked(&mut conn).await;
+    let result = migrate_locked(conn).await;
     conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
     result
 }
 
-async fn migrate_locked(conn: &mut Object) -> Result<(), StorageError> {
+async fn migrate_locked(conn: &mut tokio_postgres::Client) -> Result<(), StorageError> {
     let runner = embedded::migrations::runner();
     let known = runner
         .get_migrations()
@@ -296,9 +301,8 @@ async fn migrate_locked(conn: &mut Object) -> Result<(), StorageError> {
             known: known as u32,
         });
     }
-    let client: &mut tokio_postgres::Client = &mut *conn;
     let report = runner
-        .run_async(client)
+        .run_async(conn)
         .await
         .map_err(|e| StorageError::Database(format!("migrating the schema: {e}")))?;
     for migration in report.applied_migrations() {
@@ -946,4 +950,195 @@ impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// What `perudo migrate` copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copied {
+    pub rooms: u64,
+    pub games: u64,
+    pub moves: u64,
+}
+
+/// Rows copied per statement.
+const COPY_CHUNK: usize = 1000;
+
+/// Copies every room, game and move of the SQLite database at `from` (which must not be in
+/// use by a server) into the PostgreSQL database at `url`, migrating its schema first, in one
+/// transaction: all or nothing. The PostgreSQL database must hold no rooms yet. The rows are
+/// copied as stored (the JSON byte for byte), after checking that each decodes.
+pub async fn copy_from_sqlite(from: &std::path::Path, url: &str) -> Result<Copied, StorageError> {
+    use rusqlite::{Connection, OpenFlags};
+    if !from.exists() {
+        return Err(StorageError::Database(format!(
+            "no database at {}",
+            from.display()
+        )));
+    }
+    let sqlite = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    super::check_schema(&sqlite)?;
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+    let (mut client, connection) = config.connect(NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let result = copy_rows(&sqlite, &mut client).await;
+    drop(client);
+    let _ = connection.await;
+    result
+}
+
+async fn copy_rows(
+    sqlite: &rusqlite::Connection,
+    client: &mut tokio_postgres::Client,
+) -> Result<Copied, StorageError> {
+    migrate_client(client).await?;
+    let tx = client.transaction().await?;
+    // Taken before the check, so two copies at once cannot both find the database empty.
+    tx.execute("LOCK TABLE rooms IN EXCLUSIVE MODE", &[])
+        .await?;
+    let present: i64 = tx
+        .query_one("SELECT count(*) FROM rooms", &[])
+        .await?
+        .get(0);
+    if present > 0 {
+        return Err(StorageError::Database(format!(
+            "the PostgreSQL database already holds {present} rooms: perudo migrate copies into \
+             an empty database only"
+        )));
+    }
+
+    type RoomRow = (String, i64, i64, i64, String, Option<String>, Option<i64>);
+    let mut stmt = sqlite.prepare(
+        "SELECT code, created_ms, updated_ms, version, lobby, clock, closed_ms FROM rooms",
+    )?;
+    let rooms: Vec<RoomRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    for row in &rooms {
+        serde_json::from_str::<super::LobbyImage>(&row.4)?;
+        if let Some(clock) = &row.5 {
+            serde_json::from_str::<super::ClockImage>(clock)?;
+        }
+    }
+    for chunk in rooms.chunks(COPY_CHUNK) {
+        let column = |f: fn(&RoomRow) -> String| chunk.iter().map(f).collect::<Vec<_>>();
+        let codes = column(|r| r.0.clone());
+        let lobbies = column(|r| r.4.clone());
+        let created: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+        let updated: Vec<i64> = chunk.iter().map(|r| r.2).collect();
+        let versions: Vec<i64> = chunk.iter().map(|r| r.3).collect();
+        let clocks: Vec<Option<String>> = chunk.iter().map(|r| r.5.clone()).collect();
+        let closed: Vec<Option<i64>> = chunk.iter().map(|r| r.6).collect();
+        tx.execute(
+            "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby, clock, closed_ms) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], \
+             $5::text[], $6::text[], $7::bigint[])",
+            &[
+                &codes, &created, &updated, &versions, &lobbies, &clocks, &closed,
+            ],
+        )
+        .await?;
+    }
+
+    type GameRow = (
+        String,
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+    );
+    let mut stmt = sqlite.prepare(
+        "SELECT code, number, config, names, seed, started_ms, finished_ms, results FROM games",
+    )?;
+    let games: Vec<GameRow> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    for row in &games {
+        serde_json::from_str::<perudo_core::GameConfig>(&row.2)?;
+        serde_json::from_str::<Vec<String>>(&row.3)?;
+        if let Some(results) = &row.7 {
+            serde_json::from_str::<perudo_protocol::GameResults>(results)?;
+        }
+    }
+    for chunk in games.chunks(COPY_CHUNK) {
+        let codes: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+        let numbers: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+        let configs: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+        let names: Vec<&str> = chunk.iter().map(|r| r.3.as_str()).collect();
+        let seeds: Vec<&str> = chunk.iter().map(|r| r.4.as_str()).collect();
+        let started: Vec<i64> = chunk.iter().map(|r| r.5).collect();
+        let finished: Vec<Option<i64>> = chunk.iter().map(|r| r.6).collect();
+        let results: Vec<Option<&str>> = chunk.iter().map(|r| r.7.as_deref()).collect();
+        tx.execute(
+            "INSERT INTO games (code, number, config, names, seed, started_ms, finished_ms, \
+             results) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], \
+             $5::text[], $6::bigint[], $7::bigint[], $8::text[])",
+            &[
+                &codes, &numbers, &configs, &names, &seeds, &started, &finished, &results,
+            ],
+        )
+        .await?;
+    }
+
+    let mut stmt = sqlite.prepare("SELECT code, number, seq, move, at_ms FROM moves")?;
+    let mut rows = stmt.query([])?;
+    let mut moves = 0u64;
+    let mut chunk: Vec<(String, i64, i64, String, i64)> = Vec::with_capacity(COPY_CHUNK);
+    loop {
+        let row = rows.next()?;
+        if let Some(row) = row {
+            let text: String = row.get(3)?;
+            serde_json::from_str::<perudo_core::Move>(&text)?;
+            chunk.push((row.get(0)?, row.get(1)?, row.get(2)?, text, row.get(4)?));
+        }
+        if chunk.len() == COPY_CHUNK || (row.is_none() && !chunk.is_empty()) {
+            let codes: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
+            let numbers: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+            let seqs: Vec<i64> = chunk.iter().map(|r| r.2).collect();
+            let texts: Vec<&str> = chunk.iter().map(|r| r.3.as_str()).collect();
+            let at: Vec<i64> = chunk.iter().map(|r| r.4).collect();
+            tx.execute(
+                "INSERT INTO moves (code, number, seq, move, at_ms) SELECT * FROM \
+                 unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])",
+                &[&codes, &numbers, &seqs, &texts, &at],
+            )
+            .await?;
+            moves += chunk.len() as u64;
+            chunk.clear();
+        }
+        if row.is_none() {
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(Copied {
+        rooms: rooms.len() as u64,
+        games: games.len() as u64,
+        moves,
+    })
 }
