@@ -920,6 +920,9 @@ pub struct MemoryStore {
     rooms: Mutex<std::collections::BTreeMap<String, MemoryRoom>>,
     /// While set, every commit fails with [`StorageError::Full`].
     pub fail: AtomicBool,
+    /// While set, every commit is refused with [`StorageError::Fenced`] (another node took
+    /// the rooms over).
+    pub fenced: AtomicBool,
     commits: std::sync::atomic::AtomicU64,
 }
 
@@ -949,6 +952,9 @@ impl MemoryStore {
     fn apply(&self, batch: Batch) -> Result<(), StorageError> {
         if self.fail.load(Ordering::Relaxed) {
             return Err(StorageError::Full);
+        }
+        if self.fenced.load(Ordering::Relaxed) {
+            return Err(StorageError::Fenced);
         }
         let mut rooms = self.rooms.lock().expect("memory store lock");
         let mut room = match rooms.get(&batch.code) {

@@ -568,46 +568,75 @@ mod leases {
         panic!("the lease of {code} never expired");
     }
 
-    fn next_move(code: &str, version: u64, seq: u32) -> Batch {
+    /// A lobby change: a write that needs the room's lease.
+    fn renamed(code: &str, version: u64) -> Batch {
         Batch {
             code: code.into(),
             version,
-            writes: vec![Write::Moves {
-                number: 1,
-                first_seq: seq,
-                moves: vec![bid(0, 2 + seq as u8)],
-            }],
+            writes: vec![Write::Lobby(lobby(&["Ana", "Bea", "Cid"]))],
         }
+    }
+
+    /// Creates a room on `node`, with a game when `game`, in one batch: a batch that creates
+    /// its room takes the lease and cannot be fenced, however short the lease is.
+    fn created_with(node: &dyn Store, code: &str, game: bool) -> RoomImage {
+        let mut writes = vec![Write::CreateRoom(lobby(&["Ana", "Bea"]))];
+        if game {
+            writes.push(Write::GameStarted(start(1)));
+        }
+        let batch = Batch {
+            code: code.into(),
+            version: 1,
+            writes: writes.clone(),
+        };
+        wait(node, batch).expect("the room is stored");
+        let mut image = RoomImage {
+            code: code.into(),
+            version: 1,
+            lobby: lobby(&[]),
+            game: None,
+            clock: None,
+        };
+        for write in writes {
+            image.apply(write);
+        }
+        image
+    }
+
+    /// Waits (bounded) until every lease of `node` has expired on the database's clock.
+    fn until_expired(db: &Postgres, node: &str) {
+        for _ in 0..400 {
+            let live = db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{node}' AND expires_at > now()"
+            ));
+            if live == "0" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the leases of {node} never expired");
     }
 
     #[test]
     fn a_stale_owners_write_is_refused_after_another_node_took_the_room() {
         let db = Postgres::new();
+        // A's leases last 300 ms and A never renews: A is "paused" from the start.
         let a = db.node(Duration::from_millis(300));
         let b = db.node(Duration::from_secs(60));
-        let mut model = created(&a, "KKKKKKKKK");
-        step(&a, &mut model, vec![Write::GameStarted(start(1))]).expect("a game on node A");
+        created_with(&a, "KKKKKKKKK", true);
         assert_eq!(
             a.epoch("KKKKKKKKK"),
             Some(1),
             "creating a room takes its lease"
         );
-        assert_eq!(
-            b.acquire("KKKKKKKKK"),
-            Err(StorageError::Fenced),
-            "a live lease is not taken"
-        );
 
-        // A is "paused" past its lease; B takes the room over with the next epoch.
+        // B takes the room over, at the next epoch, once A's lease ran out.
         let epoch = take_over(&b, "KKKKKKKKK");
         assert_eq!(epoch, 2);
         assert_eq!(b.epoch("KKKKKKKKK"), Some(2));
 
         // A wakes up and writes with epoch 1: refused, and nothing of it is stored.
-        assert_eq!(
-            wait(&a, next_move("KKKKKKKKK", 3, 0)),
-            Err(StorageError::Fenced)
-        );
+        assert_eq!(wait(&a, renamed("KKKKKKKKK", 2)), Err(StorageError::Fenced));
         assert_eq!(a.health(), Ok(()), "being fenced is not a storage failure");
         assert_eq!(
             a.renew_leases(),
@@ -615,12 +644,15 @@ mod leases {
             "A's renewal reports the room lost"
         );
         assert_eq!(a.epoch("KKKKKKKKK"), None);
-        // B, the owner, writes.
-        wait(&b, next_move("KKKKKKKKK", 3, 0)).expect("the owner's write");
         assert_eq!(
-            db.sql("SELECT count(*) FROM moves WHERE code = 'KKKKKKKKK'"),
-            "1",
-            "only the owner's move is stored"
+            db.sql("SELECT version FROM rooms WHERE code = 'KKKKKKKKK'"),
+            "1"
+        );
+        // B, the owner, writes.
+        wait(&b, renamed("KKKKKKKKK", 3)).expect("the owner's write");
+        assert_eq!(
+            db.sql("SELECT version FROM rooms WHERE code = 'KKKKKKKKK'"),
+            "3"
         );
         assert_eq!(
             db.sql("SELECT node || ' ' || epoch FROM leases WHERE code = 'KKKKKKKKK'"),
@@ -632,45 +664,32 @@ mod leases {
     fn a_node_paused_past_its_lease_cannot_write_even_if_nobody_took_over() {
         let db = Postgres::new();
         let a = db.node(Duration::from_millis(200));
-        let mut model = created(&a, "LLLLLLLLL");
-        step(&a, &mut model, vec![Write::GameStarted(start(1))]).expect("a game");
-        for _ in 0..200 {
-            if db.sql("SELECT expires_at <= now() FROM leases WHERE code = 'LLLLLLLLL'") == "t" {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        assert_eq!(
-            wait(&a, next_move("LLLLLLLLL", 3, 0)),
-            Err(StorageError::Fenced)
-        );
+        created_with(&a, "LLLLLLLLL", true);
+        until_expired(&db, a.node());
+        assert_eq!(wait(&a, renamed("LLLLLLLLL", 2)), Err(StorageError::Fenced));
         assert_eq!(a.renew_leases(), Ok(vec!["LLLLLLLLL".to_string()]));
-        assert_eq!(db.sql("SELECT count(*) FROM moves"), "0");
+        assert_eq!(
+            db.sql("SELECT version FROM rooms WHERE code = 'LLLLLLLLL'"),
+            "1"
+        );
     }
 
     #[test]
     fn rooms_of_a_node_whose_leases_expired_are_restored_by_another() {
         let db = Postgres::new();
         let a = db.node(Duration::from_millis(300));
-        let mut rooms: Vec<RoomImage> = ["MMMMMMMMM", "NNNNNNNNN", "PPPPPPPPP"]
-            .iter()
-            .map(|code| created(&a, code))
-            .collect();
-        step(&a, &mut rooms[1], vec![Write::GameStarted(start(1))]).expect("a game");
+        let rooms: Vec<RoomImage> = [
+            ("MMMMMMMMM", false),
+            ("NNNNNNNNN", true),
+            ("PPPPPPPPP", false),
+        ]
+        .iter()
+        .map(|(code, game)| created_with(&a, code, *game))
+        .collect();
+        until_expired(&db, a.node());
         let b = db.node(Duration::from_secs(60));
-        assert_eq!(
-            b.load_rooms(),
-            Ok(Vec::new()),
-            "a live node's rooms are not restored elsewhere"
-        );
-        let mut restored = Vec::new();
-        for _ in 0..200 {
-            restored = b.load_rooms().expect("rooms load");
-            if !restored.is_empty() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        let mut restored = b.load_rooms().expect("rooms load");
+        restored.sort_by(|x, y| x.code.cmp(&y.code));
         assert_eq!(
             restored, rooms,
             "B restores A's rooms once A's leases ran out"
@@ -678,9 +697,11 @@ mod leases {
         for room in &rooms {
             assert_eq!(b.epoch(&room.code), Some(2));
         }
+        assert_eq!(wait(&a, renamed("NNNNNNNNN", 2)), Err(StorageError::Fenced));
         assert_eq!(
-            wait(&a, next_move("NNNNNNNNN", 3, 0)),
-            Err(StorageError::Fenced)
+            b.load_rooms(),
+            Ok(Vec::new()),
+            "B's own live rooms are not claimed again"
         );
     }
 
@@ -690,14 +711,28 @@ mod leases {
         let a = db.node(Duration::from_secs(60));
         let room = created(&a, "QQQQQQQQQ");
         let b = db.node(Duration::from_secs(60));
-        assert_eq!(b.acquire("QQQQQQQQQ"), Err(StorageError::Fenced));
-        a.close();
         assert_eq!(
             b.acquire("QQQQQQQQQ"),
-            Ok(2),
+            Err(StorageError::Fenced),
+            "a live lease is not taken"
+        );
+        assert_eq!(
+            b.load_rooms(),
+            Ok(Vec::new()),
+            "a live node's rooms are not restored elsewhere"
+        );
+        a.close();
+        assert_eq!(
+            b.load_rooms(),
+            Ok(vec![room]),
             "released leases are taken without waiting for them to expire"
         );
-        assert_eq!(b.load_rooms(), Ok(vec![room]));
+        assert_eq!(b.epoch("QQQQQQQQQ"), Some(2));
+        assert_eq!(
+            b.acquire("QQQQQQQQQ"),
+            Ok(3),
+            "acquiring a room it holds renews the node's claim at the next epoch"
+        );
     }
 
     #[test]

@@ -336,6 +336,7 @@ impl Room {
                     }
                 }
             }
+            Err(StorageError::Fenced) => self.fenced(),
             Err(error) => {
                 self.roll_back(&error);
                 // The rebuilt room is what storage holds: nothing more to commit for this
@@ -344,6 +345,38 @@ impl Room {
                 self.version_unsaved = false;
             }
         }
+    }
+
+    /// This node lost the room's lease (another node owns the room now, or will): nothing of
+    /// the input happened, and nothing more is written from here. The request is refused,
+    /// every connection is told the server restarts (close code 1012) so that the clients
+    /// reconnect and reach the room's owner, and the room ends on this node.
+    pub(super) fn fenced(&mut self) {
+        warn!("another node owns the room now (this node's lease was lost): dropping it here");
+        let ends: Vec<Transmit> = std::mem::take(&mut self.outgoing)
+            .into_iter()
+            .filter(|out| matches!(out, Transmit::End { .. }))
+            .collect();
+        self.outgoing = ends;
+        self.committed = None;
+        self.dirty = false;
+        self.version_unsaved = false;
+        if let Some((conn, id)) = self.request.take() {
+            metrics::rejected(RejectCode::Storage);
+            self.send_to(
+                conn,
+                &ServerMessage::Rejected {
+                    id,
+                    code: RejectCode::Storage,
+                    message: "another server runs this room now; nothing changed, reconnect \
+                              to reach it"
+                        .into(),
+                    detail: None,
+                },
+            );
+        }
+        self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
+        self.closed = true;
     }
 
     /// A failed write: the input's changes are undone by rebuilding the room from what

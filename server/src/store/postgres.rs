@@ -697,8 +697,10 @@ async fn renew_loop(shared: Shared, every: Duration, stop: CancellationToken) {
     }
 }
 
-/// Claims, for `node`, every room not closed whose lease is free, expired or already this
-/// node's (each claim bumps the epoch), and returns the claimed codes with their epochs.
+/// Claims for this node every room not closed whose lease is free or expired (`only`: just
+/// that room, also when this node already holds it), bumping each epoch; returns the claimed
+/// codes with their epochs. A node's own live rooms are never claimed again by a full claim,
+/// so calling it while running finds only the rooms of dead nodes.
 async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>, StorageError> {
     let conn = shared.pool.get().await?;
     let claim = conn
@@ -708,7 +710,8 @@ async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>
              WHERE r.closed_ms IS NULL AND ($3::text IS NULL OR r.code = $3) \
              ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
              epoch = leases.epoch + 1, expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= now() OR leases.node = excluded.node \
+             WHERE leases.expires_at <= now() \
+             OR ($3::text IS NOT NULL AND leases.node = excluded.node) \
              RETURNING code, epoch",
         )
         .await?;

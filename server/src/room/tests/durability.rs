@@ -212,3 +212,74 @@ fn a_join_that_cannot_be_saved_leaves_an_outsider() {
         );
     });
 }
+
+#[test]
+fn a_room_whose_lease_was_lost_tells_its_players_to_reconnect_and_stops_writing() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::timed(Some(60), 600);
+        let host = h.host();
+        let (bob, _) = join_with_token(&mut h, "Bob");
+        let mut clients = [host, bob];
+        h.ok(&mut clients[0], Request::Start);
+        for client in clients.iter_mut() {
+            client.frames();
+        }
+        let code = h.room.code().as_str().to_string();
+        let stored = store.room(&code).expect("stored");
+        let commits = store.commits();
+        let turn = h.turn().unwrap();
+        let action = simple_move(&h.room.you_view(turn).unwrap().legal).unwrap();
+
+        store
+            .fenced
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let client = on_turn(&h, &mut clients);
+        let frames = h.request(client, Request::Act { action });
+        assert!(
+            frames.iter().any(|m| matches!(
+                m,
+                ServerMessage::Rejected {
+                    code: RejectCode::Storage,
+                    ..
+                }
+            )),
+            "the request gets its one answer: {frames:?}"
+        );
+        assert!(
+            matches!(
+                frames.last(),
+                Some(ServerMessage::Closing {
+                    reason: CloseReason::ServerRestart
+                })
+            ),
+            "then the client is told to reconnect: {frames:?}"
+        );
+        assert!(
+            updates(&frames).iter().all(|u| u.events.is_empty()),
+            "no event of the refused move went out"
+        );
+        let other = &mut clients[1 - turn.index()];
+        assert!(
+            other.frames().iter().any(|m| matches!(
+                m,
+                ServerMessage::Closing {
+                    reason: CloseReason::ServerRestart
+                }
+            )),
+            "every member is told to reconnect"
+        );
+        assert!(h.room.closed, "the room ends on this node");
+        // Nothing more is written from here, not even the room's close.
+        store
+            .fenced
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        h.step(Input::Tick);
+        assert_eq!(store.commits(), commits);
+        assert_eq!(
+            store.room(&code),
+            Some(stored),
+            "the owner's data is untouched"
+        );
+    });
+}
