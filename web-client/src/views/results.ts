@@ -79,8 +79,7 @@ function verifyPanel(results: GameResults, report: VerifyReport | null): VNode {
   }
   const seenKey = report.seenMatches === null ? "results.check.seenUnknown" : report.seenMatches ? "results.check.seenYes" : "results.check.seenNo";
   return h("div", { testid: "verify-panel", class: "verify" },
-    h("p", null, t("results.verifyHelp")),
-    h("p", { role: "status" },
+    h("p", { role: "status", class: "verdict" },
       h("strong", { testid: "verify-result", class: report.verdict, "data-verdict": report.verdict }, t(`results.verdict.${report.verdict}`))),
     h("ul", { class: "checks" },
       check("verify-seen-check", report.seenMatches, seenKey),
@@ -92,6 +91,7 @@ function verifyPanel(results: GameResults, report: VerifyReport | null): VNode {
       h("dt", null, t(report.source === "record" ? "results.commitment" : "results.commitmentResults")),
       h("dd", null, h("code", { testid: "verify-commitment" }, report.commitment)),
       h("dt", null, t("results.seed")), h("dd", null, h("code", { testid: "verify-seed" }, report.seed))),
+    h("p", { class: "muted small" }, t("results.verifyHelp")),
     report.source === "record"
       ? h("p", { class: "muted small" },
           h("a", { href: report.recordUrl, target: "_blank", rel: "noopener", testid: "verify-record-link" },
