@@ -254,6 +254,27 @@ async fn both_verifiers_accept_real_records_and_refuse_tampered_ones() {
         );
     }
 
+    // A record saved before rounds were listed (format 1): perudo verify still replays it and
+    // says it could not compare dice; the Node verifier, which only compares dice, refuses it.
+    let mut old = records[0].1.clone();
+    old["format"] = Value::from(1);
+    old.as_object_mut().expect("an object").remove("rounds");
+    let (rust, node) = both(&dir, "format-1", &old);
+    assert!(rust.accepted, "{}", rust.output);
+    assert!(rust.output.contains("lists no dice"), "{}", rust.output);
+    assert!(
+        !node.accepted && node.output.contains("format 1"),
+        "{}",
+        node.output
+    );
+    old["rounds"] = records[0].1["rounds"].clone();
+    let (rust, _) = both(&dir, "format-1-with-rounds", &old);
+    assert!(
+        !rust.accepted,
+        "a format 1 record has no rounds: {}",
+        rust.output
+    );
+
     for (name, good) in &records {
         let rounds = good["rounds"].as_array().expect("rounds").len();
         // A changed die: the first die of the first seat with dice in the last round.
