@@ -72,51 +72,49 @@ pub enum RoundEnd {
     Forfeit { seat: Seat },
 }
 
-/// The rounds a game's events tell of, each with the hands `seed` rolled for it.
+/// The rounds a game's events tell of, each with the hands `seed` rolled for it. A round still
+/// being played (none, in a finished game) is left out.
 pub fn rounds_from_events(seed: &Seed, events: &[Event]) -> Vec<RoundRecord> {
-    let mut rounds: Vec<RoundRecord> = Vec::new();
-    let mut open = false;
+    let mut rounds = Vec::new();
+    // The round rolled and not yet ended: its number, opener and hands.
+    let mut running: Option<(u32, Seat, Vec<Hand>)> = None;
     for event in events {
-        match event {
+        let end = match event {
             Event::RoundStarted {
                 round,
                 opener,
                 dice,
                 ..
             } => {
-                open = true;
-                rounds.push(RoundRecord {
-                    round: *round,
-                    opener: *opener,
-                    hands: perudo_core::rng::roll_round(seed, *round, dice.iter().copied()),
-                    // Replaced by the event that ends the round; a finished game ends them all.
-                    end: RoundEnd::Forfeit { seat: *opener },
-                });
+                let hands = perudo_core::rng::roll_round(seed, *round, dice.iter().copied());
+                running = Some((*round, *opener, hands));
+                continue;
             }
-            Event::RoundResolved(resolution) if open => {
-                let round = rounds.last_mut().expect("a round is open");
-                // The engine showed these hands; they are the ones rolled above.
-                debug_assert_eq!(round.hands, resolution.hands);
-                round.end = RoundEnd::Call {
-                    call: resolution.call,
-                    bid: resolution.bid,
-                    wilds: resolution.wilds,
-                    count: resolution.count,
-                    changes: resolution.changes.clone(),
-                };
-                open = false;
-            }
-            Event::Forfeited { seat } if open => {
-                rounds.last_mut().expect("a round is open").end = RoundEnd::Forfeit { seat: *seat };
-                open = false;
-            }
+            Event::RoundResolved(resolution) => RoundEnd::Call {
+                call: resolution.call,
+                bid: resolution.bid,
+                wilds: resolution.wilds,
+                count: resolution.count,
+                changes: resolution.changes.clone(),
+            },
+            Event::Forfeited { seat } => RoundEnd::Forfeit { seat: *seat },
             Event::GameStarted { .. }
             | Event::PalificoDeclared { .. }
             | Event::BidPlaced(_)
-            | Event::RoundResolved(_)
-            | Event::Forfeited { .. }
             | Event::Eliminated { .. }
-            | Event::GameWon { .. } => {}
+            | Event::GameWon { .. } => continue,
+        };
+        if let Some((round, opener, hands)) = running.take() {
+            if let Event::RoundResolved(resolution) = event {
+                // The engine showed these hands; they are the ones rolled above.
+                debug_assert_eq!(hands, resolution.hands);
+            }
+            rounds.push(RoundRecord {
+                round,
+                opener,
+                hands,
+                end,
+            });
         }
     }
     rounds
