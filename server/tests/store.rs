@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use perudo_core::{Action, Bid, GameConfig, Move, Seat};
+use perudo_core::{Bot, BotLevel, Game, GameConfig, Move, Seat, Seed, play_to_end};
 use perudo_protocol::{GameResults, RoomOptions};
 use perudo_server::store::{
     Batch, ClockImage, GameImage, GameStart, LobbyImage, RoomImage, SeatImage, SeatImageKind,
@@ -181,11 +181,14 @@ fn start(number: u32) -> GameStart {
     }
 }
 
-fn bid(seat: u8, quantity: u8) -> Move {
-    Move::Act {
-        seat: Seat::new(seat).expect("a seat"),
-        action: Action::Bid(Bid::new(quantity, 5).expect("a bid")),
-    }
+/// Move `i` of game `number` (seed `start(number).seed`) as two bots played it: records are
+/// built by replaying the stored moves, so the stored moves must be a real game's.
+fn mv(number: u32, i: usize) -> Move {
+    let seed = Seed::from_hex(&start(number).seed).expect("a seed");
+    let mut game = Game::new(GameConfig::default(), 2, seed).expect("a game");
+    let mut bots = [Bot::new(BotLevel::Normal, 1), Bot::new(BotLevel::Normal, 2)];
+    play_to_end(&mut game, &mut bots, |_| {});
+    game.history()[i]
 }
 
 fn results(game: u32) -> GameResults {
@@ -283,7 +286,7 @@ fn a_game_is_restored_move_by_move_and_its_record_served_once_over(backend: &dyn
         vec![Write::Moves {
             number: 1,
             first_seq: 0,
-            moves: vec![bid(0, 2)],
+            moves: vec![mv(1, 0)],
         }],
     )
     .expect("a move");
@@ -294,7 +297,7 @@ fn a_game_is_restored_move_by_move_and_its_record_served_once_over(backend: &dyn
             Write::Moves {
                 number: 1,
                 first_seq: 1,
-                moves: vec![bid(1, 3), bid(0, 4), bid(1, 5)],
+                moves: vec![mv(1, 1), mv(1, 2), mv(1, 3)],
             },
             Write::Clock(None),
         ],
@@ -347,7 +350,7 @@ fn a_batch_that_fails_changes_nothing(backend: &dyn Backend) {
             Write::Moves {
                 number: 1,
                 first_seq: 0,
-                moves: vec![bid(0, 2), bid(1, 3)],
+                moves: vec![mv(1, 0), mv(1, 1)],
             },
         ],
     )
@@ -361,7 +364,7 @@ fn a_batch_that_fails_changes_nothing(backend: &dyn Backend) {
             Write::Moves {
                 number: 1,
                 first_seq: 1,
-                moves: vec![bid(1, 4)],
+                moves: vec![mv(1, 1)],
             },
         ],
     };
@@ -380,7 +383,7 @@ fn a_batch_that_fails_changes_nothing(backend: &dyn Backend) {
         vec![Write::Moves {
             number: 1,
             first_seq: 2,
-            moves: vec![bid(0, 5)],
+            moves: vec![mv(1, 2)],
         }],
     )
     .expect("the next move");
@@ -458,7 +461,7 @@ fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn B
             Write::Moves {
                 number: 1,
                 first_seq: 0,
-                moves: vec![bid(0, 2)],
+                moves: vec![mv(1, 0)],
             },
             Write::GameOver {
                 number: 1,
@@ -475,7 +478,7 @@ fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn B
         .game_record("EEEEEEEEE", 1)
         .expect("reads")
         .expect("a closed room's finished game is still served");
-    assert_eq!(record.moves, vec![bid(0, 2)]);
+    assert_eq!(record.moves, vec![mv(1, 0)]);
     store.close();
 }
 
@@ -509,7 +512,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
             Write::Moves {
                 number: 1,
                 first_seq: 0,
-                moves: vec![bid(0, 2), bid(1, 3)],
+                moves: vec![mv(1, 0), mv(1, 1)],
             },
             Write::GameOver {
                 number: 1,
@@ -526,7 +529,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
             Write::Moves {
                 number: 2,
                 first_seq: 0,
-                moves: vec![bid(1, 6)],
+                moves: vec![mv(2, 0)],
             },
         ],
     )
@@ -537,7 +540,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
         rooms[0].game,
         Some(GameImage {
             start: start(2),
-            moves: vec![bid(1, 6)],
+            moves: vec![mv(2, 0)],
             results: None,
         })
     );
@@ -545,7 +548,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
         .game_record("JJJJJJJJJ", 1)
         .expect("reads")
         .expect("game 1's record");
-    assert_eq!(first.moves, vec![bid(0, 2), bid(1, 3)]);
+    assert_eq!(first.moves, vec![mv(1, 0), mv(1, 1)]);
     store.close();
 }
 
@@ -833,7 +836,7 @@ mod migrate {
                 Write::Moves {
                     number: 1,
                     first_seq: 0,
-                    moves: vec![bid(0, 2), bid(1, 3)],
+                    moves: vec![mv(1, 0), mv(1, 1)],
                 },
                 Write::Clock(Some(ClockImage {
                     seat: 0,
@@ -851,7 +854,7 @@ mod migrate {
                 Write::Moves {
                     number: 1,
                     first_seq: 0,
-                    moves: vec![bid(0, 4)],
+                    moves: vec![mv(1, 0)],
                 },
                 Write::GameOver {
                     number: 1,

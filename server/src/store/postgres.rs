@@ -840,13 +840,9 @@ async fn load_record(
         .iter()
         .map(|r| serde_json::from_str(r.get(0)))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(GameRecord::new(
-        &code,
-        start,
-        moves,
-        results,
-        finished_ms,
-    )))
+    GameRecord::new(&code, start, moves, results, finished_ms)
+        .map(Some)
+        .map_err(StorageError::Corrupt)
 }
 
 impl Store for PostgresStore {
