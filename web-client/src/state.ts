@@ -293,9 +293,10 @@ export function liveEmotes(state: RoomState, now: number): EmoteEntry[] {
   return state.emotes.filter((e) => now - e.at < EMOTE_MS);
 }
 
-/** Each seat's dice count as shown. During a reveal the server keeps the resolved round's
- * table until the pause ends, while a snapshot taken then already holds the next round's:
- * counting from the resolution (its hands, then its changes) shows the same either way. */
+/** Each seat's dice count as shown. During a reveal the table holds the called round with
+ * the new counts (the RoundResolved event applied), while a room restarted during the pause
+ * comes back already in the next round: counting from the resolution (its hands, then its
+ * changes) shows the same either way. */
 export function diceCounts(state: RoomState): number[] {
   const room = state.room;
   const table = state.table;
