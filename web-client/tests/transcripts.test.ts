@@ -1,0 +1,101 @@
+// The golden transcripts (protocol/tests/golden/transcripts/*.json, written by the Rust side):
+// recorded games as the frames one connection received, each with the state expected after
+// it. Rust's RoomMirror replays them in its tests; here every frame goes through the web
+// client's own decoder and reducer, and after each one the client's version, room, table and
+// seat view must be exactly the expected ones.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { decodeServer } from "../src/codec";
+import type { RoomView, TableView, YouView } from "../src/protocol/generated";
+import { initialState, reduce } from "../src/state";
+import type { RoomState } from "../src/state";
+import { Encoder } from "@msgpack/msgpack";
+import { golden, scripted } from "./fixtures";
+
+const dir = join(__dirname, "..", "..", "protocol", "tests", "golden", "transcripts");
+
+/** What a transcript says the state is after a frame. */
+interface Expected { version: number | null; room: RoomView | null; table: TableView | null; you: YouView | null }
+interface Step { frame: Uint8Array; expected: Expected }
+
+/** A frame's bytes as the transcript writes them: hex or base64. */
+function bytesOf(text: string): Uint8Array {
+  if (/^([0-9a-f]{2})*$/i.test(text)) return new Uint8Array(Buffer.from(text, "hex"));
+  return new Uint8Array(Buffer.from(text, "base64"));
+}
+
+function readTranscript(file: string): Step[] {
+  const json = JSON.parse(readFileSync(join(dir, file), "utf8")) as { frames: Array<Record<string, unknown>> };
+  return json.frames.map((f) => {
+    const raw = f.hex ?? f.base64 ?? f.bytes ?? f.msgpack ?? f.frame;
+    const expected = (f.expected ?? f.state ?? f.after) as Expected | undefined;
+    if (typeof raw !== "string" || !expected) throw new Error(`${file}: a frame without bytes or expected state`);
+    return { frame: bytesOf(raw), expected };
+  });
+}
+
+const files = (() => {
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
+  } catch {
+    return [];
+  }
+})();
+
+const seen = (s: RoomState): Expected => ({ version: s.version, room: s.room, table: s.table, you: s.you });
+
+/** Replays `steps` through the client's decoder and reducer, comparing after each frame. */
+function replay(name: string, steps: Step[]): void {
+  expect(steps.length).toBeGreaterThan(0);
+  let state = initialState;
+  steps.forEach((step, i) => {
+    const msg = decodeServer(step.frame);
+    state = reduce(state, msg, i);
+    expect(state.needsResync, `${name} frame ${i} (${msg.type}): a gap`).toBe(false);
+    expect(seen(state), `${name} after frame ${i} (${msg.type})`).toEqual(step.expected);
+  });
+}
+
+// TODO(wire2): once the Rust side has written them, require at least one file.
+describe.runIf(files.length > 0)("golden transcripts", () => {
+  for (const file of files) {
+    it(`replays ${file} frame by frame`, () => replay(file, readTranscript(file)));
+  }
+});
+
+describe("the replay", () => {
+  // The scripted golden game as seat 2 (Bot 1's seat, for the view in the next round's frame)
+  // would receive it from version 11, with the tables and rooms Rust sent whole in version 1.
+  const encoder = new Encoder();
+  const hex = (msg: unknown) => Buffer.from(encoder.encode(msg)).toString("hex");
+  const snap = golden("server_snapshot_playing", "Snapshot");
+  const start = { ...snap, version: 11, table: scripted.table("server_update_auto_played"), you: null };
+  const next = scripted.nextRound();
+  const transcript = {
+    frames: [
+      { hex: hex(start), expected: { version: 11, room: snap.room, table: start.table, you: null } },
+      { hex: hex(scripted.bid()), expected: { version: 12, room: snap.room, table: snap.table, you: null } },
+      {
+        hex: hex(scripted.resolved()),
+        expected: { version: 13, room: scripted.room("server_update_round_resolved"), table: expect.anything(), you: null },
+      },
+      {
+        base64: Buffer.from(encoder.encode(next)).toString("base64"),
+        expected: { version: 14, room: scripted.room("server_update_next_round"), table: scripted.table("server_update_next_round"), you: next.you },
+      },
+    ],
+  };
+
+  it("reads hex and base64 frames and follows them to the expected states", () => {
+    const file = "scripted.json";
+    const steps = transcript.frames.map((f) => ({ frame: bytesOf(f.hex ?? f.base64 ?? ""), expected: f.expected as Expected }));
+    replay(file, steps);
+  });
+
+  it("fails on a frame whose state differs", () => {
+    const steps = transcript.frames.map((f) => ({ frame: bytesOf(f.hex ?? f.base64 ?? ""), expected: f.expected as Expected }));
+    steps[1] = { ...steps[1]!, expected: { ...steps[1]!.expected, table: start.table } };
+    expect(() => replay("tampered", steps)).toThrow(/after frame 1/);
+  });
+});
