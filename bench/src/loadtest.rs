@@ -611,23 +611,31 @@ impl Client {
             self.track.received(update.version, now, &self.stats);
         }
         match self.mirror.apply(message) {
-            Ok(Applied::Answered(answer)) => return Some(answer),
-            Ok(Applied::Synced { .. } | Applied::Private) => self.turn = self.mirror.my_turn(),
-            Ok(Applied::Updated {
-                game_over: Some(_), ..
-            }) => {
-                self.game_over = true;
-                if self.host {
-                    self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
+            Ok(applied) => {
+                match &applied {
+                    // The seat's own view comes with snapshots and updates.
+                    Applied::Synced { .. } | Applied::Updated { .. } => {
+                        self.turn = self.mirror.my_turn();
+                    }
+                    Applied::Closing { reason } => {
+                        self.stats.error(format!("closing:{reason:?}"));
+                    }
+                    Applied::Answered(_)
+                    | Applied::Seated { .. }
+                    | Applied::Moved { .. }
+                    | Applied::Ignored(_) => {}
                 }
+                if let Applied::Updated {
+                    game_over: Some(_), ..
+                } = &applied
+                {
+                    self.game_over = true;
+                    if self.host {
+                        self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                return applied.answer().cloned();
             }
-            Ok(Applied::Closing { reason }) => self.stats.error(format!("closing:{reason:?}")),
-            Ok(
-                Applied::Updated { .. }
-                | Applied::Seated { .. }
-                | Applied::Moved { .. }
-                | Applied::Ignored(_),
-            ) => {}
             Err(violation) if violation.must_resume() => {
                 self.stats.error("version_gap");
                 self.resync = true;

@@ -312,6 +312,19 @@ impl ServerMessage {
     }
 }
 
+impl ServerMessage {
+    /// The request this message answers, if it is an answer, and whether it was carried
+    /// out: a standalone `Ack` or `Rejected`, or an `Update` with an `ack`.
+    pub fn answer(&self) -> Option<(RequestId, bool)> {
+        match self {
+            ServerMessage::Ack { id, .. } => Some((*id, true)),
+            ServerMessage::Rejected { id, .. } => Some((*id, false)),
+            ServerMessage::Update(update) => update.ack.map(|id| (id, true)),
+            _ => None,
+        }
+    }
+}
+
 impl RejectCode {
     /// The code as written on the wire, for logs and metrics.
     pub fn as_str(self) -> &'static str {
