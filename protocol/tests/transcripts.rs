@@ -22,7 +22,10 @@ fn transcripts() -> Vec<(String, Value)> {
         .map(|path| {
             let text = std::fs::read_to_string(&path).expect("read a transcript");
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, serde_json::from_str(&text).expect("a transcript is JSON"))
+            (
+                name,
+                serde_json::from_str(&text).expect("a transcript is JSON"),
+            )
         })
         .collect()
 }
@@ -37,7 +40,10 @@ fn unhex(text: &str) -> Vec<u8> {
 #[test]
 fn the_mirror_replays_every_golden_transcript() {
     let transcripts = transcripts();
-    assert!(transcripts.len() >= 3, "the host's, a player's, a spectator's");
+    assert!(
+        transcripts.len() >= 3,
+        "the host's, a player's, a spectator's"
+    );
     for (name, transcript) in transcripts {
         assert_eq!(
             transcript["protocol_version"],
@@ -49,8 +55,8 @@ fn the_mirror_replays_every_golden_transcript() {
         let mut mirror = RoomMirror::new();
         for (i, step) in frames.iter().enumerate() {
             let bytes = unhex(step["frame"].as_str().expect("a hex frame"));
-            let message = ServerMessage::decode(&bytes)
-                .unwrap_or_else(|e| panic!("{name} frame {i}: {e}"));
+            let message =
+                ServerMessage::decode(&bytes).unwrap_or_else(|e| panic!("{name} frame {i}: {e}"));
             if let Err(violation) = mirror.apply(&message) {
                 panic!("{name} frame {i}: {violation}");
             }

@@ -37,6 +37,7 @@ mod clocks;
 mod durability;
 mod game;
 mod lobby;
+mod property;
 mod resume;
 mod transcripts;
 
@@ -91,8 +92,7 @@ impl Client {
         while let Ok(frame) = self.rx.try_recv() {
             if let Frame::Data(bytes) = frame {
                 out.push(receive(&mut self.mirror, &bytes));
-                self.log
-                    .push((bytes, transcripts::State::of(&self.mirror)));
+                self.log.push((bytes, transcripts::State::of(&self.mirror)));
             }
         }
         out

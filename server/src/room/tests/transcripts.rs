@@ -121,7 +121,9 @@ fn script() -> Vec<(&'static str, Client)> {
                 h.ok(&mut bob, Request::Leave);
             } else if turn == Some(seat(0)) && !h.paused() {
                 h.play_simple(&mut host);
-            } else if turn == Some(seat(1)) && !h.paused() && h.room.role(bob.conn) != Role::Outsider
+            } else if turn == Some(seat(1))
+                && !h.paused()
+                && h.room.role(bob.conn) != Role::Outsider
             {
                 h.play_simple(&mut bob);
             } else {
