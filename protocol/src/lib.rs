@@ -226,6 +226,9 @@ mod strict {
 }
 
 /// Server -> client.
+// A snapshot is much larger than the other messages; messages are encoded or applied as soon
+// as they are made, not kept in bulk, so the size of the enum does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type")]
 pub enum ServerMessage {

@@ -9,7 +9,7 @@ use perudo_protocol::perudo_core::{
 };
 use perudo_protocol::{
     ClientMessage, CloseReason, MAX_CLIENT_FRAME, MAX_WS_MESSAGE, Occupant, PROTOCOL_VERSION,
-    RejectCode, RejectDetail, Request, RoomEvent, RoomPhase, ServerMessage, Update,
+    RejectCode, RejectDetail, Request, RoomEvent, RoomPhase, ServerMessage,
 };
 use perudo_server::RoomSettings;
 use tokio_tungstenite::tungstenite::Message;

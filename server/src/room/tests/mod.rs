@@ -37,7 +37,9 @@ mod clocks;
 mod durability;
 mod game;
 mod lobby;
+mod property;
 mod resume;
+mod transcripts;
 
 /// Runs `scenario` with every harness it builds keeping its room in a fresh `MemoryStore`,
 /// and checks that the room was stored.
@@ -80,6 +82,8 @@ struct Client {
     close: CancellationToken,
     /// The room as this client sees it, and its request ids.
     mirror: RoomMirror,
+    /// Every frame received, with the client's state after it (for the golden transcripts).
+    log: Vec<(Bytes, transcripts::State)>,
 }
 
 impl Client {
@@ -88,6 +92,7 @@ impl Client {
         while let Ok(frame) = self.rx.try_recv() {
             if let Frame::Data(bytes) = frame {
                 out.push(receive(&mut self.mirror, &bytes));
+                self.log.push((bytes, transcripts::State::of(&self.mirror)));
             }
         }
         out
@@ -177,6 +182,7 @@ impl Harness {
             rx,
             close,
             mirror: RoomMirror::new(),
+            log: Vec::new(),
         }
     }
 
