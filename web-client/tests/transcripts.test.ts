@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeServer } from "../src/codec";
+import { PROTOCOL_VERSION } from "../src/protocol/generated";
 import type { RoomView, TableView, YouView } from "../src/protocol/generated";
 import { initialState, reduce } from "../src/state";
 import type { RoomState } from "../src/state";
@@ -16,7 +17,7 @@ import { golden, scripted } from "./fixtures";
 const dir = join(__dirname, "..", "..", "protocol", "tests", "golden", "transcripts");
 
 /** What a transcript says the state is after a frame. */
-interface Expected { version: number | null; room: RoomView | null; table: TableView | null; you: YouView | null }
+interface Expected { version: number; room: RoomView | null; table: TableView | null; you: YouView | null }
 interface Step { frame: Uint8Array; expected: Expected }
 
 /** A frame's bytes as the transcript writes them: hex or base64. */
@@ -25,13 +26,16 @@ function bytesOf(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, "base64"));
 }
 
+/** A transcript file: `frames`, each a frame's MessagePack bytes in hex and the `state`
+ * after it (written by server/src/room/tests/transcripts.rs). */
+interface Transcript { about: string; protocol_version: number; connection: string; frames: Array<{ frame: string; state: Expected }> }
+
 function readTranscript(file: string): Step[] {
-  const json = JSON.parse(readFileSync(join(dir, file), "utf8")) as { frames: Array<Record<string, unknown>> };
+  const json = JSON.parse(readFileSync(join(dir, file), "utf8")) as Transcript;
+  expect(json.protocol_version).toBe(PROTOCOL_VERSION);
   return json.frames.map((f) => {
-    const raw = f.hex ?? f.base64 ?? f.bytes ?? f.msgpack ?? f.frame;
-    const expected = (f.expected ?? f.state ?? f.after) as Expected | undefined;
-    if (typeof raw !== "string" || !expected) throw new Error(`${file}: a frame without bytes or expected state`);
-    return { frame: bytesOf(raw), expected };
+    if (typeof f.frame !== "string" || !f.state) throw new Error(`${file}: a frame without bytes or state`);
+    return { frame: bytesOf(f.frame), expected: f.state };
   });
 }
 
@@ -43,7 +47,8 @@ const files = (() => {
   }
 })();
 
-const seen = (s: RoomState): Expected => ({ version: s.version, room: s.room, table: s.table, you: s.you });
+/** The client's state as a transcript writes it: version 0 before the first snapshot. */
+const seen = (s: RoomState): Expected => ({ version: s.version ?? 0, room: s.room, table: s.table, you: s.you });
 
 /** Replays `steps` through the client's decoder and reducer, comparing after each frame. */
 function replay(name: string, steps: Step[]): void {
@@ -57,8 +62,10 @@ function replay(name: string, steps: Step[]): void {
   });
 }
 
-// TODO(wire2): once the Rust side has written them, require at least one file.
-describe.runIf(files.length > 0)("golden transcripts", () => {
+describe("golden transcripts", () => {
+  it("are there: the host's, a player's and a spectator's", () => {
+    expect(files).toEqual(expect.arrayContaining(["host.json", "player.json", "spectator.json"]));
+  });
   for (const file of files) {
     it(`replays ${file} frame by frame`, () => replay(file, readTranscript(file)));
   }
