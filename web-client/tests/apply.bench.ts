@@ -9,6 +9,8 @@
 // tests/fixtures/v1/), and each seat whose view changed a Private frame of its own; the old
 // client (bench/v1-state.ts, main's state.ts before version 2) decoded both and swapped the
 // table in.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Encoder } from "@msgpack/msgpack";
 import { bench, describe } from "vitest";
 import { decodeServer } from "../src/codec";
@@ -29,11 +31,15 @@ const snapshot = { type: "Snapshot" as const, ...before };
 const v2Before = reduce(initialState, snapshot, 0);
 const v1Before = v1.reduce(v1.initialState, snapshot as V1ServerMessage, 0);
 
-// Version 2: another member's frame (only the event) and the mover's (its view and its answer).
-const bid = scripted.bid();
-const you = { ...playing.you!, legal: { ...playing.you!.legal, dudo: false, calza: false, min_bid: [null, null, null, null, null, null] } };
-const v2Other = frame(bid);
-const v2Mover = frame({ ...bid, you, ack: 7 });
+// Version 2: the mover's frame as Rust writes it (the golden vector: the event, the mover's
+// view, the answer), and another member's (the same without them; re-encoded here, which gives
+// rmp_serde's bytes exactly: the golden vector re-encodes byte for byte).
+const v2Mover = readFileSync(join(__dirname, "..", "..", "protocol", "tests", "golden", "server_update_bid_placed.msgpack"));
+const bid = golden("server_update_bid_placed", "Update");
+if (JSON.stringify(bid.events) !== JSON.stringify(scripted.bid().events)) throw new Error("not the scripted bid");
+if (Buffer.compare(Buffer.from(frame(bid)), v2Mover) !== 0) throw new Error("the re-encoding differs from Rust's bytes");
+const you = bid.you!;
+const v2Other = frame({ ...bid, you: null, ack: null });
 
 // Version 1: the Update with the whole table (Rust's bytes), the Private frame for the same
 // version, and for comparison an Update that carried the room too.
