@@ -218,11 +218,9 @@ function followEvent(
   switch (ev.type) {
     case "GameStarted":
       return logged({ ...s, reveal: null, revealAt: 0 }, "log.gameStarted", { game: ev.game }, now);
-    case "HostChanged": {
-      const next = s;
-      if (ev.seat === null) return next;
-      return logged(next, ev.seat === s.mySeat ? "log.youHost" : "log.hostChanged", { name: name(ev.seat) }, now);
-    }
+    case "HostChanged":
+      if (ev.seat === null) return s;
+      return logged(s, ev.seat === s.mySeat ? "log.youHost" : "log.hostChanged", { name: name(ev.seat) }, now);
     case "Emote": {
       const last = s.emotes[s.emotes.length - 1];
       const entry: EmoteEntry = { seat: ev.seat, emote: ev.emote, name: name(ev.seat), key: (last?.key ?? 0) + 1, at: now };
