@@ -1162,7 +1162,13 @@ async fn fanout_play(mut client: FanoutClient, shared: Shared, track: Arc<RoomTr
                         turn = !idle && version % players == client.seat as u64;
                     }
                 }
+                // The mover's one frame: the broadcast and its answer.
                 Some((ACK, version)) => {
+                    track.received(version, now, &stats);
+                    if version > client.version {
+                        client.version = version;
+                        turn = !idle && version % players == client.seat as u64;
+                    }
                     if let Some(sent) = client.pending.take() {
                         stats.acked(sent);
                         track.act_acked(version, sent, &stats);
