@@ -36,7 +36,9 @@ pub enum Command {
     /// TOML file (under the key shown as `toml`), else its default. docs/CONFIG.md lists them.
     Serve(Box<ServeArgs>),
     /// Check a finished game's record (as served by `GET /api/rooms/CODE/games/N`, N from 1):
-    /// the seed against the commitment, the moves replayed under the rules, the results.
+    /// the seed against the commitment, the moves replayed under the rules, the results, and
+    /// every round's dice against what the seed rolls (docs/FAIRPLAY.md; an independent
+    /// check without perudo's code: `node tools/verify-record.mjs`).
     Verify {
         /// The record's JSON file (`-` reads standard input).
         record: PathBuf,
