@@ -317,6 +317,11 @@ fn vectors() -> Vec<Vector> {
     // The scripted game: three seats, default rules, seed 7; 2 × threes, 3 × threes, dudo.
     let (_, start_events) = common::scripted_start();
     let (mid, _, second_bid) = common::scripted_mid_round();
+    // Who made the second bid: the bidder's frame carries its own view.
+    let bidder = match second_bid.first() {
+        Some(Event::BidPlaced(placed)) => placed.seat,
+        other => panic!("the second bid's event: {other:?}"),
+    };
     let mut refused = mid.clone();
     let turn = refused.turn().expect("running");
     let too_low = refused
@@ -422,7 +427,7 @@ fn vectors() -> Vec<Vector> {
                     .into_iter()
                     .map(|event| RoomEvent::Game { event })
                     .collect(),
-                you: Some(you(&mid, 0)),
+                you: Some(you(&mid, bidder.get())),
                 ack: Some(5),
                 clock: None,
             }),

@@ -10,7 +10,7 @@ use super::*;
 
 impl Harness {
     /// Drops `client`'s socket and comes back on a new one with `Resume`, as a browser does.
-    fn reconnect(&mut self, client: &mut Client) {
+    pub(super) fn reconnect(&mut self, client: &mut Client) {
         self.disconnect(client);
         let mut fresh = self.connect();
         fresh.mirror = client.mirror.clone();
@@ -25,7 +25,7 @@ impl Harness {
         *client = fresh;
     }
 
-    fn seated(&self, client: &Client) -> Option<Seat> {
+    pub(super) fn seated(&self, client: &Client) -> Option<Seat> {
         match self.room.role(client.conn) {
             Role::Seat(seat) => Some(seat),
             Role::Outsider | Role::Spectator => None,

@@ -75,13 +75,16 @@ fn settle_all(h: &Harness, clients: &mut [&mut Client]) {
 }
 
 /// The scripted room: a host, a player who is moved down a seat when the one before is
-/// kicked, a spectator, a bot; house rules, a whole game with reveals, a second game in
-/// which the player leaves (a forfeit), played to its end.
+/// kicked, another player who drops and comes back (and whose turns the room plays while
+/// away), a spectator, a bot; house rules with a turn limit, room options, the host role
+/// handed over and back, a whole game with reveals, a second game in which the player leaves
+/// (a forfeit), played to its end.
 fn script() -> Vec<(&'static str, Client)> {
     let mut h = Harness::quick();
     let mut host = h.host();
     let mut cy = h.player("Cy");
     let mut bob = h.player("Bob");
+    let mut dee = h.player("Dee");
     let mut watcher = h.connect();
     h.hello(&mut watcher);
     h.ok(&mut watcher, Request::Spectate);
@@ -90,11 +93,22 @@ fn script() -> Vec<(&'static str, Client)> {
         Request::SetRules {
             rules: GameConfig {
                 starting_dice: 2,
+                turn_time_limit_secs: Some(30),
                 ..GameConfig::default()
             },
         },
     );
+    h.ok(
+        &mut host,
+        Request::SetOptions {
+            options: RoomOptions {
+                forfeit_after_secs: 600,
+            },
+        },
+    );
     h.ok(&mut host, Request::Kick { seat: seat(1) });
+    h.ok(&mut host, Request::TransferHost { seat: seat(1) });
+    h.ok(&mut bob, Request::TransferHost { seat: seat(0) });
     h.ok(
         &mut host,
         Request::AddBot {
@@ -109,6 +123,7 @@ fn script() -> Vec<(&'static str, Client)> {
     );
     drop(cy.frames());
     settle_all(&h, &mut [&mut host, &mut bob, &mut watcher]);
+    let mut dee_away = false;
     for game in 1..=2 {
         h.ok(&mut host, Request::Start);
         settle_all(&h, &mut [&mut host, &mut bob, &mut watcher]);
@@ -117,17 +132,26 @@ fn script() -> Vec<(&'static str, Client)> {
             moves += 1;
             assert!(moves < 500, "the game ends");
             let turn = h.turn();
-            if game == 2 && moves == 3 {
+            let paused = h.paused();
+            if game == 1 && moves == 2 {
+                h.disconnect(&dee);
+                dee_away = true;
+            } else if game == 1 && moves == 12 && dee_away {
+                h.reconnect(&mut dee);
+                dee_away = false;
+            } else if game == 2 && moves == 3 {
                 h.ok(&mut bob, Request::Leave);
-            } else if turn == Some(seat(0)) && !h.paused() {
+            } else if turn == Some(seat(0)) && !paused {
                 h.play_simple(&mut host);
-            } else if turn == Some(seat(1))
-                && !h.paused()
-                && h.room.role(bob.conn) != Role::Outsider
-            {
+            } else if turn == Some(seat(1)) && !paused && h.seated(&bob).is_some() {
                 h.play_simple(&mut bob);
+            } else if turn == Some(seat(2)) && !paused && !dee_away {
+                h.play_simple(&mut dee);
             } else {
                 assert!(h.fire_timer(), "a bot, a pause or a stand-in is due");
+            }
+            if !dee_away {
+                dee.frames();
             }
             settle_all(&h, &mut [&mut host, &mut bob, &mut watcher]);
         }
