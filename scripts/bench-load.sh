@@ -51,8 +51,8 @@ fi
 
 echo "$what; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think 0; ${DURATION} s per run" >&2
 echo
-echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | errors | server peak RSS | server CPU per action | load avg at start |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | load avg at start |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for R in $ROOMS; do
   wait_quiet
   load=$(load1)
@@ -70,11 +70,12 @@ for R in $ROOMS; do
     -v p99="$(json_field p99_us "$report")" -v max="$(json_field max_us "$report")" \
     -v bin="$(json_field bytes_received_per_action "$report")" \
     -v bout="$(json_field bytes_sent_per_action "$report")" \
+    -v fin="$(json_field frames_received_per_action "$report")" \
     -v errors="$(json_field errors_total "$report")" -v hwm="$hwm" -v load="$load" \
     -v ticks=$((after - before)) -v hz="$TICKS" -v actions="$actions" 'BEGIN {
       cpu = actions > 0 ? ticks / hz / actions * 1e6 : 0
-      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %d | %.1f MiB | %.1f µs (%.2f s) | %s |\n",
-        r, conns, aps, p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, bin, bout, errors,
+      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %.2f | %d | %.1f MiB | %.1f µs (%.2f s) | %s |\n",
+        r, conns, aps, p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, bin, bout, fin, errors,
         hwm / 1024, cpu, ticks / hz, load
     }'
 done

@@ -15,9 +15,10 @@
 //!   real server (the token is empty); `GET /api/rooms/{code}/ws` joins it.
 //! - A socket the room has registered gets a [`WELCOME`] frame.
 //! - Every binary message a socket sends raises the room's version by one; the room then
-//!   sends every socket of the room (the sender included) one [`BROADCAST`] frame of
-//!   `frame_bytes` bytes, encoded once and shared, and the sender an [`ACK`] frame of
-//!   [`ACK_BYTES`], in that order (the real server also answers after the broadcasts).
+//!   sends every socket of the room exactly one frame of `frame_bytes` bytes, as the real
+//!   server does since protocol version 2: a [`BROADCAST`], encoded once and shared, to the
+//!   others, and to the sender an [`ACK`] frame that is its broadcast and its answer in one
+//!   (the real server's answer rides in the mover's update).
 //!
 //! Frames: byte 0 is the kind, bytes 1..9 the room version (u64, little endian), then zeros
 //! up to the frame's size. The room ends when its last socket leaves.
@@ -49,15 +50,17 @@ use perudo_server::transport::{self, Frame, OUTBOX_CAPACITY, Outbox, Silence};
 
 /// Frame kind: the room has registered this socket.
 pub const WELCOME: u8 = 0;
-/// Frame kind: the answer to the sender of a message.
+/// Frame kind: the sender's frame for its message: the broadcast and its answer in one.
 pub const ACK: u8 = 1;
 /// Frame kind: what every socket of the room gets for each message.
 pub const BROADCAST: u8 = 2;
-/// Size of a `WELCOME` or `ACK` frame (the real server's `Ack` is about as big).
+/// Size of a `WELCOME` frame (the real server's `Ack` is about as big).
 pub const ACK_BYTES: usize = 16;
-/// Default size of a `BROADCAST` frame: what the real server sends each of 4 players per
-/// action (an `Update` and a `Private`, about 3,340 bytes for the 4 together with the ack).
-pub const DEFAULT_FRAME_BYTES: usize = 830;
+/// Default size of a `BROADCAST` (and the sender's `ACK`) frame: what the real server sends
+/// each of 4 players per action (protocol version 2: one `Update` each, about 790 bytes for
+/// the 4 together: 107 for a bid, more for the mover and the next player, whose own view
+/// rides in theirs).
+pub const DEFAULT_FRAME_BYTES: usize = 200;
 /// The smallest frame: kind and version.
 pub const HEADER_BYTES: usize = 9;
 
@@ -223,21 +226,17 @@ async fn run_room(
                 let broadcast = frame(BROADCAST, version, frame_bytes);
                 // The room never waits on a socket: a full outbox drops that connection.
                 members.retain(|m| {
-                    let kept = m.outbox.try_send(Frame::Data(broadcast.clone())).is_ok();
+                    let mine = if m.conn == conn {
+                        frame(ACK, version, frame_bytes)
+                    } else {
+                        broadcast.clone()
+                    };
+                    let kept = m.outbox.try_send(Frame::Data(mine)).is_ok();
                     if !kept {
                         m.close.cancel();
                     }
                     kept
                 });
-                if let Some(sender) = members.iter().find(|m| m.conn == conn)
-                    && sender
-                        .outbox
-                        .try_send(Frame::Data(frame(ACK, version, ACK_BYTES)))
-                        .is_err()
-                {
-                    sender.close.cancel();
-                    members.retain(|m| m.conn != conn);
-                }
             }
             Input::Disconnect { conn } => {
                 members.retain(|m| m.conn != conn);

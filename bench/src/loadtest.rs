@@ -180,6 +180,9 @@ pub struct Report {
     pub bytes_received: u64,
     pub bytes_sent_per_action: f64,
     pub bytes_received_per_action: f64,
+    /// WebSocket data frames received, all connections, per action (setup excluded as for
+    /// the bytes).
+    pub frames_received_per_action: f64,
     /// Connections open at the end of the window, and the most open at once.
     pub connections: u64,
     pub connections_peak: u64,
@@ -202,7 +205,7 @@ impl Report {
              actions {} ({:.1}/s), incomplete {}\n\
              latency (Act sent -> update at every player of the room): \
              p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, mean {:.2} ms ({} samples)\n\
-             bytes per action: sent {:.0}, received {:.0} (total {} / {})\n\
+             bytes per action: sent {:.0}, received {:.0} (total {} / {}), frames received per action {:.2}\n\
              connections {} (peak {}), games started {}, finished {}, reconnects {}\n\
              errors {}",
             self.mode,
@@ -226,6 +229,7 @@ impl Report {
             self.bytes_received_per_action,
             self.bytes_sent,
             self.bytes_received,
+            self.frames_received_per_action,
             self.connections,
             self.connections_peak,
             self.games_started,
@@ -246,6 +250,7 @@ struct Stats {
     acked: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
+    frames_received: AtomicU64,
     connections: AtomicI64,
     connections_peak: AtomicI64,
     games_started: AtomicU64,
@@ -266,6 +271,7 @@ impl Stats {
             acked: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
+            frames_received: AtomicU64::new(0),
             connections: AtomicI64::new(0),
             connections_peak: AtomicI64::new(0),
             games_started: AtomicU64::new(0),
@@ -592,6 +598,7 @@ impl Client {
                 self.stats
                     .bytes_received
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                self.stats.frames_received.fetch_add(1, Ordering::Relaxed);
                 match ServerMessage::decode(&bytes) {
                     Ok(message) => Some(message),
                     Err(_) => {
@@ -611,23 +618,31 @@ impl Client {
             self.track.received(update.version, now, &self.stats);
         }
         match self.mirror.apply(message) {
-            Ok(Applied::Answered(answer)) => return Some(answer),
-            Ok(Applied::Synced { .. } | Applied::Private) => self.turn = self.mirror.my_turn(),
-            Ok(Applied::Updated {
-                game_over: Some(_), ..
-            }) => {
-                self.game_over = true;
-                if self.host {
-                    self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
+            Ok(applied) => {
+                match &applied {
+                    // The seat's own view comes with snapshots and updates.
+                    Applied::Synced { .. } | Applied::Updated { .. } => {
+                        self.turn = self.mirror.my_turn();
+                    }
+                    Applied::Closing { reason } => {
+                        self.stats.error(format!("closing:{reason:?}"));
+                    }
+                    Applied::Answered(_)
+                    | Applied::Seated { .. }
+                    | Applied::Moved { .. }
+                    | Applied::Ignored(_) => {}
                 }
+                if let Applied::Updated {
+                    game_over: Some(_), ..
+                } = &applied
+                {
+                    self.game_over = true;
+                    if self.host {
+                        self.stats.games_finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                return applied.answer().cloned();
             }
-            Ok(Applied::Closing { reason }) => self.stats.error(format!("closing:{reason:?}")),
-            Ok(
-                Applied::Updated { .. }
-                | Applied::Seated { .. }
-                | Applied::Moved { .. }
-                | Applied::Ignored(_),
-            ) => {}
             Err(violation) if violation.must_resume() => {
                 self.stats.error("version_gap");
                 self.resync = true;
@@ -1008,6 +1023,7 @@ impl FanoutClient {
                 stats
                     .bytes_received
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                stats.frames_received.fetch_add(1, Ordering::Relaxed);
                 let parsed = crate::fanout::parse(&bytes);
                 if parsed.is_none() {
                     stats.error("decode");
@@ -1146,7 +1162,13 @@ async fn fanout_play(mut client: FanoutClient, shared: Shared, track: Arc<RoomTr
                         turn = !idle && version % players == client.seat as u64;
                     }
                 }
+                // The mover's one frame: the broadcast and its answer.
                 Some((ACK, version)) => {
+                    track.received(version, now, &stats);
+                    if version > client.version {
+                        client.version = version;
+                        turn = !idle && version % players == client.seat as u64;
+                    }
                     if let Some(sent) = client.pending.take() {
                         stats.acked(sent);
                         track.act_acked(version, sent, &stats);
@@ -1297,13 +1319,14 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     }
 
     // Bytes of the warmup (setup, ramp) are not counted either.
-    let (warmup_sent, warmup_received) = if config.warmup.is_zero() {
-        (0, 0)
+    let (warmup_sent, warmup_received, warmup_frames) = if config.warmup.is_zero() {
+        (0, 0, 0)
     } else {
         tokio::time::sleep_until(measure_from).await;
         (
             stats.bytes_sent.load(Ordering::Relaxed),
             stats.bytes_received.load(Ordering::Relaxed),
+            stats.frames_received.load(Ordering::Relaxed),
         )
     };
     tokio::time::sleep_until(end).await;
@@ -1349,6 +1372,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     };
     let bytes_sent = stats.bytes_sent.load(Ordering::Relaxed) - warmup_sent;
     let bytes_received = stats.bytes_received.load(Ordering::Relaxed) - warmup_received;
+    let frames_received = stats.frames_received.load(Ordering::Relaxed) - warmup_frames;
     Ok(Report {
         mode: if config.fanout { "fanout" } else { "game" }.into(),
         rooms: config.rooms,
@@ -1370,6 +1394,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         bytes_received,
         bytes_sent_per_action: per_action(bytes_sent),
         bytes_received_per_action: per_action(bytes_received),
+        frames_received_per_action: per_action(frames_received),
         connections: connections_at_end,
         connections_peak: stats.connections_peak.load(Ordering::Relaxed).max(0) as u64,
         games_started: stats.games_started.load(Ordering::Relaxed),

@@ -117,6 +117,8 @@ pub enum Event {
         opener: Seat,
         /// The player whose palifico round this is.
         palifico: Option<Seat>,
+        /// Which aces count as wild in this round (until a palifico is declared in it).
+        wilds: Wilds,
         /// Dice per seat (0 = out of the game).
         dice: Vec<u8>,
     },

@@ -810,20 +810,22 @@ impl Game {
             self.players[seat.index()].palifico_used = true;
         }
         let hands = rng::roll_round(&self.seed, number, self.players.iter().map(|p| p.dice));
-        events.push(Event::RoundStarted {
-            round: number,
-            opener,
-            palifico,
-            dice: self.dice_counts(),
-        });
-        self.phase = Phase::Bidding(Round {
+        let round = Round {
             number,
             opener,
             turn: opener,
             hands,
             palifico,
             bids: Vec::new(),
+        };
+        events.push(Event::RoundStarted {
+            round: number,
+            opener,
+            palifico,
+            wilds: self.wilds(&round),
+            dice: self.dice_counts(),
         });
+        self.phase = Phase::Bidding(round);
     }
 
     /// Closes the running round with `call`: reveal, count, change dice, eliminate, and

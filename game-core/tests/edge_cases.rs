@@ -186,6 +186,7 @@ fn round_started(events: &[Event]) -> Option<(u32, Seat, Option<Seat>, Vec<u8>)>
             opener,
             palifico,
             dice,
+            ..
         } => Some((*round, *opener, *palifico, dice.clone())),
         _ => None,
     })
@@ -1312,6 +1313,7 @@ fn eliminated_bidder_is_followed_by_the_next_seat_after_them() {
                 round: 5,
                 opener: seat(2),
                 palifico: None,
+                wilds: Wilds::AllDice,
                 dice: vec![5, 0, 5, 5],
             },
         ]
@@ -1482,6 +1484,7 @@ fn forfeit_voids_and_rerolls_the_round() {
                     round: 1,
                     opener: seat(opener),
                     palifico: None,
+                    wilds: Wilds::AllDice,
                     dice: dice.clone(),
                 },
             ]

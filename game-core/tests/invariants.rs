@@ -27,7 +27,7 @@ use perudo_core::{
     DiceChange, DiceLostOnDudo, DudoCaller, Event, Face, FirstOpener, Game, GameConfig, Hand,
     MAX_QUANTITY, MAX_SEATS, Move, OpenerAfterCalza, OpenerAfterDudo, Ordering, PalificoTrigger,
     PlacedBid, PlayerView, RaiseRule, ReplayError, Resolution, RoundView, RuleError, Seat, Seed,
-    TableState, WildScope, Wilds, replay, standard_rank,
+    TableState, TableView, WildScope, Wilds, replay, standard_rank,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
@@ -789,6 +789,7 @@ impl Model {
             round: self.round,
             opener,
             palifico,
+            wilds: self.wilds(),
             dice: self.dice.clone(),
         });
     }
@@ -977,6 +978,9 @@ struct Harness {
     snapshot_step: usize,
     /// Seats that have been out of the game at some point.
     ever_out: Vec<bool>,
+    /// The public table as a client keeps it: one built from the game's first event, and one
+    /// from a view taken at `snapshot_step`, each following every event since.
+    tables: Vec<TableView>,
 }
 
 impl Harness {
@@ -1038,6 +1042,7 @@ impl Harness {
                 round: 0,
                 opener: first,
                 palifico,
+                wilds: model.wilds(),
                 dice: vec![starting; n],
             },
         ];
@@ -1068,6 +1073,7 @@ impl Harness {
             snapshot: None,
             snapshot_step,
             ever_out: vec![false; n],
+            tables: Vec::new(),
         };
         harness.record_events(events)?;
         harness.check_state()?;
@@ -1213,6 +1219,7 @@ impl Harness {
         self.steps += 1;
         if self.steps == self.snapshot_step && self.snapshot.is_none() {
             self.snapshot = Some((self.game.clone(), self.events.len()));
+            self.tables.push(self.game.spectator_view());
         }
         let before = self.game.clone();
         let model_before = self.model.clone();
@@ -1309,6 +1316,23 @@ impl Harness {
                 self.model.hands = hands.clone();
                 self.round_hands.insert((*round, dice.clone()), hands);
             }
+            // Protocol v2 sends events, not tables: following them must give the table.
+            if let Event::GameStarted {
+                seats,
+                starting_dice,
+                commitment,
+            } = event
+            {
+                self.tables
+                    .push(TableView::started(*seats, *starting_dice, *commitment));
+            }
+            for table in &mut self.tables {
+                table.apply(event);
+            }
+        }
+        let view = self.game.spectator_view();
+        for table in &self.tables {
+            prop_assert_eq!(table, &view, "the table followed from events");
         }
         self.events.extend(events);
         Ok(())

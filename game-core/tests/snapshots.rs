@@ -298,6 +298,7 @@ fn game_with_palifico_rounds() {
                 palifico: Some(seat),
                 dice,
                 opener,
+                ..
             } => {
                 assert_eq!(opener, seat, "the palifico player opens");
                 assert_eq!(dice[seat.index()], 1, "with exactly one die");

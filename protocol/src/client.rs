@@ -3,11 +3,13 @@
 //!
 //! It follows docs/PROTOCOL.md, "How a client keeps its state": updates before the first
 //! snapshot are ignored, a snapshot replaces everything, an update applies only at exactly the
-//! next version (an older one is stale and ignored, a newer one is a gap: resume), a private
-//! view belongs to the update of its version. It also numbers the client's requests and
-//! matches each answer to its request, and it checks the server's promises as it goes (an
-//! `Ack` names the version the client has seen, a private view is this seat's, a `Moved`
-//! only moves down): a broken promise is a [`Violation`], and the state is left as it was.
+//! next version (an older one is stale and ignored, a newer one is a gap: resume), and its
+//! events are applied to the room and table ([`RoomView::apply`], [`TableView::apply`]); the
+//! seat's own view travels in its update. It also numbers the client's requests and matches
+//! each answer to its request (a standalone `Ack` or `Rejected`, or the `ack` of an update),
+//! and it checks the server's promises as it goes (an `Ack` names the version the client has
+//! seen, a view is this seat's, a `Moved` only moves down): a broken promise is a
+//! [`Violation`], and the state is left as it was.
 //!
 //! No sockets, no clock, no tasks: the caller reads frames however it likes (tokio, a test's
 //! channel) and hands each decoded message to [`RoomMirror::apply`]. How an `Update` is
@@ -16,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use perudo_core::{Seat, TableView};
+use perudo_core::{Event, Seat, TableView};
 
 use crate::{
     ClientMessage, CloseReason, GameResults, PlayerName, RejectCode, RejectDetail, Request,
@@ -56,7 +58,7 @@ pub struct Answer {
 /// Why a message was not applied although the server did nothing wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ignored {
-    /// An `Update` or `Private` before the first `Snapshot` (or after leaving the room).
+    /// An `Update` before the first `Snapshot` (or after leaving the room).
     BeforeSnapshot,
     /// An `Update` at or below the version already applied.
     Stale {
@@ -76,17 +78,28 @@ pub enum Applied {
     Moved { seat: Seat },
     /// A snapshot replaced everything.
     Synced { version: RoomVersion },
-    /// The update of `version` was applied; `game_over` when it ended a game.
+    /// The update of `version` was applied; `game_over` when it ended a game; `answer` when
+    /// it answered one of this connection's requests.
     Updated {
         version: RoomVersion,
         game_over: Option<GameResults>,
+        answer: Option<Answer>,
     },
-    /// This seat's hand and moves were replaced.
-    Private,
     /// The server closes this connection next.
     Closing { reason: CloseReason },
     /// Nothing changed.
     Ignored(Ignored),
+}
+
+impl Applied {
+    /// The answer this message carried: a standalone one, or an update's `ack`.
+    pub fn answer(&self) -> Option<&Answer> {
+        match self {
+            Applied::Answered(answer) => Some(answer),
+            Applied::Updated { answer, .. } => answer.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// A promise of the protocol the server broke. The mirror's state is unchanged.
@@ -106,11 +119,8 @@ pub enum Violation {
     },
     #[error("a private view of seat {seat} reached {role:?}")]
     PrivateSeat { role: Role, seat: Seat },
-    #[error("a private view of version {got} at version {version}")]
-    PrivateVersion {
-        version: RoomVersion,
-        got: RoomVersion,
-    },
+    #[error("an update's events do not fit the room: {0}")]
+    Events(String),
     #[error("a snapshot with the view of seat {seat} reached {role:?}")]
     SnapshotSeat { role: Role, seat: Seat },
     #[error("moved to seat {seat} from {role:?}")]
@@ -328,25 +338,6 @@ impl RoomMirror {
             }
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Update(update) => self.apply_update(update),
-            ServerMessage::Private(private) => {
-                if self.role != Role::Seat(private.you.seat) {
-                    return Err(Violation::PrivateSeat {
-                        role: self.role,
-                        seat: private.you.seat,
-                    });
-                }
-                if !self.synced {
-                    return Ok(Applied::Ignored(Ignored::BeforeSnapshot));
-                }
-                if private.version != self.version {
-                    return Err(Violation::PrivateVersion {
-                        version: self.version,
-                        got: private.version,
-                    });
-                }
-                self.you = Some(private.you.clone());
-                Ok(Applied::Private)
-            }
             ServerMessage::Closing { reason } => {
                 // The room as last seen stays: a new socket may `Resume` from it.
                 self.closing = Some(*reason);
@@ -453,10 +444,43 @@ impl RoomMirror {
                 got: update.version,
             });
         }
-        // The server says `Moved` before an update that renumbers this seat.
-        if let (Some(room), Role::Seat(seat), Some(own)) =
-            (&update.room, self.role, &self.seat_name)
+        if let (Some(you), role) = (&update.you, self.role)
+            && role != Role::Seat(you.seat)
         {
+            return Err(Violation::PrivateSeat {
+                role,
+                seat: you.seat,
+            });
+        }
+        // Worked out on copies: a broken promise leaves the state as it was.
+        let mut room = self.room.clone();
+        let mut table = self.table.clone();
+        for event in &update.events {
+            if let Some(room) = &mut room {
+                room.apply(event);
+            }
+            match event {
+                RoomEvent::Game {
+                    event:
+                        Event::GameStarted {
+                            seats,
+                            starting_dice,
+                            commitment,
+                        },
+                } => table = Some(TableView::started(*seats, *starting_dice, *commitment)),
+                RoomEvent::Game { event } => match &mut table {
+                    Some(table) => table.apply(event),
+                    None => {
+                        return Err(Violation::Events(format!(
+                            "a game event before any game started: {event:?}"
+                        )));
+                    }
+                },
+                _ => {}
+            }
+        }
+        // The server says `Moved` before an update that renumbers this seat.
+        if let (Some(room), Role::Seat(seat), Some(own)) = (&room, self.role, &self.seat_name) {
             let shown = room.seats.get(seat.index()).map(|s| s.name.as_str());
             if shown != Some(own.as_str()) {
                 return Err(Violation::SeatTaken {
@@ -467,11 +491,10 @@ impl RoomMirror {
             }
         }
         self.version = update.version;
-        if let Some(room) = &update.room {
-            self.room = Some(room.clone());
-        }
-        if let Some(table) = &update.table {
-            self.table = Some(table.clone());
+        self.room = room;
+        self.table = table;
+        if let Some(you) = &update.you {
+            self.you = Some(you.clone());
         }
         self.clock = update.clock;
         let game_over = update.events.iter().find_map(|event| match event {
@@ -481,9 +504,17 @@ impl RoomMirror {
         if let Some(results) = &game_over {
             self.results = Some(results.clone());
         }
+        let answer = match update.ack {
+            Some(id) => match self.answered(id, Ok(update.version))? {
+                Applied::Answered(answer) => Some(answer),
+                _ => None,
+            },
+            None => None,
+        };
         Ok(Applied::Updated {
             version: update.version,
             game_over,
+            answer,
         })
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! WebSocket frames are MessagePack maps with field names (`rmp_serde::to_vec_named`), so the
 //! TypeScript client can read them without a schema. A client speaks `ClientMessage`s, each a
-//! request with a client-chosen id that gets exactly one answer (`Ack` or `Rejected`); the
-//! server speaks `ServerMessage`s. Room broadcasts (`Update`) carry a room version that grows
-//! by one with each broadcast, which the client uses to notice gaps and to resume.
+//! request with a client-chosen id that gets exactly one answer (an `Update` that carries its
+//! id in `ack`, a standalone `Ack`, or `Rejected`); the server speaks `ServerMessage`s. Room
+//! broadcasts (`Update`) carry the events of one change and a room version that grows by one
+//! with each, which the client uses to notice gaps and to resume. A client keeps the room by
+//! applying the events ([`RoomView::apply`], `TableView::apply`): snapshots come only on
+//! joining, on a resume the history cannot serve, and after a restart.
 //! The HTTP API (`/api/rooms`) speaks JSON with the types in [`http`].
 //!
 //! Architecture invariant: this is the only crate that knows the wire format.
@@ -25,7 +28,7 @@ pub use names::{NameError, PlayerName};
 pub use perudo_core;
 
 /// The protocol this build speaks. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Every protocol version this build can serve.
 pub const SUPPORTED_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
 /// Largest client frame the server decodes. Perudo requests are tiny.
@@ -223,10 +226,15 @@ mod strict {
 }
 
 /// Server -> client.
+// A snapshot is much larger than the other messages; messages are encoded or applied as soon
+// as they are made, not kept in bulk, so the size of the enum does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
-    /// Request `id` was carried out; `version` is the room version after it.
+    /// Request `id` was carried out; `version` is the room version after it. A request whose
+    /// change reached this connection in an `Update` is answered inside it (`Update::ack`)
+    /// instead.
     Ack { id: RequestId, version: RoomVersion },
     /// Request `id` was refused and changed nothing.
     Rejected {
@@ -240,10 +248,9 @@ pub enum ServerMessage {
     Seated { seat: Seat, token: String },
     /// The whole room as this connection may see it (after joining, claiming, spectating).
     Snapshot(Snapshot),
-    /// A room broadcast: what happened, and the new public state where it changed.
+    /// A room change: its events, and for this connection its own view where it changed and
+    /// the answer to its request.
     Update(Update),
-    /// This seat's own hidden state: its hand and what it may do now.
-    Private(Private),
     /// This connection's seat number changed: a seat before it was freed in the lobby.
     Moved { seat: Seat },
     /// The server is about to close this connection, and why.
@@ -302,9 +309,21 @@ impl ServerMessage {
             ServerMessage::Seated { .. } => "Seated",
             ServerMessage::Snapshot(_) => "Snapshot",
             ServerMessage::Update(_) => "Update",
-            ServerMessage::Private(_) => "Private",
             ServerMessage::Moved { .. } => "Moved",
             ServerMessage::Closing { .. } => "Closing",
+        }
+    }
+}
+
+impl ServerMessage {
+    /// The request this message answers, if it is an answer, and whether it was carried
+    /// out: a standalone `Ack` or `Rejected`, or an `Update` with an `ack`.
+    pub fn answer(&self) -> Option<(RequestId, bool)> {
+        match self {
+            ServerMessage::Ack { id, .. } => Some((*id, true)),
+            ServerMessage::Rejected { id, .. } => Some((*id, false)),
+            ServerMessage::Update(update) => update.ack.map(|id| (id, true)),
+            _ => None,
         }
     }
 }
@@ -381,17 +400,21 @@ pub struct Snapshot {
     pub clock: Option<TurnClock>,
 }
 
-/// A room broadcast.
+/// One change of the room, as one connection receives it: the events (the same for every
+/// member), plus this connection's own part. Every member gets exactly one `Update` per
+/// change.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Update {
     pub version: RoomVersion,
+    /// What happened, in order. Applying them to the room and table of `version - 1` gives
+    /// the room and table of `version` (`RoomView::apply`, `TableView::apply`).
     pub events: Vec<RoomEvent>,
-    /// The room's public state, when it changed.
-    pub room: Option<RoomView>,
-    /// The game's public table, when it changed.
-    pub table: Option<TableView>,
     /// The running turn's deadline, if one is set (in every update while a game runs).
     pub clock: Option<TurnClock>,
+    /// This seat's hand and legal moves, when they changed (only in that seat's own frame).
+    pub you: Option<YouView>,
+    /// The id of this connection's request that made this change: its answer.
+    pub ack: Option<RequestId>,
 }
 
 /// When the room will act for the player on turn.
@@ -481,14 +504,6 @@ impl RoomOptions {
     }
 }
 
-/// One seat's hidden state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct Private {
-    /// The room version this state belongs to.
-    pub version: RoomVersion,
-    pub you: YouView,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct YouView {
     pub seat: Seat,
@@ -552,10 +567,13 @@ pub enum RoomEvent {
     Game {
         event: Event,
     },
+    /// A seat was taken (always the next one: `seat` is the number of seats before it).
     SeatTaken {
         seat: Seat,
         name: PlayerName,
+        occupant: Occupant,
     },
+    /// A seat was freed between games: the seats after it move down by one.
     SeatFreed {
         seat: Seat,
         name: PlayerName,
@@ -563,9 +581,24 @@ pub enum RoomEvent {
     HostChanged {
         seat: Option<Seat>,
     },
-    RulesChanged,
+    /// The host changed the house rules.
+    RulesChanged {
+        rules: GameConfig,
+    },
+    /// The host changed the room's options.
+    OptionsChanged {
+        options: RoomOptions,
+    },
+    /// The number of spectators changed.
+    Spectators {
+        count: u32,
+    },
     GameStarted {
         game: u32,
+    },
+    /// A seated player connected for the first time (the host, after creating the room).
+    Arrived {
+        seat: Seat,
     },
     /// A seated player's connection dropped; the seat waits for them.
     Disconnected {
@@ -573,6 +606,11 @@ pub enum RoomEvent {
     },
     /// A seated player is back.
     Reconnected {
+        seat: Seat,
+    },
+    /// A player left the running game for good (it forfeits); the seat is no longer
+    /// connected.
+    Left {
         seat: Seat,
     },
     /// The room played `action` for `seat` (the next event is its result).
@@ -585,13 +623,76 @@ pub enum RoomEvent {
         seat: Seat,
         emote: Emote,
     },
-    /// The reveal is on show; the next round starts in `ms` milliseconds.
+    /// The reveal is on show (the room's phase is `Reveal`); the next round starts in `ms`
+    /// milliseconds, with the game's `RoundStarted`.
     NextRoundIn {
         ms: u32,
     },
+    /// The game ended: the room's phase is `Finished`, and these are its results.
     GameOver {
         results: GameResults,
     },
+}
+
+impl RoomView {
+    /// Follows one event: a client that starts from a snapshot's room and applies every later
+    /// update's events in order reaches exactly the room a snapshot would show then. Events
+    /// that do not fit this room (a seat it does not have) are ignored.
+    pub fn apply(&mut self, event: &RoomEvent) {
+        match event {
+            RoomEvent::Game { event } => {
+                if matches!(event, Event::RoundStarted { .. }) && self.phase == RoomPhase::Reveal {
+                    self.phase = RoomPhase::Playing;
+                }
+            }
+            RoomEvent::SeatTaken {
+                seat,
+                name,
+                occupant,
+            } => {
+                let info = SeatInfo {
+                    name: name.clone(),
+                    occupant: *occupant,
+                };
+                if seat.index() <= self.seats.len() {
+                    self.seats.insert(seat.index(), info);
+                }
+            }
+            RoomEvent::SeatFreed { seat, .. } => {
+                if seat.index() < self.seats.len() {
+                    self.seats.remove(seat.index());
+                }
+            }
+            RoomEvent::HostChanged { seat } => self.host = *seat,
+            RoomEvent::RulesChanged { rules } => self.rules = rules.clone(),
+            RoomEvent::OptionsChanged { options } => self.options = *options,
+            RoomEvent::Spectators { count } => self.spectators = *count,
+            RoomEvent::GameStarted { .. } => self.phase = RoomPhase::Playing,
+            RoomEvent::Arrived { seat } | RoomEvent::Reconnected { seat } => {
+                self.set_connected(*seat, true)
+            }
+            RoomEvent::Disconnected { seat } | RoomEvent::Left { seat } => {
+                self.set_connected(*seat, false)
+            }
+            RoomEvent::AutoPlayed { .. } | RoomEvent::Emote { .. } => {}
+            RoomEvent::NextRoundIn { .. } => self.phase = RoomPhase::Reveal,
+            RoomEvent::GameOver { results } => {
+                self.phase = RoomPhase::Finished;
+                self.games_played += 1;
+                self.results = Some(results.clone());
+            }
+        }
+    }
+
+    fn set_connected(&mut self, seat: Seat, now: bool) {
+        if let Some(SeatInfo {
+            occupant: Occupant::Human { connected },
+            ..
+        }) = self.seats.get_mut(seat.index())
+        {
+            *connected = now;
+        }
+    }
 }
 
 /// The results of a finished game.

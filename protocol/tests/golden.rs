@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use common::{bid, clock_for, custom_options, on_turn, room_view, seat, you};
 use perudo_protocol::perudo_core::{Action, BotLevel, Event, FirstOpener, Game, GameConfig, Seed};
 use perudo_protocol::{
-    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, PROTOCOL_VERSION, Private,
-    RejectCode, RejectDetail, Request, RoomEvent, RoomPhase, RoomView, SUPPORTED_VERSIONS,
-    SeatStats, ServerMessage, Snapshot, Update,
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, PROTOCOL_VERSION, RejectCode,
+    RejectDetail, Request, RoomEvent, RoomPhase, SUPPORTED_VERSIONS, SeatStats, ServerMessage,
+    Snapshot, Update,
 };
 use serde::Serialize;
 
@@ -315,8 +315,13 @@ fn vectors() -> Vec<Vector> {
     ];
 
     // The scripted game: three seats, default rules, seed 7; 2 × threes, 3 × threes, dudo.
-    let (start, start_events) = common::scripted_start();
+    let (_, start_events) = common::scripted_start();
     let (mid, _, second_bid) = common::scripted_mid_round();
+    // Who made the second bid: the bidder's frame carries its own view.
+    let bidder = match second_bid.first() {
+        Some(Event::BidPlaced(placed)) => placed.seat,
+        other => panic!("the second bid's event: {other:?}"),
+    };
     let mut refused = mid.clone();
     let turn = refused.turn().expect("running");
     let too_low = refused
@@ -401,35 +406,35 @@ fn vectors() -> Vec<Vector> {
         ),
         server(
             "server_update_game_started",
-            "Update as a game starts: GameStarted, then the engine's GameStarted and RoundStarted, room and table",
+            "Update as a game starts: GameStarted, then the engine's GameStarted and RoundStarted (with the round's wilds)",
             ServerMessage::Update(Update {
                 version: 10,
                 events: [RoomEvent::GameStarted { game: 1 }]
                     .into_iter()
                     .chain(start_events.into_iter().map(|event| RoomEvent::Game { event }))
                     .collect(),
-                room: Some(room_view(RoomPhase::Playing, None)),
-                table: Some(start.spectator_view()),
+                you: None,
+                ack: None,
                 clock: None,
             }),
         ),
         server(
             "server_update_bid_placed",
-            "Update after a bid: one BidPlaced, the new table, no room",
+            "Update after a bid, as the bidder receives it: one BidPlaced, the bidder's own view (no moves now) and the answer to its request 5",
             ServerMessage::Update(Update {
                 version: 12,
                 events: second_bid
                     .into_iter()
                     .map(|event| RoomEvent::Game { event })
                     .collect(),
-                room: None,
-                table: Some(mid.spectator_view()),
+                you: Some(you(&mid, bidder.get())),
+                ack: Some(5),
                 clock: None,
             }),
         ),
         server(
             "server_update_auto_played",
-            "Update after the turn time limit ran out: AutoPlayed, then the move's BidPlaced; the table; the next player's clock",
+            "Update after the turn time limit ran out: AutoPlayed, then the move's BidPlaced; the next player's clock",
             ServerMessage::Update(Update {
                 version: 11,
                 events: [RoomEvent::AutoPlayed {
@@ -440,25 +445,19 @@ fn vectors() -> Vec<Vector> {
                 .into_iter()
                 .chain(auto_events.into_iter().map(|event| RoomEvent::Game { event }))
                 .collect(),
-                room: None,
-                table: Some(auto.spectator_view()),
+                you: None,
+                ack: None,
                 clock: Some(clock_for(&auto, 60_000, AutoPlayReason::TimeLimit)),
             }),
         ),
         server(
             "server_update_disconnected",
-            "Update when seat 1 drops on turn: Disconnected, the room (seat 1 not connected), the clock now Away with the 5 s grace",
+            "Update when seat 1 drops on turn: Disconnected (seat 1 not connected), the clock now Away with the 5 s grace",
             ServerMessage::Update(Update {
                 version: 12,
                 events: vec![RoomEvent::Disconnected { seat: seat(1) }],
-                room: Some(RoomView {
-                    rules: GameConfig {
-                        turn_time_limit_secs: Some(60),
-                        ..GameConfig::default()
-                    },
-                    ..room_view(RoomPhase::Playing, None)
-                }),
-                table: None,
+                you: None,
+                ack: None,
                 clock: Some(clock_for(&auto, 5_000, AutoPlayReason::Away)),
             }),
         ),
@@ -477,7 +476,7 @@ fn vectors() -> Vec<Vector> {
         ),
         server(
             "server_update_round_resolved",
-            "Update at a dudo: RoundResolved with every hand, NextRoundIn; room in phase Reveal, no table",
+            "Update at a dudo: RoundResolved with every hand, NextRoundIn (the room's phase becomes Reveal)",
             ServerMessage::Update(Update {
                 version: 13,
                 events: resolved
@@ -485,36 +484,28 @@ fn vectors() -> Vec<Vector> {
                     .map(|event| RoomEvent::Game { event })
                     .chain([RoomEvent::NextRoundIn { ms: 4000 }])
                     .collect(),
-                room: Some(room_view(RoomPhase::Reveal, None)),
-                table: None,
+                you: None,
+                ack: None,
                 clock: None,
             }),
         ),
         server(
             "server_update_next_round",
-            "Update when the reveal pause ends: RoundStarted, room back in Playing, the new table",
+            "Update when the reveal pause ends, as the opener receives it: RoundStarted (the room back in Playing), and the opener's own view: its new hand and legal moves",
             ServerMessage::Update(Update {
                 version: 14,
                 events: next_round
                     .into_iter()
                     .map(|event| RoomEvent::Game { event })
                     .collect(),
-                room: Some(room_view(RoomPhase::Playing, None)),
-                table: Some(after.spectator_view()),
+                you: Some(you(&after, opener.get())),
+                ack: None,
                 clock: None,
             }),
         ),
         server(
-            "server_private",
-            "Private for the seat on turn in the new round: its hand and legal moves",
-            ServerMessage::Private(Private {
-                version: 14,
-                you: you(&after, opener.get()),
-            }),
-        ),
-        server(
             "server_update_game_over",
-            "Update as a game ends: Eliminated, GameWon, GameOver with the results; room Finished",
+            "Update as a game ends: Eliminated, GameWon, GameOver with the results (the room's phase becomes Finished)",
             ServerMessage::Update(Update {
                 version: 90,
                 events: vec![
@@ -528,8 +519,8 @@ fn vectors() -> Vec<Vector> {
                         results: results.clone(),
                     },
                 ],
-                room: Some(room_view(RoomPhase::Finished, Some(results))),
-                table: None,
+                you: None,
+                ack: None,
                 clock: None,
             }),
         ),
@@ -665,7 +656,6 @@ fn golden_vectors_cover_every_request() {
                     ServerMessage::Seated { .. } => "Seated",
                     ServerMessage::Snapshot(_) => "Snapshot",
                     ServerMessage::Update(_) => "Update",
-                    ServerMessage::Private(_) => "Private",
                     ServerMessage::Moved { .. } => "Moved",
                     ServerMessage::Closing { .. } => "Closing",
                 });
@@ -673,7 +663,7 @@ fn golden_vectors_cover_every_request() {
         }
     }
     assert_eq!(requests.len(), 14, "{requests:?}");
-    assert_eq!(servers.len(), 8, "{servers:?}");
+    assert_eq!(servers.len(), 7, "{servers:?}");
 }
 
 /// The scripted game the vectors come from is what they say: fixed seed, fixed moves.

@@ -14,9 +14,9 @@ use perudo_protocol::perudo_core::{
 };
 use perudo_protocol::{
     AutoPlayReason, ClientMessage, CloseReason, DecodeError, Emote, FORFEIT_AFTER_SECS,
-    MAX_CLIENT_FRAME, MAX_SERVER_FRAME, Occupant, PROTOCOL_VERSION, Private, RejectCode,
-    RejectDetail, Request, RoomEvent, RoomOptions, RoomPhase, RoomView, ServerMessage, Snapshot,
-    TurnClock, Update,
+    MAX_CLIENT_FRAME, MAX_SERVER_FRAME, Occupant, PROTOCOL_VERSION, RejectCode, RejectDetail,
+    Request, RoomEvent, RoomOptions, RoomPhase, RoomView, ServerMessage, Snapshot, TurnClock,
+    Update,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -367,10 +367,14 @@ fn room_event_kind(event: &RoomEvent) -> &'static str {
         RoomEvent::SeatTaken { .. } => "SeatTaken",
         RoomEvent::SeatFreed { .. } => "SeatFreed",
         RoomEvent::HostChanged { .. } => "HostChanged",
-        RoomEvent::RulesChanged => "RulesChanged",
+        RoomEvent::RulesChanged { .. } => "RulesChanged",
+        RoomEvent::OptionsChanged { .. } => "OptionsChanged",
+        RoomEvent::Spectators { .. } => "Spectators",
         RoomEvent::GameStarted { .. } => "GameStarted",
+        RoomEvent::Arrived { .. } => "Arrived",
         RoomEvent::Disconnected { .. } => "Disconnected",
         RoomEvent::Reconnected { .. } => "Reconnected",
+        RoomEvent::Left { .. } => "Left",
         RoomEvent::AutoPlayed { .. } => "AutoPlayed",
         RoomEvent::Emote { .. } => "Emote",
         RoomEvent::NextRoundIn { .. } => "NextRoundIn",
@@ -385,7 +389,6 @@ fn server_kind(message: &ServerMessage) -> &'static str {
         ServerMessage::Seated { .. } => "Seated",
         ServerMessage::Snapshot(_) => "Snapshot",
         ServerMessage::Update(_) => "Update",
-        ServerMessage::Private(_) => "Private",
         ServerMessage::Moved { .. } => "Moved",
         ServerMessage::Closing { .. } => "Closing",
     }
@@ -429,6 +432,14 @@ fn all_room_events() -> Vec<RoomEvent> {
         RoomEvent::SeatTaken {
             seat: seat(3),
             name: perudo_protocol::PlayerName::new("Zoë").unwrap(),
+            occupant: Occupant::Human { connected: true },
+        },
+        RoomEvent::SeatTaken {
+            seat: seat(4),
+            name: perudo_protocol::PlayerName::new("Bot 1").unwrap(),
+            occupant: Occupant::Bot {
+                level: BotLevel::Hard,
+            },
         },
         RoomEvent::SeatFreed {
             seat: seat(1),
@@ -438,10 +449,21 @@ fn all_room_events() -> Vec<RoomEvent> {
             seat: Some(seat(1)),
         },
         RoomEvent::HostChanged { seat: None },
-        RoomEvent::RulesChanged,
+        RoomEvent::RulesChanged {
+            rules: GameConfig::default(),
+        },
+        RoomEvent::OptionsChanged {
+            options: RoomOptions {
+                forfeit_after_secs: *FORFEIT_AFTER_SECS.end(),
+            },
+        },
+        RoomEvent::Spectators { count: 0 },
+        RoomEvent::Spectators { count: u32::MAX },
         RoomEvent::GameStarted { game: 3 },
+        RoomEvent::Arrived { seat: seat(0) },
         RoomEvent::Disconnected { seat: seat(1) },
         RoomEvent::Reconnected { seat: seat(1) },
+        RoomEvent::Left { seat: seat(2) },
         RoomEvent::AutoPlayed {
             seat: seat(2),
             action: Action::Bid(bid(4, 3)),
@@ -538,8 +560,8 @@ fn all_server_messages() -> Vec<ServerMessage> {
                 .into_iter()
                 .map(|event| RoomEvent::Game { event })
                 .collect(),
-            room: None,
-            table: Some(mid.spectator_view()),
+            you: None,
+            ack: None,
             clock: Some(clock_for(&mid, 60_000, AutoPlayReason::TimeLimit)),
         }),
         ServerMessage::Update(Update {
@@ -550,40 +572,43 @@ fn all_server_messages() -> Vec<ServerMessage> {
                 .map(|event| RoomEvent::Game { event })
                 .chain([RoomEvent::NextRoundIn { ms: 4000 }])
                 .collect(),
-            room: Some(room_view(RoomPhase::Reveal, None)),
-            table: None,
+            you: None,
+            ack: None,
             clock: None,
         }),
         ServerMessage::Update(Update {
             version: 15,
             events: all_room_events(),
-            room: Some(room_view(RoomPhase::Playing, None)),
-            table: Some(after.spectator_view()),
+            you: None,
+            ack: None,
             clock: Some(clock_for(&after, u32::MAX, AutoPlayReason::Away)),
         }),
         ServerMessage::Update(Update {
             version: 16,
-            events: vec![RoomEvent::RulesChanged],
-            room: Some(RoomView {
-                options: RoomOptions {
-                    forfeit_after_secs: *FORFEIT_AFTER_SECS.end(),
-                },
-                ..room_view(RoomPhase::Finished, Some(results.clone()))
-            }),
-            table: None,
+            events: vec![RoomEvent::OptionsChanged {
+                options: RoomOptions::default(),
+            }],
+            you: None,
+            ack: None,
             clock: None,
         }),
-        ServerMessage::Private(Private {
+        ServerMessage::Update(Update {
             version: 15,
-            you: you(&after, 1),
+            events: Vec::new(),
+            clock: None,
+            you: Some(you(&after, 1)),
+            ack: Some(u32::MAX),
         }),
-        ServerMessage::Private(Private {
+        ServerMessage::Update(Update {
             version: 14,
-            you: perudo_protocol::YouView {
+            events: Vec::new(),
+            clock: None,
+            you: Some(perudo_protocol::YouView {
                 seat: seat(1),
                 hand: Default::default(),
                 legal: LegalMoves::NONE,
-            },
+            }),
+            ack: Some(0),
         }),
     ];
     messages.extend(ALL_REJECT_CODES.map(|code| code.reject(9, "lowercase, no period")));
@@ -597,11 +622,11 @@ fn all_server_messages() -> Vec<ServerMessage> {
     });
     messages.extend(ALL_CLOSE_REASONS.map(|reason| ServerMessage::Closing { reason }));
     messages.extend(ALL_ROOM_PHASES.map(|phase| {
-        ServerMessage::Update(Update {
+        ServerMessage::Snapshot(Snapshot {
             version: 3,
-            events: Vec::new(),
-            room: Some(room_view(phase, None)),
+            room: room_view(phase, None),
             table: None,
+            you: None,
             clock: None,
         })
     }));
@@ -673,7 +698,7 @@ fn every_server_message_round_trips() {
         &messages,
         server_kind,
         &[
-            "Ack", "Rejected", "Seated", "Snapshot", "Update", "Private", "Moved", "Closing",
+            "Ack", "Rejected", "Seated", "Snapshot", "Update", "Moved", "Closing",
         ],
     );
     for message in &messages {
@@ -808,9 +833,13 @@ fn every_room_event_and_game_event_round_trips() {
             "SeatFreed",
             "HostChanged",
             "RulesChanged",
+            "OptionsChanged",
+            "Spectators",
             "GameStarted",
+            "Arrived",
             "Disconnected",
             "Reconnected",
+            "Left",
             "AutoPlayed",
             "Emote",
             "NextRoundIn",
@@ -859,8 +888,8 @@ fn every_room_event_and_game_event_round_trips() {
         round_trip_server(&ServerMessage::Update(Update {
             version: version as u64,
             events: vec![event],
-            room: None,
-            table: None,
+            you: None,
+            ack: None,
             clock: None,
         }));
     }
@@ -907,16 +936,19 @@ fn views_of_a_whole_game_round_trip() {
     while let Some(turn) = game.turn() {
         version += 1;
         for n in 0..4 {
-            round_trip_server(&ServerMessage::Private(Private {
+            round_trip_server(&ServerMessage::Update(Update {
                 version,
-                you: you(&game, n),
+                events: Vec::new(),
+                clock: None,
+                you: Some(you(&game, n)),
+                ack: Some(7),
             }));
         }
         round_trip_server(&ServerMessage::Update(Update {
             version,
             events: Vec::new(),
-            room: None,
-            table: Some(game.spectator_view()),
+            you: None,
+            ack: None,
             clock: Some(TurnClock {
                 seat: turn,
                 remaining_ms: 30_000,

@@ -164,7 +164,6 @@ fn typescript_types_cover_the_wire() {
         "CloseReason",
         "Snapshot",
         "Update",
-        "Private",
         "YouView",
         "RoomView",
         "RoomEvent",

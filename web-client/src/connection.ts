@@ -6,7 +6,8 @@ import type { Request, ServerMessage } from "./protocol/generated";
 export type ConnState = "connecting" | "connected" | "reconnecting" | "offline";
 
 export interface ConnectionHooks {
-  /** A server message; for Ack/Rejected, `answers` is the request it answers (if known). */
+  /** A server message; when it answers one of this socket's requests (an Ack, a Rejected, or
+   * an Update whose `ack` names it), `answers` is that request (if known). */
   onMessage(msg: ServerMessage, answers: Request | undefined): void;
   onState(state: ConnState): void;
   /** The request that enters the room on a new socket (after Hello), or null to stay outside.
@@ -23,6 +24,26 @@ export interface ConnectionHooks {
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
   const base = Math.min(10_000, 500 * 2 ** Math.min(attempt, 10));
   return Math.round(base * (0.5 + random() * 0.5));
+}
+
+/** The id of the request a message answers: an `Ack` or `Rejected`, or the `ack` of an
+ * `Update` (protocol v2: the mover's answer rides in its update). Null for anything else. */
+export function answerId(msg: ServerMessage): number | null {
+  switch (msg.type) {
+    case "Ack":
+    case "Rejected":
+      return msg.id;
+    case "Update":
+      return msg.ack;
+    default:
+      return null;
+  }
+}
+
+/** Whether a message accepts the request it answers: an `Ack`, or an `Update` carrying its
+ * `ack` (whatever a client did on an `Ack`, it does on such an update). */
+export function isAccepted(msg: ServerMessage): boolean {
+  return msg.type === "Ack" || (msg.type === "Update" && msg.ack !== null);
 }
 
 export function roomSocketUrl(loc: { protocol: string; host: string }, code: string): string {
@@ -107,9 +128,10 @@ export class Connection {
         return; // an unreadable frame: ignore it
       }
       let answers: Request | undefined;
-      if (msg.type === "Ack" || msg.type === "Rejected") {
-        answers = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
+      const id = answerId(msg);
+      if (id !== null) {
+        answers = this.pending.get(id);
+        this.pending.delete(id);
       }
       this.hooks.onMessage(msg, answers);
     };

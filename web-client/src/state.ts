@@ -2,8 +2,9 @@
 // Rendering lives apart (views/): it reads this state and never changes it.
 import { bidText, t } from "./i18n";
 import type { Params } from "./i18n";
+import { applyRoomEvent, applyTableEvent } from "./apply";
 import type {
-  Action, CloseReason, Emote, GameResults, RejectDetail, Resolution, RoomView, Seat, ServerMessage,
+  Action, CloseReason, Emote, GameResults, RejectDetail, Resolution, RoomEvent, RoomView, Seat, ServerMessage,
   TableView, TurnClock, YouView,
 } from "./protocol/generated";
 
@@ -156,21 +157,23 @@ export function reduce(state: RoomState, msg: ServerMessage, now = 0): RoomState
       let next: RoomState = {
         ...state,
         version: msg.version,
-        room: msg.room ?? state.room,
-        table: msg.table ?? state.table,
+        // This seat's own view travels in its own frame, only when it changed.
+        you: msg.you ?? state.you,
+        mySeat: msg.you ? msg.you.seat : state.mySeat,
         clock: msg.clock,
         clockAt: now,
       };
       const said: string[] = [];
       // Names as they were before this update (a leaving seat's name is still known).
       const nameOf = (seat: Seat): string => seatName(state.room ?? next.room, seat);
-      for (const ev of msg.events) next = applyEvent(next, ev, msg.room !== null, now, nameOf, said);
+      for (const ev of msg.events) {
+        const applied = applyEvent(next, ev, now, nameOf, said);
+        // Events that do not fit this state (a game event with no game): start over from a
+        // snapshot rather than show a table that is not the room's.
+        if (applied === null) return { ...state, needsResync: true };
+        next = applied;
+      }
       return announce(state, next, said);
-    }
-    case "Private": {
-      if (state.version === null || msg.version < state.version) return state;
-      if (msg.version > state.version) return { ...state, needsResync: true };
-      return { ...state, you: msg.you, mySeat: msg.you.seat };
     }
     case "Seated":
       return { ...state, mySeat: msg.seat, seatToken: msg.token };
@@ -185,31 +188,39 @@ export function reduce(state: RoomState, msg: ServerMessage, now = 0): RoomState
   }
 }
 
-type RoomEventT = Extract<ServerMessage, { type: "Update" }>["events"][number];
-
 function logged(s: RoomState, key: string, params: Params, now: number): RoomState {
   const last = s.log[s.log.length - 1];
   const entry: LogEntry = { seq: (last?.seq ?? 0) + 1, key, params, at: now };
   return { ...s, log: [...s.log, entry].slice(-MAX_LOG) };
 }
 
+/** One event: the room and table follow it (apply.ts), then what people should know of it
+ * (the log, the reveal, emotes, what is read out). Null when it does not fit the state. */
 function applyEvent(
-  s: RoomState, ev: RoomEventT, roomSent: boolean, now: number, name: (seat: Seat) => string, said: string[],
+  before: RoomState, ev: RoomEvent, now: number, name: (seat: Seat) => string, said: string[],
+): RoomState | null {
+  let s = before;
+  if (s.room) {
+    const room = applyRoomEvent(s.room, ev);
+    if (room !== s.room) s = { ...s, room };
+  }
+  if (ev.type === "Game") {
+    const table = applyTableEvent(s.table, ev.event);
+    if (table === null) return null;
+    if (table !== s.table) s = { ...s, table };
+  }
+  return followEvent(s, ev, now, name, said);
+}
+
+function followEvent(
+  s: RoomState, ev: RoomEvent, now: number, name: (seat: Seat) => string, said: string[],
 ): RoomState {
   switch (ev.type) {
     case "GameStarted":
-      // The update of a game's start carries no room: the phase is now Playing.
-      return logged({
-        ...s,
-        room: s.room && !roomSent ? { ...s.room, phase: "Playing" } : s.room,
-        reveal: null,
-        revealAt: 0,
-      }, "log.gameStarted", { game: ev.game }, now);
-    case "HostChanged": {
-      const next = { ...s, room: s.room && !roomSent ? { ...s.room, host: ev.seat } : s.room };
-      if (ev.seat === null) return next;
-      return logged(next, ev.seat === s.mySeat ? "log.youHost" : "log.hostChanged", { name: name(ev.seat) }, now);
-    }
+      return logged({ ...s, reveal: null, revealAt: 0 }, "log.gameStarted", { game: ev.game }, now);
+    case "HostChanged":
+      if (ev.seat === null) return s;
+      return logged(s, ev.seat === s.mySeat ? "log.youHost" : "log.hostChanged", { name: name(ev.seat) }, now);
     case "Emote": {
       const last = s.emotes[s.emotes.length - 1];
       const entry: EmoteEntry = { seat: ev.seat, emote: ev.emote, name: name(ev.seat), key: (last?.key ?? 0) + 1, at: now };
@@ -258,6 +269,11 @@ function applyEvent(
     }
     case "RulesChanged":
       return logged(s, "log.rulesChanged", {}, now);
+    // A player who leaves a running game forfeits: the Forfeited that follows is logged.
+    case "Left":
+    case "Arrived":
+    case "OptionsChanged":
+    case "Spectators":
     case "NextRoundIn":
     case "GameOver":
       return s;
@@ -275,9 +291,10 @@ export function liveEmotes(state: RoomState, now: number): EmoteEntry[] {
   return state.emotes.filter((e) => now - e.at < EMOTE_MS);
 }
 
-/** Each seat's dice count as shown. During a reveal the server keeps the resolved round's
- * table until the pause ends, while a snapshot taken then already holds the next round's:
- * counting from the resolution (its hands, then its changes) shows the same either way. */
+/** Each seat's dice count as shown. During a reveal the table holds the called round with
+ * the new counts (the RoundResolved event applied), while a room restarted during the pause
+ * comes back already in the next round: counting from the resolution (its hands, then its
+ * changes) shows the same either way. */
 export function diceCounts(state: RoomState): number[] {
   const room = state.room;
   const table = state.table;

@@ -53,6 +53,13 @@ async function honest(seed: string, base: GameResults): Promise<{ results: GameR
   };
 }
 
+/** The results of the golden game-over update: its `GameOver` event carries them. */
+function overResults() {
+  const over = golden("server_update_game_over", "Update").events.find((e) => e.type === "GameOver");
+  if (over?.type !== "GameOver") throw new Error("the golden game-over update has a GameOver event");
+  return over.results;
+}
+
 describe("verify dice", () => {
   it("remembers the commitment of the game's start, not one that comes after", () => {
     const { started, live } = playedLive();
@@ -67,7 +74,7 @@ describe("verify dice", () => {
 
   it("says fair when the record holds the commitment seen at the start and the seed hashes to it", async () => {
     const seed = "2a".padEnd(64, "0");
-    const { results, record } = await honest(seed, golden("server_update_game_over", "Update").room!.results!);
+    const { results, record } = await honest(seed, overResults());
     rememberCommitment(CODE, 1, results.commitment);
     const report = await checkGame(CODE, results, seenCommitment(CODE, 1), serve(record));
     expect(report).toMatchObject({ verdict: "fair", source: "record", seenMatches: true, seedMatches: true, resultsMatch: true, rounds: 2 });
@@ -76,14 +83,14 @@ describe("verify dice", () => {
   it("says mismatch when the record's commitment is not the one seen at the start, even if seed and commitment agree", async () => {
     const seen = await sha256("11".repeat(32));
     // The server swapped the seed and recomputed the commitment: self-consistent, but not what was promised.
-    const { results, record } = await honest("22".repeat(32), golden("server_update_game_over", "Update").room!.results!);
+    const { results, record } = await honest("22".repeat(32), overResults());
     rememberCommitment(CODE, 1, seen);
     const report = await checkGame(CODE, results, seenCommitment(CODE, 1), serve(record));
     expect(report).toMatchObject({ verdict: "mismatch", seenMatches: false, seedMatches: true, seen });
   });
 
   it("says mismatch when the seed does not hash to the commitment", async () => {
-    const { results, record } = await honest("33".repeat(32), golden("server_update_game_over", "Update").room!.results!);
+    const { results, record } = await honest("33".repeat(32), overResults());
     rememberCommitment(CODE, 1, results.commitment);
     const tampered = { ...record, seed: "34".repeat(32) };
     const report = await checkGame(CODE, { ...results, seed: "34".repeat(32) }, seenCommitment(CODE, 1), serve(tampered));
@@ -91,7 +98,7 @@ describe("verify dice", () => {
   });
 
   it("says mismatch when the record and the results this browser received disagree", async () => {
-    const { results, record } = await honest("44".repeat(32), golden("server_update_game_over", "Update").room!.results!);
+    const { results, record } = await honest("44".repeat(32), overResults());
     const other = await honest("55".repeat(32), results);
     rememberCommitment(CODE, 1, results.commitment);
     const report = await checkGame(CODE, results, results.commitment, serve(other.record));
@@ -100,13 +107,13 @@ describe("verify dice", () => {
   });
 
   it("says it cannot vouch when this browser did not see the game run", async () => {
-    const { results, record } = await honest("66".repeat(32), golden("server_update_game_over", "Update").room!.results!);
+    const { results, record } = await honest("66".repeat(32), overResults());
     const report = await checkGame(CODE, results, seenCommitment(CODE, 1), serve(record));
     expect(report).toMatchObject({ verdict: "unseen", seen: null, seenMatches: null, seedMatches: true });
   });
 
   it("checks the results when the server keeps no record", async () => {
-    const { results } = await honest("77".repeat(32), golden("server_update_game_over", "Update").room!.results!);
+    const { results } = await honest("77".repeat(32), overResults());
     const report = await checkGame(CODE, results, results.commitment, serve(null));
     expect(report).toMatchObject({ verdict: "fair", source: "results", rounds: null });
   });

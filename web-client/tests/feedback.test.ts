@@ -9,7 +9,7 @@ import { CUPS_MS, outcomeDelayMs } from "../src/reveal";
 import type { Sound } from "../src/sound";
 import { initialState, reduce } from "../src/state";
 import type { RoomState } from "../src/state";
-import { golden } from "./fixtures";
+import { golden, scripted } from "./fixtures";
 
 /** The playing snapshot (seat 2 on turn), seen from `seat`. */
 function playing(seat: number): RoomState {
@@ -29,7 +29,7 @@ function outputs(opts: { vibrate?: boolean; active?: boolean } = {}) {
 describe("cues", () => {
   it("your turn: a sound and a buzz, once, when the turn arrives", () => {
     const before = playing(1); // seat 2 on turn
-    const bid = golden("server_update_bid_placed", "Update");
+    const bid = scripted.bid();
     const table = before.table!;
     const after: RoomState = { ...before, table: { ...table, state: { ...table.state, turn: 1 } as typeof table.state } };
     expect(cuesFor(before, after, bid)).toEqual([{ sound: "turn", vibrate: VIBRATE_TURN }]);
@@ -38,7 +38,7 @@ describe("cues", () => {
   });
 
   it("a reveal: the dudo sound; losing your own die: its sound and a buzz when the count tells it", () => {
-    const resolved = golden("server_update_round_resolved", "Update"); // seat 2 loses a die
+    const resolved = scripted.resolved(); // seat 2 loses a die
     const watcher = playing(1);
     expect(cuesFor(watcher, reduce(watcher, resolved, 1), resolved)).toEqual([{ sound: "dudo" }]);
     const loser = playing(2);
@@ -54,7 +54,7 @@ describe("cues", () => {
 
   it("a new round shakes your dice", () => {
     const s = playing(1);
-    const next = golden("server_update_next_round", "Update");
+    const next = scripted.nextRound();
     expect(cuesFor(s, s, next).map((c) => c.sound)).toContain("dice");
   });
 });

@@ -11,7 +11,7 @@ import { render } from "preact";
 import type { Shell } from "../src/views/room";
 import { tokenKey } from "../src/views/home";
 import { RoomPage } from "../src/views/room";
-import { golden } from "./fixtures";
+import { golden, update } from "./fixtures";
 
 class FakeSocket {
   static readonly CONNECTING = 0;
@@ -203,6 +203,47 @@ describe("room page reconnecting", () => {
     expect(q(el, "seat-0")).toBeNull();
     expect(shell.toasts).toContain("Your seat is no longer yours; join again."); // plain words, not the server's
     expect(shell.states.at(-1)).toBe("connected"); // the socket stays, to join again
+  });
+});
+
+describe("answers riding in an update (protocol v2)", () => {
+  it("Leave answered by the update that frees the seat: the token goes, the join page shows", async () => {
+    const ws = await seatedPage();
+    q(el, "leave-button")!.dispatchEvent(new Event("click"));
+    expect(ws.sent.at(-1)).toEqual({ type: "Leave" });
+    const id = ws.sent.length; // Hello is 1, Claim 2, Leave 3
+    ws.receive(update(4, [{ type: "SeatFreed", seat: 0, name: "Ana" }, { type: "HostChanged", seat: 1 }], { ack: id }));
+    expect(localStorage.getItem(tokenKey(CODE))).toBeNull();
+    expect(q(el, "join-page")).not.toBeNull();
+    expect(q(el, "seat-0")).toBeNull();
+  });
+
+  it("an update answering another request keeps the seat", async () => {
+    const ws = await seatedPage();
+    q(el, "leave-button")!.dispatchEvent(new Event("click"));
+    ws.receive(update(4, [{ type: "Emote", seat: 0, emote: "Laugh" }], { ack: 99 }));
+    expect(localStorage.getItem(tokenKey(CODE))).toBe("tok-1");
+    expect(q(el, "seat-0")).not.toBeNull();
+  });
+
+  it("SetRules answered by the RulesChanged update: the saved edits are no longer unsaved", async () => {
+    const ws = await seatedPage(); // seat 0 hosts the lobby
+    const select = q(el, "rule-starting_dice") as HTMLSelectElement;
+    select.value = "3";
+    select.dispatchEvent(new Event("change"));
+    expect(q(el, "rules-unsaved")).not.toBeNull();
+    q(el, "save-rules")!.closest("form")!.dispatchEvent(new Event("submit", { cancelable: true }));
+    const sent = ws.sent.at(-1);
+    expect(sent).toMatchObject({ type: "SetRules", rules: { starting_dice: 3 } });
+    if (sent?.type !== "SetRules") throw new Error("no SetRules");
+    ws.receive(update(4, [{ type: "RulesChanged", rules: sent.rules }], { ack: ws.sent.length }));
+    expect(q(el, "rules-unsaved")).toBeNull();
+    expect(q(el, "rules-saved")).not.toBeNull();
+    expect(q(el, "rules-summary")?.textContent).toContain("3");
+    // The answered edits are dropped: a later change (the host's other tab) shows as it is.
+    ws.receive(update(5, [{ type: "RulesChanged", rules: { ...sent.rules, starting_dice: 4 } }]));
+    expect((q(el, "rule-starting_dice") as HTMLSelectElement).value).toBe("4");
+    expect(q(el, "rules-saved")).not.toBeNull();
   });
 });
 

@@ -2,7 +2,7 @@
 import { render } from "preact";
 import { describe, expect, it, vi } from "vitest";
 import type { VNode } from "../src/dom";
-import type { GameConfig, Request, RoomOptions } from "../src/protocol/generated";
+import type { GameConfig, Request, RoomOptions, TableView } from "../src/protocol/generated";
 import { initialState, outcomeText, reduce } from "../src/state";
 import { bidText } from "../src/i18n";
 import type { RoomState } from "../src/state";
@@ -11,7 +11,7 @@ import type { LobbyUi } from "../src/views/lobby";
 import { resultsView } from "../src/views/results";
 import { CUPS_MS, HOLD_MS, countStep, revealView, tableView } from "../src/views/table";
 import type { TableCtx, TableUi } from "../src/views/table";
-import { golden } from "./fixtures";
+import { gameOver, golden, scripted, update } from "./fixtures";
 
 const q = (el: Element, id: string): HTMLElement | null => el.querySelector(`[data-testid="${id}"]`);
 
@@ -189,7 +189,7 @@ describe("views", () => {
 
   it("keeps the reveal's dice inside `reveal` and then a last-round summary", () => {
     let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"));
-    s = reduce(s, golden("server_update_round_resolved", "Update"));
+    s = reduce(s, scripted.resolved());
     const ui = tableUi();
     const ctx = { state: s, ui, now: 0, reducedMotion: true, send: () => {}, setUi: () => {} };
     const el = draw(tableView(ctx));
@@ -209,7 +209,7 @@ describe("views", () => {
       expect(d.closest('[data-testid="reveal"]') ?? d.closest('[data-testid="my-dice"]')).not.toBeNull();
     }
     // The next round: the reveal is gone but its summary stays.
-    s = reduce(s, golden("server_update_next_round", "Update"));
+    s = reduce(s, scripted.nextRound());
     draw(tableView({ ...ctx, state: s }), el);
     expect(q(el, "reveal")).toBeNull();
     expect(q(el, "last-round-outcome")?.textContent).toMatch(/called (dudo|calza)/);
@@ -217,7 +217,7 @@ describe("views", () => {
 
   it("tells the reveal's outcome only when the count-up reaches the total (at once with reduced motion)", () => {
     let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"), 0);
-    s = reduce(s, golden("server_update_round_resolved", "Update"), 1000);
+    s = reduce(s, scripted.resolved(), 1000);
     const res = s.reveal!;
     const pause = s.room!.reveal_pause_ms;
     expect(s.room!.phase).toBe("Reveal");
@@ -251,26 +251,28 @@ describe("views", () => {
 
   it("counts dice from the resolution during a reveal, live or after a reload", () => {
     let live = reduce(initialState, golden("server_snapshot_playing", "Snapshot"));
-    live = reduce(live, golden("server_update_round_resolved", "Update"));
-    const next = golden("server_update_next_round", "Update");
-    // A reload during the pause: the snapshot already holds the next round's table.
-    const reloaded = reduce(initialState, {
-      type: "Snapshot", version: 13, room: live.room!, table: { ...next.table!, last_resolution: live.reveal }, you: null, clock: null,
+    live = reduce(live, scripted.resolved());
+    const next = scripted.table("server_update_next_round")!;
+    // A reload during the pause: the snapshot holds the called round's table (as the events
+    // give it), or (a room restarted during the pause) already the next round's.
+    const reload = (table: TableView) => reduce(initialState, {
+      type: "Snapshot", version: 13, room: live.room!, table, you: null, clock: null,
     });
     const ctx = (state: RoomState) => ({ state, ui: tableUi(), now: 0, reducedMotion: true, send: () => {}, setUi: () => {} });
     const a = draw(tableView(ctx(live)));
-    const b = draw(tableView(ctx(reloaded)));
-    live.room!.seats.forEach((_, i) => {
-      expect(q(a, `dice-count-${i}`)?.textContent, `seat ${i}`).toBe(q(b, `dice-count-${i}`)?.textContent);
-    });
+    for (const table of [live.table!, { ...next, last_resolution: live.reveal }]) {
+      const b = draw(tableView(ctx(reload(table))));
+      live.room!.seats.forEach((_, i) => {
+        expect(q(a, `dice-count-${i}`)?.textContent, `seat ${i}`).toBe(q(b, `dice-count-${i}`)?.textContent);
+      });
+    }
   });
 
   it("shows what the room did for an away player on the table, for a while", () => {
     let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"), 0);
-    s = reduce(s, {
-      type: "Update", version: 13, room: null, table: null, clock: null,
-      events: [{ type: "AutoPlayed", seat: 1, action: { type: "Dudo" }, reason: "Away" }, { type: "Game", event: { type: "Forfeited", seat: 1 } }],
-    }, 1000);
+    s = reduce(s, update(13, [
+      { type: "AutoPlayed", seat: 1, action: { type: "Dudo" }, reason: "Away" }, { type: "Game", event: { type: "Forfeited", seat: 1 } },
+    ]), 1000);
     const ctx = (now: number) => ({ state: s, ui: tableUi(), now, reducedMotion: true, send: () => {}, setUi: () => {} });
     const el = draw(tableView(ctx(2000)));
     const name = s.room!.seats[1]!.name;
@@ -287,14 +289,14 @@ describe("views", () => {
 
   it("shows an emote once, as a bubble at the sender's seat", () => {
     let s = reduce(initialState, golden("server_snapshot_playing", "Snapshot"), 0);
-    s = reduce(s, { type: "Update", version: 13, events: [{ type: "Emote", seat: 1, emote: "Laugh" }], room: null, table: null, clock: s.clock }, 1000);
+    s = reduce(s, update(13, [{ type: "Emote", seat: 1, emote: "Laugh" }], { clock: s.clock }), 1000);
     const ui = tableUi();
     const el = draw(tableView({ state: s, ui, now: 1100, reducedMotion: true, send: () => {}, setUi: () => {} }));
     const bubbles = el.querySelectorAll('[data-testid="emote-bubble"]');
     expect(bubbles).toHaveLength(1);
     expect(bubbles[0]!.closest('[data-testid="player-1"]')).not.toBeNull();
     // Another update: the same bubble element stays (its animation does not replay).
-    const s2 = reduce(s, { type: "Update", version: 14, events: [], room: null, table: null, clock: s.clock }, 1500);
+    const s2 = reduce(s, update(14, [], { clock: s.clock }), 1500);
     draw(tableView({ state: s2, ui, now: 1600, reducedMotion: true, send: () => {}, setUi: () => {} }), el);
     expect(el.querySelector('[data-testid="emote-bubble"]')).toBe(bubbles[0]);
     // And it goes away after a few seconds.
@@ -303,7 +305,7 @@ describe("views", () => {
   });
 
   it("renders results, the verify panel, and waiting-for-the-host for guests", () => {
-    const s = reduce(reduce(initialState, golden("server_snapshot_playing", "Snapshot")), { ...golden("server_update_game_over", "Update"), version: 13 });
+    const s = reduce(reduce(initialState, golden("server_snapshot_playing", "Snapshot")), gameOver(13).msg);
     const results = s.room!.results!;
     const report = {
       verdict: "fair" as const, source: "record" as const, recordUrl: "/api/rooms/X/games/1", seed: results.seed, commitment: results.commitment,

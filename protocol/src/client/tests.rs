@@ -5,7 +5,7 @@ use perudo_core::{Action, Bid, BotLevel, Face, Game, GameConfig, Quantity, Rules
 
 use super::*;
 use crate::{
-    AutoPlayReason, Occupant, Private, RoomCode, RoomOptions, SeatInfo, Snapshot, TurnClock, Update,
+    AutoPlayReason, Occupant, RoomCode, RoomOptions, SeatInfo, Snapshot, TurnClock, Update,
 };
 
 fn seat(n: u8) -> Seat {
@@ -59,24 +59,28 @@ fn snapshot(version: RoomVersion, names: &[&str], you: Option<YouView>) -> Serve
     })
 }
 
-fn update(version: RoomVersion, events: Vec<RoomEvent>, room: Option<RoomView>) -> ServerMessage {
+fn update(version: RoomVersion, events: Vec<RoomEvent>) -> ServerMessage {
+    update_with(version, events, None, None)
+}
+
+/// An update that carries this seat's own view and the answer to one of its requests.
+fn update_with(
+    version: RoomVersion,
+    events: Vec<RoomEvent>,
+    you: Option<YouView>,
+    ack: Option<RequestId>,
+) -> ServerMessage {
     ServerMessage::Update(Update {
         version,
         events,
-        room,
-        table: None,
         clock: None,
+        you,
+        ack,
     })
 }
 
-/// The private view `you` at `version`.
-fn private(version: RoomVersion, you: YouView) -> ServerMessage {
-    ServerMessage::Private(Private { version, you })
-}
-
-/// An update with the room `names` sit in, in `phase`, and no events.
-fn room_update(version: RoomVersion, phase: RoomPhase, names: &[&str]) -> ServerMessage {
-    update(version, vec![], Some(room(phase, names)))
+fn spectators(count: u32) -> RoomEvent {
+    RoomEvent::Spectators { count }
 }
 
 fn ack(id: RequestId, version: RoomVersion) -> ServerMessage {
@@ -105,7 +109,7 @@ fn results() -> GameResults {
 /// Ana joins a room with Bo in it: hello, join, seated, snapshot, ack.
 fn joined() -> RoomMirror {
     let mut mirror = RoomMirror::new();
-    let hello = mirror.request(Request::Hello { version: 1 });
+    let hello = mirror.request(Request::Hello { version: 2 });
     assert_eq!(hello.id, 1, "ids count from 1");
     applied(&mut mirror, &ack(1, 4));
     let join = mirror.request(Request::Join { name: "Ana".into() });
@@ -148,7 +152,7 @@ fn joining_seats_and_syncs() {
 #[test]
 fn updates_before_the_first_snapshot_are_ignored() {
     let mut mirror = RoomMirror::new();
-    let message = update(3, vec![RoomEvent::RulesChanged], None);
+    let message = update(3, vec![spectators(1)]);
     assert_eq!(
         applied(&mut mirror, &message),
         Applied::Ignored(Ignored::BeforeSnapshot)
@@ -162,21 +166,18 @@ fn the_next_update_applies_and_a_stale_one_is_ignored() {
     let mut mirror = joined();
     let mut changed = room(RoomPhase::Lobby, &["Bo", "Ana"]);
     changed.spectators = 3;
-    let next = update(6, vec![], Some(changed.clone()));
+    let next = update(6, vec![spectators(3)]);
     assert_eq!(
         applied(&mut mirror, &next),
         Applied::Updated {
             version: 6,
-            game_over: None
+            game_over: None,
+            answer: None,
         }
     );
     assert_eq!(mirror.room(), Some(&changed));
     for stale in [5, 6] {
-        let message = update(
-            stale,
-            vec![],
-            Some(room(RoomPhase::Finished, &["Bo", "Ana"])),
-        );
+        let message = update(stale, vec![spectators(9)]);
         assert_eq!(
             applied(&mut mirror, &message),
             Applied::Ignored(Ignored::Stale {
@@ -196,7 +197,7 @@ fn the_next_update_applies_and_a_stale_one_is_ignored() {
 fn a_gap_is_reported_and_changes_nothing() {
     let mut mirror = joined();
     let error = mirror
-        .apply(&room_update(7, RoomPhase::Finished, &["Bo", "Ana"]))
+        .apply(&update(7, vec![RoomEvent::GameStarted { game: 1 }]))
         .expect_err("version 7 after 5 skips 6");
     assert_eq!(error, Violation::Gap { version: 5, got: 7 });
     assert!(error.must_resume());
@@ -216,42 +217,60 @@ fn a_gap_is_reported_and_changes_nothing() {
 }
 
 #[test]
-fn a_null_room_or_table_keeps_the_old_one_but_the_clock_is_always_replaced() {
-    let game = game();
+fn events_build_the_room_and_table_and_the_clock_is_always_replaced() {
+    let (game, events) = Rules::new(GameConfig::default())
+        .and_then(|rules| Game::start(rules, 2, Seed::from_u64(7)))
+        .expect("a two-seat game starts");
     let mut mirror = joined();
     let clock = TurnClock {
         seat: seat(0),
         remaining_ms: 900,
         reason: AutoPlayReason::TimeLimit,
     };
+    let mut start = vec![RoomEvent::GameStarted { game: 1 }];
+    start.extend(events.into_iter().map(|event| RoomEvent::Game { event }));
     let start = ServerMessage::Update(Update {
         version: 6,
-        events: vec![RoomEvent::Emote {
-            seat: seat(0),
-            emote: crate::Emote::Wow,
-        }],
-        room: None,
-        table: Some(game.view_for(seat(0)).table),
+        events: start,
         clock: Some(clock),
+        you: None,
+        ack: None,
     });
     applied(&mut mirror, &start);
-    assert_eq!(mirror.table(), Some(&game.view_for(seat(0)).table));
+    assert_eq!(mirror.table(), Some(&game.spectator_view()));
     assert_eq!(mirror.clock(), Some(&clock));
-    assert_eq!(mirror.phase(), Some(RoomPhase::Lobby), "no room: unchanged");
-    applied(&mut mirror, &update(7, vec![], None));
+    assert_eq!(mirror.phase(), Some(RoomPhase::Playing));
+    let emote = RoomEvent::Emote {
+        seat: seat(0),
+        emote: crate::Emote::Wow,
+    };
+    applied(&mut mirror, &update(7, vec![emote]));
     assert_eq!(
         mirror.table(),
-        Some(&game.view_for(seat(0)).table),
-        "null: unchanged"
+        Some(&game.spectator_view()),
+        "an emote changes no table"
     );
     assert_eq!(mirror.clock(), None, "null: no deadline now");
 }
 
 #[test]
-fn private_views_replace_the_hand_and_moves() {
+fn a_game_event_before_any_game_is_a_violation() {
+    let mut mirror = joined();
+    let bid = RoomEvent::Game {
+        event: perudo_core::Event::GameWon { winner: seat(0) },
+    };
+    assert!(matches!(
+        mirror.apply(&update(6, vec![bid])),
+        Err(Violation::Events(_))
+    ));
+    assert_eq!(mirror.version(), 5, "nothing applied");
+}
+
+#[test]
+fn an_update_carries_this_seats_own_view() {
     let game = game();
     let mut mirror = RoomMirror::new();
-    mirror.request(Request::Hello { version: 1 });
+    mirror.request(Request::Hello { version: 2 });
     let claim = mirror.request(Request::Claim { token: "t0".into() });
     applied(
         &mut mirror,
@@ -262,22 +281,22 @@ fn private_views_replace_the_hand_and_moves() {
     );
     applied(&mut mirror, &snapshot(2, &["Ana", "Bo", "Cy"], None));
     applied(&mut mirror, &ack(claim.id, 2));
+    let mine = you(&game, 1);
     applied(
         &mut mirror,
-        &room_update(3, RoomPhase::Playing, &["Ana", "Bo", "Cy"]),
+        &update_with(3, vec![], Some(mine.clone()), None),
     );
-    let mine = you(&game, 1);
-    let private = private(3, mine.clone());
-    assert_eq!(applied(&mut mirror, &private), Applied::Private);
     assert_eq!(mirror.you(), Some(&mine));
     assert_eq!(mirror.my_turn(), mine.legal.any());
+    applied(&mut mirror, &update(4, vec![spectators(1)]));
+    assert_eq!(mirror.you(), Some(&mine), "no view: unchanged");
 }
 
 #[test]
-fn private_views_of_another_seat_or_version_are_violations() {
+fn another_seats_view_is_a_violation() {
     let game = game();
     let mut mirror = joined();
-    let other = private(5, you(&game, 0));
+    let other = update_with(6, vec![], Some(you(&game, 0)), None);
     assert_eq!(
         mirror.apply(&other),
         Err(Violation::PrivateSeat {
@@ -285,12 +304,8 @@ fn private_views_of_another_seat_or_version_are_violations() {
             seat: seat(0)
         })
     );
-    let old = private(4, you(&game, 1));
-    assert_eq!(
-        mirror.apply(&old),
-        Err(Violation::PrivateVersion { version: 5, got: 4 })
-    );
-    assert!(mirror.you().is_none(), "neither applied");
+    assert!(mirror.you().is_none(), "not applied");
+    assert_eq!(mirror.version(), 5);
 }
 
 #[test]
@@ -336,7 +351,7 @@ fn a_resume_without_a_token_that_replays_makes_a_spectator() {
             last_version: 3
         }
     );
-    applied(&mut mirror, &update(4, vec![RoomEvent::RulesChanged], None));
+    applied(&mut mirror, &update(4, vec![spectators(2)]));
     assert_eq!(
         mirror.version(),
         4,
@@ -417,9 +432,30 @@ fn an_ack_must_name_the_version_seen() {
     assert_eq!(mirror.pending().len(), 1, "still waiting for a good answer");
     applied(
         &mut mirror,
-        &update(6, vec![RoomEvent::GameStarted { game: 1 }], None),
+        &update(6, vec![RoomEvent::GameStarted { game: 1 }]),
     );
     applied(&mut mirror, &ack(start.id, 6));
+    assert!(mirror.pending().is_empty());
+    // Usually the answer rides in the update the request made.
+    let emote = mirror.request(Request::Emote {
+        emote: crate::Emote::Fire,
+    });
+    let event = RoomEvent::Emote {
+        seat: seat(1),
+        emote: crate::Emote::Fire,
+    };
+    let Applied::Updated {
+        answer: Some(answer),
+        ..
+    } = applied(
+        &mut mirror,
+        &update_with(7, vec![event], None, Some(emote.id)),
+    )
+    else {
+        panic!("an answered update")
+    };
+    assert_eq!(answer.id, emote.id);
+    assert_eq!(answer.result, Ok(7));
     assert!(mirror.pending().is_empty());
 }
 
@@ -432,7 +468,7 @@ fn leaving_puts_the_connection_outside_the_room() {
     assert_eq!(mirror.role(), Role::Outsider);
     assert!(!mirror.synced());
     assert_eq!(
-        applied(&mut mirror, &update(7, vec![], None)),
+        applied(&mut mirror, &update(7, vec![])),
         Applied::Ignored(Ignored::BeforeSnapshot)
     );
 }
@@ -456,27 +492,31 @@ fn moved_only_moves_down() {
         seat: seat(0),
         name: PlayerName::new("Bo").expect("a name"),
     };
-    applied(
-        &mut mirror,
-        &update(6, vec![freed], Some(room(RoomPhase::Lobby, &["Ana"]))),
-    );
+    applied(&mut mirror, &update(6, vec![freed]));
     assert_eq!(mirror.seat(), Some(seat(0)));
+    assert_eq!(mirror.room(), Some(&room(RoomPhase::Lobby, &["Ana"])));
 }
 
 #[test]
 fn a_room_that_shows_someone_else_in_the_seat_is_a_violation() {
     let mut mirror = joined();
+    // Bo's seat is freed, but Ana was not told she moved.
+    let freed = RoomEvent::SeatFreed {
+        seat: seat(0),
+        name: PlayerName::new("Bo").expect("a name"),
+    };
     let error = mirror
-        .apply(&room_update(6, RoomPhase::Lobby, &["Ana", "Bo"]))
+        .apply(&update(6, vec![freed]))
         .expect_err("Ana was not told she moved");
     assert_eq!(
         error,
         Violation::SeatTaken {
             seat: seat(1),
             own: "Ana".into(),
-            shown: Some("Bo".into())
+            shown: None
         }
     );
+    assert_eq!(mirror.room(), Some(&room(RoomPhase::Lobby, &["Bo", "Ana"])));
     assert!(!error.must_resume());
     assert_eq!(mirror.version(), 5);
 }
@@ -485,15 +525,19 @@ fn a_room_that_shows_someone_else_in_the_seat_is_a_violation() {
 fn game_over_keeps_the_results() {
     let mut mirror = joined();
     let over = RoomEvent::GameOver { results: results() };
-    let mut finished = room(RoomPhase::Finished, &["Bo", "Ana"]);
-    finished.results = Some(results());
     assert_eq!(
-        applied(&mut mirror, &update(6, vec![over], Some(finished))),
+        applied(&mut mirror, &update(6, vec![over])),
         Applied::Updated {
             version: 6,
-            game_over: Some(results())
+            game_over: Some(results()),
+            answer: None,
         }
     );
+    assert_eq!(
+        mirror.room().and_then(|r| r.results.clone()),
+        Some(results())
+    );
+    assert_eq!(mirror.room().map(|r| r.games_played), Some(1));
     assert_eq!(mirror.results(), Some(&results()));
     assert_eq!(mirror.phase(), Some(RoomPhase::Finished));
 }
@@ -526,7 +570,7 @@ fn closing_says_why_and_keeps_the_room_to_resume() {
     );
     applied(
         &mut mirror,
-        &update(6, vec![RoomEvent::Reconnected { seat: seat(1) }], None),
+        &update(6, vec![RoomEvent::Reconnected { seat: seat(1) }]),
     );
     applied(&mut mirror, &ack(resume.id, 6));
     assert_eq!(
@@ -542,7 +586,7 @@ fn a_snapshot_replaces_everything() {
     let mut mirror = joined();
     applied(
         &mut mirror,
-        &update(6, vec![RoomEvent::GameOver { results: results() }], None),
+        &update(6, vec![RoomEvent::GameOver { results: results() }]),
     );
     let fresh = ServerMessage::Snapshot(Snapshot {
         version: 1 << 32,
@@ -565,13 +609,15 @@ fn a_snapshot_replaces_everything() {
 fn a_second_socket_adopts_the_public_room_only() {
     let game = game();
     let mut first = joined();
-    let private = private(5, you(&game, 1));
-    applied(&mut first, &private);
+    applied(
+        &mut first,
+        &update_with(6, vec![], Some(you(&game, 1)), None),
+    );
     let mut second = RoomMirror::new();
-    second.request(Request::Hello { version: 1 });
+    second.request(Request::Hello { version: 2 });
     second.adopt_room(&first);
     assert!(second.synced());
-    assert_eq!(second.version(), 5);
+    assert_eq!(second.version(), 6);
     assert_eq!(second.room(), first.room());
     assert_eq!(second.you(), None, "its own view comes from the server");
     assert_eq!(second.token(), None);

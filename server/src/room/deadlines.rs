@@ -145,11 +145,7 @@ impl Room {
                             "host away: handing over"
                         );
                         self.seats.set_host(Some(next));
-                        self.broadcast(
-                            vec![RoomEvent::HostChanged { seat: Some(next) }],
-                            true,
-                            false,
-                        );
+                        self.broadcast(vec![RoomEvent::HostChanged { seat: Some(next) }]);
                     }
                 }
                 Timer::Forfeit(seat) => {

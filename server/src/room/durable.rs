@@ -122,6 +122,8 @@ impl Room {
             dirty: false,
             version_unsaved: durable,
             outgoing: Vec::new(),
+            last_broadcast: None,
+            spectators_shown: 0,
             request: None,
             grace_until,
         };
@@ -482,6 +484,7 @@ impl Room {
             fresh.send_to(conn, &ServerMessage::Moved { seat });
         }
         *self = fresh;
+        self.spectators_shown = self.spectator_count();
         // Everyone is resynchronised first; the request's one answer comes last.
         let members: Vec<ConnId> = self.members();
         for conn in members {

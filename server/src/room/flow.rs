@@ -24,13 +24,18 @@ pub(super) struct Play {
     pub(super) bot_at: Option<Instant>,
     /// When the room plays for the human on turn, and why. Reset by every move.
     pub(super) turn_deadline: Option<TurnDeadline>,
+    /// The public table as the members have it from the updates' events: the game's own
+    /// view, except that during a reveal pause the next round is held back.
+    pub(super) table: TableView,
 }
 
 impl Play {
     /// A game just started (or replayed from `start`), with no statistics yet.
     pub(super) fn new(game: Game, start: GameStart) -> Box<Play> {
         let seats = usize::from(game.seat_count());
+        let table = game.spectator_view();
         Box::new(Play {
+            table,
             game,
             number: start.number,
             start,
@@ -75,7 +80,6 @@ impl Room {
                         action,
                         reason,
                     }],
-                    false,
                     now,
                 );
             }
@@ -105,7 +109,7 @@ impl Room {
             extra.push(RoomEvent::HostChanged { seat: next });
         }
         // The room changed too: the seat is no longer connected, perhaps no longer host.
-        self.after_game_events(events, extra, true, now);
+        self.after_game_events(events, extra, now);
     }
 
     pub(super) fn start_game(&mut self, now: Instant) -> Result<(), Rejection> {
@@ -156,7 +160,7 @@ impl Room {
             c.last_you = None;
         }
         room_events.push(RoomEvent::GameStarted { game: number });
-        self.after_game_events(events, room_events, true, now);
+        self.after_game_events(events, room_events, now);
         Ok(())
     }
 
@@ -180,7 +184,7 @@ impl Room {
             message: error.to_string(),
             detail: Some(RejectDetail::Rule { error }),
         })?;
-        self.after_game_events(events, Vec::new(), false, now);
+        self.after_game_events(events, Vec::new(), now);
         Ok(())
     }
 
@@ -212,7 +216,7 @@ impl Room {
             return;
         };
         match play.game.apply(seat, action) {
-            Ok(events) => self.after_game_events(events, Vec::new(), false, now),
+            Ok(events) => self.after_game_events(events, Vec::new(), now),
             Err(error) => warn!(seat = seat.get(), %error, "bot chose an illegal move"),
         }
     }
@@ -279,13 +283,11 @@ impl Room {
     }
 
     /// Broadcasts what a game change produced, holds the next round back for the reveal
-    /// pause, finishes the game, and schedules bots. `room_changed`: the room's public state
-    /// changed with it (a game started, a seat left), so the update carries the room view.
+    /// pause, finishes the game, and schedules bots.
     pub(super) fn after_game_events(
         &mut self,
         events: Vec<Event>,
         extra: Vec<RoomEvent>,
-        room_changed: bool,
         now: Instant,
     ) {
         let Phase::Playing(play) = &mut self.phase else {
@@ -304,7 +306,7 @@ impl Room {
             // engine's, in order: when the pause ends, or now if the forfeit ended the game.
             if play.game.winner().is_none() {
                 pause.deferred.append(&mut events);
-                self.broadcast(room_events, true, false);
+                self.broadcast(room_events);
                 return;
             }
             let mut held = std::mem::take(&mut pause.deferred);
@@ -343,7 +345,7 @@ impl Room {
                 unreachable!("matched above")
             };
             self.phase = Phase::Finished(play);
-            self.broadcast(room_events, true, true);
+            self.broadcast(room_events);
             return;
         }
         let pause = self.settings.reveal_pause;
@@ -363,11 +365,11 @@ impl Room {
             room_events.push(RoomEvent::NextRoundIn {
                 ms: pause.as_millis() as u32,
             });
-            self.broadcast(room_events, true, false);
+            self.broadcast(room_events);
             return;
         }
         room_events.extend(events.into_iter().map(|event| RoomEvent::Game { event }));
-        self.broadcast(room_events, room_changed, true);
+        self.broadcast(room_events);
         self.schedule_bot(now);
     }
 
@@ -377,7 +379,7 @@ impl Room {
             .into_iter()
             .map(|event| RoomEvent::Game { event })
             .collect();
-        self.broadcast(events, true, true);
+        self.broadcast(events);
         self.schedule_bot(now);
     }
 }

@@ -134,9 +134,9 @@ impl Room {
         }
         if let Some(seat) = held {
             info!(seat = seat.get(), "player disconnected");
-            self.broadcast(vec![RoomEvent::Disconnected { seat }], true, false);
+            self.broadcast(vec![RoomEvent::Disconnected { seat }]);
         } else if matches!(role, Some(Role::Seat(_) | Role::Spectator)) {
-            self.broadcast(Vec::new(), true, false);
+            self.broadcast(Vec::new());
         }
     }
 

@@ -13,10 +13,11 @@
 //!   `try_send`; a full outbox comes back to the room as `Input::OutboxFull`, and that
 //!   connection is dropped (it can reconnect and gets a fresh snapshot).
 //! - A connection receives nothing about the game until it has joined a seat or spectates.
-//!   Public broadcasts are encoded once and shared; the only per-seat frames are that seat's
-//!   `Private` view (its own hand and legal moves) and its `Snapshot`.
-//! - Every request gets exactly one answer, `Ack` or `Rejected`, after the broadcasts it
-//!   caused, so the ack's version is the version the client has then seen.
+//!   Each change of the room reaches every member as exactly one `Update` frame: its events,
+//!   encoded once and shared, except for a seat whose own view (hand, legal moves) changed
+//!   or whose request made the change (its answer rides in the frame).
+//! - Every request gets exactly one answer, in its update or as `Ack` or `Rejected`, after
+//!   the updates it caused, so the answer's version is the version the client has then seen.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -27,10 +28,10 @@ use perudo_core::{
     Action, Bot, BotLevel, Call, Event, Game, LegalMoves, Rules, Seat, Seed, TableView,
 };
 use perudo_protocol::{
-    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, PlayerName, Private,
-    RejectCode, RejectDetail, Request, RoomCode, RoomEvent, RoomOptions, RoomPhase, RoomVersion,
-    RoomView, SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot, TurnClock, Update,
-    YouView,
+    AutoPlayReason, ClientMessage, CloseReason, Emote, GameResults, Occupant, PlayerName,
+    RejectCode, RejectDetail, Request, RequestId, RoomCode, RoomEvent, RoomOptions, RoomPhase,
+    RoomVersion, RoomView, SUPPORTED_VERSIONS, SeatInfo, SeatStats, ServerMessage, Snapshot,
+    TurnClock, Update, YouView,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -56,6 +57,7 @@ use history::History;
 use members::{Conn, Role};
 use requests::Rejection;
 use seats::{SeatKind, SeatSlot, Seats};
+use views::LastBroadcast;
 
 use crate::ids::{self, RoomRng, TokenHash};
 use crate::metrics;
@@ -234,6 +236,10 @@ pub struct Room {
     version_unsaved: bool,
     /// What the current input sends, held until its writes are committed.
     outgoing: Vec<Transmit>,
+    /// The last broadcast of the current input, where the request's answer may ride.
+    last_broadcast: Option<LastBroadcast>,
+    /// The spectator count as of the last update (what snapshots show with its version).
+    spectators_shown: u32,
     /// The request being handled: it gets the storage error if its writes fail.
     request: Option<(ConnId, u32)>,
     /// After a restart: until when away players are waited for.
@@ -299,6 +305,8 @@ impl Room {
             dirty: false,
             version_unsaved: false,
             outgoing: Vec::new(),
+            last_broadcast: None,
+            spectators_shown: 0,
             request: None,
             grace_until: None,
         }
@@ -321,6 +329,7 @@ impl Room {
         self.now = now.at;
         self.unix_ms = now.unix_ms;
         self.dirty = true;
+        self.last_broadcast = None;
         let now = now.at;
         match input {
             Input::Connect { conn } => {
@@ -342,21 +351,25 @@ impl Room {
                 let id = message.id;
                 self.request = Some((conn, id));
                 let answer = match self.handle_request(conn, message.request, now) {
-                    Ok(()) => ServerMessage::Ack {
+                    // The answer rides in the update the request sent this connection.
+                    Ok(()) if self.ack_in_update(conn, id) => None,
+                    Ok(()) => Some(ServerMessage::Ack {
                         id,
                         version: self.version,
-                    },
+                    }),
                     Err(rejection) => {
                         metrics::rejected(rejection.code);
-                        ServerMessage::Rejected {
+                        Some(ServerMessage::Rejected {
                             id,
                             code: rejection.code,
                             message: rejection.message,
                             detail: rejection.detail,
-                        }
+                        })
                     }
                 };
-                self.send_to(conn, &answer);
+                if let Some(answer) = answer {
+                    self.send_to(conn, &answer);
+                }
             }
             Input::Disconnect { conn } => self.on_disconnect(conn, now),
             Input::OutboxFull { conn } => self.on_outbox_full(conn, now),

@@ -107,7 +107,7 @@ impl Room {
                     .validate()
                     .map_err(|e| Rejection::new(RejectCode::InvalidRules, e.to_string()))?;
                 self.options = options;
-                self.broadcast(vec![RoomEvent::RulesChanged], true, false);
+                self.broadcast(vec![RoomEvent::OptionsChanged { options }]);
                 Ok(())
             }
             Request::Emote { emote } => self.emote(conn, emote, now),
@@ -126,8 +126,9 @@ impl Room {
                         ),
                     ));
                 }
+                let config = rules.config().clone();
                 self.rules = rules;
-                self.broadcast(vec![RoomEvent::RulesChanged], true, false);
+                self.broadcast(vec![RoomEvent::RulesChanged { rules: config }]);
                 Ok(())
             }
             Request::AddBot { level } => {
@@ -150,7 +151,11 @@ impl Room {
                         emotes: VecDeque::new(),
                     })
                     .map_err(|_| Self::no_seat_left())?;
-                self.broadcast(vec![RoomEvent::SeatTaken { seat, name }], true, false);
+                self.broadcast(vec![RoomEvent::SeatTaken {
+                    seat,
+                    name,
+                    occupant: Occupant::Bot { level },
+                }]);
                 Ok(())
             }
             Request::Kick { seat } => {
@@ -192,11 +197,7 @@ impl Room {
                     ));
                 }
                 self.seats.set_host(Some(target));
-                self.broadcast(
-                    vec![RoomEvent::HostChanged { seat: Some(seat) }],
-                    true,
-                    false,
-                );
+                self.broadcast(vec![RoomEvent::HostChanged { seat: Some(seat) }]);
                 Ok(())
             }
             Request::Start => {
@@ -255,11 +256,17 @@ impl Room {
                 Some(conn),
             ))
             .map_err(|_| Self::no_seat_left())?;
+        let mut events = vec![RoomEvent::SeatTaken {
+            seat,
+            name,
+            occupant: Occupant::Human { connected: true },
+        }];
         if self.seats.host().is_none() {
             self.seats.set_host(Some(seat));
+            events.push(RoomEvent::HostChanged { seat: Some(seat) });
         }
         info!(conn, seat = seat.get(), "joined");
-        self.broadcast(vec![RoomEvent::SeatTaken { seat, name }], true, false);
+        self.broadcast(events);
         self.seat_conn(conn, seat, token);
         Ok(())
     }
@@ -288,14 +295,14 @@ impl Room {
         })?;
         // Only a player who was away comes back: not the host's first claim of a new room,
         // nor a second socket taking over from a live one.
-        let returned = matches!(
-            self.seats[seat].kind,
+        let (returned, arrived) = match self.seats[seat].kind {
             SeatKind::Human {
                 conn: None,
-                away_since: Some(_),
+                away_since,
                 ..
-            }
-        );
+            } => (away_since.is_some(), away_since.is_none()),
+            _ => (false, false),
+        };
         if let SeatKind::Human {
             conn: Some(old), ..
         } = self.seats[seat].kind
@@ -320,11 +327,13 @@ impl Room {
         info!(conn, seat = seat.get(), "claimed seat");
         let events = if returned {
             vec![RoomEvent::Reconnected { seat }]
+        } else if arrived {
+            vec![RoomEvent::Arrived { seat }]
         } else {
             Vec::new()
         };
         // Broadcast before the connection is a member: it catches up below.
-        self.broadcast(events, true, false);
+        self.broadcast(events);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.role = Role::Seat(seat);
         }
@@ -359,28 +368,42 @@ impl Room {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.role = Role::Spectator;
         }
-        self.broadcast_except(Some(conn), Vec::new(), true, false);
+        self.broadcast_except(Some(conn), Vec::new());
         self.catch_up(conn, last_version);
         Ok(())
     }
 
-    /// Brings a new member up to date: the broadcasts after `last_version` if the history
-    /// still holds them all (then its own view), else a snapshot.
+    /// Brings a new member up to date: the updates after `last_version` if the history
+    /// still holds them all, the last one carrying this seat's own view; else (or when it
+    /// missed nothing, so its own view has no update to ride in) a snapshot.
     pub(super) fn catch_up(&mut self, conn: ConnId, last_version: Option<RoomVersion>) {
-        let replay = last_version.and_then(|last| self.history.since(last, self.version));
-        let Some(missed) = replay else {
+        let replay = last_version
+            .and_then(|last| self.history.since(last, self.version))
+            .filter(|missed| !missed.is_empty());
+        let Some(mut missed) = replay else {
             self.send_snapshot(conn);
             return;
         };
         debug!(conn, missed = missed.len(), "resuming from history");
-        for bytes in missed {
-            // The history holds only `Update`s.
-            self.push(conn, Frame::Data(bytes), Some("Update"));
-        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_you = None;
         }
-        self.send_privates();
+        let you = self.you_changed(conn);
+        if let Some(you) = you
+            && let Some(last) = missed.last_mut()
+        {
+            // The history holds only the public `Update`s.
+            let Ok(ServerMessage::Update(update)) = ServerMessage::decode(last) else {
+                unreachable!("the history holds the updates this room encoded")
+            };
+            *last = Self::encode(&ServerMessage::Update(Update {
+                you: Some(you),
+                ..update
+            }));
+        }
+        for bytes in missed {
+            self.push(conn, Frame::Data(bytes), Some("Update"));
+        }
     }
 
     pub(super) fn emote(
@@ -409,7 +432,7 @@ impl Room {
             ));
         }
         recent.push_back(now);
-        self.broadcast(vec![RoomEvent::Emote { seat, emote }], false, false);
+        self.broadcast(vec![RoomEvent::Emote { seat, emote }]);
         Ok(())
     }
 
@@ -420,7 +443,7 @@ impl Room {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.role = Role::Outsider;
                 }
-                self.broadcast(Vec::new(), true, false);
+                self.broadcast(Vec::new());
                 Ok(())
             }
             Role::Seat(seat) => {
@@ -441,7 +464,7 @@ impl Room {
                             *left = true;
                         }
                         info!(seat = seat.get(), "left the game");
-                        self.forfeit_seat(seat, Vec::new(), now);
+                        self.forfeit_seat(seat, vec![RoomEvent::Left { seat }], now);
                     }
                 }
                 Ok(())

@@ -278,7 +278,7 @@ impl Room {
             self.seats.set_host(next);
             events.push(RoomEvent::HostChanged { seat: next });
         }
-        self.broadcast(events, true, false);
+        self.broadcast(events);
     }
 }
 

@@ -2,6 +2,35 @@
 
 use super::*;
 
+/// One member's frame of the last broadcast of the input being handled.
+#[derive(Debug)]
+pub(super) struct SentUpdate {
+    conn: ConnId,
+    /// Where it waits in `Room::outgoing`.
+    index: usize,
+    /// The member's own view it carries.
+    you: Option<YouView>,
+}
+
+/// The last broadcast of the input being handled: the request's answer may ride in it.
+#[derive(Debug)]
+pub(super) struct LastBroadcast {
+    update: Update,
+    frames: Vec<SentUpdate>,
+}
+
+/// Keeps a public table in step with one of its game's events.
+pub(super) fn follow(table: &mut TableView, event: &Event) {
+    match event {
+        Event::GameStarted {
+            seats,
+            starting_dice,
+            commitment,
+        } => *table = TableView::started(*seats, *starting_dice, *commitment),
+        event => table.apply(event),
+    }
+}
+
 impl Room {
     pub(super) fn summary(&self) -> perudo_protocol::http::RoomSummary {
         let view = self.room_view();
@@ -10,7 +39,7 @@ impl Room {
             phase: view.phase,
             seats_taken: self.seats.count(),
             max_seats: self.rules.max_players,
-            spectators: view.spectators,
+            spectators: self.spectator_count(),
             rules: view.rules,
             host: view.host,
             seats: view.seats,
@@ -46,7 +75,8 @@ impl Room {
                     },
                 })
                 .collect(),
-            spectators: self.spectator_count(),
+            // As of the last update: a snapshot shows the room of its version.
+            spectators: self.spectators_shown,
             rules: self.rules.config().clone(),
             options: self.options,
             reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
@@ -62,8 +92,10 @@ impl Room {
         }
     }
 
+    /// The public table as the members have it: the game's, except during a reveal pause,
+    /// when the next round (already rolled) is held back.
     pub(super) fn table_view(&self) -> Option<TableView> {
-        self.play().map(|play| play.game.spectator_view())
+        self.play().map(|play| play.table.clone())
     }
 
     /// What `seat` should see of itself now. During a reveal the next round's hand is held
@@ -96,96 +128,133 @@ impl Room {
         )
     }
 
-    /// Sends one `Update` to every member, encoded once, then each seat's `Private` if it
-    /// changed.
-    pub(super) fn broadcast(
-        &mut self,
-        events: Vec<RoomEvent>,
-        room_changed: bool,
-        table_changed: bool,
-    ) {
-        self.broadcast_except(None, events, room_changed, table_changed);
+    /// Sends every member one `Update` with `events`: the same bytes to all, except the
+    /// seats whose own view changed (it rides in their frame). The spectator count goes with
+    /// it when it changed, and the room's public table follows the game's events.
+    pub(super) fn broadcast(&mut self, events: Vec<RoomEvent>) {
+        self.broadcast_except(None, events);
     }
 
     /// `broadcast`, leaving out one member that will catch up by itself.
-    pub(super) fn broadcast_except(
-        &mut self,
-        except: Option<ConnId>,
-        events: Vec<RoomEvent>,
-        room_changed: bool,
-        table_changed: bool,
-    ) {
+    pub(super) fn broadcast_except(&mut self, except: Option<ConnId>, mut events: Vec<RoomEvent>) {
         self.update_clock();
         self.version += 1;
-        let update = ServerMessage::Update(Update {
+        let spectators = self.spectator_count();
+        if spectators != self.spectators_shown {
+            self.spectators_shown = spectators;
+            events.push(RoomEvent::Spectators { count: spectators });
+        }
+        if let Phase::Playing(play) | Phase::Finished(play) = &mut self.phase {
+            for event in &events {
+                if let RoomEvent::Game { event } = event {
+                    follow(&mut play.table, event);
+                }
+            }
+            debug_assert!(
+                play.pause.is_some() || play.table == play.game.spectator_view(),
+                "the public table drifted from the game"
+            );
+        }
+        let update = Update {
             version: self.version,
             events,
-            room: room_changed.then(|| self.room_view()),
-            table: if table_changed {
-                self.table_view()
-            } else {
-                None
-            },
             clock: self.clock(),
-        });
-        let bytes = Self::encode(&update);
-        self.history.push(self.version, bytes.clone());
-        for conn in self.members() {
-            if Some(conn) != except {
-                self.push(conn, Frame::Data(bytes.clone()), Some("Update"));
-            }
-        }
-        self.send_privates();
-    }
-
-    /// Sends each seated connection its own view where it changed.
-    pub(super) fn send_privates(&mut self) {
-        let seated: Vec<(ConnId, Seat)> = self
-            .conns
-            .iter()
-            .filter_map(|(&id, c)| match c.role {
-                Role::Seat(seat) => Some((id, seat)),
-                Role::Outsider | Role::Spectator => None,
-            })
-            .collect();
-        for (conn, seat) in seated {
-            let you = self.you_view(seat);
-            let Some(c) = self.conns.get_mut(&conn) else {
-                continue;
-            };
-            if you == c.last_you {
-                continue;
-            }
-            c.last_you.clone_from(&you);
-            if let Some(you) = you {
-                let message = ServerMessage::Private(Private {
-                    version: self.version,
-                    you,
-                });
-                self.send_to(conn, &message);
-            }
-        }
-    }
-
-    /// The full state for one connection.
-    pub(super) fn send_snapshot(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
+            you: None,
+            ack: None,
         };
+        let public = Self::encode(&ServerMessage::Update(update.clone()));
+        self.history.push(self.version, public.clone());
+        let mut frames = Vec::new();
+        for conn in self.members() {
+            if Some(conn) == except {
+                continue;
+            }
+            let you = self.you_changed(conn);
+            let frame = match &you {
+                None => public.clone(),
+                Some(you) => Self::encode(&ServerMessage::Update(Update {
+                    you: Some(you.clone()),
+                    ..update.clone()
+                })),
+            };
+            frames.push(SentUpdate {
+                conn,
+                index: self.outgoing.len(),
+                you,
+            });
+            self.push(conn, Frame::Data(frame), Some("Update"));
+        }
+        self.last_broadcast = Some(LastBroadcast { update, frames });
+    }
+
+    /// This connection's own view if it changed since the last one it was sent (and notes it
+    /// as sent).
+    pub(super) fn you_changed(&mut self, conn: ConnId) -> Option<YouView> {
+        let seat = match self.conns.get(&conn)?.role {
+            Role::Seat(seat) => seat,
+            Role::Outsider | Role::Spectator => return None,
+        };
+        let you = self.you_view(seat);
+        let c = self.conns.get_mut(&conn)?;
+        if you == c.last_you {
+            return None;
+        }
+        c.last_you.clone_from(&you);
+        you
+    }
+
+    /// Answers request `id` of `conn` inside the update this input sent it, if that update is
+    /// the last frame queued for it; `false` when it needs a standalone `Ack`.
+    pub(super) fn ack_in_update(&mut self, conn: ConnId, id: RequestId) -> bool {
+        let Some(last) = &self.last_broadcast else {
+            return false;
+        };
+        let Some(sent) = last.frames.iter().find(|sent| sent.conn == conn) else {
+            return false;
+        };
+        let latest = self.outgoing.iter().rposition(|t| match t {
+            Transmit::Frame { conn: c, .. } | Transmit::End { conn: c } => *c == conn,
+        });
+        if latest != Some(sent.index) || last.update.version != self.version {
+            return false;
+        }
+        let frame = Self::encode(&ServerMessage::Update(Update {
+            you: sent.you.clone(),
+            ack: Some(id),
+            ..last.update.clone()
+        }));
+        self.outgoing[sent.index] = Transmit::Frame {
+            conn,
+            frame: Frame::Data(frame),
+            kind: Some("Update"),
+        };
+        true
+    }
+
+    /// The full state as `conn` may see it now.
+    pub(super) fn snapshot_of(&self, conn: ConnId) -> Option<Snapshot> {
+        let c = self.conns.get(&conn)?;
         let you = match c.role {
             Role::Seat(seat) => self.you_view(seat),
             Role::Outsider | Role::Spectator => None,
         };
-        let snapshot = ServerMessage::Snapshot(Snapshot {
+        Some(Snapshot {
             version: self.version,
             room: self.room_view(),
             table: self.table_view(),
-            you: you.clone(),
+            you,
             clock: self.clock(),
-        });
+        })
+    }
+
+    /// The full state for one connection.
+    pub(super) fn send_snapshot(&mut self, conn: ConnId) {
+        let Some(snapshot) = self.snapshot_of(conn) else {
+            return;
+        };
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.last_you = you;
+            c.last_you.clone_from(&snapshot.you);
         }
-        self.send_to(conn, &snapshot);
+        self.send_to(conn, &ServerMessage::Snapshot(snapshot));
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! It checks the protocol's promises as it goes, so every test that uses it checks them too:
 //! every `Violation` the mirror reports fails the test (room versions in `Update`s have no
-//! gaps once synced, an `Ack` carries the version the client has seen, a `Private` is always
-//! this connection's own seat and version, a seat only moves down and the room shows it
+//! gaps once synced, an answer carries the version the client has seen, a seat's view is always
+//! this connection's own seat, a seat only moves down and the room shows it
 //! where it is), a stale update or a private view before any snapshot fails it too, and no
 //! frame is larger than `MAX_SERVER_FRAME`.
 
@@ -21,7 +21,7 @@ use perudo_protocol::perudo_core::{
 };
 use perudo_protocol::{
     GameResults, MAX_SERVER_FRAME, PROTOCOL_VERSION, RejectCode, Request, RequestId, RoomEvent,
-    RoomPhase, RoomVersion, ServerMessage, YouView,
+    RoomPhase, RoomVersion, ServerMessage, Update, YouView,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -269,7 +269,12 @@ impl Client {
         let name = &self.name;
         match self.mirror.apply(message) {
             Ok(Applied::Answered(answer)) => *self.answers.entry(answer.id).or_default() += 1,
-            Ok(Applied::Updated { version, .. }) => {
+            Ok(Applied::Updated {
+                version, answer, ..
+            }) => {
+                if let Some(answer) = answer {
+                    *self.answers.entry(answer.id).or_default() += 1;
+                }
                 let ServerMessage::Update(update) = message else {
                     unreachable!("only an update updates")
                 };
@@ -284,14 +289,13 @@ impl Client {
                 panic!("{name}: an update out of order (a gap): {got} after {version}")
             }
             Ok(Applied::Ignored(Ignored::BeforeSnapshot)) => assert!(
-                !matches!(message, ServerMessage::Private(_)),
+                !matches!(message, ServerMessage::Update(Update { you: Some(_), .. })),
                 "{name}: a private view before any snapshot"
             ),
             Ok(
                 Applied::Seated { .. }
                 | Applied::Moved { .. }
                 | Applied::Synced { .. }
-                | Applied::Private
                 | Applied::Closing { .. },
             ) => {}
             Err(violation) => panic!("{name}: {violation}"),
@@ -304,7 +308,8 @@ impl Client {
             match self.recv().await {
                 Incoming::Message(
                     message @ (ServerMessage::Ack { id: got, .. }
-                    | ServerMessage::Rejected { id: got, .. }),
+                    | ServerMessage::Rejected { id: got, .. }
+                    | ServerMessage::Update(Update { ack: Some(got), .. })),
                 ) if got == id => return message,
                 Incoming::Message(_) => {}
                 Incoming::Closed(code, reason) => panic!(
@@ -319,7 +324,9 @@ impl Client {
     pub async fn ack(&mut self, request: Request) -> RoomVersion {
         let id = self.send(request.clone()).await;
         match self.answer(id).await {
-            ServerMessage::Ack { version, .. } => version,
+            ServerMessage::Ack { version, .. } | ServerMessage::Update(Update { version, .. }) => {
+                version
+            }
             other => panic!("{}: {request:?} was refused: {other:?}", self.name),
         }
     }
@@ -380,12 +387,9 @@ impl Client {
         answer: ServerMessage,
         what: &str,
     ) -> Refusal {
-        // A private view of a version already seen may still have been on its way (it
-        // follows its update); anything else before the answer came from the request.
-        let between: Vec<&Received> = self.frames[before..self.frames.len() - 1]
-            .iter()
-            .filter(|f| !matches!(&f.message, ServerMessage::Private(p) if p.version <= seen))
-            .collect();
+        // Anything before the answer came from the request.
+        let _ = seen;
+        let between: Vec<&Received> = self.frames[before..self.frames.len() - 1].iter().collect();
         assert!(
             between.is_empty(),
             "{}: a refused request must change nothing, but before its answer came {:?}",

@@ -379,6 +379,8 @@ impl Player {
                 }
             }
             ServerMessage::Update(update) if self.client.synced() => {
+                // The seat's own view, changed or not, is current with every update.
+                self.you_version = update.version;
                 for event in &update.events {
                     match event {
                         RoomEvent::GameStarted { game } => self.game = *game,
@@ -392,7 +394,6 @@ impl Player {
                     }
                 }
             }
-            ServerMessage::Private(private) => self.you_version = private.version,
             _ => {}
         }
     }
@@ -423,13 +424,8 @@ impl Player {
                         crate::client::RECV_TIMEOUT
                     )
                 });
-            match message {
-                ServerMessage::Ack { id: got, .. } | ServerMessage::Rejected { id: got, .. }
-                    if got == id =>
-                {
-                    return Ok(message);
-                }
-                _ => {}
+            if message.answer().is_some_and(|(got, _)| got == id) {
+                return Ok(message);
             }
         }
     }
@@ -531,7 +527,7 @@ impl Player {
                 };
                 let game = self.game;
                 match self.request(Request::Act { action }).await? {
-                    ServerMessage::Ack { .. } => self
+                    ServerMessage::Ack { .. } | ServerMessage::Update(_) => self
                         .acked
                         .entry(game)
                         .or_default()
@@ -942,7 +938,7 @@ async fn act_or_storage_failure(clients: &mut [Client], i: usize, request: Reque
     let client = &mut clients[i];
     let id = client.send(request.clone()).await;
     match client.answer(id).await {
-        ServerMessage::Ack { .. } => false,
+        ServerMessage::Ack { .. } | ServerMessage::Update(_) => false,
         ServerMessage::Rejected { code, message, .. } => {
             assert_eq!(code, RejectCode::Storage, "{request:?}: {message}");
             assert!(!message.is_empty());

@@ -6,7 +6,9 @@ use std::time::Duration;
 use perudo_protocol::perudo_core::{
     BotLevel, Call, Event, GameConfig, Move, Seat, Seed, TableState, count_matches, replay,
 };
-use perudo_protocol::{GameResults, Occupant, Request, RoomEvent, RoomPhase, ServerMessage};
+use perudo_protocol::{
+    GameResults, Occupant, Request, RoomEvent, RoomPhase, ServerMessage, Update,
+};
 use sha2::{Digest, Sha256};
 
 use crate::client::{Client, Role, Strategy, seat};
@@ -416,7 +418,8 @@ async fn spectators_see_the_table_and_outsiders_see_nothing() {
             assert!(
                 !matches!(
                     frame.message,
-                    ServerMessage::Private(_) | ServerMessage::Seated { .. }
+                    ServerMessage::Update(Update { you: Some(_), .. })
+                        | ServerMessage::Seated { .. }
                 ),
                 "{} got {:?}",
                 spectator.name,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use perudo_protocol::perudo_core::{Event, GameConfig, TableState};
-use perudo_protocol::{CloseReason, Emote, Request, RoomEvent, RoomPhase, ServerMessage};
+use perudo_protocol::{CloseReason, Emote, Request, RoomEvent, RoomPhase, ServerMessage, Update};
 use perudo_server::RoomSettings;
 
 use crate::client::{Client, Role, seat};
@@ -30,7 +30,9 @@ async fn three_playing(server: &TestServer) -> (String, Client, Client, Client) 
         client.catch_up(started).await;
         if client.you().is_none_or(|y| y.hand.is_empty()) {
             client
-                .wait_for(|m| matches!(m, ServerMessage::Private(p) if !p.you.hand.is_empty()))
+                .wait_for(|m| {
+                    matches!(m, ServerMessage::Update(Update { you: Some(you), .. }) if !you.hand.is_empty())
+                })
                 .await;
         }
     }
@@ -108,9 +110,12 @@ async fn a_resume_within_the_history_sends_only_the_missed_updates_and_the_same_
         "no snapshot: {frames:?}"
     );
     let n = frames.len();
-    assert_eq!(n, 1 + versions.len() + 2, "Seated, updates, Private, Ack");
+    assert_eq!(n, 1 + versions.len() + 1, "Seated, updates, Ack");
+    // The seat's own view rides in the last update it missed.
     match &frames[n - 2] {
-        ServerMessage::Private(p) => assert_eq!(p.you.hand, hand, "the same hand"),
+        ServerMessage::Update(Update { you: Some(you), .. }) => {
+            assert_eq!(you.hand, hand, "the same hand")
+        }
         other => panic!("{other:?}"),
     }
     let events: Vec<&RoomEvent> = bob.events.iter().map(|(_, e)| e).collect();

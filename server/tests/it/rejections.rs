@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use perudo_protocol::perudo_core::{
     Action, Bid, BidQuantityCap, BotLevel, Event, FirstOpener, GameConfig, Quantity, RuleError,
+    TableState,
 };
 use perudo_protocol::{
     ClientMessage, CloseReason, MAX_CLIENT_FRAME, MAX_WS_MESSAGE, Occupant, PROTOCOL_VERSION,
@@ -545,15 +546,13 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
         );
     };
     assert_eq!(ms, 1500);
-    // Bob's dudo was answered after its broadcasts; the others read up to the reveal and
-    // the private view that follows it.
+    // Bob's dudo was answered in its update; the others read up to the reveal, whose update
+    // carries their own view with the hand put away.
     for client in [&mut ana, &mut cy] {
         client
             .wait_event(|e| matches!(e, RoomEvent::NextRoundIn { .. }))
             .await;
-        client
-            .wait_for(|m| matches!(m, ServerMessage::Private(p) if p.you.hand.is_empty()))
-            .await;
+        assert!(client.you().is_some_and(|you| you.hand.is_empty()));
     }
     for client in [&mut ana, &mut bob, &mut cy] {
         let you = client.you().cloned().expect("a seat's view");
@@ -602,12 +601,13 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
     else {
         unreachable!()
     };
-    assert!(update.events.is_empty(), "{:?}", update.events);
-    assert!(
-        update.table.is_none(),
-        "the table stays hidden during the reveal"
-    );
-    let view = update.room.expect("the room view: Cy is gone");
+    assert_eq!(update.events, [RoomEvent::Left { seat: seat(2) }]);
+    let round = match &ana.table().expect("a table").state {
+        TableState::Bidding(round) => round.round,
+        TableState::Over { .. } => unreachable!("the game goes on"),
+    };
+    assert_eq!(round, 1, "the next round stays hidden during the reveal");
+    let view = ana.room().cloned().expect("the room view: Cy is gone");
     assert_eq!(view.phase, RoomPhase::Reveal);
     assert_eq!(view.seats[2].occupant, Occupant::Human { connected: false });
 
@@ -639,9 +639,8 @@ async fn moves_during_the_reveal_are_refused_as_round_paused() {
         ),
         "{events:?}"
     );
-    assert_eq!(update.room.expect("room").phase, RoomPhase::Playing);
-    ana.wait_for(|m| matches!(m, ServerMessage::Private(p) if !p.you.hand.is_empty()))
-        .await;
+    assert_eq!(ana.room().expect("room").phase, RoomPhase::Playing);
+    assert!(!ana.you().expect("Ana's view").hand.is_empty());
 
     // Bob, who lost the last round, opens; Ana's dudo wins. Bob leaves during that reveal,
     // which ends the game at once: what was held back goes out first, in order.
@@ -1026,7 +1025,10 @@ async fn a_refused_start_keeps_the_seats_of_those_who_left() {
         && *e
             == RoomEvent::SeatTaken {
                 seat: seat(2),
-                name: perudo_protocol::PlayerName::new("Bot 1").unwrap()
+                name: perudo_protocol::PlayerName::new("Bot 1").unwrap(),
+                occupant: Occupant::Bot {
+                    level: BotLevel::Easy
+                },
             }));
     // Now the start goes through, without Bob.
     ana.ack(Request::Start).await;

@@ -1,6 +1,6 @@
 //! Wire-level secrecy: nobody receives another seat's dice before the round's reveal.
 //!
-//! The check reads every frame twice. Typed: a `Private` and a snapshot's `you` are only
+//! The check reads every frame twice. Typed: an update's and a snapshot's `you` are only
 //! ever the receiver's own seat, and a revealed `Resolution` belongs to a round that has
 //! ended. Untyped: each frame's raw MessagePack is decoded as a generic tree (so a field the
 //! typed decoder would skip cannot hide), and every `hand`, `hands` and `seed` key and every
@@ -24,7 +24,7 @@ type RoundKey = (u32, u32);
 /// What one client learned, for the cross-client checks.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// This connection's own hand per round, from its `Private`/`Snapshot` views.
+    /// This connection's own hand per round, from the views in its updates and snapshots.
     pub own_hands: BTreeMap<RoundKey, Hand>,
     /// Reveals received, per round.
     pub reveals: BTreeMap<RoundKey, Resolution>,
@@ -113,21 +113,6 @@ pub fn check_client(client: &Client) -> Seen {
     {
         // Typed pass: update what this client knows, check the views are its own.
         match message {
-            ServerMessage::Private(private) => {
-                assert_eq!(
-                    *role,
-                    Role::Seat(private.you.seat),
-                    "{name}: another seat's view"
-                );
-                if !private.you.hand.is_empty() {
-                    let r = round.expect("a hand belongs to a running round");
-                    let old = seen.own_hands.insert((game, r), private.you.hand.clone());
-                    assert!(
-                        old.is_none_or(|old| old == private.you.hand),
-                        "{name}: a hand changed within round {r}"
-                    );
-                }
-            }
             ServerMessage::Moved { .. } => {}
             ServerMessage::Snapshot(snapshot) => {
                 match (&snapshot.you, role) {
@@ -191,15 +176,16 @@ pub fn check_client(client: &Client) -> Seen {
                         _ => {}
                     }
                 }
-                if let Some(last) = update
-                    .table
-                    .as_ref()
-                    .and_then(|t| t.last_resolution.as_ref())
-                {
-                    assert!(
-                        resolved.contains(&(game, last.round)),
-                        "{name}: an unseen reveal"
-                    );
+                if let Some(you) = &update.you {
+                    assert_eq!(*role, Role::Seat(you.seat), "{name}: another seat's view");
+                    if !you.hand.is_empty() {
+                        let r = round.expect("a hand belongs to a running round");
+                        let old = seen.own_hands.insert((game, r), you.hand.clone());
+                        assert!(
+                            old.is_none_or(|old| old == you.hand),
+                            "{name}: a hand changed within round {r}"
+                        );
+                    }
                 }
             }
             ServerMessage::Ack { .. }
@@ -221,7 +207,7 @@ pub fn check_client(client: &Client) -> Seen {
             match item {
                 Found::Hand(path) => {
                     assert!(
-                        matches!(kind.as_str(), "Private" | "Snapshot") && path == ["you", "hand"],
+                        matches!(kind.as_str(), "Update" | "Snapshot") && path == ["you", "hand"],
                         "{name}: a hand at {path:?} in a {kind} frame"
                     );
                 }

@@ -193,17 +193,12 @@ impl Redact {
                 for event in &update.events {
                     event_line(out, event);
                 }
-                if let Some(room) = &update.room {
-                    self.room(out, room);
+                if let Some(id) = update.ack {
+                    writeln!(out, "  answers #{id}").ok();
                 }
-                if let Some(table) = &update.table {
-                    table_lines(out, table);
+                if let Some(you) = &update.you {
+                    you_line(out, you);
                 }
-                Ok(())
-            }
-            ServerMessage::Private(private) => {
-                writeln!(out, "Private v{}", private.version).ok();
-                you_line(out, &private.you);
                 Ok(())
             }
             ServerMessage::Closing { reason } => writeln!(out, "Closing {reason:?}"),
@@ -354,9 +349,10 @@ fn event_line(out: &mut String, event: &RoomEvent) {
                 round,
                 opener,
                 palifico,
+                wilds,
                 dice,
             } => format!(
-                "game: round {round} started, opener {}, palifico {:?}, dice {dice:?}",
+                "game: round {round} started, opener {}, palifico {:?}, wilds {wilds:?}, dice {dice:?}",
                 opener.get(),
                 palifico.map(|s| s.get())
             ),

@@ -5,9 +5,9 @@
 // See docs/PROTOCOL.md.
 
 /** The protocol this build speaks; say it in `Hello`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Every protocol version the server can serve. */
-export const SUPPORTED_VERSIONS: readonly number[] = [1];
+export const SUPPORTED_VERSIONS: readonly number[] = [2];
 /** Largest frame, in bytes, the server decodes from a client. */
 export const MAX_CLIENT_FRAME = 4096;
 /** Largest frame, in bytes, a client should accept from the server. */
@@ -186,6 +186,10 @@ commitment: Commitment, } | { "type": "RoundStarted", round: number, opener: Sea
  */
 palifico: Seat | null, 
 /**
+ * Which aces count as wild in this round (until a palifico is declared in it).
+ */
+wilds: Wilds, 
+/**
  * Dice per seat (0 = out of the game).
  */
 dice: Array<number>, } | { "type": "PalificoDeclared", seat: Seat, } | { "type": "BidPlaced" } & PlacedBid | { "type": "RoundResolved" } & Resolution | { "type": "Forfeited", seat: Seat, } | { "type": "Eliminated", seat: Seat, } | { "type": "GameWon", winner: Seat, };
@@ -266,15 +270,6 @@ export type PlacedBid = { seat: Seat, bid: Bid, };
 export type PlayerName = string;
 
 /**
- * One seat's hidden state.
- */
-export type Private = { 
-/**
- * The room version this state belongs to.
- */
-version: number, you: YouView, };
-
-/**
  * How many dice a bid claims, `1..=MAX_QUANTITY`.
  */
 export type Quantity = number;
@@ -347,7 +342,7 @@ token: string, };
 /**
  * Something that happened in a room.
  */
-export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: PlayerName, } | { "type": "SeatFreed", seat: Seat, name: PlayerName, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged" } | { "type": "GameStarted", game: number, } | { "type": "Disconnected", seat: Seat, } | { "type": "Reconnected", seat: Seat, } | { "type": "AutoPlayed", seat: Seat, action: Action, reason: AutoPlayReason, } | { "type": "Emote", seat: Seat, emote: Emote, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
+export type RoomEvent = { "type": "Game", event: GameEvent, } | { "type": "SeatTaken", seat: Seat, name: PlayerName, occupant: Occupant, } | { "type": "SeatFreed", seat: Seat, name: PlayerName, } | { "type": "HostChanged", seat: Seat | null, } | { "type": "RulesChanged", rules: GameConfig, } | { "type": "OptionsChanged", options: RoomOptions, } | { "type": "Spectators", count: number, } | { "type": "GameStarted", game: number, } | { "type": "Arrived", seat: Seat, } | { "type": "Disconnected", seat: Seat, } | { "type": "Reconnected", seat: Seat, } | { "type": "Left", seat: Seat, } | { "type": "AutoPlayed", seat: Seat, action: Action, reason: AutoPlayReason, } | { "type": "Emote", seat: Seat, emote: Emote, } | { "type": "NextRoundIn", ms: number, } | { "type": "GameOver", results: GameResults, };
 
 /**
  * Room settings the host chooses (house rules are `GameConfig`).
@@ -448,7 +443,7 @@ export type ServerMessage = { "type": "Ack", id: number, version: number, } | { 
 /**
  * For people: lowercase, no trailing period.
  */
-message: string, detail: RejectDetail | null, } | { "type": "Seated", seat: Seat, token: string, } | { "type": "Snapshot" } & Snapshot | { "type": "Update" } & Update | { "type": "Private" } & Private | { "type": "Moved", seat: Seat, } | { "type": "Closing", reason: CloseReason, };
+message: string, detail: RejectDetail | null, } | { "type": "Seated", seat: Seat, token: string, } | { "type": "Snapshot" } & Snapshot | { "type": "Update" } & Update | { "type": "Moved", seat: Seat, } | { "type": "Closing", reason: CloseReason, };
 
 /**
  * The whole room as one connection may see it.
@@ -496,21 +491,28 @@ remaining_ms: number,
 reason: AutoPlayReason, };
 
 /**
- * A room broadcast.
+ * One change of the room, as one connection receives it: the events (the same for every
+ * member), plus this connection's own part. Every member gets exactly one `Update` per
+ * change.
  */
-export type Update = { version: number, events: Array<RoomEvent>, 
+export type Update = { version: number, 
 /**
- * The room's public state, when it changed.
+ * What happened, in order. Applying them to the room and table of `version - 1` gives
+ * the room and table of `version` (`RoomView::apply`, `TableView::apply`).
  */
-room: RoomView | null, 
-/**
- * The game's public table, when it changed.
- */
-table: TableView | null, 
+events: Array<RoomEvent>, 
 /**
  * The running turn's deadline, if one is set (in every update while a game runs).
  */
-clock: TurnClock | null, };
+clock: TurnClock | null, 
+/**
+ * This seat's hand and legal moves, when they changed (only in that seat's own frame).
+ */
+you: YouView | null, 
+/**
+ * The id of this connection's request that made this change: its answer.
+ */
+ack: number | null, };
 
 /**
  * Whose aces count as wild when a bid is counted.

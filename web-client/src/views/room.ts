@@ -1,6 +1,6 @@
 // The room page: connection, state, and which view to show. It owns the connection and the
 // reducer's state; the views only read them and call back.
-import { Connection, roomSocketUrl } from "../connection";
+import { Connection, isAccepted, roomSocketUrl } from "../connection";
 import type { ConnState } from "../connection";
 import { h } from "../dom";
 import type { VNode } from "../dom";
@@ -138,20 +138,22 @@ export class RoomPage {
     }
     if (msg.type === "Rejected" && answers?.type === "Spectate") this.spectating = false;
     if (msg.type === "Rejected" && (answers?.type === "SetRules" || answers?.type === "SetOptions")) this.saving = null;
-    if (msg.type === "Ack" && answers?.type === "SetRules" && this.saving) {
+    // Accepted: a standalone Ack, or (protocol v2) the `ack` of the update the request made.
+    const accepted = isAccepted(msg);
+    if (accepted && answers?.type === "SetRules" && this.saving) {
       // Saved: drop the edits the server now has; keep any made since the save.
       const sent = this.saving.rules as Record<string, unknown>;
       const edits = { ...this.ui.rulesEdits } as Record<string, unknown>;
       for (const k of Object.keys(edits)) if (JSON.stringify(edits[k]) === JSON.stringify(sent[k])) delete edits[k];
       this.ui.rulesEdits = edits as Partial<GameConfig>;
     }
-    if (msg.type === "Ack" && answers?.type === "SetOptions" && this.saving?.options) {
+    if (accepted && answers?.type === "SetOptions" && this.saving?.options) {
       if (this.ui.optionsEdits.forfeit_after_secs === this.saving.options.forfeit_after_secs) this.ui.optionsEdits = {};
     }
-    if (msg.type === "Ack" && (answers?.type === "SetRules" || answers?.type === "SetOptions")) {
+    if (accepted && (answers?.type === "SetRules" || answers?.type === "SetOptions")) {
       if (answers.type === "SetOptions" || !this.saving?.options) this.saving = null;
     }
-    if (msg.type === "Ack" && answers?.type === "Leave") {
+    if (accepted && answers?.type === "Leave") {
       localStorage.removeItem(tokenKey(this.code));
       this.spectating = false;
       this.state = { ...initialState, error: this.state.error, announcement: this.state.announcement };

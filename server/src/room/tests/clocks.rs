@@ -131,7 +131,7 @@ room_test! {
                 reason: AutoPlayReason::Away
             })
         );
-        let seats = &last.room.unwrap().seats;
+        let seats = &stays.mirror.room().unwrap().seats;
         assert_eq!(
             seats[turn.index()].occupant,
             Occupant::Human { connected: false }

@@ -139,15 +139,8 @@ room_test! {
         )));
         assert!(bob.rx.try_recv().is_err());
         // Cid moved from seat 2 to seat 1; as seat 1 Cid can still leave and is still seated.
-        let frames = cid.frames();
-        let room = frames
-            .iter()
-            .rev()
-            .find_map(|m| match m {
-                ServerMessage::Update(u) => u.room.clone(),
-                _ => None,
-            })
-            .unwrap();
+        cid.frames();
+        let room = cid.mirror.room().cloned().unwrap();
         assert_eq!(
             room.seats
                 .iter()
@@ -256,9 +249,10 @@ room_test! {
                 },
             );
         }
-        // Emotes carry neither the room nor the table.
+        // An emote's update carries the emote and nothing else.
         let last = updates(&watcher.frames()).pop().unwrap();
-        assert!(last.room.is_none() && last.table.is_none());
+        assert!(matches!(&last.events[..], [RoomEvent::Emote { .. }]));
+        assert!(last.you.is_none() && last.ack.is_none());
         assert_eq!(
             h.rejected(
                 &mut watcher,
@@ -300,8 +294,8 @@ room_test! {
         bob.frames();
         h.ok(&mut host, Request::SetOptions { options: good });
         let last = updates(&bob.frames()).pop().unwrap();
-        assert_eq!(last.events, vec![RoomEvent::RulesChanged]);
-        assert_eq!(last.room.unwrap().options, good);
+        assert_eq!(last.events, vec![RoomEvent::OptionsChanged { options: good }]);
+        assert_eq!(bob.mirror.room().unwrap().options, good);
         h.ok(
             &mut host,
             Request::SetOptions {

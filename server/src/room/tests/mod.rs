@@ -37,7 +37,9 @@ mod clocks;
 mod durability;
 mod game;
 mod lobby;
+mod property;
 mod resume;
+mod transcripts;
 
 /// Runs `scenario` with every harness it builds keeping its room in a fresh `MemoryStore`,
 /// and checks that the room was stored.
@@ -80,6 +82,8 @@ struct Client {
     close: CancellationToken,
     /// The room as this client sees it, and its request ids.
     mirror: RoomMirror,
+    /// Every frame received, with the client's state after it (for the golden transcripts).
+    log: Vec<(Bytes, transcripts::State)>,
 }
 
 impl Client {
@@ -88,6 +92,7 @@ impl Client {
         while let Ok(frame) = self.rx.try_recv() {
             if let Frame::Data(bytes) = frame {
                 out.push(receive(&mut self.mirror, &bytes));
+                self.log.push((bytes, transcripts::State::of(&self.mirror)));
             }
         }
         out
@@ -177,6 +182,7 @@ impl Harness {
             rx,
             close,
             mirror: RoomMirror::new(),
+            log: Vec::new(),
         }
     }
 
@@ -193,23 +199,51 @@ impl Harness {
             message,
         });
         let frames = client.frames();
-        let answers: Vec<_> = frames
-            .iter()
-            .filter(|m| matches!(m, ServerMessage::Ack { id: i, .. } | ServerMessage::Rejected { id: i, .. } if *i == id))
-            .collect();
+        let answers: Vec<_> = frames.iter().filter(|m| answers(m, id)).collect();
         assert_eq!(
             answers.len(),
             1,
             "exactly one answer to request {id}: {frames:?}"
         );
+        self.check_mirror(client);
         frames
+    }
+
+    /// The room as `client` keeps it from its frames is the room a snapshot shows now.
+    #[track_caller]
+    fn check_mirror(&self, client: &Client) {
+        let Some(snapshot) = self.room.snapshot_of(client.conn) else {
+            return;
+        };
+        let mirror = &client.mirror;
+        if !mirror.synced() || mirror.role() == perudo_protocol::client::Role::Outsider {
+            return;
+        }
+        assert_eq!(mirror.version(), snapshot.version, "the client's version");
+        assert_eq!(mirror.room(), Some(&snapshot.room), "the client's room");
+        assert_eq!(
+            mirror.table(),
+            snapshot.table.as_ref(),
+            "the client's table"
+        );
+        assert_eq!(mirror.you(), snapshot.you.as_ref(), "the client's own view");
+        assert_eq!(
+            mirror.clock().map(|c| (c.seat, c.reason)),
+            snapshot.clock.map(|c| (c.seat, c.reason)),
+            "the client's clock"
+        );
     }
 
     #[track_caller]
     fn ok(&mut self, client: &mut Client, request: Request) -> Vec<ServerMessage> {
         let frames = self.request(client, request);
         assert!(
-            matches!(frames.last(), Some(ServerMessage::Ack { .. })),
+            matches!(
+                frames.last(),
+                Some(
+                    ServerMessage::Ack { .. } | ServerMessage::Update(Update { ack: Some(_), .. })
+                )
+            ),
             "expected an ack: {frames:?}"
         );
         frames
@@ -265,9 +299,18 @@ impl Harness {
     }
 }
 
+/// Whether `message` is the answer to request `id`: a standalone one, or an update's `ack`.
+fn answers(message: &ServerMessage, id: u32) -> bool {
+    match message {
+        ServerMessage::Ack { id: i, .. } | ServerMessage::Rejected { id: i, .. } => *i == id,
+        ServerMessage::Update(update) => update.ack == Some(id),
+        _ => false,
+    }
+}
+
 fn latest_you(frames: &[ServerMessage]) -> Option<YouView> {
     frames.iter().rev().find_map(|m| match m {
-        ServerMessage::Private(p) => Some(p.you.clone()),
+        ServerMessage::Update(u) => u.you.clone(),
         ServerMessage::Snapshot(s) => s.you.clone(),
         _ => None,
     })
