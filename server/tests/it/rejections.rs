@@ -82,7 +82,28 @@ async fn frames_that_are_not_requests_are_malformed() {
         "request": { "type": "Spectate" }
     }))
     .expect("encode");
-    for bytes in [unknown_type, unknown_field, no_id, Vec::new()] {
+    // Valid requests in shapes the protocol does not allow (maps with field names, str
+    // strings): the whole message as arrays (rmp-serde's compact encoding), the name as bin,
+    // the type tag as bin.
+    let as_arrays = rmp_serde::to_vec(&ClientMessage {
+        id: 9,
+        request: Request::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    })
+    .expect("encode");
+    let bin_name = b"\x82\xa2id\x0a\xa7request\x82\xa4type\xa4Join\xa4name\xc4\x03Zoe".to_vec();
+    let mut bin_type = b"\x82\xa2id\x0b\xa7request\x82\xa4type\xc4\x05Hello\xa7version".to_vec();
+    bin_type.push(u8::try_from(PROTOCOL_VERSION).expect("a small version"));
+    for bytes in [
+        unknown_type,
+        unknown_field,
+        no_id,
+        Vec::new(),
+        as_arrays,
+        bin_name,
+        bin_type,
+    ] {
         let refusal = client.reject_raw(Message::Binary(bytes.into())).await;
         assert_eq!(refusal.code, RejectCode::Malformed, "{refusal:?}");
     }
