@@ -902,6 +902,70 @@ async fn the_http_api_answers_errors_with_codes() {
         assert_eq!(response.status, 404, "{path}: {}", response.body);
         assert_eq!(response.error_code(), "no_such_room");
     }
+    // Every path the API does not take answers its JSON error too, never axum's text/plain:
+    // a game number that is not one, a path that is not UTF-8, a plain GET of the socket, an
+    // endpoint that does not exist, a method a route does not serve.
+    let code = &room.code;
+    for (method, path, status, error) in [
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/abc"),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/-1"),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/99999999999"),
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/rooms/%FF%FE".to_string(), 400, "bad_request"),
+        (
+            "GET",
+            "/api/rooms/%FF/games/1".to_string(),
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/rooms/%FF/ws".to_string(), 400, "bad_request"),
+        ("GET", format!("/api/rooms/{code}/ws"), 400, "not_websocket"),
+        ("GET", "/api/nope".to_string(), 404, "not_found"),
+        ("POST", "/api/rooms/a/b/c".to_string(), 404, "not_found"),
+        (
+            "POST",
+            format!("/api/rooms/{code}"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "DELETE",
+            format!("/api/rooms/{code}/games/1"),
+            405,
+            "method_not_allowed",
+        ),
+        ("GET", "/api/rooms".to_string(), 405, "method_not_allowed"),
+    ] {
+        let response = server.http(method, &path, None).await;
+        assert_eq!(
+            response.status, status,
+            "{method} {path}: {}",
+            response.body
+        );
+        assert_eq!(response.error_code(), error, "{method} {path}");
+        assert!(
+            response
+                .headers
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{method} {path}: {}",
+            response.headers
+        );
+    }
     let url = format!("ws://{}/api/rooms/ZZZZZZZZZ/ws", server.addr);
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
