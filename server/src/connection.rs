@@ -13,9 +13,9 @@
 //! in the order it receives, so a refusal never overtakes the answer to an earlier request.
 //!
 //! When the server closes a socket (a flood, a timeout, the room dropping it) it keeps reading
-//! and discarding what the client still sends for up to [`CLOSE_DRAIN`], until the client's
-//! own close frame: dropping a socket with unread data makes the kernel send a TCP reset, and
-//! the client would see 1006 instead of the close frame queued for it.
+//! and discarding what the client still sends for up to [`CLOSE_DRAIN`], paced, until the
+//! client's own close frame: dropping a socket with unread data makes the kernel send a TCP
+//! reset, and the client would see 1006 instead of the close frame queued for it.
 //!
 //! Each session ends with one `info` line, `websocket session ended`, with the client's IP (as
 //! resolved through trusted proxies), the reason (`SessionEnd`) and how long it lasted; the
@@ -38,8 +38,15 @@ use crate::transport::{self, Silence};
 pub use crate::transport::OUTBOX_CAPACITY;
 
 /// How long a socket the server closes is still read (and what arrives discarded) so that the
-/// client gets the close frame rather than a TCP reset.
-pub const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// client gets the close frame rather than a TCP reset. Long enough for a client that floods
+/// from a busy loop to get back to reading: with 2 s, a client still writing after 2 s had
+/// its writes fail with a reset (1006 in client libraries) before it read the goodbye.
+pub const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// While a closed socket is drained, messages read before each pause of [`DRAIN_PAUSE`]: a
+/// client that goes on flooding is held back by TCP flow control (its writes wait, they do
+/// not fail) instead of being read at full speed, so the drain costs little.
+const DRAIN_BATCH: u32 = 256;
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Why a WebSocket session ended, as logged (`reason=...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,15 +289,26 @@ pub async fn serve(
     room.send(Mail::Disconnect { conn }).await;
     if end.server_closed() {
         // The writer sends the close frame; meanwhile whatever the client still sends is read
-        // and dropped, until its own close frame (or the end of the stream, or CLOSE_DRAIN).
+        // and dropped, paced, until its own close frame (or the end of the stream, an error,
+        // CLOSE_DRAIN, or the server shutting down). Dropping the socket with unread bytes
+        // would make the kernel reset the connection, and a client still writing would see
+        // its writes fail before it reads the goodbye.
         let drained = async {
+            let mut read = 0u32;
             while let Some(Ok(message)) = stream.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
+                read = read.wrapping_add(1);
+                if read.is_multiple_of(DRAIN_BATCH) {
+                    tokio::time::sleep(DRAIN_PAUSE).await;
+                }
             }
         };
-        let _ = tokio::time::timeout(CLOSE_DRAIN, drained).await;
+        tokio::select! {
+            _ = tokio::time::timeout(CLOSE_DRAIN, drained) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
     transport::finish(writer).await;
     info!(
