@@ -796,6 +796,36 @@ fn every_reject_detail_and_rule_error_round_trips() {
     assert!(text.starts_with("bid must be"), "{text}");
 }
 
+/// docs/PROTOCOL.md's "Rule errors" table names every `RuleError` and every palifico
+/// refusal as the wire spells them (the samples above cover every variant).
+#[test]
+fn the_protocol_doc_lists_every_rule_error() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md");
+    let section = doc
+        .split("\n## Rule errors\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Rule errors section");
+    for error in all_rule_errors() {
+        let json = serde_json::to_value(error).expect("json");
+        let code = json["code"].as_str().expect("a code");
+        assert!(
+            section.contains(&format!("| `{code}` |")),
+            "{code} is not in the table"
+        );
+        let reason = match &json["reason"] {
+            serde_json::Value::Null => continue,
+            serde_json::Value::String(reason) => format!("\"{reason}\""),
+            serde_json::Value::Object(map) => {
+                format!("{{\"{}\":", map.keys().next().expect("a tag"))
+            }
+            other => panic!("a palifico refusal as {other}"),
+        };
+        assert!(section.contains(&reason), "{reason} is not named");
+    }
+}
+
 #[test]
 fn every_room_event_and_game_event_round_trips() {
     let room_events = all_room_events();
