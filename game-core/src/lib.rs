@@ -10,7 +10,7 @@ pub mod config;
 pub mod dice;
 pub mod event;
 pub mod game;
-mod rng;
+pub mod rng;
 pub mod view;
 
 pub use bid::{Bid, MAX_QUANTITY, Ordering, Quantity, standard_rank};

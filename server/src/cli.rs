@@ -37,8 +37,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     // Not `{n}`: clap reads `{n}` in help text as a line break.
     /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{game}`, games
-    /// numbered from 1):
-    /// the seed against the commitment, the moves replayed under the rules, the results.
+    /// numbered from 1): the seed against the commitment, the moves replayed under the rules, the
+    /// results, and every round's dice against what the seed rolls (docs/FAIRPLAY.md; an
+    /// independent check without perudo's code: `node tools/verify-record.mjs`).
     Verify {
         /// The record's JSON file (`-` reads standard input).
         record: PathBuf,

@@ -126,9 +126,14 @@ fn verify(path: &std::path::Path) -> anyhow::Result<()> {
         serde_json::from_str(&text).context("not a game record")?;
     match perudo_server::record::verify(&record) {
         Ok(verified) => {
+            let dice = if verified.dice_checked {
+                "every recorded die is what the seed rolls"
+            } else {
+                "this format 1 record lists no dice, so only the replay checked them"
+            };
             println!(
                 "ok: room {} game {}: the seed matches the commitment {}; {} moves replay to {} rounds \
-                 and seat {} ({}) winning, as recorded",
+                 and seat {} ({}) winning, as recorded; {dice}",
                 record.room,
                 record.game,
                 record.commitment,

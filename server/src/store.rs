@@ -823,13 +823,9 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let moves = load_moves(&conn, code, game)?;
-        Ok(Some(GameRecord::new(
-            code,
-            row.start,
-            moves,
-            results,
-            finished_ms,
-        )))
+        GameRecord::new(code, row.start, moves, results, finished_ms)
+            .map(Some)
+            .map_err(StorageError::Corrupt)
     }
 
     fn health(&self) -> Result<(), StorageError> {
@@ -988,15 +984,16 @@ impl Store for MemoryStore {
         let Some(room) = rooms.get(code) else {
             return Ok(None);
         };
-        Ok(room
-            .finished
+        room.finished
             .iter()
             .find(|(g, _)| g.start.number == game)
             .and_then(|(g, at)| {
                 g.results.clone().map(|results| {
                     GameRecord::new(code, g.start.clone(), g.moves.clone(), results, *at)
+                        .map_err(StorageError::Corrupt)
                 })
-            }))
+            })
+            .transpose()
     }
 
     fn health(&self) -> Result<(), StorageError> {

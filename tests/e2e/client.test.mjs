@@ -5,7 +5,9 @@
 // dark. Screenshots of every screen go to docs/screenshots/<screen>-<size>.png.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { test } from "node:test";
 import {
   SIZES,
@@ -13,11 +15,13 @@ import {
   axeSerious,
   createRoom,
   deadline,
+  docScreenshotDir,
   docShot,
   finished,
   joinRoom,
   launchBrowser,
   playOnce,
+  repoRoot,
   sleep,
   startServer,
   tid,
@@ -339,7 +343,17 @@ for (const [size, viewport] of Object.entries(SIZES)) {
       const overflow = await cid.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `the results fit the screen's width (${overflow} px over)`);
       await tid(ann, "verify-button").click();
-      await ann.waitForFunction(() => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match");
+      await ann.waitForFunction(() => document.querySelector('[data-testid="verify-result"]')?.dataset.verdict === "fair");
+      // Ann saw the game start: the record's commitment is the one she received then.
+      assert.equal(await tid(ann, "verify-seen-check").getAttribute("data-ok"), "true");
+      assert.equal((await tid(ann, "verify-seen").textContent()).trim(), (await tid(ann, "verify-commitment").textContent()).trim());
+      await tid(ann, "verify-panel").screenshot({ path: join(docScreenshotDir, `verify-${size}.png`) });
+      await accessible(ann, "verify dice");
+      // The record the panel links to passes the independent verifier (every die re-derived).
+      const recordHref = await tid(ann, "verify-record-link").getAttribute("href");
+      const verdict = spawnSync(process.execPath, [join(repoRoot, "tools", "verify-record.mjs"), server.url + recordHref], { encoding: "utf8", timeout: 30_000 });
+      assert.equal(verdict.status, 0, `tools/verify-record.mjs on ${recordHref}: ${verdict.stdout}${verdict.stderr}`);
+      assert.match(verdict.stdout, /^ok: /);
       await tid(ann, "how-button").click();
       await tid(ann, "how-to-play").waitFor();
       assert.match(await tid(ann, "how-to-play").textContent(), /5 dice/);

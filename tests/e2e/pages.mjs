@@ -76,7 +76,7 @@ export async function expectResults(page, names) {
     await tid(page, "verify-button").click();
     await tid(page, "verify-panel").waitFor({ timeout: 10_000 });
     await page.waitForFunction(
-      () => document.querySelector('[data-testid="verify-result"]')?.textContent?.trim() === "match",
+      () => document.querySelector('[data-testid="verify-result"]')?.dataset.verdict === "fair",
       null,
       { timeout: 10_000 },
     );

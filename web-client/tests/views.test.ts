@@ -305,13 +305,17 @@ describe("views", () => {
   it("renders results, the verify panel, and waiting-for-the-host for guests", () => {
     const s = reduce(reduce(initialState, golden("server_snapshot_playing", "Snapshot")), { ...golden("server_update_game_over", "Update"), version: 13 });
     const results = s.room!.results!;
-    const ctx = { results, ui: { verifyOpen: true, verifyResult: "match" as const }, reducedMotion: true, send: () => {}, verify: () => {} };
+    const report = {
+      verdict: "fair" as const, source: "record" as const, recordUrl: "/api/rooms/X/games/1", seed: results.seed, commitment: results.commitment,
+      seen: results.commitment, seenMatches: true, seedMatches: true, resultsMatch: true, rounds: results.rounds,
+    };
+    const ctx = { results, ui: { verifyOpen: true, verifyResult: report }, reducedMotion: true, send: () => {}, verify: () => {} };
     const el = draw(resultsView({ ...ctx, state: { ...s, mySeat: s.room!.host } }));
     expect(q(el, "winner")?.textContent).toBe(results.names[results.winner]);
     results.stats.forEach((_, i) => expect(q(el, `stats-row-${i}`)).not.toBeNull());
     expect(q(el, "place-1")?.textContent).toContain(results.names[results.placings[0]!]!);
     expect(q(el, "verify-seed")?.textContent).toBe(results.seed);
-    expect(q(el, "verify-result")?.textContent).toBe("match");
+    expect(q(el, "verify-result")?.getAttribute("data-verdict")).toBe("fair");
     expect(q(el, "rematch-button")).not.toBeNull();
     expect(q(el, "waiting-host")).toBeNull();
     const guestSeat = s.room!.host === 0 ? 1 : 0;

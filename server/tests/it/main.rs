@@ -11,6 +11,7 @@ mod admin;
 mod client;
 mod config;
 mod durability;
+mod fairplay;
 mod game;
 mod hostile;
 mod reconnect;

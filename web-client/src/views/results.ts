@@ -4,9 +4,10 @@ import type { VNode } from "../dom";
 import { t, tParts } from "../i18n";
 import type { GameResults, Request } from "../protocol/generated";
 import type { RoomState } from "../state";
+import type { VerifyReport } from "../fairplay";
 import { avatar } from "./parts";
 
-export interface ResultsUi { verifyOpen: boolean; verifyResult: "match" | "mismatch" | null }
+export interface ResultsUi { verifyOpen: boolean; verifyResult: VerifyReport | null }
 
 export interface ResultsCtx {
   state: RoomState;
@@ -24,7 +25,6 @@ export function resultsView(ctx: ResultsCtx): VNode {
   const room = state.room;
   const isHost = state.mySeat !== null && room?.host === state.mySeat;
   const name = (seat: number): string => results.names[seat] ?? t("seat.n", { n: seat + 1 });
-  const published = state.commitment ?? results.commitment;
   const iWon = state.mySeat === results.winner && room?.seats[results.winner]?.name === results.names[results.winner];
   return h("section", { testid: "results", class: "card results", "aria-labelledby": "results-title" },
     h("div", { class: `winner-moment${ctx.reducedMotion ? "" : " celebrate"}` },
@@ -59,14 +59,43 @@ export function resultsView(ctx: ResultsCtx): VNode {
         ? h("button", { type: "button", testid: "rematch-button", class: "primary big", onclick: () => ctx.send({ type: "Start" }) }, t("results.rematch"))
         : h("p", { testid: "waiting-host", class: "waiting" }, t("results.waitingHost")),
       h("button", { type: "button", testid: "verify-button", "aria-expanded": String(ctx.ui.verifyOpen), onclick: () => ctx.verify() }, t("results.verify"))),
-    ctx.ui.verifyOpen
-      ? h("div", { testid: "verify-panel", class: "verify" },
-          h("p", null, t("results.verifyHelp")),
-          h("dl", null,
-            h("dt", null, t("results.seed")), h("dd", null, h("code", { testid: "verify-seed" }, results.seed)),
-            h("dt", null, t("results.commitment")), h("dd", null, h("code", { testid: "verify-commitment" }, published)),
-            h("dt", null, "SHA-256(seed)"), h("dd", null,
-              h("strong", { testid: "verify-result", class: ctx.ui.verifyResult ?? "" }, ctx.ui.verifyResult ?? t("results.checking")),
-              ctx.ui.verifyResult ? h("span", { class: "muted" }, " ", t(`results.${ctx.ui.verifyResult}`)) : null)))
-      : null);
+    ctx.ui.verifyOpen ? verifyPanel(results, ctx.ui.verifyResult) : null);
+}
+
+/** One check's line: ✓, ✗ or ?, and what it means. */
+function check(testid: string, ok: boolean | null, key: string): VNode {
+  const mark = ok === null ? "?" : ok ? "✓" : "✗";
+  const cls = ok === null ? "unseen" : ok ? "fair" : "mismatch";
+  return h("li", { testid, class: cls, "data-ok": ok === null ? "unknown" : String(ok) },
+    h("span", { class: "mark", "aria-hidden": "true" }, mark), " ", t(key));
+}
+
+/** The seed check: what this browser saw at the start against the game's record. */
+function verifyPanel(results: GameResults, report: VerifyReport | null): VNode {
+  if (!report) {
+    return h("div", { testid: "verify-panel", class: "verify", "aria-busy": "true" },
+      h("p", null, t("results.verifyHelp")),
+      h("p", null, h("strong", { testid: "verify-result" }, t("results.checking"))));
+  }
+  const seenKey = report.seenMatches === null ? "results.check.seenUnknown" : report.seenMatches ? "results.check.seenYes" : "results.check.seenNo";
+  return h("div", { testid: "verify-panel", class: "verify" },
+    h("p", { role: "status", class: "verdict" },
+      h("strong", { testid: "verify-result", class: report.verdict, "data-verdict": report.verdict }, t(`results.verdict.${report.verdict}`))),
+    h("ul", { class: "checks" },
+      check("verify-seen-check", report.seenMatches, seenKey),
+      check("verify-seed-check", report.seedMatches, report.seedMatches ? "results.check.seedYes" : "results.check.seedNo"),
+      report.resultsMatch ? null : check("verify-results-check", false, "results.check.resultsNo")),
+    h("dl", null,
+      h("dt", null, t("results.seenCommitment")),
+      h("dd", null, report.seen ? h("code", { testid: "verify-seen" }, report.seen) : h("span", { testid: "verify-seen", class: "muted" }, t("results.notSeen"))),
+      h("dt", null, t(report.source === "record" ? "results.commitment" : "results.commitmentResults")),
+      h("dd", null, h("code", { testid: "verify-commitment" }, report.commitment)),
+      h("dt", null, t("results.seed")), h("dd", null, h("code", { testid: "verify-seed" }, report.seed))),
+    h("p", { class: "muted small" }, t("results.verifyHelp")),
+    report.source === "record"
+      ? h("p", { class: "muted small" },
+          h("a", { href: report.recordUrl, target: "_blank", rel: "noopener", testid: "verify-record-link" },
+            t("results.record", { count: report.rounds ?? results.rounds })),
+          " ", t("results.recordHow"))
+      : h("p", { class: "muted small", testid: "verify-no-record" }, t("results.noRecord")));
 }

@@ -4,7 +4,7 @@ import { Connection, roomSocketUrl } from "../connection";
 import type { ConnState } from "../connection";
 import { h } from "../dom";
 import type { VNode } from "../dom";
-import { verifySeed } from "../game";
+import { checkGame, noteLiveCommitment, seenCommitment } from "../fairplay";
 import { t } from "../i18n";
 import type { GameConfig, Request, RoomOptions, RoomSummary, ServerMessage } from "../protocol/generated";
 import { adjustRules, rulesProblem, rulesSummary } from "../rules";
@@ -161,6 +161,7 @@ export class RoomPage {
     const before = this.state;
     this.state = reduce(this.state, msg, performance.now());
     if (msg.type === "Seated") localStorage.setItem(tokenKey(this.code), msg.token);
+    noteLiveCommitment(this.code, this.state);
     if (msg.type === "Snapshot" && (msg.room.phase === "Playing" || msg.room.phase === "Lobby")) {
       this.ui.verifyOpen = false; this.ui.verifyResult = null;
     }
@@ -270,8 +271,10 @@ export class RoomPage {
     if (!results) return;
     if (this.ui.verifyOpen) { this.setUi({ verifyOpen: false }); return; }
     this.setUi({ verifyOpen: true, verifyResult: null });
-    const commitment = this.state.commitment ?? results.commitment;
-    void verifySeed(results.seed, commitment).then((ok) => this.setUi({ verifyResult: ok ? "match" : "mismatch" }));
+    void checkGame(this.code, results, seenCommitment(this.code, results.game)).then((report) => {
+      // A rematch may have started meanwhile; its panel starts closed.
+      if (this.ui.verifyOpen && this.state.room?.results?.game === results.game) this.setUi({ verifyResult: report });
+    });
   }
 
   /** The link to share: at the operator's public URL when the server names one, else at this
