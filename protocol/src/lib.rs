@@ -16,6 +16,7 @@ pub mod client;
 pub mod code;
 pub mod http;
 pub mod names;
+mod shape;
 
 use perudo_core::{
     Action, BotLevel, Event, GameConfig, Hand, LegalMoves, Resolution, RuleError, Seat, TableView,
@@ -26,6 +27,7 @@ use ts_rs::TS;
 pub use code::{RoomCode, RoomCodeError};
 pub use names::{NameError, PlayerName};
 pub use perudo_core;
+pub use shape::ShapeError;
 
 /// The protocol this build speaks. Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -732,7 +734,28 @@ pub enum DecodeError {
     #[error("frame of {len} bytes is larger than the {max} byte limit")]
     TooLarge { len: usize, max: usize },
     #[error("not a valid message: {0}")]
-    Invalid(#[from] rmp_serde::decode::Error),
+    Invalid(#[from] InvalidFrame),
+}
+
+/// What is wrong with a frame that is not a valid message.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidFrame {
+    /// A client frame that is not shaped like a request: see [`ShapeError`].
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// A client frame shaped like a request, but not a valid one (an unknown type or field,
+    /// a missing field, a wrong type, a number out of range).
+    #[error(transparent)]
+    Request(#[from] serde_json::Error),
+    /// A server frame that does not decode.
+    #[error(transparent)]
+    Server(#[from] rmp_serde::decode::Error),
+}
+
+impl From<rmp_serde::decode::Error> for DecodeError {
+    fn from(error: rmp_serde::decode::Error) -> Self {
+        DecodeError::Invalid(InvalidFrame::Server(error))
+    }
 }
 
 /// Why a message could not be written (a bug, never a client's doing).
@@ -756,12 +779,11 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], max: usize) -> Result<T, D
     let message = T::deserialize(&mut deserializer)?;
     let read = deserializer.position();
     if read != bytes.len() as u64 {
-        return Err(DecodeError::Invalid(rmp_serde::decode::Error::Syntax(
-            format!(
-                "{} bytes after the end of the message",
-                bytes.len() as u64 - read
-            ),
-        )));
+        return Err(rmp_serde::decode::Error::Syntax(format!(
+            "{} bytes after the end of the message",
+            bytes.len() as u64 - read
+        ))
+        .into());
     }
     Ok(message)
 }
@@ -771,9 +793,18 @@ impl ClientMessage {
         rmp_serde::to_vec_named(self)
     }
 
-    /// Reads a client frame, refusing anything over `MAX_CLIENT_FRAME`.
+    /// Reads a client frame strictly, refusing anything over `MAX_CLIENT_FRAME`: the frame
+    /// must be one MessagePack map with field names and str strings (no arrays, bin,
+    /// extension types or floats anywhere: see `shape`), and then a valid request.
     pub fn decode(bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
-        decode(bytes, MAX_CLIENT_FRAME)
+        if bytes.len() > MAX_CLIENT_FRAME {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: MAX_CLIENT_FRAME,
+            });
+        }
+        let value = shape::read(bytes, MAX_NESTING).map_err(InvalidFrame::from)?;
+        Ok(serde_json::from_value(value).map_err(InvalidFrame::from)?)
     }
 }
 

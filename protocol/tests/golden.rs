@@ -130,60 +130,84 @@ fn server(name: &'static str, description: &'static str, message: ServerMessage)
     }
 }
 
-/// The results of a finished four-seat game, fixed by hand so they never depend on bots.
-fn fixed_results() -> GameResults {
+/// A whole game played to its end, as the server sends its last update: three seats with one
+/// die each (the golden room's Ana, Bruno and Bot 1), seed 42, seat 0 opens; whoever is on
+/// turn opens with the smallest bid that is not on aces, and the next player calls dudo.
+/// Returns the final game, the events of the call that ended it, and the results the room
+/// announces (counted from the events as the room counts them).
+fn finished_game() -> (Game, Vec<Event>, GameResults) {
+    use perudo_protocol::perudo_core::{Call, Face, Quantity, Rules, TableState};
     let seed = Seed::from_u64(42);
-    GameResults {
+    let rules = Rules::new(GameConfig {
+        starting_dice: 1,
+        first_round_opener: FirstOpener::Seat(seat(0)),
+        ..GameConfig::default()
+    })
+    .expect("valid rules");
+    let (mut game, mut events) = Game::start(rules, 3, seed).expect("starts");
+    let mut stats = vec![SeatStats::default(); 3];
+    let (mut rounds, mut out_order) = (0, Vec::new());
+    let last = loop {
+        for event in &events {
+            match event {
+                Event::RoundStarted { dice, .. } => {
+                    rounds += 1;
+                    for (stats, &d) in stats.iter_mut().zip(dice) {
+                        stats.rounds_played += u32::from(d > 0);
+                    }
+                }
+                Event::BidPlaced(placed) => stats[placed.seat.index()].bids += 1,
+                Event::RoundResolved(resolution) => {
+                    let Call::Dudo { challenger } = resolution.call else {
+                        unreachable!("only dudo is called")
+                    };
+                    stats[challenger.index()].dudos += 1;
+                    stats[challenger.index()].dudos_won += u32::from(resolution.call_succeeded);
+                    for change in &resolution.changes {
+                        stats[change.seat.index()].dice_lost +=
+                            u32::from(change.before.saturating_sub(change.after));
+                    }
+                }
+                Event::Eliminated { seat } => out_order.push(*seat),
+                _ => {}
+            }
+        }
+        if game.winner().is_some() {
+            break events;
+        }
+        let TableState::Bidding(round) = game.spectator_view().state else {
+            unreachable!("the game is running")
+        };
+        let action = if round.bids.is_empty() {
+            let legal = game.legal_moves(round.turn);
+            let (face, quantity) = Face::ALL
+                .into_iter()
+                .filter(|face| !face.is_ace())
+                .find_map(|face| legal.min_bid[face.index()].map(|q| (face, q)))
+                .expect("an opening bid");
+            Action::Bid(perudo_protocol::perudo_core::Bid {
+                quantity: Quantity::from_u32(u32::from(quantity.get())).expect("in range"),
+                face,
+            })
+        } else {
+            Action::Dudo
+        };
+        events = on_turn(&mut game, action);
+    };
+    let winner = game.winner().expect("over");
+    let results = GameResults {
         game: 1,
-        winner: seat(2),
-        names: vec!["Ana".into(), "Bo".into(), "Chen".into(), "Dara".into()],
-        placings: vec![seat(2), seat(0), seat(3), seat(1)],
-        rounds: 17,
-        stats: vec![
-            SeatStats {
-                bids: 14,
-                dudos: 3,
-                dudos_won: 2,
-                calzas: 1,
-                calzas_won: 0,
-                dice_lost: 5,
-                dice_gained: 0,
-                rounds_played: 17,
-            },
-            SeatStats {
-                bids: 6,
-                dudos: 2,
-                dudos_won: 0,
-                calzas: 0,
-                calzas_won: 0,
-                dice_lost: 5,
-                dice_gained: 0,
-                rounds_played: 9,
-            },
-            SeatStats {
-                bids: 15,
-                dudos: 4,
-                dudos_won: 4,
-                calzas: 1,
-                calzas_won: 1,
-                dice_lost: 3,
-                dice_gained: 1,
-                rounds_played: 17,
-            },
-            SeatStats {
-                bids: 9,
-                dudos: 2,
-                dudos_won: 1,
-                calzas: 0,
-                calzas_won: 0,
-                dice_lost: 5,
-                dice_gained: 0,
-                rounds_played: 13,
-            },
-        ],
+        winner,
+        names: vec!["Ana".into(), "Bruno".into(), "Bot 1".into()],
+        placings: std::iter::once(winner)
+            .chain(out_order.iter().rev().copied())
+            .collect(),
+        rounds,
+        stats,
         commitment: seed.commitment().to_hex(),
         seed: seed.to_hex(),
-    }
+    };
+    (game, last, results)
 }
 
 fn vectors() -> Vec<Vector> {
@@ -332,7 +356,7 @@ fn vectors() -> Vec<Vector> {
         .into_iter()
         .partition(|e| !matches!(e, Event::RoundStarted { .. }));
     let opener = after.turn().expect("running");
-    let results = fixed_results();
+    let (_, last_call, results) = finished_game();
     // The scripted game's first bid, played by the room for the opener.
     let (mut auto, _) = common::scripted_start();
     let timed_out = auto.turn().expect("running");
@@ -505,20 +529,16 @@ fn vectors() -> Vec<Vector> {
         ),
         server(
             "server_update_game_over",
-            "Update as a game ends: Eliminated, GameWon, GameOver with the results (the room's phase becomes Finished)",
+            "Update as a game ends, as the server sends it: the last call's RoundResolved, Eliminated and GameWon, then GameOver with the results (the room's phase becomes Finished, the table's state Over)",
             ServerMessage::Update(Update {
                 version: 90,
-                events: vec![
-                    RoomEvent::Game {
-                        event: Event::Eliminated { seat: seat(0) },
-                    },
-                    RoomEvent::Game {
-                        event: Event::GameWon { winner: seat(2) },
-                    },
-                    RoomEvent::GameOver {
+                events: last_call
+                    .into_iter()
+                    .map(|event| RoomEvent::Game { event })
+                    .chain([RoomEvent::GameOver {
                         results: results.clone(),
-                    },
-                ],
+                    }])
+                    .collect(),
                 you: None,
                 ack: None,
                 clock: None,

@@ -821,6 +821,36 @@ fn every_reject_detail_and_rule_error_round_trips() {
     assert!(text.starts_with("bid must be"), "{text}");
 }
 
+/// docs/PROTOCOL.md's "Rule errors" table names every `RuleError` and every palifico
+/// refusal as the wire spells them (the samples above cover every variant).
+#[test]
+fn the_protocol_doc_lists_every_rule_error() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md");
+    let section = doc
+        .split("\n## Rule errors\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Rule errors section");
+    for error in all_rule_errors() {
+        let json = serde_json::to_value(error).expect("json");
+        let code = json["code"].as_str().expect("a code");
+        assert!(
+            section.contains(&format!("| `{code}` |")),
+            "{code} is not in the table"
+        );
+        let reason = match &json["reason"] {
+            serde_json::Value::Null => continue,
+            serde_json::Value::String(reason) => format!("\"{reason}\""),
+            serde_json::Value::Object(map) => {
+                format!("{{\"{}\":", map.keys().next().expect("a tag"))
+            }
+            other => panic!("a palifico refusal as {other}"),
+        };
+        assert!(section.contains(&reason), "{reason} is not named");
+    }
+}
+
 #[test]
 fn every_room_event_and_game_event_round_trips() {
     let room_events = all_room_events();
@@ -1395,24 +1425,24 @@ fn a_frame_is_exactly_one_message() {
     assert!(ServerMessage::decode(&[]).is_err());
 }
 
-/// Deep nesting is refused by rmp-serde's depth limit, not by overflowing the stack.
+/// Deep nesting is refused by a depth limit (the shape check for client frames, rmp-serde's for
+/// server frames), not by overflowing the stack.
 #[test]
 fn deeply_nested_frames_are_refused() {
-    // {"id": 1, "request": {"type": "Join", "name": [[[[...]]]]}}
+    // {"id": 1, "request": {"type": "Join", "name": {"a": {"a": ...}}}}
     let mut frame = b"\x82\xa2id\x01\xa7request\x82\xa4type\xa4Join\xa4name".to_vec();
-    frame.extend(std::iter::repeat_n(
-        0x91,
-        MAX_CLIENT_FRAME - frame.len() - 1,
-    ));
+    while frame.len() + 3 < MAX_CLIENT_FRAME {
+        frame.extend_from_slice(b"\x81\xa1a");
+    }
     frame.push(0xc0);
-    assert_eq!(frame.len(), MAX_CLIENT_FRAME);
+    assert!(frame.len() <= MAX_CLIENT_FRAME);
     assert!(matches!(
         ClientMessage::decode(&frame),
         Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
     ));
     // The limit is far below rmp-serde's default of 1024: 40 deep is already refused.
     let mut frame = b"\x82\xa2id\x01\xa7request\x82\xa4type\xa4Join\xa4name".to_vec();
-    frame.extend(std::iter::repeat_n(0x91, 40));
+    frame.extend(b"\x81\xa1a".repeat(40));
     frame.push(0xc0);
     assert!(matches!(
         ClientMessage::decode(&frame),
@@ -1433,6 +1463,87 @@ fn deeply_nested_frames_are_refused() {
         ServerMessage::decode(&frame),
         Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
     ));
+}
+
+/// What the docs promise (docs/PROTOCOL.md, "Encoding"): requests are maps with field names,
+/// strings are str, enum variants are named; every other shape rmp-serde would read is
+/// `Malformed`, however valid the request it spells.
+#[test]
+fn requests_are_maps_with_field_names_and_str_strings() {
+    let join = ClientMessage {
+        id: 7,
+        request: Request::Join { name: "Ann".into() },
+    };
+    assert_eq!(
+        ClientMessage::decode(&join.encode().unwrap()).unwrap(),
+        join
+    );
+    let refused = |bytes: &[u8], why: &str| match ClientMessage::decode(bytes) {
+        Err(DecodeError::Invalid(error)) => assert!(
+            error.to_string().contains(why),
+            "{bytes:x?} was refused for `{error}`, not for `{why}`"
+        ),
+        other => panic!("{bytes:x?} decoded to {other:?}"),
+    };
+    // The whole message as arrays (rmp-serde's compact encoding of the same value).
+    refused(&rmp_serde::to_vec(&join).unwrap(), "an array where a map");
+    // Only the request as an array, tag first.
+    refused(
+        b"\x82\xa2id\x07\xa7request\x92\xa4Join\xa3Ann",
+        "an array where a map",
+    );
+    // `name` as bin.
+    refused(
+        b"\x82\xa2id\x07\xa7request\x82\xa4type\xa4Join\xa4name\xc4\x03Ann",
+        "bin where a string",
+    );
+    // The `type` tag as bin, and a field name as bin.
+    refused(
+        b"\x82\xa2id\x07\xa7request\x82\xa4type\xc4\x04Join\xa4name\xa3Ann",
+        "bin where a string",
+    );
+    refused(
+        b"\x82\xa2id\x07\xa7request\x82\xa4type\xa4Join\xc4\x04name\xa3Ann",
+        "bin where a string",
+    );
+    // A field named by its index.
+    refused(
+        b"\x82\x00\x07\xa7request\x82\xa4type\xa4Join\xa4name\xa3Ann",
+        "not a string",
+    );
+    // A bid's numbers as floats.
+    refused(
+        b"\x82\xa2id\x07\xa7request\x82\xa4type\xa3Act\xa6action\x83\xa4type\xa3Bid\xa8quantity\xcb\x40\x08\0\0\0\0\0\0\xa4face\x04",
+        "a float",
+    );
+    // Variants named by their index: the tag (Join is variant 1), a unit enum (Hard is 2).
+    assert_refused(
+        json!({"id": 7, "request": {"type": 1, "name": "Ann"}}),
+        "invalid type: integer `1`",
+    );
+    assert_refused(
+        json!({"id": 7, "request": {"type": "AddBot", "level": 2}}),
+        "invalid type: integer `2`",
+    );
+    assert_refused(
+        json!({"id": 7, "request": {"type": "SetRules", "rules": {"raise_rule": 1}}}),
+        "invalid type: integer `1`",
+    );
+    // A key twice.
+    refused(
+        b"\x82\xa2id\x07\xa7request\x83\xa4type\xa4Join\xa4name\xa3Ann\xa4name\xa3Bob",
+        "the key `name` twice",
+    );
+    // The same requests spelled as documented still decode.
+    assert_eq!(
+        decode_json(json!({"id": 7, "request": {"type": "AddBot", "level": "Hard"}})).unwrap(),
+        ClientMessage {
+            id: 7,
+            request: Request::AddBot {
+                level: BotLevel::Hard
+            }
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

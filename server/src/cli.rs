@@ -35,10 +35,11 @@ pub enum Command {
     /// Each setting is read from its flag, else its environment variable, else the `--config`
     /// TOML file (under the key shown as `toml`), else its default. docs/CONFIG.md lists them.
     Serve(Box<ServeArgs>),
-    /// Check a finished game's record (as served by `GET /api/rooms/CODE/games/N`, N from 1):
-    /// the seed against the commitment, the moves replayed under the rules, the results, and
-    /// every round's dice against what the seed rolls (docs/FAIRPLAY.md; an independent
-    /// check without perudo's code: `node tools/verify-record.mjs`).
+    // Not `{n}`: clap reads `{n}` in help text as a line break.
+    /// Check a finished game's record (as served by `GET /api/rooms/{code}/games/{game}`, games
+    /// numbered from 1): the seed against the commitment, the moves replayed under the rules, the
+    /// results, and every round's dice against what the seed rolls (docs/FAIRPLAY.md; an
+    /// independent check without perudo's code: `node tools/verify-record.mjs`).
     Verify {
         /// The record's JSON file (`-` reads standard input).
         record: PathBuf,
@@ -256,4 +257,34 @@ pub struct StorageArgs {
 /// The rooms' defaults, written once in `RoomSettings::default`.
 fn defaults() -> crate::RoomSettings {
     crate::RoomSettings::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The help names the record's endpoint whole, braces and all, and the rest of the
+    /// sentence after it (`{n}` there was read by clap as a line break: the help printed
+    /// `GET /api/rooms/{code}/games/` and nothing after it).
+    #[test]
+    fn the_help_names_the_record_endpoint_whole() {
+        let about = "Check a finished game's record (as served by \
+                     `GET /api/rooms/{code}/games/{game}`, games numbered from 1): the seed \
+                     against the commitment";
+        let mut cli = Cli::command();
+        let top = cli.render_help().to_string();
+        let top_line = top
+            .lines()
+            .find(|line| line.trim_start().starts_with("verify"))
+            .expect("a verify line");
+        assert!(top_line.contains(about), "{top}");
+        let verify = cli
+            .find_subcommand_mut("verify")
+            .expect("a verify command")
+            .render_long_help()
+            .to_string();
+        assert!(verify.contains(about), "{verify}");
+    }
 }

@@ -8,10 +8,14 @@
 //! nothing, not even a pong, arrived for `idle_timeout`), and a `Hello` within
 //! `hello_timeout` of opening.
 //!
+//! Whatever the connection answers itself (a frame that does not decode, a `SlowDown`, a
+//! goodbye) goes through the room as mail, never straight into the outbox: the room answers
+//! in the order it receives, so a refusal never overtakes the answer to an earlier request.
+//!
 //! When the server closes a socket (a flood, a timeout, the room dropping it) it keeps reading
-//! and discarding what the client still sends for up to [`CLOSE_DRAIN`], until the client's
-//! own close frame: dropping a socket with unread data makes the kernel send a TCP reset, and
-//! the client would see 1006 instead of the close frame queued for it.
+//! and discarding what the client still sends for up to [`CLOSE_DRAIN`], paced, until the
+//! client's own close frame: dropping a socket with unread data makes the kernel send a TCP
+//! reset, and the client would see 1006 instead of the close frame queued for it.
 //!
 //! Each session ends with one `info` line, `websocket session ended`, with the client's IP (as
 //! resolved through trusted proxies), the reason (`SessionEnd`) and how long it lasted; the
@@ -20,7 +24,7 @@
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode, ServerMessage};
+use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +38,15 @@ use crate::transport::{self, Silence};
 pub use crate::transport::OUTBOX_CAPACITY;
 
 /// How long a socket the server closes is still read (and what arrives discarded) so that the
-/// client gets the close frame rather than a TCP reset.
-pub const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// client gets the close frame rather than a TCP reset. Long enough for a client that floods
+/// from a busy loop to get back to reading: with 2 s, a client still writing after 2 s had
+/// its writes fail with a reset (1006 in client libraries) before it read the goodbye.
+pub const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// While a closed socket is drained, messages read before each pause of [`DRAIN_PAUSE`]: a
+/// client that goes on flooding is held back by TCP flow control (its writes wait, they do
+/// not fail) instead of being read at full speed, so the drain costs little.
+const DRAIN_BATCH: u32 = 256;
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Why a WebSocket session ended, as logged (`reason=...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,32 +105,43 @@ impl std::fmt::Display for SessionEnd {
     }
 }
 
-fn reject_frame(code: RejectCode, message: String) -> Frame {
-    reject_frame_for(0, code, message)
-}
-
-fn reject_frame_for(id: u32, code: RejectCode, message: String) -> Frame {
-    let bytes = code
-        .reject(id, message)
-        .encode()
-        .expect("server messages always encode");
-    Frame::Data(bytes.into())
-}
-
-/// Refuses a frame that never reached the room (it did not decode).
-fn refuse_frame(outbox: &mpsc::Sender<Frame>, code: RejectCode, message: String) {
-    metrics::message_in(metrics::INVALID_FRAME);
+/// Has the room refuse a frame that never reached it as a request (it did not decode, or it
+/// came over the message rate). The room sends the rejection in its turn, after the answers
+/// to the requests before it, so answers keep the order of requests. `false`: the room has
+/// closed.
+async fn refuse(
+    room: &RoomHandle,
+    conn: ConnId,
+    id: u32,
+    code: RejectCode,
+    message: String,
+) -> bool {
     metrics::rejected(code);
-    if outbox.try_send(reject_frame(code, message)).is_ok() {
-        metrics::message_out("Rejected");
-    }
+    room.send(Mail::Refused {
+        conn,
+        id,
+        code,
+        message,
+    })
+    .await
 }
 
-fn closing_frame(reason: CloseReason) -> Frame {
-    let bytes = ServerMessage::Closing { reason }
-        .encode()
-        .expect("server messages always encode");
-    Frame::Data(bytes.into())
+/// Has the room close this connection: `Closing { reason }` (if any) and the close frame go
+/// out after the answers to everything the connection sent before.
+async fn goodbye(
+    room: &RoomHandle,
+    conn: ConnId,
+    reason: Option<CloseReason>,
+    code: u16,
+    text: &'static str,
+) {
+    room.send(Mail::Goodbye {
+        conn,
+        reason,
+        code,
+        text,
+    })
+    .await;
 }
 
 /// Serves one upgraded socket until it closes, the room drops it, it breaks a limit, or the
@@ -140,7 +162,7 @@ pub async fn serve(
     if !room
         .send(Mail::Connect {
             conn,
-            outbox: outbox.clone(),
+            outbox,
             close: close.clone(),
         })
         .await
@@ -172,21 +194,15 @@ pub async fn serve(
             }
             () = silence.expired() => {
                 debug!(conn, "idle timeout");
-                let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
-                let _ = outbox.try_send(Frame::Close {
-                    code: close_code::GOING_AWAY,
-                    reason: "idle timeout",
-                });
+                let reason = Some(CloseReason::IdleTimeout);
+                goodbye(&room, conn, reason, close_code::GOING_AWAY, "idle timeout").await;
                 break SessionEnd::IdleTimeout;
             }
             () = tokio::time::sleep_until(hello_until.unwrap_or(opened + far)) => {
                 debug!(conn, "no hello in time");
                 metrics::rate_limited("hello_timeout");
-                let _ = outbox.try_send(closing_frame(CloseReason::IdleTimeout));
-                let _ = outbox.try_send(Frame::Close {
-                    code: close_code::POLICY,
-                    reason: "no hello in time",
-                });
+                let reason = Some(CloseReason::IdleTimeout);
+                goodbye(&room, conn, reason, close_code::POLICY, "no hello in time").await;
                 break SessionEnd::HelloTimeout;
             }
         };
@@ -204,24 +220,19 @@ pub async fn serve(
                         _ => 0,
                     };
                     metrics::rate_limited("messages");
-                    metrics::rejected(RejectCode::SlowDown);
-                    let _ = outbox.try_send(reject_frame_for(
-                        id,
-                        RejectCode::SlowDown,
-                        format!(
-                            "at most {} messages a second (bursts of {}); wait a moment",
-                            limits.messages_per_sec, limits.message_burst
-                        ),
-                    ));
+                    let message = format!(
+                        "at most {} messages a second (bursts of {}); wait a moment",
+                        limits.messages_per_sec, limits.message_burst
+                    );
+                    if !refuse(&room, conn, id, RejectCode::SlowDown, message).await {
+                        break SessionEnd::RoomClosed;
+                    }
                     continue;
                 }
                 Verdict::Close => {
                     debug!(conn, "rate limited: closing");
-                    let _ = outbox.try_send(closing_frame(CloseReason::RateLimited));
-                    let _ = outbox.try_send(Frame::Close {
-                        code: close_code::POLICY,
-                        reason: "rate limited",
-                    });
+                    let reason = Some(CloseReason::RateLimited);
+                    goodbye(&room, conn, reason, close_code::POLICY, "rate limited").await;
                     break SessionEnd::RateLimited;
                 }
             }
@@ -229,11 +240,11 @@ pub async fn serve(
         let bytes = match message {
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Text(_))) => {
-                refuse_frame(
-                    &outbox,
-                    RejectCode::Malformed,
-                    "frames must be binary MessagePack".into(),
-                );
+                metrics::message_in(metrics::INVALID_FRAME);
+                let message = "frames must be binary MessagePack".to_owned();
+                if !refuse(&room, conn, 0, RejectCode::Malformed, message).await {
+                    break SessionEnd::RoomClosed;
+                }
                 continue;
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -245,10 +256,7 @@ pub async fn serve(
                     .downcast::<tungstenite::Error>()
                     .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
                 if too_big {
-                    let _ = outbox.try_send(Frame::Close {
-                        code: close_code::TOO_BIG,
-                        reason: "message too big",
-                    });
+                    goodbye(&room, conn, None, close_code::TOO_BIG, "message too big").await;
                     break SessionEnd::TooBig;
                 }
                 break SessionEnd::Error;
@@ -271,23 +279,36 @@ pub async fn serve(
                     DecodeError::Invalid(_) => RejectCode::Malformed,
                 };
                 debug!(conn, %error, "undecodable frame");
-                refuse_frame(&outbox, code, error.to_string());
+                metrics::message_in(metrics::INVALID_FRAME);
+                if !refuse(&room, conn, 0, code, error.to_string()).await {
+                    break SessionEnd::RoomClosed;
+                }
             }
         }
     };
     room.send(Mail::Disconnect { conn }).await;
-    drop(outbox);
     if end.server_closed() {
         // The writer sends the close frame; meanwhile whatever the client still sends is read
-        // and dropped, until its own close frame (or the end of the stream, or CLOSE_DRAIN).
+        // and dropped, paced, until its own close frame (or the end of the stream, an error,
+        // CLOSE_DRAIN, or the server shutting down). Dropping the socket with unread bytes
+        // would make the kernel reset the connection, and a client still writing would see
+        // its writes fail before it reads the goodbye.
         let drained = async {
+            let mut read = 0u32;
             while let Some(Ok(message)) = stream.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
+                read = read.wrapping_add(1);
+                if read.is_multiple_of(DRAIN_BATCH) {
+                    tokio::time::sleep(DRAIN_PAUSE).await;
+                }
             }
         };
-        let _ = tokio::time::timeout(CLOSE_DRAIN, drained).await;
+        tokio::select! {
+            _ = tokio::time::timeout(CLOSE_DRAIN, drained) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
     transport::finish(writer).await;
     info!(

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{ConnectInfo, Path, State, WebSocketUpgrade};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State, WebSocketUpgrade};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,6 +51,42 @@ impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
     }
+}
+
+/// axum's `Path`, refused with the API's JSON error (`400 bad_request`) rather than axum's
+/// `text/plain` one: `/api/rooms/X/games/abc`, or a path that is not valid UTF-8 once
+/// percent-decoded.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiFailure> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// What an `/api/...` path no route serves answers: the API's JSON `404 not_found` (any
+/// method), not the web client's empty 404.
+pub(crate) fn api_not_found() -> ApiFailure {
+    ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+}
+
+/// A method an API route does not serve (e.g. `POST /api/rooms/{code}`), as JSON.
+async fn api_method_not_allowed() -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this API endpoint does not serve that method",
+    )
 }
 
 /// The Content-Security-Policy of every response: the page loads only its own scripts,
@@ -109,10 +147,22 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
-        .route("/api/rooms", post(create_room))
-        .route("/api/rooms/{code}", get(room_summary))
-        .route("/api/rooms/{code}/games/{game}", get(game_record))
-        .route("/api/rooms/{code}/ws", get(room_socket))
+        .route(
+            "/api/rooms",
+            post(create_room).fallback(api_method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{code}",
+            get(room_summary).fallback(api_method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{code}/games/{game}",
+            get(game_record).fallback(api_method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{code}/ws",
+            get(room_socket).fallback(api_method_not_allowed),
+        )
         .fallback(web::file)
         // Before any route: a blocked address gets 403 (the operator's block list).
         .layer(axum::middleware::from_fn_with_state(
@@ -176,7 +226,7 @@ async fn create_room(
 
 async fn room_summary(
     State(state): State<AppState>,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
     let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
     let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
@@ -210,7 +260,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiFailur
 /// A finished game's full record (seed, moves, results), for anyone to verify.
 async fn game_record(
     State(state): State<AppState>,
-    Path((code, game)): Path<(String, u32)>,
+    ApiPath((code, game)): ApiPath<(String, u32)>,
 ) -> Result<Json<record::GameRecord>, ApiFailure> {
     let not_found = || {
         ApiFailure::new(
@@ -234,8 +284,8 @@ async fn room_socket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(code): Path<String>,
-    ws: WebSocketUpgrade,
+    ApiPath(code): ApiPath<String>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiFailure> {
     let guards = &state.inner.guards;
     if !guards.origin_allowed(&headers) {
@@ -245,6 +295,11 @@ async fn room_socket(
             "this server does not accept WebSocket connections from that origin",
         ));
     }
+    // Not a WebSocket upgrade (a plain GET, a wrong version): the API's JSON error, with
+    // axum's status for it (400, 405 or 426).
+    let ws = ws.map_err(|rejection| {
+        ApiFailure::new(rejection.status(), "not_websocket", rejection.body_text())
+    })?;
     let ip = guards.client_ip(peer, &headers);
     let refused = |why: limits::Refused| {
         let limits = &state.inner.config.limits;

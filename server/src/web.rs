@@ -41,12 +41,17 @@ pub async fn index(headers: HeaderMap) -> Response {
 
 /// Every path no other route takes: a file of the client build, or `404`.
 pub async fn file(method: Method, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    // `/api/...` never falls back to a file: an endpoint that does not exist is the API's
+    // JSON error, whatever the method.
+    if path == "api" || path.starts_with("api/") {
+        return crate::routes::api_not_found().into_response();
+    }
     if method != Method::GET && method != Method::HEAD {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
-    let path = uri.path().trim_start_matches('/');
-    // `index.html` has its routes; `/api/...` never falls back to a file.
-    if path.is_empty() || path.starts_with("api/") {
+    // `index.html` has its routes.
+    if path.is_empty() {
         return StatusCode::NOT_FOUND.into_response();
     }
     if path == "favicon.ico" {

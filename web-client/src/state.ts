@@ -253,6 +253,9 @@ function followEvent(
         }
         case "Forfeited": {
           const params = { name: name(g.seat) };
+          // A player who left (the `Left` just before) was not away: that line is logged.
+          const last = s.log[s.log.length - 1];
+          if (last?.key === "log.leftGame" && last.params.name === params.name) return s;
           said.push(t("log.forfeited", params));
           return logged(s, "log.forfeited", params, now);
         }
@@ -269,8 +272,12 @@ function followEvent(
     }
     case "RulesChanged":
       return logged(s, "log.rulesChanged", {}, now);
-    // A player who leaves a running game forfeits: the Forfeited that follows is logged.
-    case "Left":
+    // A player who leaves a running game forfeits: said here, not as being away too long.
+    case "Left": {
+      const params = { name: name(ev.seat) };
+      said.push(t("log.leftGame", params));
+      return logged(s, "log.leftGame", params, now);
+    }
     case "Arrived":
     case "OptionsChanged":
     case "Spectators":

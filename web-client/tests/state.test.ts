@@ -146,6 +146,21 @@ describe("reducer", () => {
     expect(s2.table?.seats[1]?.dice).toBe(0);
   });
 
+  it("says a player left the game, not that they were away, when they leave", () => {
+    const s = playing();
+    const u = update(13, [
+      { type: "Left", seat: 1 },
+      { type: "Game", event: { type: "Forfeited", seat: 1 } },
+    ]);
+    const s2 = reduce(s, u, 5000);
+    const name = `\u2068${s.room!.seats[1]!.name}\u2069`;
+    expect(s2.log.map((e) => e.key)).toEqual(["log.leftGame"]);
+    expect(s2.announcement?.text).toContain(`${name} left the game and forfeited`);
+    expect(s2.announcement?.text).not.toContain("away too long");
+    expect(s2.room?.seats[1]?.occupant).toEqual({ type: "Human", connected: false });
+    expect(s2.table?.seats[1]?.dice).toBe(0);
+  });
+
   it("reads the round's result out and keeps it until the next", () => {
     const s = reduce(playing(), scripted.resolved(), 2000);
     expect(s.announcement?.text).toMatch(/called (dudo|calza)/);

@@ -212,6 +212,28 @@ impl Room {
                     Input::Connect { conn }
                 }
                 Some(Mail::Message { conn, message }) => Input::Message { conn, message },
+                Some(Mail::Refused {
+                    conn,
+                    id,
+                    code,
+                    message,
+                }) => Input::Refused {
+                    conn,
+                    id,
+                    code,
+                    message,
+                },
+                Some(Mail::Goodbye {
+                    conn,
+                    reason,
+                    code,
+                    text,
+                }) => Input::Goodbye {
+                    conn,
+                    reason,
+                    code,
+                    text,
+                },
                 Some(Mail::Disconnect { conn }) => {
                     gone = Some(conn);
                     Input::Disconnect { conn }

@@ -139,6 +139,21 @@ pub enum Mail {
         conn: ConnId,
         message: ClientMessage,
     },
+    /// The connection refused a frame itself (it did not decode, or it came over the
+    /// connection's message rate): the room answers it in its turn (see `Input::Refused`).
+    Refused {
+        conn: ConnId,
+        id: u32,
+        code: RejectCode,
+        message: String,
+    },
+    /// The connection closes itself (see `Input::Goodbye`).
+    Goodbye {
+        conn: ConnId,
+        reason: Option<CloseReason>,
+        code: u16,
+        text: &'static str,
+    },
     Disconnect {
         conn: ConnId,
     },
@@ -161,6 +176,25 @@ pub enum Input {
     Message {
         conn: ConnId,
         message: ClientMessage,
+    },
+    /// The connection refused a frame before it reached the room: it did not decode (`id`
+    /// 0), or it came over the connection's message rate (`SlowDown`, with the request's id
+    /// when it has one). The room only sends the rejection, in its turn: after the answers
+    /// to the requests the connection sent before it, so answers keep the order of requests.
+    Refused {
+        conn: ConnId,
+        id: u32,
+        code: RejectCode,
+        message: String,
+    },
+    /// The connection closes itself (it went on flooding, was silent too long, sent a
+    /// message too big): the room sends `Closing { reason }` (if any) and the close frame
+    /// after the answers to everything it sent before. Its `Disconnect` follows.
+    Goodbye {
+        conn: ConnId,
+        reason: Option<CloseReason>,
+        code: u16,
+        text: &'static str,
     },
     Disconnect {
         conn: ConnId,
@@ -370,6 +404,23 @@ impl Room {
                 if let Some(answer) = answer {
                     self.send_to(conn, &answer);
                 }
+            }
+            Input::Refused {
+                conn,
+                id,
+                code,
+                message,
+            } => self.send_to(conn, &code.reject(id, message)),
+            Input::Goodbye {
+                conn,
+                reason,
+                code,
+                text,
+            } => {
+                if let Some(reason) = reason {
+                    self.send_to(conn, &ServerMessage::Closing { reason });
+                }
+                self.push(conn, Frame::Close { code, reason: text }, None);
             }
             Input::Disconnect { conn } => self.on_disconnect(conn, now),
             Input::OutboxFull { conn } => self.on_outbox_full(conn, now),

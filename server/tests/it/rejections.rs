@@ -83,7 +83,28 @@ async fn frames_that_are_not_requests_are_malformed() {
         "request": { "type": "Spectate" }
     }))
     .expect("encode");
-    for bytes in [unknown_type, unknown_field, no_id, Vec::new()] {
+    // Valid requests in shapes the protocol does not allow (maps with field names, str
+    // strings): the whole message as arrays (rmp-serde's compact encoding), the name as bin,
+    // the type tag as bin.
+    let as_arrays = rmp_serde::to_vec(&ClientMessage {
+        id: 9,
+        request: Request::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    })
+    .expect("encode");
+    let bin_name = b"\x82\xa2id\x0a\xa7request\x82\xa4type\xa4Join\xa4name\xc4\x03Zoe".to_vec();
+    let mut bin_type = b"\x82\xa2id\x0b\xa7request\x82\xa4type\xc4\x05Hello\xa7version".to_vec();
+    bin_type.push(u8::try_from(PROTOCOL_VERSION).expect("a small version"));
+    for bytes in [
+        unknown_type,
+        unknown_field,
+        no_id,
+        Vec::new(),
+        as_arrays,
+        bin_name,
+        bin_type,
+    ] {
         let refusal = client.reject_raw(Message::Binary(bytes.into())).await;
         assert_eq!(refusal.code, RejectCode::Malformed, "{refusal:?}");
     }
@@ -879,6 +900,70 @@ async fn the_http_api_answers_errors_with_codes() {
         let response = server.get(path).await;
         assert_eq!(response.status, 404, "{path}: {}", response.body);
         assert_eq!(response.error_code(), "no_such_room");
+    }
+    // Every path the API does not take answers its JSON error too, never axum's text/plain:
+    // a game number that is not one, a path that is not UTF-8, a plain GET of the socket, an
+    // endpoint that does not exist, a method a route does not serve.
+    let code = &room.code;
+    for (method, path, status, error) in [
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/abc"),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/-1"),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            format!("/api/rooms/{code}/games/99999999999"),
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/rooms/%FF%FE".to_string(), 400, "bad_request"),
+        (
+            "GET",
+            "/api/rooms/%FF/games/1".to_string(),
+            400,
+            "bad_request",
+        ),
+        ("GET", "/api/rooms/%FF/ws".to_string(), 400, "bad_request"),
+        ("GET", format!("/api/rooms/{code}/ws"), 400, "not_websocket"),
+        ("GET", "/api/nope".to_string(), 404, "not_found"),
+        ("POST", "/api/rooms/a/b/c".to_string(), 404, "not_found"),
+        (
+            "POST",
+            format!("/api/rooms/{code}"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "DELETE",
+            format!("/api/rooms/{code}/games/1"),
+            405,
+            "method_not_allowed",
+        ),
+        ("GET", "/api/rooms".to_string(), 405, "method_not_allowed"),
+    ] {
+        let response = server.http(method, &path, None).await;
+        assert_eq!(
+            response.status, status,
+            "{method} {path}: {}",
+            response.body
+        );
+        assert_eq!(response.error_code(), error, "{method} {path}");
+        assert!(
+            response
+                .headers
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{method} {path}: {}",
+            response.headers
+        );
     }
     let url = format!("ws://{}/api/rooms/ZZZZZZZZZ/ws", server.addr);
     match tokio_tungstenite::connect_async(url).await {

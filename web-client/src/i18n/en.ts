@@ -308,6 +308,7 @@ export const en = {
   "log.disconnected": "{name} lost the connection.",
   "log.reconnected": "{name} is back.",
   "log.round": "Round {round}: {text}",
+  "log.leftGame": "{name} left the game and forfeited.",
   "log.forfeited": "{name} was away too long and forfeited.",
   "log.eliminated": "{name} is out of the game.",
   "log.palifico": "{name} declared palifico.",

@@ -310,6 +310,7 @@ export const es: Catalogue = {
   "log.disconnected": "{name} perdió la conexión.",
   "log.reconnected": "{name} ha vuelto.",
   "log.round": "Ronda {round}: {text}",
+  "log.leftGame": "{name} dejó la partida y abandonó.",
   "log.forfeited": "{name} estuvo ausente demasiado tiempo y abandonó.",
   "log.eliminated": "{name} queda fuera de la partida.",
   "log.palifico": "{name} declaró palífico.",

@@ -59,6 +59,64 @@ fn a_stored_room_is_rebuilt_to_the_same_game() {
     });
 }
 
+/// The reveal pause is not stored: a room restored during one comes back already in the next
+/// round (phase Playing, the next round's table with the reveal as its last resolution, every
+/// seat's new hand), as docs/PROTOCOL.md says under "Restarts".
+#[test]
+fn a_room_restored_during_a_reveal_is_already_in_the_next_round() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::quick();
+        let host = h.host();
+        let (bob, _) = join_with_token(&mut h, "Bob");
+        let (carol, _) = join_with_token(&mut h, "Carol");
+        let mut clients = [host, bob, carol];
+        h.ok(&mut clients[0], Request::Start);
+        // A bid, then a dudo (the simple move once there is a bid): the reveal pause.
+        for _ in 0..2 {
+            let client = on_turn(&h, &mut clients);
+            h.play_simple(client);
+        }
+        assert_eq!(h.room.room_phase(), RoomPhase::Reveal);
+        let image = store.room(h.room.code().as_str()).expect("stored");
+        let rebuilt = Room::restore(
+            image,
+            h.room.settings.clone(),
+            false,
+            h.clock(),
+            None,
+            RoomRng::from_key(TEST_KEY),
+        )
+        .expect("the image replays");
+        assert_eq!(rebuilt.room_phase(), RoomPhase::Playing);
+        let table = rebuilt.table_view().expect("a table");
+        let perudo_core::TableState::Bidding(round) = &table.state else {
+            panic!("a round is running: {table:?}")
+        };
+        assert_eq!(round.round, 1, "the next round");
+        assert!(round.bids.is_empty());
+        assert_eq!(
+            table.last_resolution.as_ref().map(|r| r.round),
+            Some(0),
+            "the reveal is the table's last resolution"
+        );
+        // The live room holds the next round back during the pause; its game has rolled it.
+        assert_eq!(
+            table,
+            h.room.play().unwrap().game.spectator_view(),
+            "the same game"
+        );
+        for seat in Seat::all(3) {
+            let you = rebuilt.you_view(seat).expect("a seat in the game");
+            assert_eq!(
+                you.hand.len(),
+                usize::from(rebuilt.play().unwrap().game.spectator_view().seats[seat.index()].dice),
+                "seat {seat:?} has its new hand"
+            );
+        }
+    });
+}
+
 #[test]
 fn after_a_restart_away_players_get_the_restore_grace() {
     let store = Arc::new(store::MemoryStore::new());
