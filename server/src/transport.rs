@@ -61,9 +61,33 @@ pub enum Frame {
 /// waiting, else into the bounded queue its writer task drains.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    queue: mpsc::Sender<Frame>,
+    queue: Queue,
     /// `None` for an outbox without a socket (the room tests' plain channels).
     socket: Option<Arc<Shared>>,
+}
+
+/// The queue behind an outbox. A socket's holds boxed frames: a channel allocates its slots
+/// in blocks of 32 up front, and with the room writing straight into the socket the queue is
+/// mostly empty, so every connection would carry a block of frames it never uses.
+#[derive(Clone, Debug)]
+enum Queue {
+    Plain(mpsc::Sender<Frame>),
+    Boxed(mpsc::Sender<Box<Frame>>),
+}
+
+impl Queue {
+    fn try_send(&self, frame: Frame) -> Result<(), mpsc::error::TrySendError<Frame>> {
+        use mpsc::error::TrySendError;
+        match self {
+            Queue::Plain(queue) => queue.try_send(frame),
+            Queue::Boxed(queue) => queue
+                .try_send(Box::new(frame))
+                .map_err(|error| match error {
+                    TrySendError::Full(frame) => TrySendError::Full(*frame),
+                    TrySendError::Closed(frame) => TrySendError::Closed(*frame),
+                }),
+        }
+    }
 }
 
 /// The write half of a socket, shared by the room (which only ever tries it) and the writer
@@ -96,7 +120,7 @@ impl From<mpsc::Sender<Frame>> for Outbox {
     /// An outbox that is only a queue: whoever holds the receiver writes.
     fn from(queue: mpsc::Sender<Frame>) -> Outbox {
         Outbox {
-            queue,
+            queue: Queue::Plain(queue),
             socket: None,
         }
     }
@@ -219,7 +243,7 @@ pub fn open(
     ping_interval: Duration,
 ) -> (SplitStream<WebSocket>, Outbox, JoinHandle<()>) {
     let (sink, stream) = socket.split();
-    let (queue, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
+    let (queue, rx) = mpsc::channel::<Box<Frame>>(OUTBOX_CAPACITY);
     let shared = Arc::new(Shared {
         sink: tokio::sync::Mutex::new(sink),
         queued: AtomicUsize::new(0),
@@ -227,7 +251,7 @@ pub fn open(
     });
     let writer = spawn_writer(Arc::clone(&shared), rx, close, ping_interval);
     let outbox = Outbox {
-        queue,
+        queue: Queue::Boxed(queue),
         socket: Some(shared),
     };
     (stream, outbox, writer)
@@ -235,7 +259,7 @@ pub fn open(
 
 fn spawn_writer(
     shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: mpsc::Receiver<Box<Frame>>,
     close: CancellationToken,
     ping_interval: Duration,
 ) -> JoinHandle<()> {
@@ -279,7 +303,7 @@ fn spawn_writer(
             let mut closing = None;
             let mut result = Ok(());
             while let Some(frame) = next.take() {
-                match frame {
+                match *frame {
                     Frame::Data(bytes) => {
                         result = sink.feed(Message::Binary(bytes)).await;
                         shared.queued.fetch_sub(1, Ordering::AcqRel);
