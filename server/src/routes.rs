@@ -17,7 +17,7 @@ use tracing::info;
 
 use crate::{blocklist, connection, limits, metrics, record, transport, web};
 
-use crate::registry::AppState;
+use crate::registry::{AppState, Found};
 use perudo_protocol::RoomCode;
 
 /// An HTTP error with a JSON body.
@@ -36,6 +36,16 @@ impl ApiFailure {
                 message: message.into(),
             },
         }
+    }
+
+    /// A room another node runs, when this node cannot pass the request on to it.
+    fn elsewhere(node: &str, url: Option<String>) -> ApiFailure {
+        let _ = url;
+        ApiFailure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "room_elsewhere",
+            format!("the room runs on another server ({node}); try again shortly"),
+        )
     }
 
     fn no_room() -> ApiFailure {
@@ -228,7 +238,10 @@ async fn room_summary(
     State(state): State<AppState>,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
-    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let room = match state.find_room(&code).await? {
+        Found::Here(room) => room,
+        Found::Elsewhere { node, url } => return Err(ApiFailure::elsewhere(&node, url)),
+    };
     let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
     summary.share_url = state
         .inner
@@ -336,7 +349,10 @@ async fn room_socket(
         info!(%ip, "new connection rate limited");
         return Err(refused(why));
     }
-    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let room = match state.find_room(&code).await? {
+        Found::Here(room) => room,
+        Found::Elsewhere { node, url } => return Err(ApiFailure::elsewhere(&node, url)),
+    };
     let slot = guards.open(ip).map_err(|why| {
         info!(%ip, ?why, "connection refused");
         refused(why)

@@ -557,6 +557,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
 #[cfg(feature = "postgres-tests")]
 mod leases {
     use super::*;
+    use perudo_server::store::Placement;
 
     /// Waits (bounded) until `node` can take `code` over, i.e. its previous owner's lease ran
     /// out; returns the new epoch.
@@ -738,6 +739,99 @@ mod leases {
         );
     }
 
+    /// A room whose lease names a node that is not live (no session holds its lock: the
+    /// process died) is taken at once, long before the lease would expire.
+    #[test]
+    fn a_room_of_a_node_that_is_not_live_is_taken_at_once_and_a_live_ones_is_located() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_secs(60));
+        let b = db.node(Duration::from_secs(60));
+        let room = created(&a, "TTTTTTTTT");
+        assert_eq!(
+            b.take_room("TTTTTTTTT"),
+            Ok(Placement::Elsewhere {
+                node: a.node().to_string(),
+                url: None
+            }),
+            "a live node's room is located, not taken"
+        );
+        assert_eq!(b.take_room("UUUUUUUUU"), Ok(Placement::Missing));
+        assert_eq!(a.take_room("TTTTTTTTT"), Ok(Placement::Mine));
+        // A dead node: its lease is live for an hour, but no session holds its lock.
+        db.sql(
+            "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby) \
+             SELECT 'GGGGGGGGG', created_ms, updated_ms, version, lobby FROM rooms \
+             WHERE code = 'TTTTTTTTT'",
+        );
+        db.sql("INSERT INTO leases VALUES ('GGGGGGGGG', 'ghost', 5, now() + interval '1 hour')");
+        let Ok(Placement::Here(image)) = b.take_room("GGGGGGGGG") else {
+            panic!("the dead node's room is taken");
+        };
+        assert_eq!(image.code, "GGGGGGGGG");
+        assert_eq!(image.lobby, room.lobby);
+        assert_eq!(b.epoch("GGGGGGGGG"), Some(6), "at the next epoch");
+        assert_eq!(
+            a.take_room("GGGGGGGGG"),
+            Ok(Placement::Elsewhere {
+                node: b.node().to_string(),
+                url: None
+            })
+        );
+    }
+
+    /// Each live node claims its share of the orphaned rooms per call (the orphans over the
+    /// live nodes, rounded up); together they take every room exactly once.
+    #[test]
+    fn orphaned_rooms_are_shared_out_among_the_live_nodes() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(300));
+        for i in 0..10 {
+            created(&a, &format!("O{i:08}"));
+        }
+        let b = db.node(Duration::from_secs(60));
+        let c = db.node(Duration::from_secs(60));
+        assert_eq!(
+            b.claim_rooms(),
+            Ok(Vec::new()),
+            "a live lease is not claimed"
+        );
+        until_expired(&db, a.node());
+        // Three live nodes (A is paused, not dead): B takes ceil(10 / 3).
+        let first = b.claim_rooms().expect("B claims");
+        assert_eq!(first.len(), 4, "B's share of 10 orphans among 3 live nodes");
+        // C's share of the 6 left is 2, then B's of the 4 left is 2, ...
+        let mut taken: Vec<String> = first.into_iter().map(|r| r.code).collect();
+        for round in 0..10 {
+            let node: &dyn Store = if round % 2 == 0 { &c } else { &b };
+            taken.extend(
+                node.claim_rooms()
+                    .expect("claims")
+                    .into_iter()
+                    .map(|r| r.code),
+            );
+        }
+        taken.sort();
+        let all: Vec<String> = (0..10).map(|i| format!("O{i:08}")).collect();
+        assert_eq!(taken, all, "every room taken exactly once");
+        assert_eq!(
+            db.sql("SELECT count(*) FROM leases WHERE epoch = 2 AND node <> ''"),
+            "10"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}'",
+                a.node()
+            )),
+            "0"
+        );
+        for code in &all {
+            assert_eq!(wait(&a, renamed(code, 2)), Err(StorageError::Fenced));
+        }
+        let mut lost = a.renew_leases().expect("A renews");
+        lost.sort();
+        assert_eq!(lost, all, "A's renewal reports every room lost");
+    }
+
     #[test]
     fn renewing_every_lease_of_a_node_is_one_statement() {
         let db = Postgres::new();
@@ -787,7 +881,7 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         error,
         StorageError::NewerSchema {
             found: 99,
-            known: 1
+            known: 2
         }
     );
     assert!(error.to_string().contains("newer release"), "{error}");
@@ -795,7 +889,7 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         db.sql(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
         ),
-        "1,99"
+        "1,2,99"
     );
 }
 
