@@ -12,6 +12,7 @@ pub mod cli;
 mod cluster;
 pub mod config;
 pub mod connection;
+pub mod hop;
 pub mod ids;
 pub mod limits;
 pub mod metrics;

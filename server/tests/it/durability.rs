@@ -1340,3 +1340,202 @@ async fn on_postgresql_a_room_outlives_its_node_and_readyz_follows_the_database(
     }
     assert_eq!(ready, 503, "/readyz reports the database gone");
 }
+
+/// Two nodes on one database. A room runs on node A while its players are connected through
+/// node B, which passes their sockets (and the room's summary) on to A. Then A is killed:
+/// its liveness session ends with it, so the room moves to B at once (the lease, a minute
+/// long here, is not waited for); the players reconnect through B and resume the same round
+/// with the same dice, every acknowledged move still stored, and finish the game there.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_any_node_serves_a_room_and_a_killed_nodes_room_moves_at_once() {
+    let dir = Scratch::new("two-nodes");
+    // Unused files, but each node's admin socket is named after its own.
+    let (db_a, db_b) = (dir.path("a.db"), dir.path("b.db"));
+    let cluster = crate::pg::Cluster::start();
+    let url = cluster.database();
+    let dbname = url.rsplit("dbname=").next().expect("a dbname").to_string();
+    let sql = |q: &str| cluster.psql(&dbname, q);
+    let flags = [
+        "--database-url",
+        url.as_str(),
+        "--lease-ms",
+        "60000",
+        "--restore-grace-secs",
+        "30",
+        "--disconnect-grace-ms",
+        "30000",
+    ];
+    let mut a = Binary::start(&dir, &db_a, &flags).await;
+    let b = Binary::start(&dir, &db_b, &flags).await;
+
+    // The room is created on A; its players connect through B.
+    let response = a.try_create_room("Ana").await;
+    assert_eq!(response.status, 200, "create a room: {}", response.body);
+    let created: perudo_protocol::http::RoomCreated =
+        serde_json::from_str(&response.body).expect("a RoomCreated body");
+    let code = created.code.to_string();
+    let owner = |code: &str| {
+        sql(&format!(
+            "SELECT n.url || ' ' || l.epoch FROM leases l JOIN nodes n ON n.name = l.node \
+             WHERE l.code = '{code}'"
+        ))
+    };
+    assert_eq!(owner(&code), format!("http://{} 1", a.addr));
+    let mut ana = Client::connect(b.addr, &code, "Ana").await;
+    ana.hello().await;
+    ana.claim(&created.token).await;
+    let mut bob = Client::connect(b.addr, &code, "Bob").await;
+    bob.hello().await;
+    bob.join("Bob").await;
+    ana.ack(Request::AddBot {
+        level: BotLevel::Normal,
+    })
+    .await;
+    ana.ack(Request::Start).await;
+    let summary = b.get(&format!("/api/rooms/{code}")).await;
+    assert_eq!(
+        summary.status, 200,
+        "the summary through B: {}",
+        summary.body
+    );
+    let summary: perudo_protocol::http::RoomSummary =
+        serde_json::from_str(&summary.body).expect("a RoomSummary");
+    assert_eq!(summary.code.as_str(), code);
+    assert_eq!(summary.seats_taken, 3, "A's room, as A runs it");
+    assert_eq!(summary.phase, RoomPhase::Playing);
+    assert_eq!(
+        owner(&code),
+        format!("http://{} 1", a.addr),
+        "the room stayed on A"
+    );
+    assert!(
+        !b.log_text().contains("room open"),
+        "B runs no room:\n{}",
+        b.log_text()
+    );
+
+    // A few moves through B, then stop while a human is on turn.
+    let mut clients = vec![ana, bob];
+    let mut acts = 0;
+    let mut polls = 0;
+    let on_turn = loop {
+        polls += 1;
+        assert!(polls < 2000, "no human turn came");
+        for client in clients.iter_mut() {
+            while client.recv_within(Duration::from_millis(5)).await.is_some() {}
+        }
+        let Some(i) = clients.iter().position(|c| {
+            c.phase() == RoomPhase::Playing && c.choose(&mut Strategy::Simple).is_some()
+        }) else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        if acts >= 3 {
+            break i;
+        }
+        let action = clients[i].choose(&mut Strategy::Simple).expect("a move");
+        clients[i].act(action).await;
+        acts += 1;
+    };
+    for client in &mut clients {
+        while client
+            .recv_within(Duration::from_millis(50))
+            .await
+            .is_some()
+        {}
+    }
+    let round_of = |table: Option<&TableView>| match &table.expect("a table").state {
+        TableState::Bidding(round) => round.round,
+        TableState::Over { .. } => panic!("the game ended early"),
+    };
+    let before: Vec<(u32, Hand, RoomVersion)> = clients
+        .iter()
+        .map(|c| {
+            let hand = c.you().expect("a private view").hand.clone();
+            (round_of(c.table()), hand, c.version())
+        })
+        .collect();
+    let moves = |code: &str| {
+        sql(&format!(
+            "SELECT count(*) || ':' || coalesce(string_agg(move, '|' ORDER BY seq), '') \
+             FROM moves WHERE code = '{code}' AND number = 1"
+        ))
+    };
+    let stored = moves(&code);
+    assert!(!stored.starts_with("0:"), "the moves are stored: {stored}");
+
+    // A dies. Its sockets end, and so do the ones B passed on to it.
+    a.kill();
+    for client in &mut clients {
+        client.wait_closed().await;
+    }
+    // The players reconnect through B, as a browser does (bounded retries: B may answer
+    // `room_moving` until PostgreSQL has noticed A's session is gone).
+    for client in clients.iter_mut() {
+        let mut tries = 0;
+        while let Err(why) = client.try_redial(b.addr, &code).await {
+            tries += 1;
+            assert!(
+                tries < 200,
+                "{}: cannot reconnect through B: {why}",
+                client.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(
+        owner(&code),
+        format!("http://{} 2", b.addr),
+        "B took the room over, at the next epoch, long before A's lease ran out"
+    );
+    for (client, (round, hand, version)) in clients.iter_mut().zip(&before) {
+        client.hello().await;
+        let from = client.frames.len();
+        client
+            .ack(Request::Resume {
+                token: client.token().map(str::to_string),
+                last_version: *version,
+            })
+            .await;
+        let snapshot = snapshot_since(client, from).expect("a snapshot after the move");
+        assert_eq!(
+            round_of(snapshot.table.as_ref()),
+            *round,
+            "{}: the same round",
+            client.name
+        );
+        assert_eq!(
+            &snapshot.you.as_ref().expect("a seat's view").hand,
+            hand,
+            "{}: the same dice",
+            client.name
+        );
+    }
+    assert_eq!(
+        moves(&code),
+        stored,
+        "every acknowledged move, and nothing else"
+    );
+    assert!(
+        clients[on_turn].choose(&mut Strategy::Simple).is_some(),
+        "the same player is on turn"
+    );
+    let results = crate::game::play_all(clients, 1).await;
+    for client in &results {
+        assert_eq!(client.results.last().map(|r| r.game), Some(1));
+    }
+    let (record, _) = b.record(&code, 1).await;
+    let first: Vec<String> = record
+        .moves
+        .iter()
+        .map(|m| serde_json::to_string(m).expect("json"))
+        .collect();
+    let (count, before_kill) = stored.split_once(':').expect("count:moves");
+    let count: usize = count.parse().expect("a count");
+    assert_eq!(
+        first[..count].join("|"),
+        before_kill,
+        "the record begins with the moves acknowledged on A"
+    );
+}
