@@ -294,8 +294,16 @@ impl AppState {
         let Some(store) = self.inner.config.store.clone() else {
             return Err(missing());
         };
-        if store.cluster().is_none() || self.inner.shutdown.is_cancelled() {
+        if store.cluster().is_none() {
             return Err(missing());
+        }
+        if self.inner.shutdown.is_cancelled() {
+            // Draining: its rooms are about to be released to the other nodes.
+            return Err(ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "room_moving",
+                "this server is shutting down and its rooms are moving; try again in a moment",
+            ));
         }
         let wanted = code.to_string();
         let placement = tokio::task::spawn_blocking(move || store.take_room(&wanted))

@@ -556,6 +556,7 @@ async fn commit_batches(
             }
         }
     }
+    crate::metrics::leases_held(leases.len());
     Ok(verdicts)
 }
 

@@ -1367,7 +1367,10 @@ async fn on_postgresql_any_node_serves_a_room_and_a_killed_nodes_room_moves_at_o
         "30000",
     ];
     let mut a = Binary::start(&dir, &db_a, &flags).await;
-    let b = Binary::start(&dir, &db_b, &flags).await;
+    // B renews every second (its own leases last 3 s), so its renewal shows in its metrics.
+    let mut b_flags = flags.to_vec();
+    b_flags[3] = "3000";
+    let b = Binary::start(&dir, &db_b, &b_flags).await;
 
     // The room is created on A; its players connect through B.
     let response = a.try_create_room("Ana").await;
@@ -1525,6 +1528,48 @@ async fn on_postgresql_any_node_serves_a_room_and_a_killed_nodes_room_moves_at_o
     for client in &results {
         assert_eq!(client.results.last().map(|r| r.game), Some(1));
     }
+    // B's metrics: the room it claimed, the lease it holds, its renewals and commits.
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = b.get("/metrics").await.body;
+        if metrics.contains("perudo_lease_renewal_seconds_count") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for line in [
+        "perudo_lease_handovers_total{change=\"claimed\"} 1",
+        "perudo_leases_held 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    for series in [
+        "perudo_lease_renewal_seconds_count",
+        "perudo_storage_commit_seconds_count",
+    ] {
+        let count: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"));
+        assert!(count >= 1.0, "{series} {count}");
+    }
+
+    // `perudo check` against a node of the cluster.
+    let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
+        url: format!("http://{}", b.addr),
+        ca_cert: None,
+    })
+    .await;
+    for step in &steps {
+        // The page is the fallback when this build has no web client (not a cluster matter).
+        let page = step.name.starts_with("web client") && !perudo_server::web::CLIENT_BUILT;
+        assert!(step.passed() || page, "perudo check: {step}");
+    }
+    assert_eq!(steps.len(), 5, "every step ran: {steps:?}");
+
     let (record, _) = b.record(&code, 1).await;
     let first: Vec<String> = record
         .moves
