@@ -779,8 +779,9 @@ mod leases {
         );
     }
 
-    /// Each live node claims its share of the orphaned rooms per call (the orphans over the
-    /// live nodes, rounded up); together they take every room exactly once.
+    /// Each live node claims its share of the orphaned rooms per call (up to the average load,
+    /// and at least one); together they take every room exactly once, the least loaded the
+    /// most.
     #[test]
     fn orphaned_rooms_are_shared_out_among_the_live_nodes() {
         let db = Postgres::new();
@@ -790,17 +791,26 @@ mod leases {
         }
         let b = db.node(Duration::from_secs(60));
         let c = db.node(Duration::from_secs(60));
+        let d = db.node(Duration::from_secs(60));
+        // D is busy already: 6 rooms of its own.
+        for i in 0..6 {
+            created(&d, &format!("D{i:08}"));
+        }
         assert_eq!(
             b.claim_rooms(),
             Ok(Vec::new()),
             "a live lease is not claimed"
         );
         until_expired(&db, a.node());
-        // Three live nodes (A is paused, not dead): B takes ceil(10 / 3).
+        // Four live nodes (A is paused, not dead) and 16 rooms: 4 each on average. D, which
+        // holds 6, takes just one; B fills up to the average.
+        let busy = d.claim_rooms().expect("D claims");
+        assert_eq!(busy.len(), 1, "a node above the average takes one room");
         let first = b.claim_rooms().expect("B claims");
-        assert_eq!(first.len(), 4, "B's share of 10 orphans among 3 live nodes");
-        // C's share of the 6 left is 2, then B's of the 4 left is 2, ...
-        let mut taken: Vec<String> = first.into_iter().map(|r| r.code).collect();
+        assert_eq!(first.len(), 4, "B fills up to the average");
+        let mut taken: Vec<String> = busy.into_iter().chain(first).map(|r| r.code).collect();
+        // Then C does, and the last ones go at least one a call, as A, paused but live,
+        // takes none.
         for round in 0..10 {
             let node: &dyn Store = if round % 2 == 0 { &c } else { &b };
             taken.extend(
@@ -814,8 +824,16 @@ mod leases {
         let all: Vec<String> = (0..10).map(|i| format!("O{i:08}")).collect();
         assert_eq!(taken, all, "every room taken exactly once");
         assert_eq!(
-            db.sql("SELECT count(*) FROM leases WHERE epoch = 2 AND node <> ''"),
+            db.sql("SELECT count(*) FROM leases WHERE epoch = 2 AND code LIKE 'O%'"),
             "10"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}'",
+                d.node()
+            )),
+            "7",
+            "the busy node took the fewest"
         );
         assert_eq!(
             db.sql(&format!(

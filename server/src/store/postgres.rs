@@ -835,10 +835,13 @@ fn remember(shared: &Shared, claimed: &[(String, i64)]) {
 }
 
 /// Claims this node's share of the rooms orphaned by dead nodes (their lease expired, or their
-/// node is no longer live): as many as the orphans divided by the live nodes, rounded up,
-/// picked at random and skipping the rows another node is claiming at this moment. Each live
-/// node does the same at its own tick, so the rooms of a dead node spread over the survivors
-/// without any coordination beyond the database, and none is left for more than a few ticks.
+/// node is no longer live), picked at random, skipping the rows another node is claiming at
+/// this moment. The share fills this node up to the average load of the live nodes once the
+/// orphans are placed (the least loaded take the most), and is at least one room while any
+/// is orphaned, so that the orphans go even when a live node takes none (a paused one
+/// counts in the average). Each live node does the same at its own tick: a dead node's rooms
+/// spread over the survivors in about one tick each, with no coordination beyond the
+/// database.
 async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError> {
     let conn = shared.pool.get().await?;
     // Rooms that have no lease row at all (copied by `perudo migrate`) get an expired one,
@@ -858,10 +861,17 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
              orphan AS (SELECT l.code FROM leases l JOIN rooms r ON r.code = l.code \
                WHERE r.closed_ms IS NULL AND l.node <> $1 \
                AND (l.expires_at <= now() OR l.node NOT IN (SELECT name FROM live))), \
+             held AS (SELECT count(*) FILTER (WHERE l.node = $1) AS mine, count(*) AS total \
+               FROM leases l WHERE l.expires_at > now() \
+               AND l.node IN (SELECT name FROM live)), \
+             sizes AS (SELECT (SELECT count(*) FROM orphan)::float8 AS orphans, \
+               greatest((SELECT count(*) FROM live), 1)::float8 AS nodes, \
+               (SELECT mine FROM held)::float8 AS mine, (SELECT total FROM held)::float8 AS total), \
+             quota AS (SELECT greatest( \
+               ceil((total + orphans) / nodes) - mine, least(orphans, 1))::bigint AS n \
+               FROM sizes), \
              picked AS (SELECT l.code FROM leases l WHERE l.code IN (SELECT code FROM orphan) \
-               ORDER BY random() \
-               LIMIT (SELECT ceil(count(*)::float8 / greatest((SELECT count(*) FROM live), 1)) \
-                      ::bigint FROM orphan) \
+               ORDER BY random() LIMIT (SELECT n FROM quota) \
                FOR UPDATE SKIP LOCKED) \
              UPDATE leases SET node = $1, epoch = leases.epoch + 1, \
                expires_at = now() + $2::bigint * interval '1 millisecond' \
