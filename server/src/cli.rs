@@ -259,6 +259,13 @@ pub struct StorageArgs {
     /// other nodes cannot pass requests on to this one.
     #[arg(long, env = "PERUDO_NODE_URL")]
     pub node_url: Option<String>,
+    /// A PEM file of CA certificates the PostgreSQL server's certificate may chain to, besides
+    /// the public roots (with `database-url`). TLS to the database is used when the URL says
+    /// `sslmode=require` (or `verify-ca`, `verify-full`), and the certificate is then always
+    /// verified, host name included; `disable`, `allow` and `prefer` (libpq's default)
+    /// connect without TLS. A Unix socket never uses TLS.
+    #[arg(long, env = "PERUDO_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
 }
 
 /// The rooms' defaults, written once in `RoomSettings::default`.

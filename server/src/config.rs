@@ -522,8 +522,12 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
         }
         (crate::cli::StorageKind::Memory, None) => Storage::Memory,
         (crate::cli::StorageKind::Sqlite, Some(url)) => {
-            url.parse::<tokio_postgres::Config>().map_err(|e| {
-                InvalidSettings(format!("`database-url` is not a PostgreSQL URL: {e}"))
+            crate::store::postgres::connect_config(url, None).map_err(|e| {
+                let why = match e {
+                    crate::store::StorageError::Database(why) => why,
+                    other => other.to_string(),
+                };
+                InvalidSettings(format!("`database-url` is not a PostgreSQL URL: {why}"))
             })?;
             let lease = Duration::from_millis(args.store.lease_ms);
             let mut options = crate::store::PostgresOptions::new(url.clone());
@@ -531,8 +535,16 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
             options.retention = retention;
             options.lease = lease;
             options.renew_every = Some(lease / 3);
+            options.ca_file = args.store.database_ca.clone();
             options.node_url = args.store.node_url.as_deref().map(node_url).transpose()?;
             Storage::Postgres(options)
+        }
+        (_, None) if args.store.database_ca.is_some() => {
+            return Err(InvalidSettings(
+                "`database-ca` is the CA of the PostgreSQL server's certificate: it needs \
+                 `database-url`"
+                    .into(),
+            ));
         }
         (_, None) if args.store.node_url.is_some() => {
             return Err(InvalidSettings(

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use crate::ids::TokenHash;
 use crate::record::GameRecord;
 
-mod postgres;
+pub(crate) mod postgres;
 pub use postgres::{Copied, PostgresOptions, PostgresStore, copy_from_sqlite, node_name};
 
 /// Milliseconds since the Unix epoch, now.

@@ -911,6 +911,66 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
     );
 }
 
+/// TLS to the database: with `sslmode=require` (or libpq's `verify-full`) the store
+/// connects over TLS and verifies the server's certificate, so a certificate from an unknown
+/// CA is refused until `--database-ca` names it; without an `sslmode` that asks for TLS it
+/// stays in clear.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgresql_over_tls_verifies_the_servers_certificate() {
+    use perudo_server::store::{PostgresOptions, PostgresStore};
+    let (cluster, port, ca) = postgres::Cluster::start_tls();
+    let encrypted = || {
+        cluster.psql(
+            "postgres",
+            "SELECT count(*) FILTER (WHERE s.ssl) || ' ' || count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.client_addr IS NOT NULL",
+        )
+    };
+    let open = |url: String, ca: Option<std::path::PathBuf>| {
+        let mut options = PostgresOptions::new(url);
+        options.renew_every = None;
+        options.ca_file = ca;
+        PostgresStore::open(options)
+    };
+    let tcp = format!("host=localhost port={port} user=perudo dbname=postgres");
+
+    let error = open(format!("{tcp} sslmode=require"), None).expect_err("an unknown CA");
+    assert!(
+        error.to_string().contains("certificate") || error.to_string().contains("UnknownIssuer"),
+        "says why: {error}"
+    );
+    assert_eq!(encrypted(), "0 0", "nothing stayed connected");
+
+    let store = open(format!("{tcp} sslmode=require"), Some(ca.clone())).expect("TLS");
+    created(&store, "WWWWWWWWW");
+    let (tls, all) = {
+        let counts = encrypted();
+        let (tls, all) = counts.split_once(' ').expect("two counts");
+        (tls.to_string(), all.to_string())
+    };
+    assert_eq!(tls, all, "every connection of the node is encrypted");
+    assert!(
+        tls.parse::<u32>().expect("a count") >= 2,
+        "the pool's and the liveness session"
+    );
+    store.close();
+
+    // libpq's `verify-full`, in URL form, to the address the certificate also names.
+    let url = format!("postgres://perudo@127.0.0.1:{port}/postgres?sslmode=verify-full");
+    let store = open(url, Some(ca)).expect("verify-full");
+    assert_eq!(store.load_rooms().map(|r| r.len()), Ok(1));
+    store.close();
+
+    // No sslmode: in clear, as before.
+    let store = open(tcp, None).expect("no TLS");
+    assert_eq!(
+        encrypted().split_once(' ').map(|(tls, _)| tls.to_string()),
+        Some("0".to_string())
+    );
+    store.close();
+}
+
 // --- `perudo migrate`: from one SQLite file to PostgreSQL ---
 
 #[cfg(feature = "postgres-tests")]

@@ -64,6 +64,9 @@ pub struct PostgresOptions {
     /// Where the other nodes reach this one to pass it the sockets of its rooms
     /// (`--node-url`); `None`: they cannot, so a room's players must reach it directly.
     pub node_url: Option<String>,
+    /// A PEM file of CA certificates to trust for the database's certificate, besides the
+    /// public roots (`--database-ca`), with `sslmode=require` or `verify-full`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for PostgresOptions {
@@ -76,6 +79,7 @@ impl fmt::Debug for PostgresOptions {
             .field("renew_every", &self.renew_every)
             .field("node", &self.node)
             .field("node_url", &self.node_url)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +96,7 @@ impl PostgresOptions {
             renew_every: Some(Duration::from_millis(1500)),
             node: node_name(),
             node_url: None,
+            ca_file: None,
         }
     }
 }
@@ -115,7 +120,14 @@ impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> StorageError {
         use tokio_postgres::error::SqlState;
         let Some(db) = e.as_db_error() else {
-            return StorageError::Database(e.to_string());
+            // With its causes: "error performing TLS handshake" alone does not say why.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            return StorageError::Database(text);
         };
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
@@ -193,10 +205,7 @@ impl PostgresStore {
     /// Connects, applies the migrations this build carries and starts the writer (and the
     /// lease renewal). Blocking.
     pub fn open(options: PostgresOptions) -> Result<PostgresStore, StorageError> {
-        let pg_config: tokio_postgres::Config = options
-            .url
-            .parse()
-            .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+        let (pg_config, tls) = connect_config(&options.url, options.ca_file.as_deref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("perudo-pg")
@@ -204,13 +213,15 @@ impl PostgresStore {
             .build()
             .map_err(|e| StorageError::Database(format!("cannot start the store: {e}")))?;
         let handle = runtime.handle().clone();
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Tls::Plain => Manager::from_config(pg_config.clone(), NoTls, recycling),
+            Tls::Verified(connector) => {
+                Manager::from_config(pg_config.clone(), connector.clone(), recycling)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(2))
             .runtime(Runtime::Tokio1)
@@ -230,10 +241,11 @@ impl PostgresStore {
         // Live (its lock held) before it claims anything: a node that is not live may have
         // its rooms taken at once.
         let liveness_config = pg_config.clone();
+        let liveness_tls = tls.clone();
         let node = shared.node.clone();
         let node_url = options.node_url.clone();
         let (id, session) = block_on(&handle, async move {
-            let (client, connection) = connect_liveness(&liveness_config).await?;
+            let (client, connection) = connect_liveness(&liveness_config, &liveness_tls).await?;
             let id: i32 = client
                 .query_one(
                     "INSERT INTO nodes (name, url) VALUES ($1, $2) RETURNING id",
@@ -249,6 +261,7 @@ impl PostgresStore {
         let stop_liveness = CancellationToken::new();
         handle.spawn(hold_liveness(
             pg_config,
+            tls,
             id,
             session,
             shared.lease_health.clone(),
@@ -285,13 +298,87 @@ type LivenessSession = (
     tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
 );
 
+/// How the store reaches the database, from the URL's `sslmode`.
+#[derive(Clone)]
+pub(crate) enum Tls {
+    /// `disable`, `allow`, `prefer` (the default): no TLS. A Unix socket never uses TLS.
+    Plain,
+    /// `require`, `verify-ca`, `verify-full`: TLS, and the server's certificate verified for
+    /// its host name against the public roots and `--database-ca`.
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+/// The URL's `sslmode` value, if it has one (`sslmode=` in a URL's query or in `key=value`
+/// pairs).
+fn ssl_mode(url: &str) -> Option<&str> {
+    let at = url.find("sslmode=")?;
+    let rest = &url[at + "sslmode=".len()..];
+    rest.split(|c: char| c == '&' || c.is_whitespace()).next()
+}
+
+/// Parses a libpq connection string and chooses the TLS its `sslmode` asks for. libpq's
+/// modes that tokio-postgres does not parse are mapped to its own: `allow` to `disable`,
+/// `verify-ca` and `verify-full` to `require` (the certificate is verified in every TLS mode:
+/// an unverified TLS connection protects against nothing but a passive listener, which is
+/// why `prefer` stays without TLS rather than trying it unverified).
+pub(crate) fn connect_config(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<(tokio_postgres::Config, Tls), StorageError> {
+    let mode = ssl_mode(url).map(str::to_string);
+    let rewritten = match mode.as_deref() {
+        Some(m @ ("verify-ca" | "verify-full")) => {
+            url.replacen(&format!("sslmode={m}"), "sslmode=require", 1)
+        }
+        Some("allow") => url.replacen("sslmode=allow", "sslmode=disable", 1),
+        _ => url.to_string(),
+    };
+    let mut config: tokio_postgres::Config = rewritten
+        .parse()
+        .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+    let verified = matches!(
+        mode.as_deref(),
+        Some("require" | "verify-ca" | "verify-full")
+    );
+    if !verified {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        return Ok((config, Tls::Plain));
+    }
+    let ca = ca_file.map(std::path::Path::to_path_buf);
+    let roots = crate::check::tls_roots(ca.as_ref())
+        .map_err(|e| StorageError::Database(format!("the database CA (database-ca): {e}")))?;
+    Ok((
+        config,
+        Tls::Verified(tokio_postgres_rustls::MakeRustlsConnect::new(
+            (*roots).clone(),
+        )),
+    ))
+}
+
+/// Connects one client outside the pool.
+async fn connect_one(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+) -> Result<LivenessSession, StorageError> {
+    Ok(match tls {
+        Tls::Plain => {
+            let (client, connection) = config.connect(NoTls).await?;
+            (client, tokio::spawn(connection))
+        }
+        Tls::Verified(connector) => {
+            let (client, connection) = config.connect(connector.clone()).await?;
+            (client, tokio::spawn(connection))
+        }
+    })
+}
+
 /// A connection of its own (not the pool's, which recycles connections): the session that
 /// holds the node's liveness lock.
 async fn connect_liveness(
     config: &tokio_postgres::Config,
+    tls: &Tls,
 ) -> Result<LivenessSession, StorageError> {
-    let (client, connection) = config.connect(NoTls).await?;
-    Ok((client, tokio::spawn(connection)))
+    connect_one(config, tls).await
 }
 
 /// Keeps the node's liveness lock held for as long as the store is open: when its session
@@ -300,6 +387,7 @@ async fn connect_liveness(
 /// next renewal reports them lost, and fencing refuses their writes.
 async fn hold_liveness(
     config: tokio_postgres::Config,
+    tls: Tls,
     id: i32,
     mut session: LivenessSession,
     lease_health: Arc<Mutex<Option<StorageError>>>,
@@ -324,7 +412,7 @@ async fn hold_liveness(
                 () = tokio::time::sleep(LIVENESS_RETRY) => {}
             }
             let attempt = async {
-                let (client, connection) = connect_liveness(&config).await?;
+                let (client, connection) = connect_liveness(&config, &tls).await?;
                 client
                     .execute("SELECT pg_advisory_lock($1, $2)", &[&NODE_LOCK, &id])
                     .await?;
@@ -1239,11 +1327,8 @@ pub async fn copy_from_sqlite(from: &std::path::Path, url: &str) -> Result<Copie
     }
     let sqlite = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     super::check_schema(&sqlite)?;
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
-    let (mut client, connection) = config.connect(NoTls).await?;
-    let connection = tokio::spawn(connection);
+    let (config, tls) = connect_config(url, None)?;
+    let (mut client, connection) = connect_one(&config, &tls).await?;
     let result = copy_rows(&sqlite, &mut client).await;
     drop(client);
     let _ = connection.await;
