@@ -39,9 +39,9 @@ const SHUTDOWN_GRACE_SECS: u64 = 5;
 // ---- harness ----------------------------------------------------------------------------
 
 /// A `perudo serve` process. Dropping it kills the process (SIGKILL) and reaps it.
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -51,13 +51,19 @@ static STARTS: AtomicU32 = AtomicU32::new(0);
 impl Binary {
     /// Starts `perudo serve` on `127.0.0.1:0` with database `db` and fast games, plus
     /// `extra` flags; returns once it logs the address it listens on.
-    async fn start(dir: &Scratch, db: &Path, extra: &[&str]) -> Binary {
+    pub(crate) async fn start(dir: &Scratch, db: &Path, extra: &[&str]) -> Binary {
+        Binary::start_on(dir, db, "127.0.0.1:0", extra).await
+    }
+
+    /// `start` listening on `listen` (a cluster's nodes keep their address across restarts:
+    /// the proxy in front of them has it in its configuration).
+    pub(crate) async fn start_on(dir: &Scratch, db: &Path, listen: &str, extra: &[&str]) -> Binary {
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let log = dir.path(&format!("server-{n}.log"));
         let file = std::fs::File::create(&log).expect("create a log file");
         let child = Command::new(BIN)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--db"])
+            .args(["--listen", listen, "--db"])
             .arg(db)
             .args(["--reveal-pause-ms", "0", "--bot-delay-ms", "0"])
             // Players at machine speed, all from 127.0.0.1: no rate limits or caps.
@@ -103,18 +109,18 @@ impl Binary {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL, and reap the process.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM: the server should drain and exit by itself.
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -123,7 +129,7 @@ impl Binary {
     }
 
     /// Waits for the process to exit by itself, at most `within`.
-    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -138,7 +144,7 @@ impl Binary {
         }
     }
 
-    async fn get(&self, path: &str) -> HttpResponse {
+    pub(crate) async fn get(&self, path: &str) -> HttpResponse {
         exchange_at(self.addr, "GET", path, &[], None).await
     }
 
@@ -154,7 +160,7 @@ impl Binary {
     }
 
     /// `POST /api/rooms` as `host`: the response, whatever it is.
-    async fn try_create_room(&self, host: &str) -> HttpResponse {
+    pub(crate) async fn try_create_room(&self, host: &str) -> HttpResponse {
         self.post_json(
             "/api/rooms",
             &serde_json::json!({ "name": host }).to_string(),
@@ -163,7 +169,12 @@ impl Binary {
     }
 
     /// A room with `host` seated (by the creation token), `players` joined, `bots` added.
-    async fn room(&self, host: &str, players: &[&str], bots: &[BotLevel]) -> (String, Vec<Client>) {
+    pub(crate) async fn room(
+        &self,
+        host: &str,
+        players: &[&str],
+        bots: &[BotLevel],
+    ) -> (String, Vec<Client>) {
         let response = self.try_create_room(host).await;
         assert_eq!(response.status, 200, "create a room: {}", response.body);
         let created: perudo_protocol::http::RoomCreated =
@@ -185,7 +196,7 @@ impl Binary {
     }
 
     /// `GET /api/rooms/{code}/games/{game}`, which must serve a record.
-    async fn record(&self, code: &str, game: u32) -> (GameRecord, String) {
+    pub(crate) async fn record(&self, code: &str, game: u32) -> (GameRecord, String) {
         let response = self.get(&format!("/api/rooms/{code}/games/{game}")).await;
         assert_eq!(
             response.status, 200,
@@ -249,16 +260,16 @@ fn run_cli(args: &[&std::ffi::OsStr]) -> (ExitStatus, String, String) {
 }
 
 /// `perudo verify <file>` on `json` written to `file`.
-fn verify_cli(file: &Path, json: &str) -> (ExitStatus, String, String) {
+pub(crate) fn verify_cli(file: &Path, json: &str) -> (ExitStatus, String, String) {
     std::fs::write(file, json).expect("write the record");
     run_cli(&["verify".as_ref(), file.as_os_str()])
 }
 
 /// A small seeded generator (xorshift64*), so a failing run can be repeated.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -268,7 +279,7 @@ impl Rng {
 
 /// `Ok` if `small` is an in-order subsequence of `big`, else the index in `small` of the
 /// first item not found.
-fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
+pub(crate) fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
     let mut rest = big.iter();
     for (i, item) in small.iter().enumerate() {
         if !rest.any(|other| other == item) {
@@ -279,7 +290,7 @@ fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
 }
 
 /// The game a room view is in (running) or last finished; 0 before the first.
-fn game_of(room: &RoomView) -> u32 {
+pub(crate) fn game_of(room: &RoomView) -> u32 {
     match room.phase {
         RoomPhase::Playing | RoomPhase::Reveal => room.games_played + 1,
         RoomPhase::Lobby | RoomPhase::Finished => room.games_played,
@@ -287,7 +298,7 @@ fn game_of(room: &RoomView) -> u32 {
 }
 
 /// The snapshot among `client`'s frames from index `from` on.
-fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
+pub(crate) fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
     client.frames[from..].iter().find_map(|f| match &f.message {
         ServerMessage::Snapshot(s) => Some(s.clone()),
         _ => None,
@@ -295,7 +306,7 @@ fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
 }
 
 /// Replays a record with `perudo_core::replay`: the engine's events, and whether it ended.
-fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
+pub(crate) fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
     let seed = Seed::from_hex(&record.seed).expect("the record's seed is 64 hex digits");
     let seats = u8::try_from(record.names.len()).expect("few seats");
     let (game, events) = replay(record.config.clone(), seats, seed, &record.moves)
@@ -308,15 +319,15 @@ fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
 /// What one room's players share: whether the host starts another game, and the last game
 /// once it decided not to.
 #[derive(Debug, Default)]
-struct RoomPlan {
-    more_games: AtomicBool,
-    last_game: AtomicU32,
+pub(crate) struct RoomPlan {
+    pub(crate) more_games: AtomicBool,
+    pub(crate) last_game: AtomicU32,
 }
 
 /// What a player knew of the room when its socket dropped.
 #[derive(Clone, Debug)]
-struct Before {
-    version: RoomVersion,
+pub(crate) struct Before {
+    pub(crate) version: RoomVersion,
     game: u32,
     table: Option<TableView>,
     /// Its hand, when its private view was of the latest version it saw.
@@ -325,9 +336,9 @@ struct Before {
 
 /// A simulated player that survives the server's deaths: it redials the newest server,
 /// resumes with its token, checks the snapshot against what it saw, and plays on.
-struct Player {
-    client: Client,
-    code: String,
+pub(crate) struct Player {
+    pub(crate) client: Client,
+    pub(crate) code: String,
     host: bool,
     strategy: Strategy,
     /// The game the updates it reads belong to.
@@ -335,20 +346,20 @@ struct Player {
     /// The version of its latest private view (or seated snapshot).
     you_version: RoomVersion,
     /// Game number -> the engine events it received, in order.
-    events: BTreeMap<u32, Vec<Event>>,
+    pub(crate) events: BTreeMap<u32, Vec<Event>>,
     /// Game number -> its moves the server acknowledged, in order.
-    acked: BTreeMap<u32, Vec<Move>>,
-    resumes: u32,
+    pub(crate) acked: BTreeMap<u32, Vec<Move>>,
+    pub(crate) resumes: u32,
     /// Resumes into the round it had seen, where bids, dice counts and hand were compared.
-    same_round: u32,
-    rejected: Vec<String>,
+    pub(crate) same_round: u32,
+    pub(crate) rejected: Vec<String>,
 }
 
 /// Why a session ended early.
-type Dropped = String;
+pub(crate) type Dropped = String;
 
 impl Player {
-    fn new(client: Client, code: &str, host: bool, strategy: Strategy) -> Player {
+    pub(crate) fn new(client: Client, code: &str, host: bool, strategy: Strategy) -> Player {
         let game = client.room().map_or(0, game_of);
         Player {
             you_version: client.version(),
@@ -365,7 +376,7 @@ impl Player {
         }
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.client.name
     }
 
@@ -399,7 +410,7 @@ impl Player {
     }
 
     /// The next frame, noted; `Err` once the socket is gone.
-    async fn next(&mut self, wait: Duration) -> Result<Option<ServerMessage>, Dropped> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Result<Option<ServerMessage>, Dropped> {
         match self.client.recv_within(wait).await {
             None => Ok(None),
             Some(Incoming::Closed(code, reason)) => Err(format!("closed: {code:?} {reason}")),
@@ -411,7 +422,7 @@ impl Player {
     }
 
     /// Sends `request` and reads until its answer.
-    async fn request(&mut self, request: Request) -> Result<ServerMessage, Dropped> {
+    pub(crate) async fn request(&mut self, request: Request) -> Result<ServerMessage, Dropped> {
         let id = self.client.try_send(request.clone()).await?;
         loop {
             let message = self
@@ -430,7 +441,7 @@ impl Player {
         }
     }
 
-    fn before(&self) -> Before {
+    pub(crate) fn before(&self) -> Before {
         let hand = self
             .client
             .you()
@@ -447,7 +458,7 @@ impl Player {
 
     /// Says hello on a fresh socket and resumes the seat; the snapshot must still hold
     /// everything this player saw before the socket dropped.
-    async fn resume(&mut self, before: &Before) -> Result<(), Dropped> {
+    pub(crate) async fn resume(&mut self, before: &Before) -> Result<(), Dropped> {
         match self
             .request(Request::Hello {
                 version: PROTOCOL_VERSION,
@@ -489,14 +500,18 @@ impl Player {
     }
 
     /// Whether this player is done: the host decided on the last game and it is over.
-    fn done(&self, plan: &RoomPlan) -> bool {
+    pub(crate) fn done(&self, plan: &RoomPlan) -> bool {
         let last = plan.last_game.load(Ordering::SeqCst);
         let room = self.client.room().expect("a room view");
         last != 0 && room.phase == RoomPhase::Finished && room.games_played >= last
     }
 
     /// Plays on this socket until done (`Ok`) or until the socket drops (`Err`).
-    async fn session(&mut self, plan: &RoomPlan, deadline: Instant) -> Result<(), Dropped> {
+    pub(crate) async fn session(
+        &mut self,
+        plan: &RoomPlan,
+        deadline: Instant,
+    ) -> Result<(), Dropped> {
         loop {
             assert!(
                 Instant::now() < deadline,
@@ -584,7 +599,7 @@ impl Player {
 
 /// What a snapshot after a restart must still show of what the player saw before. Returns
 /// whether it was the same round (so bids, dice counts and the hand were compared).
-fn check_snapshot(name: &str, before: &Before, snapshot: &Snapshot) -> bool {
+pub(crate) fn check_snapshot(name: &str, before: &Before, snapshot: &Snapshot) -> bool {
     assert!(
         snapshot.version >= before.version + (1 << 32),
         "{name}: a restored room's version jumps past every version sent before \
