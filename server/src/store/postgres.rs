@@ -947,8 +947,8 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
         .prepare_cached(&format!(
             "WITH live AS {LIVE_NODES}, \
              orphan AS (SELECT l.code FROM leases l JOIN rooms r ON r.code = l.code \
-               WHERE r.closed_ms IS NULL AND l.node <> $1 \
-               AND (l.expires_at <= now() OR l.node NOT IN (SELECT name FROM live))), \
+               WHERE r.closed_ms IS NULL AND (l.expires_at <= now() \
+               OR (l.node <> $1 AND l.node NOT IN (SELECT name FROM live)))), \
              held AS (SELECT count(*) FILTER (WHERE l.node = $1) AS mine, count(*) AS total \
                FROM leases l WHERE l.expires_at > now() \
                AND l.node IN (SELECT name FROM live)), \
@@ -963,8 +963,8 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
                FOR UPDATE SKIP LOCKED) \
              UPDATE leases SET node = $1, epoch = leases.epoch + 1, \
                expires_at = now() + $2::bigint * interval '1 millisecond' \
-             FROM picked WHERE leases.code = picked.code AND leases.node <> $1 \
-               AND (leases.expires_at <= now() OR leases.node NOT IN (SELECT name FROM live)) \
+             FROM picked WHERE leases.code = picked.code AND (leases.expires_at <= now() \
+               OR (leases.node <> $1 AND leases.node NOT IN (SELECT name FROM live))) \
              RETURNING leases.code, leases.epoch"
         ))
         .await?;
@@ -987,8 +987,8 @@ async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, Storag
              WHERE r.closed_ms IS NULL AND r.code = $3 \
              ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
              epoch = leases.epoch + 1, expires_at = excluded.expires_at \
-             WHERE leases.node <> excluded.node \
-             AND (leases.expires_at <= now() OR leases.node NOT IN {LIVE_NODES}) \
+             WHERE leases.expires_at <= now() \
+             OR (leases.node <> excluded.node AND leases.node NOT IN {LIVE_NODES}) \
              RETURNING code, epoch"
         ))
         .await?;

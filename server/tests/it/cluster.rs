@@ -924,3 +924,65 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
         owners.handovers()
     );
 }
+
+// ---- 4. a node's own expired lease ------------------------------------------------------
+
+/// A node whose lease ran out without another node taking the room (the database was away
+/// longer than the lease, or its renewals were late) drops the room, as it must, and then
+/// takes it back at the next epoch: the room does not stay "moving" for ever. Alone in its
+/// cluster, no other node would ever take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_takes_back_a_room_whose_lease_expired_while_nobody_else_took_it() {
+    let pg = crate::pg::Cluster::start();
+    let database = pg.database();
+    let dbname = database
+        .rsplit("dbname=")
+        .next()
+        .expect("a dbname")
+        .to_string();
+    let sql = |q: &str| pg.psql(&dbname, q);
+    let dir = Scratch::new("cluster-own-expired");
+    let flags = ["--database-url", database.as_str(), "--lease-ms", LEASE_MS];
+    let node = Binary::start(&dir, &dir.path("node.db"), &flags).await;
+    let (code, mut clients) = open_room(node.addr, "Ana", "Bob", &[BotLevel::Normal]).await;
+    let epoch = || sql(&format!("SELECT epoch FROM leases WHERE code = '{code}'"));
+    assert_eq!(epoch(), "1");
+
+    // As if the renewals had stopped for longer than the lease.
+    sql(&format!(
+        "UPDATE leases SET expires_at = now() - interval '1 second' WHERE code = '{code}'"
+    ));
+    let mut now = epoch();
+    for _ in 0..1000 {
+        if now != "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        now = epoch();
+    }
+    assert_eq!(now, "2", "the node took its room back at the next epoch");
+    for client in &mut clients {
+        client.wait_closed().await;
+    }
+    // The players come back and finish the game.
+    for client in clients.iter_mut() {
+        let version = client.version();
+        let mut tries = 0;
+        while client.try_redial(node.addr, &code).await.is_err() {
+            tries += 1;
+            assert!(tries < 100, "{}: cannot reconnect", client.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.hello().await;
+        client
+            .ack(Request::Resume {
+                token: client.token().map(str::to_string),
+                last_version: version,
+            })
+            .await;
+    }
+    let results = crate::game::play_all(clients, 1).await;
+    for client in &results {
+        assert_eq!(client.results.last().map(|r| r.game), Some(1));
+    }
+}
