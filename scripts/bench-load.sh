@@ -13,6 +13,7 @@
 #   scripts/bench-load.sh                   # R = 1 10 100 1000, 10 s each
 #   ROOMS="1 10" DURATION=5 scripts/bench-load.sh
 #   FANOUT=1 scripts/bench-load.sh          # the fan-out reference, same runs
+#   THINK=1000-2000 ROOMS=1000 DURATION=30 scripts/bench-load.sh   # a people's pace
 #
 # Before each run it waits (at most 5 min) for the 1-minute load average to drop below
 # MAX_LOAD (0.6; MAX_LOAD=none skips) and notes the load average at the start of the run.
@@ -26,6 +27,9 @@ cd "$(dirname "$0")/.."
 ROOMS=${ROOMS:-"1 10 100 1000"}
 PLAYERS=${PLAYERS:-4}
 DURATION=${DURATION:-10}
+# Think time of each player before a move, in ms: one number or a range (THINK=1000-2000 for
+# a people's pace, where every move pays the wake-ups of idle tasks).
+THINK=${THINK:-0}
 PORT=${PORT:-18080}
 FANOUT=${FANOUT:-0}
 URL="http://127.0.0.1:$PORT"
@@ -49,7 +53,7 @@ else
   loadtest_mode=()
 fi
 
-echo "$what; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think 0; ${DURATION} s per run" >&2
+echo "$what; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think $THINK ms; ${DURATION} s per run" >&2
 echo
 echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | load avg at start |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -59,7 +63,7 @@ for R in $ROOMS; do
   SERVER_LOG="/tmp/perudo-bench-server-$R.log" start_server "${server_args[@]}"
   before=$(cpu_ticks "$SERVER_PID")
   report=$(timeout $((DURATION + 60)) "$BENCH_BIN" loadtest --url "$URL" --rooms "$R" \
-    --players "$PLAYERS" --duration "$DURATION" --think-ms 0 --json --quiet "${loadtest_mode[@]}")
+    --players "$PLAYERS" --duration "$DURATION" --think-ms "$THINK" --json --quiet "${loadtest_mode[@]}")
   after=$(cpu_ticks "$SERVER_PID")
   hwm=$(status_kib "$SERVER_PID" VmHWM)
   stop_server

@@ -6,8 +6,9 @@
 //! `TCP_NODELAY`, idle TCP connections dropped), the
 //! WebSocket settings of `transport::configure`, one actor task per room with a bounded inbox
 //! (`ROOM_INBOX_CAPACITY`), and per connection a reader with the server's idle deadline
-//! (`transport::Silence`) and the server's writer task (`transport::spawn_writer`: the bounded
-//! outbox, one flush per batch of queued frames, pings), with the default `perudo serve`
+//! (`transport::Silence`) and the server's `transport::open` (the `Outbox` the room writes
+//! straight into the socket through when it can, else the bounded queue of the writer task:
+//! one flush per batch of queued frames, pings), with the default `perudo serve`
 //! limits for pings and idle time.
 //!
 //! The scheme:
@@ -35,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use perudo_protocol::http::RoomCreated;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -46,7 +47,7 @@ use tracing::info;
 use perudo_server::ids;
 use perudo_server::limits::{ConnectionLimits, Limits};
 use perudo_server::room::ROOM_INBOX_CAPACITY;
-use perudo_server::transport::{self, Frame, OUTBOX_CAPACITY, Outbox, Silence};
+use perudo_server::transport::{self, Frame, Outbox, Silence};
 
 /// Frame kind: the room has registered this socket.
 pub const WELCOME: u8 = 0;
@@ -280,7 +281,7 @@ async fn room_socket(
 }
 
 /// One socket: a reader that tells the room of each message (with the server's idle
-/// deadline) and the server's own writer task, like `connection::serve` without the decoding
+/// deadline) and the server's own outbox and writer task, like `connection::serve` without the decoding
 /// and the rate gate.
 async fn serve(
     socket: WebSocket,
@@ -289,9 +290,8 @@ async fn serve(
     shutdown: CancellationToken,
     limits: ConnectionLimits,
 ) {
-    let (mut sink, mut stream) = socket.split();
-    let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
+    let (mut stream, outbox, writer) = transport::open(socket, close.clone(), limits.ping_interval);
     if room
         .send(Input::Connect {
             conn,
@@ -301,10 +301,10 @@ async fn serve(
         .await
         .is_err()
     {
-        let _ = sink.close().await;
+        close.cancel();
+        transport::finish(writer).await;
         return;
     }
-    let writer = transport::spawn_writer(sink, rx, close.clone(), limits.ping_interval);
     let mut silence = Silence::new(limits.idle_timeout);
     loop {
         let message = tokio::select! {

@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod code;
+pub mod frames;
 pub mod http;
 pub mod names;
 mod shape;

@@ -1,6 +1,7 @@
 //! One WebSocket connection: a reader that decodes frames and forwards them to the room, and
-//! a writer that drains the connection's bounded outbox. Both only do IO; when either ends,
-//! the other is stopped and the room is told.
+//! the connection's `Outbox` (`transport::open`): the room writes straight into the socket
+//! when it takes a frame at once, else a writer task drains the bounded queue. Both only do
+//! IO; when either ends, the other is stopped and the room is told.
 //!
 //! The connection enforces its own limits (`ConnectionLimits`): its message rate (a token
 //! bucket: `SlowDown` rejections, then a close with 1008 and `Closing { RateLimited }`), and
@@ -22,10 +23,9 @@
 //! enclosing `conn` span adds the room and the connection id (docs/DEPLOY.md points fail2ban
 //! at it).
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
 use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -156,28 +156,26 @@ pub async fn serve(
 ) {
     let _open = metrics::connection_opened();
     let opened = Instant::now();
-    let (mut sink, mut stream) = socket.split();
-    let (outbox, rx) = mpsc::channel::<Frame>(OUTBOX_CAPACITY);
     let close = CancellationToken::new();
+    let (mut stream, outbox, writer) = transport::open(socket, close.clone(), limits.ping_interval);
     if !room
         .send(Mail::Connect {
             conn,
-            outbox,
+            outbox: outbox.clone(),
             close: close.clone(),
         })
         .await
     {
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: close_code::NORMAL,
-                reason: "room closed".into(),
-            })))
-            .await;
+        let _ = outbox.try_send(Frame::Close {
+            code: close_code::NORMAL,
+            reason: "room closed",
+        });
+        drop(outbox);
+        transport::finish(writer).await;
         info!(%ip, reason = %SessionEnd::RoomClosed, ms = 0, "websocket session ended");
         return;
     }
-
-    let writer = transport::spawn_writer(sink, rx, close.clone(), limits.ping_interval);
+    drop(outbox);
 
     let mut gate = MessageGate::new(&limits);
     let mut silence = Silence::new(limits.idle_timeout);

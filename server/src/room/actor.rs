@@ -6,13 +6,15 @@ use super::*;
 #[derive(Clone, Debug)]
 pub struct RoomHandle {
     pub code: RoomCode,
-    pub(super) tx: mpsc::Sender<Mail>,
+    /// Mail is boxed: a channel allocates its slots in blocks of 32 up front, and a block of
+    /// pointers is a fraction of a block of `Mail`s (a room's memory while it is idle).
+    pub(super) tx: mpsc::Sender<Box<Mail>>,
 }
 
 impl RoomHandle {
     /// Sends mail, waiting for inbox space. `false` if the room has closed.
     pub async fn send(&self, mail: Mail) -> bool {
-        self.tx.send(mail).await.is_ok()
+        self.tx.send(Box::new(mail)).await.is_ok()
     }
 
     pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {
@@ -166,7 +168,7 @@ impl Room {
     pub(super) async fn run(
         mut self,
         store: Option<Arc<dyn Store>>,
-        mut inbox: mpsc::Receiver<Mail>,
+        mut inbox: mpsc::Receiver<Box<Mail>>,
         shutdown: CancellationToken,
     ) {
         info!("room open");
@@ -190,7 +192,7 @@ impl Room {
                     break;
                 }
                 mail = inbox.recv() => match mail {
-                    Some(mail) => Some(mail),
+                    Some(mail) => Some(*mail),
                     None => break,
                 },
                 () = async {

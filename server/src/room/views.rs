@@ -1,6 +1,7 @@
 //! What members see: the room, table and seat views, and the broadcast of an `Update` to every member.
 
 use super::*;
+use perudo_protocol::frames::SharedUpdate;
 
 /// One member's frame of the last broadcast of the input being handled.
 #[derive(Debug)]
@@ -15,7 +16,9 @@ pub(super) struct SentUpdate {
 /// The last broadcast of the input being handled: the request's answer may ride in it.
 #[derive(Debug)]
 pub(super) struct LastBroadcast {
-    update: Update,
+    version: RoomVersion,
+    /// Its bytes, from which a member's own frame is made without encoding it all again.
+    update: SharedUpdate,
     frames: Vec<SentUpdate>,
 }
 
@@ -122,8 +125,7 @@ impl Room {
 
     pub(super) fn encode(message: &ServerMessage) -> Bytes {
         Bytes::from(
-            message
-                .encode()
+            perudo_protocol::frames::encode(message)
                 .expect("server messages always encode to MessagePack"),
         )
     }
@@ -155,14 +157,10 @@ impl Room {
                 "the public table drifted from the game"
             );
         }
-        let update = Update {
-            version: self.version,
-            events,
-            clock: self.clock(),
-            you: None,
-            ack: None,
-        };
-        let public = Self::encode(&ServerMessage::Update(update.clone()));
+        // Encoded once; a member with a part of its own gets these bytes with its part.
+        let update = SharedUpdate::new(self.version, &events, &self.clock())
+            .expect("server messages always encode to MessagePack");
+        let public = Bytes::copy_from_slice(update.shared());
         self.history.push(self.version, public.clone());
         let mut frames = Vec::new();
         for conn in self.members() {
@@ -172,10 +170,11 @@ impl Room {
             let you = self.you_changed(conn);
             let frame = match &you {
                 None => public.clone(),
-                Some(you) => Self::encode(&ServerMessage::Update(Update {
-                    you: Some(you.clone()),
-                    ..update.clone()
-                })),
+                Some(you) => Bytes::from(
+                    update
+                        .personal(Some(you), None)
+                        .expect("server messages always encode to MessagePack"),
+                ),
             };
             frames.push(SentUpdate {
                 conn,
@@ -184,7 +183,11 @@ impl Room {
             });
             self.push(conn, Frame::Data(frame), Some("Update"));
         }
-        self.last_broadcast = Some(LastBroadcast { update, frames });
+        self.last_broadcast = Some(LastBroadcast {
+            version: self.version,
+            update,
+            frames,
+        });
     }
 
     /// This connection's own view if it changed since the last one it was sent (and notes it
@@ -215,14 +218,14 @@ impl Room {
         let latest = self.outgoing.iter().rposition(|t| match t {
             Transmit::Frame { conn: c, .. } | Transmit::End { conn: c } => *c == conn,
         });
-        if latest != Some(sent.index) || last.update.version != self.version {
+        if latest != Some(sent.index) || last.version != self.version {
             return false;
         }
-        let frame = Self::encode(&ServerMessage::Update(Update {
-            you: sent.you.clone(),
-            ack: Some(id),
-            ..last.update.clone()
-        }));
+        let frame = Bytes::from(
+            last.update
+                .personal(sent.you.as_ref(), Some(id))
+                .expect("server messages always encode to MessagePack"),
+        );
         self.outgoing[sent.index] = Transmit::Frame {
             conn,
             frame: Frame::Data(frame),

@@ -62,7 +62,7 @@ impl Live {
             self.handle
                 .send(Mail::Connect {
                     conn,
-                    outbox: tx,
+                    outbox: tx.into(),
                     close: CancellationToken::new(),
                 })
                 .await
@@ -377,7 +377,7 @@ async fn the_operator_closes_a_room_mid_game() {
         live.handle
             .send(Mail::Connect {
                 conn: 99,
-                outbox: tx,
+                outbox: tx.into(),
                 close: silent_close.clone(),
             })
             .await

@@ -175,7 +175,7 @@ impl Harness {
         let close = CancellationToken::new();
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.links.insert(conn, tx, close.clone());
+        self.links.insert(conn, tx.into(), close.clone());
         self.step(Input::Connect { conn });
         Client {
             conn,
