@@ -897,6 +897,10 @@ async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>
             "INSERT INTO leases (code, node, epoch, expires_at) \
              SELECT r.code, $1, 1, now() + $2::bigint * interval '1 millisecond' FROM rooms r \
              WHERE r.closed_ms IS NULL AND ($3::text IS NULL OR r.code = $3) \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.code = r.code \
+               AND l.expires_at > now() AND l.node IN {LIVE_NODES} \
+               AND NOT ($3::text IS NOT NULL AND l.node = $1)) \
+             ORDER BY r.code \
              ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
              epoch = leases.epoch + 1, expires_at = excluded.expires_at \
              WHERE leases.expires_at <= now() \
@@ -905,9 +909,28 @@ async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>
              RETURNING code, epoch"
         ))
         .await?;
-    let rows = conn
-        .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
-        .await?;
+    // ON CONFLICT DO UPDATE locks each conflicting row even where its WHERE then declines, so
+    // a claim of many rooms could deadlock with other nodes' renewals and commits (seen: a
+    // node restarted after a kill exited with 40P01). The rooms live nodes hold are left out
+    // before any lock, the rest are locked in code order, and a deadlock is retried.
+    let mut deadlocks = 0;
+    let rows = loop {
+        match conn
+            .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
+            .await
+        {
+            Ok(rows) => break rows,
+            Err(e)
+                if deadlocks < 5
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                deadlocks += 1;
+                warn!(error = %e, "claiming rooms met a deadlock: trying again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let claimed: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     remember(shared, &claimed);
     Ok(claimed)
