@@ -216,10 +216,25 @@ impl PostgresStore {
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
+        // A node paused (SIGSTOP, a frozen VM) inside a group commit holds its leases' rows
+        // `FOR SHARE` until it resumes, and no other node could take its rooms meanwhile (the
+        // claim skips locked rows): the pool's sessions end a transaction left idle longer
+        // than the lease, which releases the rows. (The liveness session is never in a
+        // transaction.)
+        let mut pool_config = pg_config.clone();
+        let idle = format!(
+            "-c idle_in_transaction_session_timeout={}",
+            options.lease.as_millis().max(1)
+        );
+        let joined = match pool_config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} {idle}"),
+            _ => idle,
+        };
+        pool_config.options(&joined);
         let manager = match &tls {
-            Tls::Plain => Manager::from_config(pg_config.clone(), NoTls, recycling),
+            Tls::Plain => Manager::from_config(pool_config, NoTls, recycling),
             Tls::Verified(connector) => {
-                Manager::from_config(pg_config.clone(), connector.clone(), recycling)
+                Manager::from_config(pool_config, connector.clone(), recycling)
             }
         };
         let pool = Pool::builder(manager)

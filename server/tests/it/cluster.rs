@@ -790,7 +790,15 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
         .expect("a node owns the room");
     assert!(
         new_owner != paused && taken.ends_with(" 2"),
-        "another node took the room at epoch 2: {taken}"
+        "another node took the room at epoch 2: {taken}; locks on the leases: {}; sessions: {}",
+        sql(
+            "SELECT string_agg(l.mode || ' ' || l.granted || ' pid ' || l.pid, ', ') \
+             FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'leases'"
+        ),
+        sql(
+            "SELECT string_agg(pid || ' ' || state || ' ' || left(query, 60), ' | ') \
+             FROM pg_stat_activity WHERE datname = current_database()"
+        )
     );
 
     // Resumed: its writes are refused and it drops the room.
