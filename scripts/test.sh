@@ -7,10 +7,12 @@
 #   1. the web client: install its locked dependencies, build it (web-client/dist), unit tests;
 #   2. every Rust test of the workspace (the server embeds the client build just made), with
 #      every feature: `postgres-tests` makes the PostgreSQL tests run (and fail if PostgreSQL
-#      is missing) instead of leaving them out;
+#      is missing) instead of leaving them out; among them the cluster test (three nodes, Caddy
+#      with deploy/Caddyfile.cluster, kill -9, SIGSTOP, rolling restart: server/tests/it/cluster.rs);
 #   3. the end-to-end tests in tests/: the real `perudo` binary and headless Chromium
 #      (/usr/bin/chromium) playing through the UI; the deployment test also runs Caddy and,
-#      where installed, systemd-analyze.
+#      where installed, systemd-analyze; the cluster test plays a browser game through Caddy on
+#      three nodes sharing a throwaway PostgreSQL and kills the room's node mid-game.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

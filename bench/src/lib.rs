@@ -4,9 +4,12 @@
 //!   Normal bot, against `perudo serve` (or, with `--fanout`, against the reference below).
 //! - [`fanout`]: the fan-out reference, a bare WebSocket fan-out on the server's own
 //!   transport (`perudo_server::transport`) with no game, the ceiling the game is compared to.
+//! - [`failover`]: several `perudo serve` nodes on one PostgreSQL database, killed one after
+//!   the other: the time from a kill until the node's rooms are playable again.
 //!
 //! `scripts/bench-load.sh` and `scripts/bench-capacity.sh` drive the `perudo-bench` binary;
 //! docs/BENCHMARKS.md has the figures.
 
+pub mod failover;
 pub mod fanout;
 pub mod loadtest;

@@ -27,6 +27,9 @@ enum Command {
     /// of its room gets one frame of `--frame-bytes`. Load it with
     /// `perudo-bench loadtest --fanout`.
     FanoutServer(FanoutServerArgs),
+    /// Several `perudo serve` nodes on one PostgreSQL database: kill them one after the other
+    /// (SIGKILL) and measure the time until every room of the killed node is playable again.
+    Failover(perudo_bench::failover::FailoverArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Loadtest(_) => "warn",
-        Command::FanoutServer(_) => "info",
+        Command::FanoutServer(_) | Command::Failover(_) => "info",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -110,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Loadtest(args) => loadtest(args).await,
         Command::FanoutServer(args) => fanout_server(args).await,
+        Command::Failover(args) => perudo_bench::failover::run(args).await,
     }
 }
 

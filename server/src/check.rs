@@ -301,7 +301,7 @@ async fn ask(socket: &mut Socket, mirror: &mut RoomMirror, request: Request) -> 
 }
 
 /// The public roots, plus `ca_cert`'s certificates if given.
-fn tls_roots(ca_cert: Option<&PathBuf>) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_roots(ca_cert: Option<&PathBuf>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_cert {

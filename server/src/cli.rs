@@ -252,6 +252,20 @@ pub struct StorageArgs {
     #[arg(long, env = "PERUDO_DATABASE_POOL", default_value_t = 16,
           value_parser = RangedU64ValueParser::<usize>::new().range(2..=1000))]
     pub database_pool: usize,
+    /// Where the other nodes reach this one (with `database-url`): `http://host:port` on the
+    /// nodes' own network. A node that gets a request for a room another node runs (its
+    /// WebSocket, its summary) passes it on to that node at this address. Unset: this node's
+    /// `listen` address when it is a specific one (not 0.0.0.0 or ::), else nothing, and then
+    /// other nodes cannot pass requests on to this one.
+    #[arg(long, env = "PERUDO_NODE_URL")]
+    pub node_url: Option<String>,
+    /// A PEM file of CA certificates the PostgreSQL server's certificate may chain to, besides
+    /// the public roots (with `database-url`). TLS to the database is used when the URL says
+    /// `sslmode=require` (or `verify-ca`, `verify-full`), and the certificate is then always
+    /// verified, host name included; `disable`, `allow` and `prefer` (libpq's default)
+    /// connect without TLS. A Unix socket never uses TLS.
+    #[arg(long, env = "PERUDO_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
 }
 
 /// The rooms' defaults, written once in `RoomSettings::default`.

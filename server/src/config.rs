@@ -522,8 +522,12 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
         }
         (crate::cli::StorageKind::Memory, None) => Storage::Memory,
         (crate::cli::StorageKind::Sqlite, Some(url)) => {
-            url.parse::<tokio_postgres::Config>().map_err(|e| {
-                InvalidSettings(format!("`database-url` is not a PostgreSQL URL: {e}"))
+            crate::store::postgres::connect_config(url, None).map_err(|e| {
+                let why = match e {
+                    crate::store::StorageError::Database(why) => why,
+                    other => other.to_string(),
+                };
+                InvalidSettings(format!("`database-url` is not a PostgreSQL URL: {why}"))
             })?;
             let lease = Duration::from_millis(args.store.lease_ms);
             let mut options = crate::store::PostgresOptions::new(url.clone());
@@ -531,7 +535,23 @@ pub fn runtime(args: &crate::cli::ServeArgs) -> Result<Runtime, InvalidSettings>
             options.retention = retention;
             options.lease = lease;
             options.renew_every = Some(lease / 3);
+            options.ca_file = args.store.database_ca.clone();
+            options.node_url = args.store.node_url.as_deref().map(node_url).transpose()?;
             Storage::Postgres(options)
+        }
+        (_, None) if args.store.database_ca.is_some() => {
+            return Err(InvalidSettings(
+                "`database-ca` is the CA of the PostgreSQL server's certificate: it needs \
+                 `database-url`"
+                    .into(),
+            ));
+        }
+        (_, None) if args.store.node_url.is_some() => {
+            return Err(InvalidSettings(
+                "`node-url` is where the other nodes of a cluster reach this one: it needs \
+                 `database-url`, the database the nodes share"
+                    .into(),
+            ));
         }
         (crate::cli::StorageKind::Sqlite, None) => Storage::Sqlite(crate::store::SqliteOptions {
             path: args.store.db.clone(),
@@ -825,6 +845,26 @@ pub fn config_markdown() -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A `node-url`: `http://host:port`, without a path, query or trailing slash (the routes are
+/// appended to it).
+fn node_url(url: &str) -> Result<String, InvalidSettings> {
+    let bad = |why: &str| InvalidSettings(format!("`node-url` {why}: {url:?}"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if parsed.scheme() != "http" {
+        return Err(bad(
+            "must be an http:// address (the nodes' own network; TLS between nodes is not \
+             supported)",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("must be just a scheme, host and port"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]

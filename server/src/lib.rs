@@ -9,8 +9,10 @@ pub mod admin;
 pub mod blocklist;
 pub mod check;
 pub mod cli;
+mod cluster;
 pub mod config;
 pub mod connection;
+pub mod hop;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
@@ -125,6 +127,21 @@ pub async fn run(
     // `perudo admin`; the socket file goes when this task ends.
     let admin_task = admin_socket
         .map(|socket| tokio::spawn(admin::serve(socket, state.clone(), shutdown.clone())));
+    // Several nodes on one database: renew this node's leases, drop the rooms it lost, take
+    // over the rooms of nodes that died.
+    if let Some(store) = &store
+        && let Some(node) = store.cluster()
+    {
+        info!(node = %node.node, "a node of a cluster");
+        if let Some(every) = node.renew_every {
+            tokio::spawn(cluster::keep_leases(
+                state.clone(),
+                store.clone(),
+                every,
+                shutdown.clone(),
+            ));
+        }
+    }
     // The per-IP rate limiters forget addresses that have gone quiet.
     let guards = state.inner.guards.clone();
     let forget = shutdown.clone();

@@ -202,7 +202,14 @@ async fn serve(runtime: perudo_server::config::Runtime) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             config.store = Some(std::sync::Arc::new(store));
         }
-        Storage::Postgres(options) => {
+        Storage::Postgres(mut options) => {
+            // Other nodes reach this one where it listens, when that is one address.
+            if options.node_url.is_none()
+                && let Ok(addr) = listener.local_addr()
+                && !addr.ip().is_unspecified()
+            {
+                options.node_url = Some(format!("http://{addr}"));
+            }
             // Connecting and migrating wait on the network: off the runtime's workers.
             let store = tokio::task::spawn_blocking(move || {
                 perudo_server::store::PostgresStore::open(options)

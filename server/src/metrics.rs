@@ -31,9 +31,9 @@ pub const REJECTIONS: &str = "perudo_rejections_total";
 /// From a room taking an `Act` off its inbox until its answer and broadcast are in the
 /// outboxes, storage commit included (histogram, seconds).
 pub const ACTION_LATENCY: &str = "perudo_action_broadcast_seconds";
-/// One group commit of the SQLite writer (histogram, seconds).
+/// One group commit of the storage writer, SQLite's or PostgreSQL's (histogram, seconds).
 pub const COMMIT_LATENCY: &str = "perudo_storage_commit_seconds";
-/// Room batches in one group commit of the SQLite writer (histogram).
+/// Room batches in one group commit of the storage writer (histogram).
 pub const COMMIT_BATCHES: &str = "perudo_storage_commit_batches";
 /// Room batches that failed to commit (counter; a code conflict on creation is not counted).
 pub const STORAGE_FAILURES: &str = "perudo_storage_failures_total";
@@ -43,6 +43,14 @@ pub const SLOW_CONSUMERS: &str = "perudo_slow_consumers_dropped_total";
 pub const RATE_LIMITED: &str = "perudo_rate_limited_total";
 /// Rooms reopened from storage when the server started (counter).
 pub const ROOMS_RESTORED: &str = "perudo_rooms_restored_total";
+/// Room leases this node holds in a shared database (gauge; PostgreSQL only).
+pub const LEASES_HELD: &str = "perudo_leases_held";
+/// Rooms that changed hands at this node (counter, label `change`: `claimed` from a dead or
+/// drained node or at start, `lost` to another node, `released` on drain; PostgreSQL only).
+pub const HANDOVERS: &str = "perudo_lease_handovers_total";
+/// One renewal of all of the node's leases, a round trip to the database (histogram,
+/// seconds; PostgreSQL only).
+pub const LEASE_RENEWAL_LATENCY: &str = "perudo_lease_renewal_seconds";
 /// Always 1, labelled with what runs (gauge, labels `version` and `revision`), so an upgrade
 /// shows on a dashboard and `perudo_build_info * on() group_left ...` can join it.
 pub const BUILD_INFO: &str = "perudo_build_info";
@@ -74,6 +82,12 @@ pub fn install() -> &'static PrometheusHandle {
             })
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full(COMMIT_BATCHES.into()), BATCH_BUCKETS)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(LEASE_RENEWAL_LATENCY.into()),
+                    LATENCY_BUCKETS,
+                )
             })
             .expect("bucket lists are not empty");
         let recorder = builder.build_recorder();
@@ -129,6 +143,15 @@ fn describe() {
         "Clients refused or slowed by a limit, by limit"
     );
     describe_counter!(ROOMS_RESTORED, "Rooms reopened from storage at start");
+    describe_gauge!(LEASES_HELD, "Room leases this node holds (PostgreSQL)");
+    describe_counter!(
+        HANDOVERS,
+        "Rooms that changed hands at this node: claimed, lost, released (PostgreSQL)"
+    );
+    describe_histogram!(
+        LEASE_RENEWAL_LATENCY,
+        "One renewal of all of the node's room leases (PostgreSQL)"
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels say which version and git revision runs"
@@ -267,6 +290,23 @@ pub fn caps(max_connections: usize, max_rooms: usize) {
 /// `count` rooms were reopened from storage at start.
 pub fn rooms_restored(count: usize) {
     counter!(ROOMS_RESTORED).increment(count as u64);
+}
+
+/// The leases this node holds now.
+pub fn leases_held(count: usize) {
+    gauge!(LEASES_HELD).set(count as f64);
+}
+
+/// `count` rooms changed hands (`change`: claimed, lost, released).
+pub fn handovers(change: &'static str, count: usize) {
+    if count > 0 {
+        counter!(HANDOVERS, "change" => change).increment(count as u64);
+    }
+}
+
+/// One renewal of every lease of the node took `elapsed`.
+pub fn lease_renewal(elapsed: Duration) {
+    histogram!(LEASE_RENEWAL_LATENCY).record(elapsed.as_secs_f64());
 }
 
 #[cfg(test)]

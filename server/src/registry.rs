@@ -207,12 +207,16 @@ impl AppState {
             &self.inner.tracker,
             self.inner.shutdown.clone(),
             move || {
-                state
-                    .inner
-                    .rooms
-                    .lock()
-                    .expect("room registry lock")
-                    .remove(closed_code.as_str());
+                let mut rooms = state.inner.rooms.lock().expect("room registry lock");
+                // Only this room's own handle: the room may have been claimed again (another
+                // node lost it back to this one) and restored under the same code meanwhile.
+                if rooms
+                    .get(closed_code.as_str())
+                    .is_some_and(RoomHandle::is_closed)
+                {
+                    rooms.remove(closed_code.as_str());
+                }
+                drop(rooms);
                 state.inner.sessions.room_closed(&closed_code);
             },
         )
@@ -224,33 +228,120 @@ impl AppState {
             return Ok(0);
         };
         let images = store.load_rooms()?;
-        let now = room::Now::system();
-        let grace_until = now.at + self.inner.config.rooms.restore_grace;
-        let mut restored = 0;
-        for image in images {
-            let code = image.code.clone();
-            match Room::restore(
-                image,
-                self.inner.config.rooms.clone(),
-                true,
-                now,
-                Some(grace_until),
-                ids::RoomRng::from_os(),
-            ) {
-                Ok(room) => {
-                    let handle = self.spawn_room(room);
-                    self.inner
-                        .rooms
-                        .lock()
-                        .expect("room registry lock")
-                        .insert(handle.code.clone(), handle);
-                    restored += 1;
-                }
-                Err(error) => tracing::error!(room = %code, %error, "cannot restore room"),
-            }
-        }
+        let restored = images
+            .into_iter()
+            .filter_map(|image| self.reopen(image))
+            .count();
         metrics::rooms_restored(restored);
         Ok(restored)
+    }
+
+    /// Restores a room this node has just taken the lease of and opens it here. `None` if the
+    /// stored room does not restore (logged).
+    pub(crate) fn reopen(&self, image: store::RoomImage) -> Option<RoomHandle> {
+        let now = room::Now::system();
+        let grace_until = now.at + self.inner.config.rooms.restore_grace;
+        let code = image.code.clone();
+        match Room::restore(
+            image,
+            self.inner.config.rooms.clone(),
+            true,
+            now,
+            Some(grace_until),
+            ids::RoomRng::from_os(),
+        ) {
+            Ok(room) => {
+                let handle = self.spawn_room(room);
+                let replaced = self
+                    .inner
+                    .rooms
+                    .lock()
+                    .expect("room registry lock")
+                    .insert(handle.code.clone(), handle.clone());
+                if let Some(old) = replaced
+                    && !old.is_closed()
+                {
+                    // Its lease was lost and is this node's again: the old task was told and
+                    // writes nothing more (its epoch is not the one the store holds now).
+                    tracing::warn!(room = %code, "a room taken back replaced its stopping task");
+                }
+                Some(handle)
+            }
+            Err(error) => {
+                tracing::error!(room = %code, %error, "cannot restore room");
+                None
+            }
+        }
+    }
+
+    /// The room with this code: open on this node, or taken over by it now when no live node
+    /// holds it (its node died or drained), or the node that runs it. Without a shared store
+    /// only this node's rooms exist.
+    pub(crate) async fn find_room(&self, code: &str) -> Result<Found, ApiFailure> {
+        let missing = || {
+            ApiFailure::new(
+                StatusCode::NOT_FOUND,
+                "no_such_room",
+                "no room has that code",
+            )
+        };
+        let code = RoomCode::parse(code).map_err(|_| missing())?;
+        if let Some(handle) = self.room(code.as_str())
+            && !handle.is_closed()
+        {
+            return Ok(Found::Here(handle));
+        }
+        let Some(store) = self.inner.config.store.clone() else {
+            return Err(missing());
+        };
+        if store.cluster().is_none() {
+            return Err(missing());
+        }
+        if self.inner.shutdown.is_cancelled() {
+            // Draining: its rooms are about to be released to the other nodes.
+            return Err(ApiFailure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "room_moving",
+                "this server is shutting down and its rooms are moving; try again in a moment",
+            ));
+        }
+        let wanted = code.to_string();
+        let placement = tokio::task::spawn_blocking(move || store.take_room(&wanted))
+            .await
+            .map_err(|e| {
+                ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+            .map_err(|e| {
+                ApiFailure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage",
+                    format!("the server cannot reach its database ({e}); try again shortly"),
+                )
+            })?;
+        match placement {
+            store::Placement::Here(image) => {
+                tracing::info!(room = %code, "room taken over on demand");
+                self.reopen(*image).map(Found::Here).ok_or_else(missing)
+            }
+            store::Placement::Elsewhere { node, url } => Ok(Found::Elsewhere { node, url }),
+            store::Placement::Missing => Err(missing()),
+            // Being opened here by another request this moment (or stopping): wait for it.
+            store::Placement::Mine => {
+                for _ in 0..MINE_POLLS {
+                    if let Some(handle) = self.room(code.as_str())
+                        && !handle.is_closed()
+                    {
+                        return Ok(Found::Here(handle));
+                    }
+                    tokio::time::sleep(MINE_POLL_EVERY).await;
+                }
+                Err(ApiFailure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "room_moving",
+                    "the room is moving between servers; try again in a moment",
+                ))
+            }
+        }
     }
 
     /// Why the server should not get new players now, if it should not.
@@ -264,6 +355,21 @@ impl AppState {
         }
     }
 }
+
+/// Where a room runs, for a request that needs it.
+#[derive(Debug)]
+pub(crate) enum Found {
+    Here(RoomHandle),
+    /// Another live node runs it; `url` is where the nodes reach it (`--node-url`).
+    Elsewhere {
+        node: String,
+        url: Option<String>,
+    },
+}
+
+/// How long a request waits for a room this node is opening at the same moment.
+const MINE_POLLS: u32 = 20;
+const MINE_POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why the server is not ready for new players (`/readyz`).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

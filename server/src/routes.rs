@@ -15,9 +15,9 @@ use axum::{Json, Router};
 use perudo_protocol::http::{ApiError, CreateRoom, RoomCreated};
 use tracing::info;
 
-use crate::{blocklist, connection, limits, metrics, record, transport, web};
+use crate::{blocklist, connection, hop, limits, metrics, record, transport, web};
 
-use crate::registry::AppState;
+use crate::registry::{AppState, Found};
 use perudo_protocol::RoomCode;
 
 /// An HTTP error with a JSON body.
@@ -36,6 +36,18 @@ impl ApiFailure {
                 message: message.into(),
             },
         }
+    }
+
+    /// A room another node runs, when this node cannot pass the request on to it: that
+    /// node gave no address (`--node-url`), or the request was passed on already (the room
+    /// is moving: a retry finds it).
+    fn elsewhere(node: &str) -> ApiFailure {
+        info!(%node, "a request for a room another node runs, not passed on");
+        ApiFailure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "room_moving",
+            "the room is moving between servers; try again in a moment",
+        )
     }
 
     fn no_room() -> ApiFailure {
@@ -226,9 +238,21 @@ async fn create_room(
 
 async fn room_summary(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(code): ApiPath<String>,
-) -> Result<Json<perudo_protocol::http::RoomSummary>, ApiFailure> {
-    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    request: axum::extract::Request,
+) -> Result<Response, ApiFailure> {
+    let (parts, _body) = request.into_parts();
+    let room = match state.find_room(&code).await? {
+        Found::Here(room) => room,
+        Found::Elsewhere {
+            node,
+            url: Some(url),
+        } if !hop::is_hop(&parts.headers) => {
+            return hop::pass_get(&node, &url, &parts, peer.ip()).await;
+        }
+        Found::Elsewhere { node, .. } => return Err(ApiFailure::elsewhere(&node)),
+    };
     let mut summary = room.summary().await.ok_or_else(ApiFailure::no_room)?;
     summary.share_url = state
         .inner
@@ -236,7 +260,7 @@ async fn room_summary(
         .share_base_url
         .as_deref()
         .map(|base| format!("{}/r/{}", base.trim_end_matches('/'), summary.code));
-    Ok(Json(summary))
+    Ok(Json(summary).into_response())
 }
 
 /// The metrics in Prometheus text format (docs/OPERATIONS.md lists them).
@@ -280,13 +304,32 @@ async fn game_record(
     found.map(Json).ok_or_else(not_found)
 }
 
+/// Whether `parts` is a WebSocket upgrade request, checked as axum's `WebSocketUpgrade`
+/// checks it, on a copy without the connection's upgrade handle: the request may yet be
+/// passed on to another node, which needs that handle.
+async fn check_upgrade(parts: &Parts) -> Result<(), WebSocketUpgradeRejection> {
+    let mut probe = axum::http::Request::new(());
+    *probe.method_mut() = parts.method.clone();
+    *probe.uri_mut() = parts.uri.clone();
+    *probe.version_mut() = parts.version;
+    *probe.headers_mut() = parts.headers.clone();
+    let (mut probe, ()) = probe.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut probe, &()).await {
+        // Every check passed but the last, the handle the copy lacks.
+        Err(WebSocketUpgradeRejection::ConnectionNotUpgradable(_)) => Ok(()),
+        Err(rejection) => Err(rejection),
+        Ok(_) => Ok(()),
+    }
+}
+
 async fn room_socket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     ApiPath(code): ApiPath<String>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiFailure> {
+    let (mut parts, _body) = request.into_parts();
+    let headers = parts.headers.clone();
     let guards = &state.inner.guards;
     if !guards.origin_allowed(&headers) {
         return Err(ApiFailure::new(
@@ -297,9 +340,10 @@ async fn room_socket(
     }
     // Not a WebSocket upgrade (a plain GET, a wrong version): the API's JSON error, with
     // axum's status for it (400, 405 or 426).
-    let ws = ws.map_err(|rejection| {
+    let not_websocket = |rejection: WebSocketUpgradeRejection| {
         ApiFailure::new(rejection.status(), "not_websocket", rejection.body_text())
-    })?;
+    };
+    check_upgrade(&parts).await.map_err(not_websocket)?;
     let ip = guards.client_ip(peer, &headers);
     let refused = |why: limits::Refused| {
         let limits = &state.inner.config.limits;
@@ -336,11 +380,34 @@ async fn room_socket(
         info!(%ip, "new connection rate limited");
         return Err(refused(why));
     }
-    let room = state.room(&code).ok_or_else(ApiFailure::no_room)?;
+    let found = state.find_room(&code).await?;
     let slot = guards.open(ip).map_err(|why| {
         info!(%ip, ?why, "connection refused");
         refused(why)
     })?;
+    let room = match found {
+        Found::Here(room) => room,
+        // Another node runs the room: the socket goes on to it (`hop.rs`).
+        Found::Elsewhere {
+            node,
+            url: Some(url),
+        } if !hop::is_hop(&headers) => {
+            return hop::pass_socket(
+                &node,
+                &url,
+                parts,
+                peer.ip(),
+                &state.inner.tracker,
+                state.inner.shutdown.clone(),
+                slot,
+            )
+            .await;
+        }
+        Found::Elsewhere { node, .. } => return Err(ApiFailure::elsewhere(&node)),
+    };
+    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(not_websocket)?;
     let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use crate::ids::TokenHash;
 use crate::record::GameRecord;
 
-mod postgres;
+pub(crate) mod postgres;
 pub use postgres::{Copied, PostgresOptions, PostgresStore, copy_from_sqlite, node_name};
 
 /// Milliseconds since the Unix epoch, now.
@@ -303,6 +303,43 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn release_leases(&self) -> Result<(), StorageError> {
         Ok(())
     }
+    /// This node, when several share the store: its name and how often the server must
+    /// renew its leases and claim the rooms of dead nodes (`crate::cluster`). `None`: a store
+    /// only this process uses.
+    fn cluster(&self) -> Option<ClusterNode> {
+        None
+    }
+    /// Claims this node's share of the rooms whose owner died (lease expired, or node no
+    /// longer live) and returns them, to restore. Blocking.
+    fn claim_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        Ok(Vec::new())
+    }
+    /// A room this node does not run: takes it if no live node holds it (returning it to
+    /// restore), else says who holds it. Blocking.
+    fn take_room(&self, _code: &str) -> Result<Placement, StorageError> {
+        Ok(Placement::Missing)
+    }
+}
+
+/// This node, in a store several nodes share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub node: String,
+    /// How often to renew the leases and claim orphaned rooms; `None`: never by itself.
+    pub renew_every: Option<Duration>,
+}
+
+/// Where a room runs, as [`Store::take_room`] found it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    /// Nobody live held it: this node holds its lease now and must restore it.
+    Here(Box<RoomImage>),
+    /// This node holds its lease already (its room is starting or stopping here).
+    Mine,
+    /// A live node holds it; `url` is where that node is reached (`--node-url`), if it said.
+    Elsewhere { node: String, url: Option<String> },
+    /// No open room has this code.
+    Missing,
 }
 
 /// Awaits a batch's commit.

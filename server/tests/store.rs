@@ -557,6 +557,7 @@ fn a_new_game_is_the_one_restored_and_the_last_ones_record_stays(backend: &dyn B
 #[cfg(feature = "postgres-tests")]
 mod leases {
     use super::*;
+    use perudo_server::store::Placement;
 
     /// Waits (bounded) until `node` can take `code` over, i.e. its previous owner's lease ran
     /// out; returns the new epoch.
@@ -738,6 +739,117 @@ mod leases {
         );
     }
 
+    /// A room whose lease names a node that is not live (no session holds its lock: the
+    /// process died) is taken at once, long before the lease would expire.
+    #[test]
+    fn a_room_of_a_node_that_is_not_live_is_taken_at_once_and_a_live_ones_is_located() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_secs(60));
+        let b = db.node(Duration::from_secs(60));
+        let room = created(&a, "TTTTTTTTT");
+        assert_eq!(
+            b.take_room("TTTTTTTTT"),
+            Ok(Placement::Elsewhere {
+                node: a.node().to_string(),
+                url: None
+            }),
+            "a live node's room is located, not taken"
+        );
+        assert_eq!(b.take_room("UUUUUUUUU"), Ok(Placement::Missing));
+        assert_eq!(a.take_room("TTTTTTTTT"), Ok(Placement::Mine));
+        // A dead node: its lease is live for an hour, but no session holds its lock.
+        db.sql(
+            "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby) \
+             SELECT 'GGGGGGGGG', created_ms, updated_ms, version, lobby FROM rooms \
+             WHERE code = 'TTTTTTTTT'",
+        );
+        db.sql("INSERT INTO leases VALUES ('GGGGGGGGG', 'ghost', 5, now() + interval '1 hour')");
+        let Ok(Placement::Here(image)) = b.take_room("GGGGGGGGG") else {
+            panic!("the dead node's room is taken");
+        };
+        assert_eq!(image.code, "GGGGGGGGG");
+        assert_eq!(image.lobby, room.lobby);
+        assert_eq!(b.epoch("GGGGGGGGG"), Some(6), "at the next epoch");
+        assert_eq!(
+            a.take_room("GGGGGGGGG"),
+            Ok(Placement::Elsewhere {
+                node: b.node().to_string(),
+                url: None
+            })
+        );
+    }
+
+    /// Each live node claims its share of the orphaned rooms per call (up to the average load,
+    /// and at least one); together they take every room exactly once, the least loaded the
+    /// most.
+    #[test]
+    fn orphaned_rooms_are_shared_out_among_the_live_nodes() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(300));
+        for i in 0..10 {
+            created(&a, &format!("O{i:08}"));
+        }
+        let b = db.node(Duration::from_secs(60));
+        let c = db.node(Duration::from_secs(60));
+        let d = db.node(Duration::from_secs(60));
+        // D is busy already: 6 rooms of its own.
+        for i in 0..6 {
+            created(&d, &format!("D{i:08}"));
+        }
+        assert_eq!(
+            b.claim_rooms(),
+            Ok(Vec::new()),
+            "a live lease is not claimed"
+        );
+        until_expired(&db, a.node());
+        // Four live nodes (A is paused, not dead) and 16 rooms: 4 each on average. D, which
+        // holds 6, takes just one; B fills up to the average.
+        let busy = d.claim_rooms().expect("D claims");
+        assert_eq!(busy.len(), 1, "a node above the average takes one room");
+        let first = b.claim_rooms().expect("B claims");
+        assert_eq!(first.len(), 4, "B fills up to the average");
+        let mut taken: Vec<String> = busy.into_iter().chain(first).map(|r| r.code).collect();
+        // Then C does, and the last ones go at least one a call, as A, paused but live,
+        // takes none.
+        for round in 0..10 {
+            let node: &dyn Store = if round % 2 == 0 { &c } else { &b };
+            taken.extend(
+                node.claim_rooms()
+                    .expect("claims")
+                    .into_iter()
+                    .map(|r| r.code),
+            );
+        }
+        taken.sort();
+        let all: Vec<String> = (0..10).map(|i| format!("O{i:08}")).collect();
+        assert_eq!(taken, all, "every room taken exactly once");
+        assert_eq!(
+            db.sql("SELECT count(*) FROM leases WHERE epoch = 2 AND code LIKE 'O%'"),
+            "10"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}'",
+                d.node()
+            )),
+            "7",
+            "the busy node took the fewest"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}'",
+                a.node()
+            )),
+            "0"
+        );
+        for code in &all {
+            assert_eq!(wait(&a, renamed(code, 2)), Err(StorageError::Fenced));
+        }
+        let mut lost = a.renew_leases().expect("A renews");
+        lost.sort();
+        assert_eq!(lost, all, "A's renewal reports every room lost");
+    }
+
     #[test]
     fn renewing_every_lease_of_a_node_is_one_statement() {
         let db = Postgres::new();
@@ -787,7 +899,7 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         error,
         StorageError::NewerSchema {
             found: 99,
-            known: 1
+            known: 2
         }
     );
     assert!(error.to_string().contains("newer release"), "{error}");
@@ -795,8 +907,68 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         db.sql(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
         ),
-        "1,99"
+        "1,2,99"
     );
+}
+
+/// TLS to the database: with `sslmode=require` (or libpq's `verify-full`) the store
+/// connects over TLS and verifies the server's certificate, so a certificate from an unknown
+/// CA is refused until `--database-ca` names it; without an `sslmode` that asks for TLS it
+/// stays in clear.
+#[cfg(feature = "postgres-tests")]
+#[test]
+fn postgresql_over_tls_verifies_the_servers_certificate() {
+    use perudo_server::store::{PostgresOptions, PostgresStore};
+    let (cluster, port, ca) = postgres::Cluster::start_tls();
+    let encrypted = || {
+        cluster.psql(
+            "postgres",
+            "SELECT count(*) FILTER (WHERE s.ssl) || ' ' || count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.client_addr IS NOT NULL",
+        )
+    };
+    let open = |url: String, ca: Option<std::path::PathBuf>| {
+        let mut options = PostgresOptions::new(url);
+        options.renew_every = None;
+        options.ca_file = ca;
+        PostgresStore::open(options)
+    };
+    let tcp = format!("host=localhost port={port} user=perudo dbname=postgres");
+
+    let error = open(format!("{tcp} sslmode=require"), None).expect_err("an unknown CA");
+    assert!(
+        error.to_string().contains("certificate") || error.to_string().contains("UnknownIssuer"),
+        "says why: {error}"
+    );
+    assert_eq!(encrypted(), "0 0", "nothing stayed connected");
+
+    let store = open(format!("{tcp} sslmode=require"), Some(ca.clone())).expect("TLS");
+    created(&store, "WWWWWWWWW");
+    let (tls, all) = {
+        let counts = encrypted();
+        let (tls, all) = counts.split_once(' ').expect("two counts");
+        (tls.to_string(), all.to_string())
+    };
+    assert_eq!(tls, all, "every connection of the node is encrypted");
+    assert!(
+        tls.parse::<u32>().expect("a count") >= 2,
+        "the pool's and the liveness session"
+    );
+    store.close();
+
+    // libpq's `verify-full`, in URL form, to the address the certificate also names.
+    let url = format!("postgres://perudo@127.0.0.1:{port}/postgres?sslmode=verify-full");
+    let store = open(url, Some(ca)).expect("verify-full");
+    assert_eq!(store.load_rooms().map(|r| r.len()), Ok(1));
+    store.close();
+
+    // No sslmode: in clear, as before.
+    let store = open(tcp, None).expect("no TLS");
+    assert_eq!(
+        encrypted().split_once(' ').map(|(tls, _)| tls.to_string()),
+        Some("0".to_string())
+    );
+    store.close();
 }
 
 // --- `perudo migrate`: from one SQLite file to PostgreSQL ---

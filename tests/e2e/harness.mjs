@@ -154,7 +154,12 @@ async function startServerOnce(extraArgs, { db, port, bin }) {
         fail(new Error(`perudo exited (${code}) before listening:\n${log}`));
       });
     });
-    return { url, port: Number(new URL(url).port), db: dbPath, stop, log: () => log };
+    // `kill()`: SIGKILL (a crash), resolving once the process is gone.
+    const kill = async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      return exited;
+    };
+    return { url, port: Number(new URL(url).port), db: dbPath, stop, kill, log: () => log };
   } catch (e) {
     await stop();
     throw e;

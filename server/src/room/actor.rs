@@ -245,6 +245,7 @@ impl Room {
                     continue;
                 }
                 Some(Mail::Close) => Input::Close,
+                Some(Mail::Lost) => Input::Lost,
             };
             // An `Act` is timed from here until its answer and broadcast are queued.
             let act_started = matches!(

@@ -163,6 +163,9 @@ pub enum Mail {
     /// The operator closes the room (`perudo admin close`): every connection is told
     /// `RoomClosed`, the room ends and is not restored.
     Close,
+    /// This node lost the room's lease (its renewal found another node's epoch, or none):
+    /// see `Input::Lost`.
+    Lost,
 }
 
 /// One input of the room's logic (`Room::handle_event`): what happened, without any IO
@@ -203,6 +206,10 @@ pub enum Input {
     Tick,
     /// The operator closes the room: see `Mail::Close`.
     Close,
+    /// This node no longer owns the room: it stops here at once, writing nothing, and every
+    /// connection is told the server restarts (close code 1012) so that its client reconnects
+    /// and reaches the room's new owner.
+    Lost,
     /// A connection's outbox was full when a frame was put in it: the connection does not
     /// keep up and is dropped (it can reconnect and gets a fresh snapshot).
     OutboxFull {
@@ -425,6 +432,7 @@ impl Room {
             Input::Disconnect { conn } => self.on_disconnect(conn, now),
             Input::OutboxFull { conn } => self.on_outbox_full(conn, now),
             Input::Tick => self.tick(now),
+            Input::Lost => self.fenced(),
             Input::Close => {
                 info!("closing: by the operator");
                 // Each connection gets the reason and a close frame, then is ended: a client

@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
-    Batch, GameImage, GameStart, MAX_GROUP, RETENTION_EVERY, RoomImage, StorageError, Store, Write,
-    unix_ms,
+    Batch, ClusterNode, GameImage, GameStart, MAX_GROUP, Placement, RETENTION_EVERY, RoomImage,
+    StorageError, Store, Write, unix_ms,
 };
 use crate::record::GameRecord;
 
@@ -56,11 +56,17 @@ pub struct PostgresOptions {
     pub retention: Duration,
     /// How long a room's lease lasts without being renewed.
     pub lease: Duration,
-    /// How often the node renews all its leases (and so checks the database); `None`: only
-    /// when `renew_leases` is called (tests).
+    /// How often the node renews all its leases and claims the rooms of dead nodes (the
+    /// server's cluster loop, `crate::cluster`); `None`: only when called by hand (tests).
     pub renew_every: Option<Duration>,
     /// This node's name in the leases: unique among the nodes, new at every start.
     pub node: String,
+    /// Where the other nodes reach this one to pass it the sockets of its rooms
+    /// (`--node-url`); `None`: they cannot, so a room's players must reach it directly.
+    pub node_url: Option<String>,
+    /// A PEM file of CA certificates to trust for the database's certificate, besides the
+    /// public roots (`--database-ca`), with `sslmode=require` or `verify-full`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for PostgresOptions {
@@ -72,6 +78,8 @@ impl fmt::Debug for PostgresOptions {
             .field("lease", &self.lease)
             .field("renew_every", &self.renew_every)
             .field("node", &self.node)
+            .field("node_url", &self.node_url)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +95,8 @@ impl PostgresOptions {
             lease: Duration::from_secs(5),
             renew_every: Some(Duration::from_millis(1500)),
             node: node_name(),
+            node_url: None,
+            ca_file: None,
         }
     }
 }
@@ -110,7 +120,14 @@ impl From<tokio_postgres::Error> for StorageError {
     fn from(e: tokio_postgres::Error) -> StorageError {
         use tokio_postgres::error::SqlState;
         let Some(db) = e.as_db_error() else {
-            return StorageError::Database(e.to_string());
+            // With its causes: "error performing TLS handshake" alone does not say why.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            return StorageError::Database(text);
         };
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
@@ -161,7 +178,9 @@ pub struct PostgresStore {
     handle: tokio::runtime::Handle,
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    stop_renewal: CancellationToken,
+    /// Ends the session that holds the node's liveness lock.
+    stop_liveness: CancellationToken,
+    renew_every: Option<Duration>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -175,14 +194,18 @@ impl fmt::Debug for PostgresStore {
 /// Serialises migrations of nodes starting together (any fixed number will do).
 const MIGRATION_LOCK: i64 = 0x7065_7275_646f; // "perudo"
 
+/// The first key of every node's liveness lock, `pg_advisory_lock(NODE_LOCK, nodes.id)`
+/// ("peru"); `live_nodes` (migration V2) looks for it in `pg_locks`.
+const NODE_LOCK: i32 = 0x7065_7275;
+
+/// How long a node waits before connecting again when its liveness session broke.
+const LIVENESS_RETRY: Duration = Duration::from_secs(1);
+
 impl PostgresStore {
     /// Connects, applies the migrations this build carries and starts the writer (and the
     /// lease renewal). Blocking.
     pub fn open(options: PostgresOptions) -> Result<PostgresStore, StorageError> {
-        let pg_config: tokio_postgres::Config = options
-            .url
-            .parse()
-            .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+        let (pg_config, tls) = connect_config(&options.url, options.ca_file.as_deref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("perudo-pg")
@@ -190,13 +213,30 @@ impl PostgresStore {
             .build()
             .map_err(|e| StorageError::Database(format!("cannot start the store: {e}")))?;
         let handle = runtime.handle().clone();
-        let manager = Manager::from_config(
-            pg_config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // A node paused (SIGSTOP, a frozen VM) inside a group commit holds its leases' rows
+        // `FOR SHARE` until it resumes, and no other node could take its rooms meanwhile (the
+        // claim skips locked rows): the pool's sessions end a transaction left idle longer
+        // than the lease, which releases the rows. (The liveness session is never in a
+        // transaction.)
+        let mut pool_config = pg_config.clone();
+        let idle = format!(
+            "-c idle_in_transaction_session_timeout={}",
+            options.lease.as_millis().max(1)
         );
+        let joined = match pool_config.get_options() {
+            Some(given) if !given.trim().is_empty() => format!("{given} {idle}"),
+            _ => idle,
+        };
+        pool_config.options(&joined);
+        let manager = match &tls {
+            Tls::Plain => Manager::from_config(pool_config, NoTls, recycling),
+            Tls::Verified(connector) => {
+                Manager::from_config(pool_config, connector.clone(), recycling)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(2))
             .runtime(Runtime::Tokio1)
@@ -213,12 +253,37 @@ impl PostgresStore {
             lease_health: Arc::default(),
         };
         block_on(&handle, migrate(shared.pool.clone()))?;
+        // Live (its lock held) before it claims anything: a node that is not live may have
+        // its rooms taken at once.
+        let liveness_config = pg_config.clone();
+        let liveness_tls = tls.clone();
+        let node = shared.node.clone();
+        let node_url = options.node_url.clone();
+        let (id, session) = block_on(&handle, async move {
+            let (client, connection) = connect_liveness(&liveness_config, &liveness_tls).await?;
+            let id: i32 = client
+                .query_one(
+                    "INSERT INTO nodes (name, url) VALUES ($1, $2) RETURNING id",
+                    &[&&*node, &node_url],
+                )
+                .await?
+                .get(0);
+            client
+                .execute("SELECT pg_advisory_lock($1, $2)", &[&NODE_LOCK, &id])
+                .await?;
+            Ok((id, (client, connection)))
+        })?;
+        let stop_liveness = CancellationToken::new();
+        handle.spawn(hold_liveness(
+            pg_config,
+            tls,
+            id,
+            session,
+            shared.lease_health.clone(),
+            stop_liveness.clone(),
+        ));
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = handle.spawn(write_loop(shared.clone(), rx, options.retention));
-        let stop_renewal = CancellationToken::new();
-        if let Some(every) = options.renew_every {
-            handle.spawn(renew_loop(shared.clone(), every, stop_renewal.clone()));
-        }
         info!(node = %shared.node, lease_ms = shared.lease_ms, "storage open (PostgreSQL)");
         Ok(PostgresStore {
             shared,
@@ -226,7 +291,8 @@ impl PostgresStore {
             handle,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-            stop_renewal,
+            stop_liveness,
+            renew_every: options.renew_every,
         })
     }
 
@@ -239,6 +305,145 @@ impl PostgresStore {
     pub fn epoch(&self, code: &str) -> Option<u64> {
         let leases = self.shared.leases.lock().expect("leases lock");
         leases.get(code).map(|e| *e as u64)
+    }
+}
+
+type LivenessSession = (
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+);
+
+/// How the store reaches the database, from the URL's `sslmode`.
+#[derive(Clone)]
+pub(crate) enum Tls {
+    /// `disable`, `allow`, `prefer` (the default): no TLS. A Unix socket never uses TLS.
+    Plain,
+    /// `require`, `verify-ca`, `verify-full`: TLS, and the server's certificate verified for
+    /// its host name against the public roots and `--database-ca`.
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+/// The URL's `sslmode` value, if it has one (`sslmode=` in a URL's query or in `key=value`
+/// pairs).
+fn ssl_mode(url: &str) -> Option<&str> {
+    let at = url.find("sslmode=")?;
+    let rest = &url[at + "sslmode=".len()..];
+    rest.split(|c: char| c == '&' || c.is_whitespace()).next()
+}
+
+/// Parses a libpq connection string and chooses the TLS its `sslmode` asks for. libpq's
+/// modes that tokio-postgres does not parse are mapped to its own: `allow` to `disable`,
+/// `verify-ca` and `verify-full` to `require` (the certificate is verified in every TLS mode:
+/// an unverified TLS connection protects against nothing but a passive listener, which is
+/// why `prefer` stays without TLS rather than trying it unverified).
+pub(crate) fn connect_config(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<(tokio_postgres::Config, Tls), StorageError> {
+    let mode = ssl_mode(url).map(str::to_string);
+    let rewritten = match mode.as_deref() {
+        Some(m @ ("verify-ca" | "verify-full")) => {
+            url.replacen(&format!("sslmode={m}"), "sslmode=require", 1)
+        }
+        Some("allow") => url.replacen("sslmode=allow", "sslmode=disable", 1),
+        _ => url.to_string(),
+    };
+    let mut config: tokio_postgres::Config = rewritten
+        .parse()
+        .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
+    let verified = matches!(
+        mode.as_deref(),
+        Some("require" | "verify-ca" | "verify-full")
+    );
+    if !verified {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        return Ok((config, Tls::Plain));
+    }
+    let ca = ca_file.map(std::path::Path::to_path_buf);
+    let roots = crate::check::tls_roots(ca.as_ref())
+        .map_err(|e| StorageError::Database(format!("the database CA (database-ca): {e}")))?;
+    Ok((
+        config,
+        Tls::Verified(tokio_postgres_rustls::MakeRustlsConnect::new(
+            (*roots).clone(),
+        )),
+    ))
+}
+
+/// Connects one client outside the pool.
+async fn connect_one(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+) -> Result<LivenessSession, StorageError> {
+    Ok(match tls {
+        Tls::Plain => {
+            let (client, connection) = config.connect(NoTls).await?;
+            (client, tokio::spawn(connection))
+        }
+        Tls::Verified(connector) => {
+            let (client, connection) = config.connect(connector.clone()).await?;
+            (client, tokio::spawn(connection))
+        }
+    })
+}
+
+/// A connection of its own (not the pool's, which recycles connections): the session that
+/// holds the node's liveness lock.
+async fn connect_liveness(
+    config: &tokio_postgres::Config,
+    tls: &Tls,
+) -> Result<LivenessSession, StorageError> {
+    connect_one(config, tls).await
+}
+
+/// Keeps the node's liveness lock held for as long as the store is open: when its session
+/// breaks (the database restarted, the connection was cut), connects again and takes the
+/// lock again. Meanwhile the other nodes count this one as dead and may take its rooms; its
+/// next renewal reports them lost, and fencing refuses their writes.
+async fn hold_liveness(
+    config: tokio_postgres::Config,
+    tls: Tls,
+    id: i32,
+    mut session: LivenessSession,
+    lease_health: Arc<Mutex<Option<StorageError>>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (client, connection) = session;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            ended = connection => {
+                drop(client);
+                let why = match ended {
+                    Ok(Err(e)) => e.to_string(),
+                    Ok(Ok(())) | Err(_) => "the session ended".into(),
+                };
+                warn!(error = %why, "lost the node's liveness session: connecting again");
+            }
+        }
+        session = loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(LIVENESS_RETRY) => {}
+            }
+            let attempt = async {
+                let (client, connection) = connect_liveness(&config, &tls).await?;
+                client
+                    .execute("SELECT pg_advisory_lock($1, $2)", &[&NODE_LOCK, &id])
+                    .await?;
+                Ok::<_, StorageError>((client, connection))
+            };
+            match attempt.await {
+                Ok(session) => {
+                    info!("the node's liveness session is back");
+                    break session;
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot take the node's liveness lock");
+                    *lease_health.lock().expect("lease health lock") = Some(e);
+                }
+            }
+        };
     }
 }
 
@@ -454,6 +659,7 @@ async fn commit_batches(
             }
         }
     }
+    crate::metrics::leases_held(leases.len());
     Ok(verdicts)
 }
 
@@ -646,6 +852,13 @@ async fn delete_expired(pool: &Pool, retention: Duration) -> Result<u64, Storage
     ] {
         rows += tx.execute(sql, &[&cut]).await?;
     }
+    // Nodes that died and whose rooms have all moved on.
+    tx.execute(
+        "DELETE FROM nodes WHERE name NOT IN (SELECT name FROM live_nodes) \
+         AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.node = nodes.name)",
+        &[],
+    )
+    .await?;
     tx.commit().await?;
     Ok(rows)
 }
@@ -653,6 +866,10 @@ async fn delete_expired(pool: &Pool, retention: Duration) -> Result<u64, Storage
 /// Renews every lease `node` holds in one statement; forgets (and returns) the rooms whose
 /// lease it no longer holds: expired, or taken over by another node.
 async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
+    let started = Instant::now();
+    // Only the leases held before the statement can have been lost by it: a room created or
+    // claimed while it runs is not in its answer, and is not lost.
+    let before: HashMap<String, i64> = shared.leases.lock().expect("leases lock").clone();
     let conn = shared.pool.get().await?;
     let renew = conn
         .prepare_cached(
@@ -663,67 +880,184 @@ async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
     let rows = conn
         .query(&renew, &[&&*shared.node, &shared.lease_ms])
         .await?;
+    crate::metrics::lease_renewal(started.elapsed());
     let renewed: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut leases = shared.leases.lock().expect("leases lock");
-    let lost: Vec<String> = leases
+    let lost: Vec<String> = before
         .iter()
         .filter(|(code, epoch)| renewed.get(*code) != Some(epoch))
+        .filter(|(code, epoch)| leases.get(*code) == Some(epoch))
         .map(|(code, _)| code.clone())
         .collect();
     for code in &lost {
         leases.remove(code);
     }
+    crate::metrics::leases_held(leases.len());
+    crate::metrics::handovers("lost", lost.len());
     Ok(lost)
 }
 
-async fn renew_loop(shared: Shared, every: Duration, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        let result = renew(&shared).await;
-        match &result {
-            Ok(lost) if !lost.is_empty() => {
-                warn!(
-                    rooms = lost.len(),
-                    "lost room leases (expired or taken over)"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => warn!(error = %e, "cannot renew the room leases"),
-        }
-        *shared.lease_health.lock().expect("lease health lock") = result.err();
-    }
-}
+/// The nodes whose liveness lock is held, as a subquery.
+const LIVE_NODES: &str = "(SELECT name FROM live_nodes)";
 
-/// Claims for this node every room not closed whose lease is free or expired (`only`: just
-/// that room, also when this node already holds it), bumping each epoch; returns the claimed
-/// codes with their epochs. A node's own live rooms are never claimed again by a full claim,
-/// so calling it while running finds only the rooms of dead nodes.
+/// Claims for this node every room not closed whose lease is free or expired, or held by a
+/// node that is not live (`only`: just that room, also when this node already holds it),
+/// bumping each epoch; returns the claimed codes with their epochs. A node's own live rooms
+/// are never claimed again by a full claim, so calling it while running finds only the rooms
+/// of dead nodes.
 async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>, StorageError> {
     let conn = shared.pool.get().await?;
     let claim = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "INSERT INTO leases (code, node, epoch, expires_at) \
              SELECT r.code, $1, 1, now() + $2::bigint * interval '1 millisecond' FROM rooms r \
              WHERE r.closed_ms IS NULL AND ($3::text IS NULL OR r.code = $3) \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.code = r.code \
+               AND l.expires_at > now() AND l.node IN {LIVE_NODES} \
+               AND NOT ($3::text IS NOT NULL AND l.node = $1)) \
+             ORDER BY r.code \
              ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
              epoch = leases.epoch + 1, expires_at = excluded.expires_at \
              WHERE leases.expires_at <= now() \
              OR ($3::text IS NOT NULL AND leases.node = excluded.node) \
-             RETURNING code, epoch",
-        )
+             OR (leases.node <> excluded.node AND leases.node NOT IN {LIVE_NODES}) \
+             RETURNING code, epoch"
+        ))
         .await?;
-    let rows = conn
-        .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
-        .await?;
+    // ON CONFLICT DO UPDATE locks each conflicting row even where its WHERE then declines, so
+    // a claim of many rooms could deadlock with other nodes' renewals and commits (seen: a
+    // node restarted after a kill exited with 40P01). The rooms live nodes hold are left out
+    // before any lock, the rest are locked in code order, and a deadlock is retried.
+    let mut deadlocks = 0;
+    let rows = loop {
+        match conn
+            .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
+            .await
+        {
+            Ok(rows) => break rows,
+            Err(e)
+                if deadlocks < 5
+                    && e.code()
+                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                deadlocks += 1;
+                warn!(error = %e, "claiming rooms met a deadlock: trying again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let claimed: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    remember(shared, &claimed);
+    Ok(claimed)
+}
+
+fn remember(shared: &Shared, claimed: &[(String, i64)]) {
     let mut leases = shared.leases.lock().expect("leases lock");
-    for (code, epoch) in &claimed {
+    for (code, epoch) in claimed {
         leases.insert(code.clone(), *epoch);
     }
+    crate::metrics::leases_held(leases.len());
+    crate::metrics::handovers("claimed", claimed.len());
+}
+
+/// Claims this node's share of the rooms orphaned by dead nodes (their lease expired, or their
+/// node is no longer live), picked at random, skipping the rows another node is claiming at
+/// this moment. The share fills this node up to the average load of the live nodes once the
+/// orphans are placed (the least loaded take the most), and is at least one room while any
+/// is orphaned, so that the orphans go even when a live node takes none (a paused one
+/// counts in the average). Each live node does the same at its own tick: a dead node's rooms
+/// spread over the survivors in about one tick each, with no coordination beyond the
+/// database.
+async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError> {
+    let conn = shared.pool.get().await?;
+    // Rooms that have no lease row at all (copied by `perudo migrate`) get an expired one,
+    // so that the claim below finds them.
+    let unleased = conn
+        .prepare_cached(
+            "INSERT INTO leases (code, node, epoch, expires_at) \
+             SELECT r.code, '', 0, '-infinity' FROM rooms r WHERE r.closed_ms IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.code = r.code) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .await?;
+    conn.execute(&unleased, &[]).await?;
+    let claim = conn
+        .prepare_cached(&format!(
+            "WITH live AS {LIVE_NODES}, \
+             orphan AS (SELECT l.code FROM leases l JOIN rooms r ON r.code = l.code \
+               WHERE r.closed_ms IS NULL AND (l.expires_at <= now() \
+               OR (l.node <> $1 AND l.node NOT IN (SELECT name FROM live)))), \
+             held AS (SELECT count(*) FILTER (WHERE l.node = $1) AS mine, count(*) AS total \
+               FROM leases l WHERE l.expires_at > now() \
+               AND l.node IN (SELECT name FROM live)), \
+             sizes AS (SELECT (SELECT count(*) FROM orphan)::float8 AS orphans, \
+               greatest((SELECT count(*) FROM live), 1)::float8 AS nodes, \
+               (SELECT mine FROM held)::float8 AS mine, (SELECT total FROM held)::float8 AS total), \
+             quota AS (SELECT greatest( \
+               ceil((total + orphans) / nodes) - mine, least(orphans, 1))::bigint AS n \
+               FROM sizes), \
+             picked AS (SELECT l.code FROM leases l WHERE l.code IN (SELECT code FROM orphan) \
+               ORDER BY random() LIMIT (SELECT n FROM quota) \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE leases SET node = $1, epoch = leases.epoch + 1, \
+               expires_at = now() + $2::bigint * interval '1 millisecond' \
+             FROM picked WHERE leases.code = picked.code AND (leases.expires_at <= now() \
+               OR (leases.node <> $1 AND leases.node NOT IN (SELECT name FROM live))) \
+             RETURNING leases.code, leases.epoch"
+        ))
+        .await?;
+    let rows = conn
+        .query(&claim, &[&&*shared.node, &shared.lease_ms])
+        .await?;
+    let claimed: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    remember(shared, &claimed);
     Ok(claimed)
+}
+
+/// Takes `code` for this node if nobody live holds it (see [`claim`], without bumping a live
+/// lease of this node's), else says who does.
+async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, StorageError> {
+    let conn = shared.pool.get().await?;
+    let take = conn
+        .prepare_cached(&format!(
+            "INSERT INTO leases (code, node, epoch, expires_at) \
+             SELECT r.code, $1, 1, now() + $2::bigint * interval '1 millisecond' FROM rooms r \
+             WHERE r.closed_ms IS NULL AND r.code = $3 \
+             ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
+             epoch = leases.epoch + 1, expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= now() \
+             OR (leases.node <> excluded.node AND leases.node NOT IN {LIVE_NODES}) \
+             RETURNING code, epoch"
+        ))
+        .await?;
+    let rows = conn
+        .query(&take, &[&&*shared.node, &shared.lease_ms, &code])
+        .await?;
+    if let Some(row) = rows.first() {
+        let claimed = vec![(row.get::<_, String>(0), row.get::<_, i64>(1))];
+        remember(shared, &claimed);
+        drop(conn);
+        let mut images = load_images(shared.pool.clone(), vec![code.to_string()]).await?;
+        return Ok(match images.pop() {
+            Some(image) => Placement::Here(Box::new(image)),
+            None => Placement::Missing,
+        });
+    }
+    let owner = conn
+        .query_opt(
+            "SELECT l.node, n.url FROM leases l JOIN rooms r ON r.code = l.code \
+             LEFT JOIN nodes n ON n.name = l.node WHERE l.code = $1 AND r.closed_ms IS NULL",
+            &[&code],
+        )
+        .await?;
+    Ok(match owner {
+        None => Placement::Missing,
+        Some(row) if row.get::<_, &str>(0) == &*shared.node => Placement::Mine,
+        Some(row) => Placement::Elsewhere {
+            node: row.get(0),
+            url: row.get(1),
+        },
+    })
 }
 
 async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, StorageError> {
@@ -903,7 +1237,51 @@ impl Store for PostgresStore {
 
     fn renew_leases(&self) -> Result<Vec<String>, StorageError> {
         let shared = self.shared.clone();
-        block_on(&self.handle, async move { renew(&shared).await })
+        block_on(&self.handle, async move {
+            let result = renew(&shared).await;
+            match &result {
+                Ok(lost) if !lost.is_empty() => {
+                    warn!(
+                        rooms = lost.len(),
+                        "lost room leases (expired or taken over)"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot renew the room leases"),
+            }
+            // The renewal is the node's heartbeat to the database: `/readyz` follows it.
+            *shared.lease_health.lock().expect("lease health lock") =
+                result.as_ref().err().cloned();
+            result
+        })
+    }
+
+    fn cluster(&self) -> Option<ClusterNode> {
+        Some(ClusterNode {
+            node: self.shared.node.to_string(),
+            renew_every: self.renew_every,
+        })
+    }
+
+    fn claim_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        let shared = self.shared.clone();
+        block_on(&self.handle, async move {
+            let claimed = claim_share(&shared).await?;
+            if claimed.is_empty() {
+                return Ok(Vec::new());
+            }
+            let codes = claimed.into_iter().map(|(code, _)| code).collect();
+            load_images(shared.pool.clone(), codes).await
+        })
+    }
+
+    fn take_room(&self, code: &str) -> Result<Placement, StorageError> {
+        let shared = self.shared.clone();
+        let code = code.to_string();
+        block_on(
+            &self.handle,
+            async move { take_or_locate(&shared, &code).await },
+        )
     }
 
     fn release_leases(&self) -> Result<(), StorageError> {
@@ -916,13 +1294,15 @@ impl Store for PostgresStore {
                 &[&&*shared.node],
             )
             .await?;
-            shared.leases.lock().expect("leases lock").clear();
+            let mut leases = shared.leases.lock().expect("leases lock");
+            crate::metrics::handovers("released", leases.len());
+            leases.clear();
+            crate::metrics::leases_held(0);
             Ok(())
         })
     }
 
     fn close(&self) {
-        self.stop_renewal.cancel();
         // Dropping the sender ends the writer's loop once the queue is empty.
         self.jobs.lock().expect("storage jobs lock").take();
         if let Some(writer) = self.writer.lock().expect("storage writer lock").take() {
@@ -937,6 +1317,15 @@ impl Store for PostgresStore {
             if let Err(e) = self.release_leases() {
                 warn!(error = %e, "could not release the room leases");
             }
+            // Gone from the nodes at once (its leases are released already).
+            let shared = self.shared.clone();
+            let _ = block_on(&self.handle, async move {
+                let conn = shared.pool.get().await?;
+                conn.execute("DELETE FROM nodes WHERE name = $1", &[&&*shared.node])
+                    .await?;
+                Ok(())
+            });
+            self.stop_liveness.cancel();
             self.shared.pool.close();
         }
         if let Some(runtime) = self.runtime.lock().expect("store runtime lock").take() {
@@ -976,11 +1365,8 @@ pub async fn copy_from_sqlite(from: &std::path::Path, url: &str) -> Result<Copie
     }
     let sqlite = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     super::check_schema(&sqlite)?;
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| StorageError::Database(format!("the database URL: {e}")))?;
-    let (mut client, connection) = config.connect(NoTls).await?;
-    let connection = tokio::spawn(connection);
+    let (config, tls) = connect_config(url, None)?;
+    let (mut client, connection) = connect_one(&config, &tls).await?;
     let result = copy_rows(&sqlite, &mut client).await;
     drop(client);
     let _ = connection.await;

@@ -39,9 +39,9 @@ const SHUTDOWN_GRACE_SECS: u64 = 5;
 // ---- harness ----------------------------------------------------------------------------
 
 /// A `perudo serve` process. Dropping it kills the process (SIGKILL) and reaps it.
-struct Binary {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Binary {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
 
@@ -51,13 +51,19 @@ static STARTS: AtomicU32 = AtomicU32::new(0);
 impl Binary {
     /// Starts `perudo serve` on `127.0.0.1:0` with database `db` and fast games, plus
     /// `extra` flags; returns once it logs the address it listens on.
-    async fn start(dir: &Scratch, db: &Path, extra: &[&str]) -> Binary {
+    pub(crate) async fn start(dir: &Scratch, db: &Path, extra: &[&str]) -> Binary {
+        Binary::start_on(dir, db, "127.0.0.1:0", extra).await
+    }
+
+    /// `start` listening on `listen` (a cluster's nodes keep their address across restarts:
+    /// the proxy in front of them has it in its configuration).
+    pub(crate) async fn start_on(dir: &Scratch, db: &Path, listen: &str, extra: &[&str]) -> Binary {
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let log = dir.path(&format!("server-{n}.log"));
         let file = std::fs::File::create(&log).expect("create a log file");
         let child = Command::new(BIN)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--db"])
+            .args(["--listen", listen, "--db"])
             .arg(db)
             .args(["--reveal-pause-ms", "0", "--bot-delay-ms", "0"])
             // Players at machine speed, all from 127.0.0.1: no rate limits or caps.
@@ -103,18 +109,18 @@ impl Binary {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL, and reap the process.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM: the server should drain and exit by itself.
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -123,7 +129,7 @@ impl Binary {
     }
 
     /// Waits for the process to exit by itself, at most `within`.
-    async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -138,7 +144,7 @@ impl Binary {
         }
     }
 
-    async fn get(&self, path: &str) -> HttpResponse {
+    pub(crate) async fn get(&self, path: &str) -> HttpResponse {
         exchange_at(self.addr, "GET", path, &[], None).await
     }
 
@@ -154,7 +160,7 @@ impl Binary {
     }
 
     /// `POST /api/rooms` as `host`: the response, whatever it is.
-    async fn try_create_room(&self, host: &str) -> HttpResponse {
+    pub(crate) async fn try_create_room(&self, host: &str) -> HttpResponse {
         self.post_json(
             "/api/rooms",
             &serde_json::json!({ "name": host }).to_string(),
@@ -163,7 +169,12 @@ impl Binary {
     }
 
     /// A room with `host` seated (by the creation token), `players` joined, `bots` added.
-    async fn room(&self, host: &str, players: &[&str], bots: &[BotLevel]) -> (String, Vec<Client>) {
+    pub(crate) async fn room(
+        &self,
+        host: &str,
+        players: &[&str],
+        bots: &[BotLevel],
+    ) -> (String, Vec<Client>) {
         let response = self.try_create_room(host).await;
         assert_eq!(response.status, 200, "create a room: {}", response.body);
         let created: perudo_protocol::http::RoomCreated =
@@ -185,7 +196,7 @@ impl Binary {
     }
 
     /// `GET /api/rooms/{code}/games/{game}`, which must serve a record.
-    async fn record(&self, code: &str, game: u32) -> (GameRecord, String) {
+    pub(crate) async fn record(&self, code: &str, game: u32) -> (GameRecord, String) {
         let response = self.get(&format!("/api/rooms/{code}/games/{game}")).await;
         assert_eq!(
             response.status, 200,
@@ -249,16 +260,16 @@ fn run_cli(args: &[&std::ffi::OsStr]) -> (ExitStatus, String, String) {
 }
 
 /// `perudo verify <file>` on `json` written to `file`.
-fn verify_cli(file: &Path, json: &str) -> (ExitStatus, String, String) {
+pub(crate) fn verify_cli(file: &Path, json: &str) -> (ExitStatus, String, String) {
     std::fs::write(file, json).expect("write the record");
     run_cli(&["verify".as_ref(), file.as_os_str()])
 }
 
 /// A small seeded generator (xorshift64*), so a failing run can be repeated.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -268,7 +279,7 @@ impl Rng {
 
 /// `Ok` if `small` is an in-order subsequence of `big`, else the index in `small` of the
 /// first item not found.
-fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
+pub(crate) fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
     let mut rest = big.iter();
     for (i, item) in small.iter().enumerate() {
         if !rest.any(|other| other == item) {
@@ -279,7 +290,7 @@ fn subsequence<T: PartialEq>(small: &[T], big: &[T]) -> Result<(), usize> {
 }
 
 /// The game a room view is in (running) or last finished; 0 before the first.
-fn game_of(room: &RoomView) -> u32 {
+pub(crate) fn game_of(room: &RoomView) -> u32 {
     match room.phase {
         RoomPhase::Playing | RoomPhase::Reveal => room.games_played + 1,
         RoomPhase::Lobby | RoomPhase::Finished => room.games_played,
@@ -287,7 +298,7 @@ fn game_of(room: &RoomView) -> u32 {
 }
 
 /// The snapshot among `client`'s frames from index `from` on.
-fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
+pub(crate) fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
     client.frames[from..].iter().find_map(|f| match &f.message {
         ServerMessage::Snapshot(s) => Some(s.clone()),
         _ => None,
@@ -295,7 +306,7 @@ fn snapshot_since(client: &Client, from: usize) -> Option<Snapshot> {
 }
 
 /// Replays a record with `perudo_core::replay`: the engine's events, and whether it ended.
-fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
+pub(crate) fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
     let seed = Seed::from_hex(&record.seed).expect("the record's seed is 64 hex digits");
     let seats = u8::try_from(record.names.len()).expect("few seats");
     let (game, events) = replay(record.config.clone(), seats, seed, &record.moves)
@@ -308,15 +319,15 @@ fn replay_record(record: &GameRecord) -> (Vec<Event>, bool) {
 /// What one room's players share: whether the host starts another game, and the last game
 /// once it decided not to.
 #[derive(Debug, Default)]
-struct RoomPlan {
-    more_games: AtomicBool,
-    last_game: AtomicU32,
+pub(crate) struct RoomPlan {
+    pub(crate) more_games: AtomicBool,
+    pub(crate) last_game: AtomicU32,
 }
 
 /// What a player knew of the room when its socket dropped.
 #[derive(Clone, Debug)]
-struct Before {
-    version: RoomVersion,
+pub(crate) struct Before {
+    pub(crate) version: RoomVersion,
     game: u32,
     table: Option<TableView>,
     /// Its hand, when its private view was of the latest version it saw.
@@ -325,9 +336,9 @@ struct Before {
 
 /// A simulated player that survives the server's deaths: it redials the newest server,
 /// resumes with its token, checks the snapshot against what it saw, and plays on.
-struct Player {
-    client: Client,
-    code: String,
+pub(crate) struct Player {
+    pub(crate) client: Client,
+    pub(crate) code: String,
     host: bool,
     strategy: Strategy,
     /// The game the updates it reads belong to.
@@ -335,20 +346,20 @@ struct Player {
     /// The version of its latest private view (or seated snapshot).
     you_version: RoomVersion,
     /// Game number -> the engine events it received, in order.
-    events: BTreeMap<u32, Vec<Event>>,
+    pub(crate) events: BTreeMap<u32, Vec<Event>>,
     /// Game number -> its moves the server acknowledged, in order.
-    acked: BTreeMap<u32, Vec<Move>>,
-    resumes: u32,
+    pub(crate) acked: BTreeMap<u32, Vec<Move>>,
+    pub(crate) resumes: u32,
     /// Resumes into the round it had seen, where bids, dice counts and hand were compared.
-    same_round: u32,
-    rejected: Vec<String>,
+    pub(crate) same_round: u32,
+    pub(crate) rejected: Vec<String>,
 }
 
 /// Why a session ended early.
-type Dropped = String;
+pub(crate) type Dropped = String;
 
 impl Player {
-    fn new(client: Client, code: &str, host: bool, strategy: Strategy) -> Player {
+    pub(crate) fn new(client: Client, code: &str, host: bool, strategy: Strategy) -> Player {
         let game = client.room().map_or(0, game_of);
         Player {
             you_version: client.version(),
@@ -365,7 +376,7 @@ impl Player {
         }
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.client.name
     }
 
@@ -399,7 +410,7 @@ impl Player {
     }
 
     /// The next frame, noted; `Err` once the socket is gone.
-    async fn next(&mut self, wait: Duration) -> Result<Option<ServerMessage>, Dropped> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Result<Option<ServerMessage>, Dropped> {
         match self.client.recv_within(wait).await {
             None => Ok(None),
             Some(Incoming::Closed(code, reason)) => Err(format!("closed: {code:?} {reason}")),
@@ -411,7 +422,7 @@ impl Player {
     }
 
     /// Sends `request` and reads until its answer.
-    async fn request(&mut self, request: Request) -> Result<ServerMessage, Dropped> {
+    pub(crate) async fn request(&mut self, request: Request) -> Result<ServerMessage, Dropped> {
         let id = self.client.try_send(request.clone()).await?;
         loop {
             let message = self
@@ -430,7 +441,7 @@ impl Player {
         }
     }
 
-    fn before(&self) -> Before {
+    pub(crate) fn before(&self) -> Before {
         let hand = self
             .client
             .you()
@@ -447,7 +458,7 @@ impl Player {
 
     /// Says hello on a fresh socket and resumes the seat; the snapshot must still hold
     /// everything this player saw before the socket dropped.
-    async fn resume(&mut self, before: &Before) -> Result<(), Dropped> {
+    pub(crate) async fn resume(&mut self, before: &Before) -> Result<(), Dropped> {
         match self
             .request(Request::Hello {
                 version: PROTOCOL_VERSION,
@@ -489,14 +500,18 @@ impl Player {
     }
 
     /// Whether this player is done: the host decided on the last game and it is over.
-    fn done(&self, plan: &RoomPlan) -> bool {
+    pub(crate) fn done(&self, plan: &RoomPlan) -> bool {
         let last = plan.last_game.load(Ordering::SeqCst);
         let room = self.client.room().expect("a room view");
         last != 0 && room.phase == RoomPhase::Finished && room.games_played >= last
     }
 
     /// Plays on this socket until done (`Ok`) or until the socket drops (`Err`).
-    async fn session(&mut self, plan: &RoomPlan, deadline: Instant) -> Result<(), Dropped> {
+    pub(crate) async fn session(
+        &mut self,
+        plan: &RoomPlan,
+        deadline: Instant,
+    ) -> Result<(), Dropped> {
         loop {
             assert!(
                 Instant::now() < deadline,
@@ -584,7 +599,7 @@ impl Player {
 
 /// What a snapshot after a restart must still show of what the player saw before. Returns
 /// whether it was the same round (so bids, dice counts and the hand were compared).
-fn check_snapshot(name: &str, before: &Before, snapshot: &Snapshot) -> bool {
+pub(crate) fn check_snapshot(name: &str, before: &Before, snapshot: &Snapshot) -> bool {
     assert!(
         snapshot.version >= before.version + (1 << 32),
         "{name}: a restored room's version jumps past every version sent before \
@@ -1339,4 +1354,248 @@ async fn on_postgresql_a_room_outlives_its_node_and_readyz_follows_the_database(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ready, 503, "/readyz reports the database gone");
+}
+
+/// Two nodes on one database. A room runs on node A while its players are connected through
+/// node B, which passes their sockets (and the room's summary) on to A. Then A is killed:
+/// its liveness session ends with it, so the room moves to B at once (the lease, a minute
+/// long here, is not waited for); the players reconnect through B and resume the same round
+/// with the same dice, every acknowledged move still stored, and finish the game there.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_any_node_serves_a_room_and_a_killed_nodes_room_moves_at_once() {
+    let dir = Scratch::new("two-nodes");
+    // Unused files, but each node's admin socket is named after its own.
+    let (db_a, db_b) = (dir.path("a.db"), dir.path("b.db"));
+    let cluster = crate::pg::Cluster::start();
+    let url = cluster.database();
+    let dbname = url.rsplit("dbname=").next().expect("a dbname").to_string();
+    let sql = |q: &str| cluster.psql(&dbname, q);
+    let flags = [
+        "--database-url",
+        url.as_str(),
+        "--lease-ms",
+        "60000",
+        "--restore-grace-secs",
+        "30",
+        "--disconnect-grace-ms",
+        "30000",
+    ];
+    let mut a = Binary::start(&dir, &db_a, &flags).await;
+    // B renews every second (its own leases last 3 s), so its renewal shows in its metrics.
+    let mut b_flags = flags.to_vec();
+    b_flags[3] = "3000";
+    let b = Binary::start(&dir, &db_b, &b_flags).await;
+
+    // The room is created on A; its players connect through B.
+    let response = a.try_create_room("Ana").await;
+    assert_eq!(response.status, 200, "create a room: {}", response.body);
+    let created: perudo_protocol::http::RoomCreated =
+        serde_json::from_str(&response.body).expect("a RoomCreated body");
+    let code = created.code.to_string();
+    let owner = |code: &str| {
+        sql(&format!(
+            "SELECT n.url || ' ' || l.epoch FROM leases l JOIN nodes n ON n.name = l.node \
+             WHERE l.code = '{code}'"
+        ))
+    };
+    assert_eq!(owner(&code), format!("http://{} 1", a.addr));
+    let mut ana = Client::connect(b.addr, &code, "Ana").await;
+    ana.hello().await;
+    ana.claim(&created.token).await;
+    let mut bob = Client::connect(b.addr, &code, "Bob").await;
+    bob.hello().await;
+    bob.join("Bob").await;
+    ana.ack(Request::AddBot {
+        level: BotLevel::Normal,
+    })
+    .await;
+    ana.ack(Request::Start).await;
+    let summary = b.get(&format!("/api/rooms/{code}")).await;
+    assert_eq!(
+        summary.status, 200,
+        "the summary through B: {}",
+        summary.body
+    );
+    let summary: perudo_protocol::http::RoomSummary =
+        serde_json::from_str(&summary.body).expect("a RoomSummary");
+    assert_eq!(summary.code.as_str(), code);
+    assert_eq!(summary.seats_taken, 3, "A's room, as A runs it");
+    assert_eq!(summary.phase, RoomPhase::Playing);
+    assert_eq!(
+        owner(&code),
+        format!("http://{} 1", a.addr),
+        "the room stayed on A"
+    );
+    assert!(
+        !b.log_text().contains("room open"),
+        "B runs no room:\n{}",
+        b.log_text()
+    );
+
+    // A few moves through B, then stop while a human is on turn.
+    let mut clients = vec![ana, bob];
+    let mut acts = 0;
+    let mut polls = 0;
+    let on_turn = loop {
+        polls += 1;
+        assert!(polls < 2000, "no human turn came");
+        for client in clients.iter_mut() {
+            while client.recv_within(Duration::from_millis(5)).await.is_some() {}
+        }
+        let Some(i) = clients.iter().position(|c| {
+            c.phase() == RoomPhase::Playing && c.choose(&mut Strategy::Simple).is_some()
+        }) else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        if acts >= 3 {
+            break i;
+        }
+        let action = clients[i].choose(&mut Strategy::Simple).expect("a move");
+        clients[i].act(action).await;
+        acts += 1;
+    };
+    for client in &mut clients {
+        while client
+            .recv_within(Duration::from_millis(50))
+            .await
+            .is_some()
+        {}
+    }
+    let round_of = |table: Option<&TableView>| match &table.expect("a table").state {
+        TableState::Bidding(round) => round.round,
+        TableState::Over { .. } => panic!("the game ended early"),
+    };
+    let before: Vec<(u32, Hand, RoomVersion)> = clients
+        .iter()
+        .map(|c| {
+            let hand = c.you().expect("a private view").hand.clone();
+            (round_of(c.table()), hand, c.version())
+        })
+        .collect();
+    let moves = |code: &str| {
+        sql(&format!(
+            "SELECT count(*) || ':' || coalesce(string_agg(move, '|' ORDER BY seq), '') \
+             FROM moves WHERE code = '{code}' AND number = 1"
+        ))
+    };
+    let stored = moves(&code);
+    assert!(!stored.starts_with("0:"), "the moves are stored: {stored}");
+
+    // A dies. Its sockets end, and so do the ones B passed on to it.
+    a.kill();
+    for client in &mut clients {
+        client.wait_closed().await;
+    }
+    // The players reconnect through B, as a browser does (bounded retries: B may answer
+    // `room_moving` until PostgreSQL has noticed A's session is gone).
+    for client in clients.iter_mut() {
+        let mut tries = 0;
+        while let Err(why) = client.try_redial(b.addr, &code).await {
+            tries += 1;
+            assert!(
+                tries < 200,
+                "{}: cannot reconnect through B: {why}",
+                client.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(
+        owner(&code),
+        format!("http://{} 2", b.addr),
+        "B took the room over, at the next epoch, long before A's lease ran out"
+    );
+    for (client, (round, hand, version)) in clients.iter_mut().zip(&before) {
+        client.hello().await;
+        let from = client.frames.len();
+        client
+            .ack(Request::Resume {
+                token: client.token().map(str::to_string),
+                last_version: *version,
+            })
+            .await;
+        let snapshot = snapshot_since(client, from).expect("a snapshot after the move");
+        assert_eq!(
+            round_of(snapshot.table.as_ref()),
+            *round,
+            "{}: the same round",
+            client.name
+        );
+        assert_eq!(
+            &snapshot.you.as_ref().expect("a seat's view").hand,
+            hand,
+            "{}: the same dice",
+            client.name
+        );
+    }
+    assert_eq!(
+        moves(&code),
+        stored,
+        "every acknowledged move, and nothing else"
+    );
+    assert!(
+        clients[on_turn].choose(&mut Strategy::Simple).is_some(),
+        "the same player is on turn"
+    );
+    let results = crate::game::play_all(clients, 1).await;
+    for client in &results {
+        assert_eq!(client.results.last().map(|r| r.game), Some(1));
+    }
+    // B's metrics: the room it claimed, the lease it holds, its renewals and commits.
+    let mut metrics = String::new();
+    for _ in 0..500 {
+        metrics = b.get("/metrics").await.body;
+        if metrics.contains("perudo_lease_renewal_seconds_count") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for line in [
+        "perudo_lease_handovers_total{change=\"claimed\"} 1",
+        "perudo_leases_held 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    for series in [
+        "perudo_lease_renewal_seconds_count",
+        "perudo_storage_commit_seconds_count",
+    ] {
+        let count: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{metrics}"));
+        assert!(count >= 1.0, "{series} {count}");
+    }
+
+    // `perudo check` against a node of the cluster.
+    let steps = perudo_server::check::check(&perudo_server::check::CheckOptions {
+        url: format!("http://{}", b.addr),
+        ca_cert: None,
+    })
+    .await;
+    for step in &steps {
+        // The page is the fallback when this build has no web client (not a cluster matter).
+        let page = step.name.starts_with("web client") && !perudo_server::web::CLIENT_BUILT;
+        assert!(step.passed() || page, "perudo check: {step}");
+    }
+    assert_eq!(steps.len(), 5, "every step ran: {steps:?}");
+
+    let (record, _) = b.record(&code, 1).await;
+    let first: Vec<String> = record
+        .moves
+        .iter()
+        .map(|m| serde_json::to_string(m).expect("json"))
+        .collect();
+    let (count, before_kill) = stored.split_once(':').expect("count:moves");
+    let count: usize = count.parse().expect("a count");
+    assert_eq!(
+        first[..count].join("|"),
+        before_kill,
+        "the record begins with the moves acknowledged on A"
+    );
 }

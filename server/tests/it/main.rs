@@ -9,6 +9,8 @@
 
 mod admin;
 mod client;
+#[cfg(feature = "postgres-tests")]
+mod cluster;
 mod config;
 mod durability;
 mod fairplay;

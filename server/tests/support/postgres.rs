@@ -31,6 +31,8 @@ pub struct Cluster {
     /// The system user the server runs as (`postgres` when the tests run as root).
     run_as: Option<String>,
     databases: AtomicU32,
+    /// The socket file's number, and the TCP port when the cluster listens on loopback.
+    port: u16,
 }
 
 /// Where Debian installs the server programs: `/usr/lib/postgresql/<major>/bin`, the newest
@@ -81,6 +83,23 @@ impl Cluster {
     /// Creates and starts a cluster in a fresh temporary directory; panics, saying what is
     /// missing, if it cannot.
     pub fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster that also listens on 127.0.0.1 (on a free port) with TLS, its certificate
+    /// (for `localhost` and `127.0.0.1`) issued by a CA made for it; returns the cluster, the
+    /// port and the CA certificate's PEM file.
+    pub fn start_tls() -> (Cluster, u16, PathBuf) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = Cluster::start_with(Some(port));
+        let ca = cluster.dir.join("ca.crt");
+        (cluster, port, ca)
+    }
+
+    fn start_with(tls_port: Option<u16>) -> Cluster {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let bin = find_bin();
         let run_as = is_root().then(|| "postgres".to_string());
@@ -105,6 +124,7 @@ impl Cluster {
             bin,
             run_as,
             databases: AtomicU32::new(0),
+            port: tls_port.unwrap_or(PORT),
         };
         let data = cluster.data();
         check(
@@ -117,11 +137,20 @@ impl Cluster {
                 .output(),
         );
         // Only the socket in our directory; pg_stat_statements lets tests count statements.
-        let options = format!(
-            "-c listen_addresses='' -k {} -p {PORT} -c shared_preload_libraries=pg_stat_statements \
+        let mut options = format!(
+            "-c listen_addresses='' -k {} -p {} -c shared_preload_libraries=pg_stat_statements \
              -c max_connections=200",
-            cluster.dir.display()
+            cluster.dir.display(),
+            cluster.port
         );
+        if tls_port.is_some() {
+            cluster.make_certificates();
+            options.push_str(&format!(
+                " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={0}/server.crt \
+                 -c ssl_key_file={0}/server.key",
+                cluster.dir.display()
+            ));
+        }
         check(
             "pg_ctl start",
             cluster
@@ -149,6 +178,99 @@ impl Cluster {
         cluster
     }
 
+    /// A CA and a server certificate signed by it (openssl), the key readable by the server
+    /// only, as PostgreSQL demands.
+    fn make_certificates(&self) {
+        let dir = &self.dir;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write the extensions");
+        let openssl = |args: &[&str]| {
+            check(
+                "openssl",
+                Command::new("openssl").current_dir(dir).args(args).output(),
+            )
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=perudo test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        if let Some(user) = &self.run_as {
+            check(
+                "chown (the server's key)",
+                Command::new("chown")
+                    .arg(format!("{user}:"))
+                    .args([dir.join("server.key"), dir.join("server.crt")])
+                    .output(),
+            );
+        }
+        check(
+            "chmod (the server's key)",
+            Command::new("chmod")
+                .arg("600")
+                .arg(dir.join("server.key"))
+                .output(),
+        );
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -173,8 +295,9 @@ impl Cluster {
     /// A connection string (key=value form) for `database`.
     pub fn conninfo(&self, database: &str) -> String {
         format!(
-            "host={} port={PORT} user={SUPERUSER} dbname={database}",
-            self.dir.display()
+            "host={} port={} user={SUPERUSER} dbname={database}",
+            self.dir.display(),
+            self.port
         )
     }
 
@@ -196,7 +319,7 @@ impl Cluster {
                 .arg(&self.dir)
                 .args([
                     "-p",
-                    &PORT.to_string(),
+                    &self.port.to_string(),
                     "-U",
                     SUPERUSER,
                     "-d",

@@ -341,3 +341,48 @@ fn a_room_whose_lease_was_lost_tells_its_players_to_reconnect_and_stops_writing(
         );
     });
 }
+
+#[test]
+fn a_room_told_its_lease_was_lost_stops_at_once_without_writing() {
+    let store = Arc::new(store::MemoryStore::new());
+    with_store(store.clone(), || {
+        let mut h = Harness::timed(Some(60), 600);
+        let host = h.host();
+        let (bob, _) = join_with_token(&mut h, "Bob");
+        let mut clients = [host, bob];
+        h.ok(&mut clients[0], Request::Start);
+        for client in clients.iter_mut() {
+            client.frames();
+        }
+        let code = h.room.code().as_str().to_string();
+        let stored = store.room(&code).expect("stored");
+        let commits = store.commits();
+
+        // The node's renewal found another node's epoch: the room is told, between inputs.
+        h.step(Input::Lost);
+        for client in clients.iter_mut() {
+            let frames = client.frames();
+            assert!(
+                matches!(
+                    frames.last(),
+                    Some(ServerMessage::Closing {
+                        reason: CloseReason::ServerRestart
+                    })
+                ),
+                "every member is told to reconnect: {frames:?}"
+            );
+            assert!(
+                updates(&frames).is_empty(),
+                "nothing else is said: {frames:?}"
+            );
+        }
+        assert!(h.room.closed, "the room ends on this node");
+        h.step(Input::Tick);
+        assert_eq!(store.commits(), commits, "nothing is written");
+        assert_eq!(
+            store.room(&code),
+            Some(stored),
+            "the owner's data is untouched"
+        );
+    });
+}
