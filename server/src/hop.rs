@@ -160,21 +160,10 @@ pub async fn pass_socket<T: Send + 'static>(
             "this connection cannot be upgraded to a WebSocket",
         ));
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let mut request = Request::get(path)
-        .body(Body::empty())
-        .map_err(|e| unreachable(node, e))?;
-    *request.headers_mut() = forwarded_headers(&parts.headers, peer);
+    let mut request = forwarded_get(node, base, &parts, peer)?;
     let headers = request.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(host) = HeaderValue::from_str(base.trim_start_matches("http://")) {
-        headers.insert(header::HOST, host);
-    }
     let mut response = send(base, request)
         .await
         .map_err(|why| unreachable(node, why))?;
@@ -219,13 +208,14 @@ pub async fn pass_socket<T: Send + 'static>(
     Ok(answer)
 }
 
-/// Passes a GET for a room (its summary) on to the node that runs it and relays its answer.
-pub async fn pass_get(
+/// The GET that passes `parts` on to the node at `base`: the same path and query, the
+/// forwarded headers, and the owner's host.
+fn forwarded_get(
     node: &str,
     base: &str,
     parts: &Parts,
     peer: std::net::IpAddr,
-) -> Result<Response<Body>, ApiFailure> {
+) -> Result<Request<Body>, ApiFailure> {
     let path = parts
         .uri
         .path_and_query()
@@ -235,6 +225,20 @@ pub async fn pass_get(
         .body(Body::empty())
         .map_err(|e| unreachable(node, e))?;
     *request.headers_mut() = forwarded_headers(&parts.headers, peer);
+    if let Ok(host) = HeaderValue::from_str(base.trim_start_matches("http://")) {
+        request.headers_mut().insert(header::HOST, host);
+    }
+    Ok(request)
+}
+
+/// Passes a GET for a room (its summary) on to the node that runs it and relays its answer.
+pub async fn pass_get(
+    node: &str,
+    base: &str,
+    parts: &Parts,
+    peer: std::net::IpAddr,
+) -> Result<Response<Body>, ApiFailure> {
+    let mut request = forwarded_get(node, base, parts, peer)?;
     if let Ok(host) = HeaderValue::from_str(base.trim_start_matches("http://")) {
         request.headers_mut().insert(header::HOST, host);
     }

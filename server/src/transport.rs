@@ -131,38 +131,34 @@ impl Outbox {
     /// queue. `Full`: the connection does not keep up (the room drops it); `Closed`: the
     /// writer has ended.
     pub fn try_send(&self, frame: Frame) -> Result<(), mpsc::error::TrySendError<Frame>> {
-        let frame = match &self.socket {
-            None => frame,
-            Some(shared) => match Self::write_now(shared, frame) {
-                Direct::Written => {
-                    #[cfg(test)]
-                    tests::WAYS[0].fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Direct::Unflushed => {
-                    #[cfg(test)]
-                    tests::WAYS[1].fetch_add(1, Ordering::Relaxed);
-                    // Counts as queued until the writer has flushed it: nothing is written
-                    // straight behind an unfinished flush, so the socket's write buffer
-                    // never grows past what the queue bounds.
-                    shared.queued.fetch_add(1, Ordering::AcqRel);
-                    shared.unflushed.notify_one();
-                    return Ok(());
-                }
-                Direct::Busy(frame) => {
-                    #[cfg(test)]
-                    tests::WAYS[2].fetch_add(1, Ordering::Relaxed);
-                    frame
-                }
-            },
+        let Some(shared) = &self.socket else {
+            return self.queue.try_send(frame);
         };
-        if let Some(shared) = &self.socket {
-            shared.queued.fetch_add(1, Ordering::AcqRel);
-        }
-        self.queue.try_send(frame).inspect_err(|_| {
-            if let Some(shared) = &self.socket {
-                shared.queued.fetch_sub(1, Ordering::AcqRel);
+        let frame = match Self::write_now(shared, frame) {
+            Direct::Written => {
+                #[cfg(test)]
+                tests::WAYS[0].fetch_add(1, Ordering::Relaxed);
+                return Ok(());
             }
+            Direct::Unflushed => {
+                #[cfg(test)]
+                tests::WAYS[1].fetch_add(1, Ordering::Relaxed);
+                // Counts as queued until the writer has flushed it: nothing is written
+                // straight behind an unfinished flush, so the socket's write buffer never
+                // grows past what the queue bounds.
+                shared.queued.fetch_add(1, Ordering::AcqRel);
+                shared.unflushed.notify_one();
+                return Ok(());
+            }
+            Direct::Busy(frame) => {
+                #[cfg(test)]
+                tests::WAYS[2].fetch_add(1, Ordering::Relaxed);
+                frame
+            }
+        };
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        self.queue.try_send(frame).inspect_err(|_| {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
         })
     }
 
