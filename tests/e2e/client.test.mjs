@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -26,6 +25,7 @@ import {
   startServer,
   tid,
   usable,
+  freePort,
 } from "./harness.mjs";
 
 /** Installed before the page's scripts: records every Content-Security-Policy violation. */
@@ -370,16 +370,6 @@ for (const [size, viewport] of Object.entries(SIZES)) {
 }
 
 /** A loopback port free right now (for a server whose own address must be known up front). */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
-  });
-}
 
 test("the share link is at the operator's public URL (--public-url), not the page's origin", { timeout: 120_000 }, async () => {
   const port = await freePort();

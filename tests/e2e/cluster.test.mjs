@@ -11,7 +11,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -28,6 +27,7 @@ import {
   sleep,
   startServer,
   tid,
+  freePort,
 } from "./harness.mjs";
 import { expectResults, move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
@@ -36,17 +36,6 @@ ensureServerBuilt();
 const CADDY = process.env.CADDY ?? "caddy";
 const ARGS = ["--disconnect-grace-ms", "60000", "--restore-grace-secs", "60", "--lease-ms", "3000"];
 
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 /** Debian's server programs: /usr/lib/postgresql/<newest major>/bin ($PERUDO_PG_BIN overrides). */
 function pgBin() {

@@ -26,7 +26,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -45,6 +44,7 @@ import {
   tempDb,
   tid,
   usable,
+  freePort,
 } from "./harness.mjs";
 import { expectResults, move, myTurn, sockets, text, within, wsProbe } from "./pages.mjs";
 
@@ -82,17 +82,6 @@ function caddyEnv(dir) {
   };
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 /**
  * A request over HTTPS, verifying the chain against `ca`; bounded. Resolves to { status, body,

@@ -5,6 +5,7 @@
 // `cargo build -p perudo-server --bin perudo` (a no-op when it is up to date; it also embeds
 // the web-client/dist just built). Everything stays on 127.0.0.1.
 
+import { createServer } from "node:net";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -96,6 +97,28 @@ export async function startServer(extraArgs = [], { db, port, bin } = {}) {
       await sleep(250);
     }
   }
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now, for a server that must listen on a port known
+ * before it starts (a proxy's upstream, a node's advertised URL). It is drawn below the
+ * kernel's ephemeral range (32768-60999 by default): a port from that range, freed again, can
+ * be handed to any other process that binds port 0 (another test's server, a client socket)
+ * before the caller binds it, and then stays taken for that process's life.
+ */
+export async function freePort() {
+  const lowest = 20_000;
+  const span = 12_000;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = lowest + Math.floor(Math.random() * span);
+    const free = await new Promise((ok) => {
+      const probe = createServer();
+      probe.once("error", () => ok(false));
+      probe.listen(port, "127.0.0.1", () => probe.close(() => ok(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port in ${lowest}-${lowest + span - 1} after 100 tries`);
 }
 
 /** A database path that outlives servers, for `startServer(args, { db: path })`. */

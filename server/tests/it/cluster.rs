@@ -43,10 +43,18 @@ const LEASE_MS: &str = "3000";
 
 /// A TCP port free on 127.0.0.1 right now.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    // Below the kernel's ephemeral range (32768-60999 by default): a port from that range,
+    // freed again, can be handed to any process binding port 0 before the node binds it
+    // (tests/e2e/harness.mjs `freePort` does the same).
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    for _ in 0..100 {
+        let port = rng.random_range(20_000..32_000u16);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-31999 after 100 tries");
 }
 
 /// The shipped deploy/Caddyfile.cluster made runnable here: its global options and site
