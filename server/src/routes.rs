@@ -418,16 +418,22 @@ async fn room_socket(
         // Listed by `perudo admin connections` while open; its token ends the connection
         // when the server shuts down or the operator blocks its address.
         let session = sessions.open(conn, ip, room.code.as_str(), &shutdown);
-        tracker.track_future(tracing::Instrument::instrument(
+        let stop = session.stop();
+        // The socket moves to the heap here, and the connection gets a task of its own:
+        // axum's upgrade task ends at once, and the connection's task holds a pointer to
+        // the socket rather than the socket (its future is the connection's memory for as
+        // long as it is open).
+        let (socket, outbox) = transport::open(socket, per_connection.ping_interval);
+        tracker.spawn(tracing::Instrument::instrument(
             async move {
                 // The connection's place under the caps, given back when it ends.
                 let _slot = slot;
-                let stop = session.stop();
-                connection::serve(socket, room, conn, ip, stop, per_connection).await;
-                drop(session);
+                let _session = session;
+                connection::serve(socket, outbox, room, conn, ip, stop, per_connection).await;
             },
             span,
-        ))
+        ));
+        std::future::ready(())
     }))
 }
 

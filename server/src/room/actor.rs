@@ -155,9 +155,13 @@ impl Room {
             tx,
         };
         let span = tracing::info_span!("room", room = %self.code);
+        // Boxed before the task's future takes it: a future holds what it captures and
+        // every value an `.await` keeps, so an unboxed room would sit in the task two or
+        // three times over for as long as the room is open.
+        let room = Box::new(self);
         tracker.spawn(tracing::Instrument::instrument(
             async move {
-                self.run(store, rx, shutdown).await;
+                room.run(store, rx, shutdown).await;
                 on_close();
             },
             span,
@@ -166,7 +170,7 @@ impl Room {
     }
 
     pub(super) async fn run(
-        mut self,
+        mut self: Box<Self>,
         store: Option<Arc<dyn Store>>,
         mut inbox: mpsc::Receiver<Box<Mail>>,
         shutdown: CancellationToken,
