@@ -423,13 +423,15 @@ async fn room_socket(
         // axum's upgrade task ends at once, and the connection's task holds a pointer to
         // the socket rather than the socket (its future is the connection's memory for as
         // long as it is open).
-        let (socket, outbox) = transport::open(socket, per_connection.ping_interval);
+        let socket = transport::open(socket, per_connection.ping_interval);
+        let mut connection =
+            connection::Connection::new(socket, room, conn, ip, stop, per_connection);
         tracker.spawn(tracing::Instrument::instrument(
             async move {
-                // The connection's place under the caps, given back when it ends.
-                let _slot = slot;
-                let _session = session;
-                connection::serve(socket, outbox, room, conn, ip, stop, per_connection).await;
+                // The connection's place under the caps and its session entry, given back
+                // when it ends (mentioned, not moved: moving would hold them twice).
+                let _ = (&slot, &session);
+                connection.serve().await;
             },
             span,
         ));

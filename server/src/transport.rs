@@ -302,22 +302,14 @@ impl Socket {
 
     /// Runs `work` (e.g. waiting for room in the room's inbox) while still writing what the
     /// room queues, so that a connection waiting on its room does not stop taking frames.
-    pub async fn meanwhile<F: Future>(&mut self, work: F) -> F::Output {
-        let mut work = std::pin::pin!(work);
-        poll_fn(|cx| {
-            if let Poll::Ready(output) = work.as_mut().poll(cx) {
-                return Poll::Ready(output);
-            }
-            drop(self.poll_out(cx));
-            Poll::Pending
-        })
-        .await
+    pub fn meanwhile<F: Future>(&mut self, work: F) -> Meanwhile<'_, F> {
+        Meanwhile { socket: self, work }
     }
 
     /// Writes what is queued and waits until the room has dropped every outbox (or queued a
     /// close frame), then closes the socket; at most `WRITER_GRACE`: a peer that does not
     /// read (or is gone) would hold a write forever.
-    pub async fn finish(mut self) {
+    pub async fn finish(&mut self) {
         let _ = tokio::time::timeout(WRITER_GRACE, poll_fn(|cx| self.poll_finish(cx))).await;
     }
 
@@ -419,6 +411,31 @@ fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> P
             state.queue = VecDeque::new();
         }
         return Poll::Ready(());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `Socket::meanwhile`: a hand-written future, not an `async fn`, so that the work is held
+    /// once (an `async fn` keeps its argument beside the pinned copy it polls).
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Meanwhile<'a, F> {
+        socket: &'a mut Socket,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: Future> Future for Meanwhile<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.work.poll(cx) {
+            return Poll::Ready(output);
+        }
+        drop(this.socket.poll_out(cx));
+        Poll::Pending
     }
 }
 

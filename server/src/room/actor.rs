@@ -13,8 +13,11 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Sends mail, waiting for inbox space. `false` if the room has closed.
-    pub async fn send(&self, mail: Mail) -> bool {
-        self.tx.send(Box::new(mail)).await.is_ok()
+    ///
+    /// Not an `async fn`: that would keep the mail in its future beside the box it is moved
+    /// into, and every connection's task holds one of these futures while it waits.
+    pub fn send(&self, mail: Mail) -> impl Future<Output = bool> + Send + '_ {
+        futures_util::FutureExt::map(self.tx.send(Box::new(mail)), |sent| sent.is_ok())
     }
 
     pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {

@@ -30,13 +30,13 @@ impl Room {
     /// must be committed before anyone hears of the room.
     pub fn make_durable(&mut self) -> Batch {
         let lobby = self.lobby_image();
-        self.committed = Some(RoomImage {
+        self.committed = Some(Box::new(RoomImage {
             code: self.code.to_string(),
             version: self.version,
             lobby: lobby.clone(),
             game: None,
             clock: None,
-        });
+        }));
         Batch {
             code: self.code.to_string(),
             version: self.version,
@@ -118,7 +118,7 @@ impl Room {
             results: lobby.results.clone(),
             empty_since: Some(now),
             closed: false,
-            committed: durable.then(|| image.clone()),
+            committed: durable.then(|| Box::new(image.clone())),
             dirty: false,
             version_unsaved: durable,
             outgoing: Vec::new(),
@@ -392,7 +392,7 @@ impl Room {
             .into_iter()
             .filter(|out| matches!(out, Transmit::End { .. }))
             .collect();
-        let Some(image) = self.committed.clone() else {
+        let Some(image) = self.committed.as_deref().cloned() else {
             self.outgoing = ends;
             return;
         };
