@@ -90,7 +90,8 @@ sleep 1.5 # a first round of health checks
 ramp=$(((ROOMS + RAMP_RATE - 1) / RAMP_RATE))
 [ "$ramp" -lt 2 ] && ramp=2
 warmup=$((ramp + SETTLE))
-duration=$((warmup + MEASURE))
+# The load testers run 5 s past the window, so that it closes while they are still loading.
+duration=$((warmup + MEASURE + 5))
 direct=$((ROOMS - PROXY_ROOMS))
 echo "$NODES nodes on PostgreSQL (ports $PORT..), Caddy on $CADDY_PORT; $ROOMS rooms x $PLAYERS players" \
   "($((ROOMS * PLAYERS)) players), $PROXY_ROOMS rooms through Caddy, the rest straight to the nodes over" \
@@ -134,11 +135,11 @@ caddy_hwm=$(status_kib "$CADDY_PID" VmHWM)
 echo
 echo "| load tester | rooms ready | connections (peak) | actions/s | p50 ms | p90 ms | p99 ms | max ms | errors | reconnects |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-total_actions=0 players=0
+aps_total=0 players=0
 for name in "${LT_NAMES[@]}"; do
   r=$(cat "$WORK/$name.json")
   if [ -z "$r" ]; then echo "| $name | (no report: $(tail -n 1 "$WORK/$name.err")) |"; continue; fi
-  total_actions=$((total_actions + $(json_field actions "$r")))
+  aps_total=$(awk -v a="$aps_total" -v b="$(json_field actions_per_sec "$r")" 'BEGIN { print a + b }')
   players=$((players + $(json_field connections_peak "$r")))
   awk -v n="$name" -v ready="$(json_field rooms_ready "$r")" -v c="$(json_field connections_peak "$r")" \
     -v aps="$(json_field actions_per_sec "$r")" -v p50="$(json_field p50_us "$r")" \
@@ -149,11 +150,12 @@ for name in "${LT_NAMES[@]}"; do
 done
 echo
 awk -v hz="$TICKS" -v m="$MEASURE" -v n=$((n1 - n0)) -v p=$((p1 - p0)) -v c=$((c1 - c0)) -v l=$((l1 - l0)) \
-  -v a="$total_actions" -v players="$players" -v hwm="$hwm_kib" -v base="$base_kib" -v rss="$rss_kib" \
+  -v aps="$aps_total" -v players="$players" -v hwm="$hwm_kib" -v base="$base_kib" -v rss="$rss_kib" \
   -v per_node="$per_node" -v caddy="$caddy_hwm" -v fds="$fds" -v cfds="$caddy_fds" \
   -v db="$db0 $db1" 'BEGIN {
     split(db, d, " ")
-    printf "- players connected (peak, all load testers): %d; actions measured: %d (%.0f/s)\n", players, a, a / m
+    a = aps * m
+    printf "- players connected (peak, all load testers): %d; actions/s (all load testers): %.0f\n", players, aps
     printf "- CPU over the %d s window, share of one core: nodes together %.1f%%, PostgreSQL %.1f%%, Caddy %.1f%%, load testers %.1f%%\n", m, n/hz/m*100, p/hz/m*100, c/hz/m*100, l/hz/m*100
     if (a > 0) printf "- per action: nodes %.0f µs, PostgreSQL %.0f µs of CPU; the database %.3f transactions, %.2f statements, %.0f WAL bytes, %.2f rows\n", n/hz/a*1e6, p/hz/a*1e6, (d[5]-d[1])/a, (d[6]-d[2])/a, (d[7]-d[3])/a, (d[8]-d[4])/a
     printf "- nodes peak RSS %.1f MiB together (%s); at the end of the window %.1f MiB; fresh nodes %.1f MiB\n", hwm/1024, per_node, rss/1024, base/1024
