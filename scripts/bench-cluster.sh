@@ -26,7 +26,9 @@
 # (1000-2000), RAMP_RATE (250), SETTLE (10), MEASURE (60), PORT (first node's; the others
 # follow, Caddy on PORT+NODES), SOURCE_IPS (2: each load tester spreads its sockets over
 # 127.0.0.1..N), MAX_LOAD/QUIET_WAIT (wait for a quiet machine first, see bench-lib.sh),
-# PG_SYNC, BIN, BENCH_BIN, CADDY (caddy), SKIP_BUILD=1.
+# PG_SYNC, BIN, BENCH_BIN, CADDY (caddy), SKIP_BUILD=1, KEEP_LOGS=1 (keep the nodes', Caddy's
+# and the load testers' logs; with RUST_LOG=perudo_bench=debug the load testers log why each
+# failed room setup failed).
 #
 # Bounded: the load testers run under `timeout` (ramp + SETTLE + MEASURE + 90 s); every
 # process it starts (PostgreSQL, the nodes, Caddy, the load testers) is stopped on exit,
@@ -61,7 +63,7 @@ cleanup() {
   for pid in "${LT_PIDS[@]}" $CADDY_PID; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${LT_PIDS[@]}" $CADDY_PID; do wait "$pid" 2>/dev/null || true; done
   stop_server
-  rm -rf "$WORK"
+  if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
