@@ -9,7 +9,8 @@
 //! - [`pgcluster`]: a throwaway PostgreSQL cluster (the server tests' own) for the above and
 //!   for the bench scripts' `STORAGE=postgres`.
 //!
-//! `scripts/bench-load.sh` and `scripts/bench-capacity.sh` drive the `perudo-bench` binary;
+//! `scripts/bench-load.sh`, `scripts/bench-capacity.sh` and `scripts/bench-cluster.sh` drive the
+//! `perudo-bench` binary;
 //! docs/BENCHMARKS.md has the figures.
 
 pub mod failover;
