@@ -33,8 +33,10 @@ pub struct FailoverArgs {
     #[arg(long, default_value = "target/release/perudo")]
     pub perudo: PathBuf,
     /// The PostgreSQL database the nodes share (an empty one: the rooms are made here).
+    /// Unset: a throwaway cluster is started for the run (`perudo-bench postgres`, Debian's
+    /// `postgresql` package) and stopped after it.
     #[arg(long)]
-    pub database_url: String,
+    pub database_url: Option<String>,
     /// Nodes to run.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
@@ -80,14 +82,14 @@ impl Node {
     }
 }
 
-fn start(args: &FailoverArgs, index: usize, node: &mut Node) -> anyhow::Result<()> {
+fn start(args: &FailoverArgs, url: &str, index: usize, node: &mut Node) -> anyhow::Result<()> {
     let log = args.dir.join(format!("node-{index}-{}.log", node.starts));
     node.starts += 1;
     let mut command = Command::new(&args.perudo);
     command
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{}", node.port)])
-        .args(["--database-url", &args.database_url])
+        .args(["--database-url", url])
         .arg("--db")
         .arg(args.dir.join(format!("node-{index}.db")))
         .args(["--messages-per-sec", "0", "--connects-per-ip-per-min", "0"])
@@ -251,7 +253,21 @@ fn ms(d: Duration) -> f64 {
 
 pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir).context("the work directory")?;
-    let (db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
+    // Declared first, so dropped last: after the nodes.
+    let mut throwaway = None;
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let cluster = tokio::task::spawn_blocking(crate::pgcluster::Cluster::start)
+                .await
+                .context("the throwaway PostgreSQL cluster did not start")?;
+            let url = cluster.database();
+            eprintln!("a throwaway PostgreSQL cluster: {url}");
+            throwaway = Some(cluster);
+            url
+        }
+    };
+    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
         .await
         .context("connect to the database")?;
     tokio::spawn(connection);
@@ -264,7 +280,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         })
         .collect();
     for (i, node) in nodes.iter_mut().enumerate() {
-        start(&args, i, node)?;
+        start(&args, &database_url, i, node)?;
     }
     for node in &nodes {
         wait_ready(&http, node).await?;
@@ -347,7 +363,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         } else {
             without_clients.push(all);
         }
-        start(&args, victim, &mut nodes[victim])?;
+        start(&args, &database_url, victim, &mut nodes[victim])?;
         wait_ready(&http, &nodes[victim]).await?;
     }
     for (what, mut times) in [
@@ -375,5 +391,8 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             let _ = child.wait();
         }
     }
+    drop(nodes);
+    drop(db);
+    drop(throwaway);
     Ok(())
 }
