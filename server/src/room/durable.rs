@@ -36,10 +36,12 @@ impl Room {
             lobby: lobby.clone(),
             game: None,
             clock: None,
+            epoch: store::FIRST_EPOCH,
         }));
         Batch {
             code: self.code.to_string(),
             version: self.version,
+            epoch: store::FIRST_EPOCH,
             writes: vec![Write::CreateRoom(lobby)],
         }
     }
@@ -317,6 +319,10 @@ impl Room {
                 return Output::Commit(Batch {
                     code: self.code.to_string(),
                     version: self.version,
+                    epoch: self
+                        .committed
+                        .as_ref()
+                        .map_or(store::FIRST_EPOCH, |image| image.epoch),
                     writes,
                 });
             }

@@ -601,14 +601,6 @@ async fn commit_batches(
 ) -> Result<Vec<Result<(), StorageError>>, StorageError> {
     let tx = conn.transaction().await?;
     let creates = |b: &Batch| matches!(b.writes.first(), Some(Write::CreateRoom(_)));
-    let held: HashMap<String, i64> = {
-        let leases = shared.leases.lock().expect("leases lock");
-        batches
-            .iter()
-            .filter(|b| !creates(b))
-            .filter_map(|b| leases.get(&b.code).map(|e| (b.code.clone(), *e)))
-            .collect()
-    };
     let checked: Vec<&str> = batches
         .iter()
         .filter(|b| !creates(b))
@@ -632,8 +624,10 @@ async fn commit_batches(
             if creates(b) {
                 return Ok(());
             }
-            match (held.get(&b.code), live.get(&b.code)) {
-                (Some(mine), Some(stored)) if mine == stored => Ok(()),
+            // The epoch is the writing instance's, not the node's: an instance that lost the
+            // lease is refused even after this node took the room back for a new instance.
+            match live.get(&b.code) {
+                Some(stored) if *stored == b.epoch as i64 => Ok(()),
                 _ => Err(StorageError::Fenced),
             }
         })
@@ -693,19 +687,29 @@ async fn apply_batch(
                     ],
                 )
                 .await?;
-                // The room is new, so nobody can own it: take its lease (a stale row of a
-                // room deleted earlier is taken over, its epoch carried on).
+                // The room is new (its row was just inserted), so nobody can own it: take
+                // its lease at the batch's epoch, the one the new room's instance writes at.
+                // A stale lease row of a room deleted earlier is taken over: only that
+                // room's own last instance deleted it, and that instance has ended.
                 let lease = tx
                     .prepare_cached(
                         "INSERT INTO leases (code, node, epoch, expires_at) \
-                         VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond') \
+                         VALUES ($1, $2, $4, now() + $3::bigint * interval '1 millisecond') \
                          ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
-                         epoch = leases.epoch + 1, expires_at = excluded.expires_at \
+                         epoch = excluded.epoch, expires_at = excluded.expires_at \
                          RETURNING epoch",
                     )
                     .await?;
                 let row = tx
-                    .query_one(&lease, &[&code, &&*shared.node, &shared.lease_ms])
+                    .query_one(
+                        &lease,
+                        &[
+                            &code,
+                            &&*shared.node,
+                            &shared.lease_ms,
+                            &(batch.epoch as i64),
+                        ],
+                    )
                     .await?;
                 change = LeaseChange::Acquired(row.get(0));
             }
@@ -1037,7 +1041,7 @@ async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, Storag
         let claimed = vec![(row.get::<_, String>(0), row.get::<_, i64>(1))];
         remember(shared, &claimed);
         drop(conn);
-        let mut images = load_images(shared.pool.clone(), vec![code.to_string()]).await?;
+        let mut images = load_images(shared.pool.clone(), claimed).await?;
         return Ok(match images.pop() {
             Some(image) => Placement::Here(Box::new(image)),
             None => Placement::Missing,
@@ -1060,7 +1064,13 @@ async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, Storag
     })
 }
 
-async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, StorageError> {
+/// The rooms just claimed at `claimed` (code, epoch), each image at its claimed epoch.
+async fn load_images(
+    pool: Pool,
+    claimed: Vec<(String, i64)>,
+) -> Result<Vec<RoomImage>, StorageError> {
+    let (codes, epochs): (Vec<String>, Vec<i64>) = claimed.into_iter().unzip();
+    let epochs: HashMap<&str, i64> = codes.iter().map(String::as_str).zip(epochs).collect();
     let conn = pool.get().await?;
     let rooms = conn
         .query(
@@ -1122,7 +1132,11 @@ async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, S
             game.moves = by_room.remove(&code).unwrap_or_default();
             game
         });
+        let Some(&epoch) = epochs.get(code.as_str()) else {
+            continue;
+        };
         images.push(RoomImage {
+            epoch: epoch as u64,
             version: row.get::<_, i64>(1) as u64,
             lobby: serde_json::from_str(row.get(2))?,
             clock: row
@@ -1203,8 +1217,7 @@ impl Store for PostgresStore {
         let shared = self.shared.clone();
         block_on(&self.handle, async move {
             let claimed = claim(&shared, None).await?;
-            let codes = claimed.into_iter().map(|(code, _)| code).collect();
-            load_images(shared.pool.clone(), codes).await
+            load_images(shared.pool.clone(), claimed).await
         })
     }
 
@@ -1252,6 +1265,17 @@ impl Store for PostgresStore {
             // The renewal is the node's heartbeat to the database: `/readyz` follows it.
             *shared.lease_health.lock().expect("lease health lock") =
                 result.as_ref().err().cloned();
+            // It is a write, too: a group commit that failed on a broken connection (say,
+            // one the database closed while the node was paused) no longer says the node
+            // cannot write once this one went through. Without it a node left with no rooms
+            // to write for stayed unready for good. (A full disk or a read-only database is
+            // cleared only by a group commit that succeeds.)
+            if result.is_ok() {
+                let mut write = shared.write_health.lock().expect("storage health lock");
+                if matches!(&*write, Some(StorageError::Database(_))) {
+                    *write = None;
+                }
+            }
             result
         })
     }
@@ -1270,8 +1294,7 @@ impl Store for PostgresStore {
             if claimed.is_empty() {
                 return Ok(Vec::new());
             }
-            let codes = claimed.into_iter().map(|(code, _)| code).collect();
-            load_images(shared.pool.clone(), codes).await
+            load_images(shared.pool.clone(), claimed).await
         })
     }
 

@@ -824,7 +824,11 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
                     assert!(
                         id != sent_while_paused
                             || matches!(message, ServerMessage::Rejected { .. }),
-                        "the paused node acknowledged a move after losing the room: {message:?}"
+                        "the paused node acknowledged a move after losing the room: \
+                         {message:?}\nleases: {}\npaused node's log:\n{}\nnew owner's log:\n{}",
+                        owner(&code),
+                        nodes.node(paused).log_text(),
+                        nodes.node(new_owner).log_text()
                     );
                 }
             }
