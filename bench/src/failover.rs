@@ -14,6 +14,11 @@
 //!   has claimed every room (polled in the `leases` table).
 //!
 //! The killed node is started again on the same port before the next kill.
+//!
+//! With `--pause`, the node is stopped with SIGSTOP instead (a frozen VM, a process stuck in
+//! swap): it keeps its database session, so it still counts as live, and its rooms move only
+//! once their leases have run out. It is resumed (SIGCONT) after the measurement; it must
+//! then drop the rooms it lost and be ready again before the next pause.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -58,7 +63,26 @@ pub struct FailoverArgs {
     /// Where the nodes' logs and files go.
     #[arg(long, default_value = "/tmp/perudo-failover")]
     pub dir: PathBuf,
+    /// Pause the node (SIGSTOP, then SIGCONT once measured) instead of killing it.
+    #[arg(long)]
+    pub pause: bool,
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`) to a node's process.
+fn signal(child: &Child, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .context("run kill")?;
+    if !status.success() {
+        bail!("kill {signal} {} failed", child.id());
+    }
+    Ok(())
+}
+
+/// How long one attempt to reach a room may take: a paused node accepts connections (its
+/// kernel does) but answers nothing, and a survivor that passes a socket on to it waits too.
+const ATTEMPT: Duration = Duration::from_secs(2);
 
 struct Node {
     port: u16,
@@ -234,11 +258,12 @@ async fn playable(
             let mut rng = rand::rng();
             survivors[rng.random_range(0..survivors.len())].clone()
         };
-        if let Ok((mut socket, mut mirror)) = connect(&base, &code).await
-            && ask(&mut socket, &mut mirror, Request::Spectate)
-                .await
-                .is_ok()
-        {
+        let attempt = async {
+            let (mut socket, mut mirror) = connect(&base, &code).await?;
+            ask(&mut socket, &mut mirror, Request::Spectate).await?;
+            anyhow::Ok(socket)
+        };
+        if let Ok(Ok(mut socket)) = tokio::time::timeout(ATTEMPT, attempt).await {
             let at = since.elapsed();
             let _ = socket.close(None).await;
             return at;
@@ -288,8 +313,13 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     for k in 0..args.rooms {
         open_room(&http, &nodes[k % nodes.len()].url()).await?;
     }
+    let (verb, noun) = if args.pause {
+        ("pausing", "pause")
+    } else {
+        ("killing", "kill")
+    };
     eprintln!(
-        "{} nodes, {} rooms with games running; killing {} times",
+        "{} nodes, {} rooms with games running; {verb} {} times",
         args.nodes, args.rooms, args.kills
     );
     let poll = Duration::from_millis(args.poll_ms);
@@ -317,8 +347,12 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             .collect();
         let mut child = nodes[victim].child.take().context("a running node")?;
         let killed = Instant::now();
-        child.kill().context("kill -9")?;
-        let _ = child.wait();
+        if args.pause {
+            signal(&child, "-STOP")?;
+        } else {
+            child.kill().context("kill -9")?;
+            let _ = child.wait();
+        }
         let clients = kill % 2 == 0;
         let all = if owned.is_empty() {
             Duration::ZERO
@@ -353,7 +387,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             "every room claimed, no client asking"
         };
         println!(
-            "kill {:>2}: node {victim}, {:>3} rooms: {mode} after {:.0} ms",
+            "{noun} {:>2}: node {victim}, {:>3} rooms: {mode} after {:.0} ms",
             kill + 1,
             owned.len(),
             ms(all)
@@ -363,7 +397,13 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         } else {
             without_clients.push(all);
         }
-        start(&args, &database_url, victim, &mut nodes[victim])?;
+        if args.pause {
+            // Resumed: it finds its leases gone, drops those rooms and is ready again.
+            signal(&child, "-CONT")?;
+            nodes[victim].child = Some(child);
+        } else {
+            start(&args, &database_url, victim, &mut nodes[victim])?;
+        }
         wait_ready(&http, &nodes[victim]).await?;
     }
     for (what, mut times) in [
@@ -377,7 +417,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         let median = times[times.len() / 2];
         let worst = times[times.len() - 1];
         println!(
-            "{what}: {} kills, kill -> all rooms: median {:.0} ms, worst {:.0} ms",
+            "{what}: {} {noun}s, {noun} -> all rooms: median {:.0} ms, worst {:.0} ms",
             times.len(),
             ms(median),
             ms(worst)

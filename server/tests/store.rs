@@ -862,6 +862,40 @@ mod leases {
     /// Each live node claims its share of the orphaned rooms per call (up to the average load,
     /// and at least one); together they take every room exactly once, the least loaded the
     /// most.
+    /// A paused node keeps its session, so it stays live, but it renews nothing: it does not
+    /// count among the nodes that share its orphaned rooms, and the survivors take them all
+    /// at their next tick instead of a share each as if it could take some.
+    #[test]
+    fn a_paused_node_does_not_count_in_the_share_of_its_own_rooms() {
+        let db = Postgres::new();
+        let a = db.node(Duration::from_millis(300));
+        for i in 0..10 {
+            created(&a, &format!("P{i:08}"));
+        }
+        let b = db.node(Duration::from_secs(2));
+        let c = db.node(Duration::from_secs(2));
+        until_expired(&db, a.node());
+        // Longer than B's lease since A (and B, C) last renewed: none of them counts yet.
+        std::thread::sleep(Duration::from_millis(2100));
+        // C renews (so it counts), then B claims: two nodes share the 10 rooms.
+        assert_eq!(c.renew_leases(), Ok(Vec::new()));
+        let first = b.claim_rooms().expect("B claims");
+        assert_eq!(
+            first.len(),
+            5,
+            "B takes half: C renews, A (paused) does not count"
+        );
+        let second = c.claim_rooms().expect("C claims");
+        assert_eq!(second.len(), 5, "C takes the rest at its own tick");
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM leases WHERE node = '{}'",
+                a.node()
+            )),
+            "0"
+        );
+    }
+
     #[test]
     fn orphaned_rooms_are_shared_out_among_the_live_nodes() {
         let db = Postgres::new();
@@ -983,7 +1017,7 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         error,
         StorageError::NewerSchema {
             found: 99,
-            known: 2
+            known: 3
         }
     );
     assert!(error.to_string().contains("newer release"), "{error}");
@@ -991,7 +1025,7 @@ fn postgresql_refuses_a_schema_newer_than_it_knows_and_leaves_it_as_it_was() {
         db.sql(
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"
         ),
-        "1,2,99"
+        "1,2,3,99"
     );
 }
 

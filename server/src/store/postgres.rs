@@ -877,7 +877,8 @@ async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
     let conn = shared.pool.get().await?;
     let renew = conn
         .prepare_cached(
-            "UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
+            "WITH beat AS (UPDATE nodes SET renewed_at = now() WHERE name = $1) \
+             UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
              WHERE node = $1 AND expires_at > now() RETURNING code, epoch",
         )
         .await?;
@@ -966,12 +967,12 @@ fn remember(shared: &Shared, claimed: &[(String, i64)]) {
 
 /// Claims this node's share of the rooms orphaned by dead nodes (their lease expired, or their
 /// node is no longer live), picked at random, skipping the rows another node is claiming at
-/// this moment. The share fills this node up to the average load of the live nodes once the
-/// orphans are placed (the least loaded take the most), and is at least one room while any
-/// is orphaned, so that the orphans go even when a live node takes none (a paused one
-/// counts in the average). Each live node does the same at its own tick: a dead node's rooms
-/// spread over the survivors in about one tick each, with no coordination beyond the
-/// database.
+/// this moment. The share fills this node up to the average load of the nodes that renew
+/// their leases (live, and renewed within a lease: a paused node is live but renews nothing,
+/// and is not counted) once the orphans are placed (the least loaded take the most), and is
+/// at least one room while any is orphaned. Each node does the same at its own tick: a dead
+/// or paused node's rooms spread over the survivors in about one tick each, with no
+/// coordination beyond the database.
 async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError> {
     let conn = shared.pool.get().await?;
     // Rooms that have no lease row at all (copied by `perudo migrate`) get an expired one,
@@ -988,6 +989,9 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
     let claim = conn
         .prepare_cached(&format!(
             "WITH live AS {LIVE_NODES}, \
+             renewing AS (SELECT n.name FROM nodes n WHERE n.name IN (SELECT name FROM live) \
+               AND (n.name = $1 \
+               OR n.renewed_at > now() - $2::bigint * interval '1 millisecond')), \
              orphan AS (SELECT l.code FROM leases l JOIN rooms r ON r.code = l.code \
                WHERE r.closed_ms IS NULL AND (l.expires_at <= now() \
                OR (l.node <> $1 AND l.node NOT IN (SELECT name FROM live)))), \
@@ -995,7 +999,7 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
                FROM leases l WHERE l.expires_at > now() \
                AND l.node IN (SELECT name FROM live)), \
              sizes AS (SELECT (SELECT count(*) FROM orphan)::float8 AS orphans, \
-               greatest((SELECT count(*) FROM live), 1)::float8 AS nodes, \
+               greatest((SELECT count(*) FROM renewing), 1)::float8 AS nodes, \
                (SELECT mine FROM held)::float8 AS mine, (SELECT total FROM held)::float8 AS total), \
              quota AS (SELECT greatest( \
                ceil((total + orphans) / nodes) - mine, least(orphans, 1))::bigint AS n \
