@@ -859,9 +859,6 @@ mod leases {
         );
     }
 
-    /// Each live node claims its share of the orphaned rooms per call (up to the average load,
-    /// and at least one); together they take every room exactly once, the least loaded the
-    /// most.
     /// A paused node keeps its session, so it stays live, but it renews nothing: it does not
     /// count among the nodes that share its orphaned rooms, and the survivors take them all
     /// at their next tick instead of a share each as if it could take some.
@@ -896,6 +893,9 @@ mod leases {
         );
     }
 
+    /// Each live node claims its share of the orphaned rooms per call (up to the average load,
+    /// and at least one); together they take every room exactly once, the least loaded the
+    /// most.
     #[test]
     fn orphaned_rooms_are_shared_out_among_the_live_nodes() {
         let db = Postgres::new();
