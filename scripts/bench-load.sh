@@ -15,6 +15,17 @@
 #   FANOUT=1 scripts/bench-load.sh          # the fan-out reference, same runs
 #   THINK=1000-2000 ROOMS=1000 DURATION=30 scripts/bench-load.sh   # a people's pace
 #
+# STORAGE=memory|sqlite|sqlite-full|postgres picks where the server keeps rooms (see
+# scripts/bench-lib.sh); with postgres, NODES=2 or 3 runs that many nodes on one throwaway
+# PostgreSQL (ports PORT, PORT+1, ...) and the load tester spreads the rooms over them (room i
+# on node i mod NODES, straight to its node). Server CPU and peak RSS are then the sum over the
+# nodes; PostgreSQL's own CPU per action is a column of its own, and so are what the database
+# carried per action: committed transactions, statements (pg_stat_statements, BEGIN and
+# COMMIT included), WAL bytes and rows written. PG_SYNC=off sets synchronous_commit off.
+#
+#   STORAGE=postgres ROOMS="10 100" scripts/bench-load.sh
+#   STORAGE=postgres NODES=3 ROOMS=100 THINK=1000-2000 DURATION=30 scripts/bench-load.sh
+#
 # Before each run it waits (at most 5 min) for the 1-minute load average to drop below
 # MAX_LOAD (0.6; MAX_LOAD=none skips) and notes the load average at the start of the run.
 #
@@ -32,13 +43,13 @@ DURATION=${DURATION:-10}
 THINK=${THINK:-0}
 PORT=${PORT:-18080}
 FANOUT=${FANOUT:-0}
-URL="http://127.0.0.1:$PORT"
 
 # Thousands of sockets on each side: raise the open-file limit where allowed.
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-cargo build --release -p perudo-server -p perudo-bench >&2
+if [ "${SKIP_BUILD:-0}" != 1 ]; then cargo build --release -p perudo-server -p perudo-bench >&2; fi
 trap stop_server EXIT
+trap 'exit 130' INT TERM
 
 if [ "$FANOUT" = 1 ]; then
   what="perudo-bench fanout-server (reference, no game)"
@@ -53,19 +64,30 @@ else
   loadtest_mode=()
 fi
 
-echo "$what; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think $THINK ms; ${DURATION} s per run" >&2
+storage=${STORAGE:-memory}
+[ "$FANOUT" = 1 ] && storage=none
+[ "$storage" = postgres ] && storage="postgres, ${NODES:-1} node(s), synchronous_commit ${PG_SYNC:-on}"
+echo "$what; storage $storage; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think $THINK ms; ${DURATION} s per run" >&2
 echo
-echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | load avg at start |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | postgres CPU per action | db per action: xacts / statements / WAL bytes / rows | load avg at start |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for R in $ROOMS; do
   wait_quiet
   load=$(load1)
   SERVER_LOG="/tmp/perudo-bench-server-$R.log" start_server "${server_args[@]}"
-  before=$(cpu_ticks "$SERVER_PID")
-  report=$(timeout $((DURATION + 60)) "$BENCH_BIN" loadtest --url "$URL" --rooms "$R" \
+  pg_before=0 db_before=
+  if [ -n "$PG_PID" ]; then pg_before=$(pg_cpu_ticks); db_before=$(pg_counters); fi
+  before=$(nodes_cpu_ticks)
+  report=$(timeout $((DURATION + 60)) "$BENCH_BIN" loadtest --url "$BENCH_URLS" --rooms "$R" \
     --players "$PLAYERS" --duration "$DURATION" --think-ms "$THINK" --json --quiet "${loadtest_mode[@]}")
-  after=$(cpu_ticks "$SERVER_PID")
-  hwm=$(status_kib "$SERVER_PID" VmHWM)
+  after=$(nodes_cpu_ticks)
+  hwm=$(nodes_status_kib VmHWM)
+  pg_ticks=-1 db=
+  if [ -n "$PG_PID" ]; then
+    pg_ticks=$(($(pg_cpu_ticks) - pg_before))
+    sleep 1.5 # statistics reach the views when backends go idle
+    db="$db_before $(pg_counters)"
+  fi
   stop_server
   actions=$(json_field actions "$report")
   awk -v r="$R" -v conns="$(json_field connections_peak "$report")" \
@@ -76,10 +98,18 @@ for R in $ROOMS; do
     -v bout="$(json_field bytes_sent_per_action "$report")" \
     -v fin="$(json_field frames_received_per_action "$report")" \
     -v errors="$(json_field errors_total "$report")" -v hwm="$hwm" -v load="$load" \
-    -v ticks=$((after - before)) -v hz="$TICKS" -v actions="$actions" 'BEGIN {
+    -v ticks=$((after - before)) -v hz="$TICKS" -v actions="$actions" \
+    -v pg_ticks="$pg_ticks" -v db="$db" 'BEGIN {
       cpu = actions > 0 ? ticks / hz / actions * 1e6 : 0
-      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %.2f | %d | %.1f MiB | %.1f µs (%.2f s) | %s |\n",
+      pg = "-"; per = "-"
+      if (pg_ticks >= 0 && actions > 0) {
+        pg = sprintf("%.1f µs (%.2f s)", pg_ticks / hz / actions * 1e6, pg_ticks / hz)
+        split(db, c, " ")
+        per = sprintf("%.3f / %.2f / %.0f / %.2f", (c[5] - c[1]) / actions, (c[6] - c[2]) / actions,
+          (c[7] - c[3]) / actions, (c[8] - c[4]) / actions)
+      }
+      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %.2f | %d | %.1f MiB | %.1f µs (%.2f s) | %s | %s | %s |\n",
         r, conns, aps, p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, bin, bout, fin, errors,
-        hwm / 1024, cpu, ticks / hz, load
+        hwm / 1024, cpu, ticks / hz, pg, per, load
     }'
 done

@@ -14,6 +14,11 @@
 //!   has claimed every room (polled in the `leases` table).
 //!
 //! The killed node is started again on the same port before the next kill.
+//!
+//! With `--pause`, the node is stopped with SIGSTOP instead (a frozen VM, a process stuck in
+//! swap): it keeps its database session, so it still counts as live, and its rooms move only
+//! once their leases have run out. It is resumed (SIGCONT) after the measurement; it must
+//! then drop the rooms it lost and be ready again before the next pause.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -33,8 +38,10 @@ pub struct FailoverArgs {
     #[arg(long, default_value = "target/release/perudo")]
     pub perudo: PathBuf,
     /// The PostgreSQL database the nodes share (an empty one: the rooms are made here).
+    /// Unset: a throwaway cluster is started for the run (`perudo-bench postgres`, Debian's
+    /// `postgresql` package) and stopped after it.
     #[arg(long)]
-    pub database_url: String,
+    pub database_url: Option<String>,
     /// Nodes to run.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
@@ -56,7 +63,26 @@ pub struct FailoverArgs {
     /// Where the nodes' logs and files go.
     #[arg(long, default_value = "/tmp/perudo-failover")]
     pub dir: PathBuf,
+    /// Pause the node (SIGSTOP, then SIGCONT once measured) instead of killing it.
+    #[arg(long)]
+    pub pause: bool,
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`) to a node's process.
+fn signal(child: &Child, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .context("run kill")?;
+    if !status.success() {
+        bail!("kill {signal} {} failed", child.id());
+    }
+    Ok(())
+}
+
+/// How long one attempt to reach a room may take: a paused node accepts connections (its
+/// kernel does) but answers nothing, and a survivor that passes a socket on to it waits too.
+const ATTEMPT: Duration = Duration::from_secs(2);
 
 struct Node {
     port: u16,
@@ -80,14 +106,14 @@ impl Node {
     }
 }
 
-fn start(args: &FailoverArgs, index: usize, node: &mut Node) -> anyhow::Result<()> {
+fn start(args: &FailoverArgs, url: &str, index: usize, node: &mut Node) -> anyhow::Result<()> {
     let log = args.dir.join(format!("node-{index}-{}.log", node.starts));
     node.starts += 1;
     let mut command = Command::new(&args.perudo);
     command
         .arg("serve")
         .args(["--listen", &format!("127.0.0.1:{}", node.port)])
-        .args(["--database-url", &args.database_url])
+        .args(["--database-url", url])
         .arg("--db")
         .arg(args.dir.join(format!("node-{index}.db")))
         .args(["--messages-per-sec", "0", "--connects-per-ip-per-min", "0"])
@@ -232,11 +258,12 @@ async fn playable(
             let mut rng = rand::rng();
             survivors[rng.random_range(0..survivors.len())].clone()
         };
-        if let Ok((mut socket, mut mirror)) = connect(&base, &code).await
-            && ask(&mut socket, &mut mirror, Request::Spectate)
-                .await
-                .is_ok()
-        {
+        let attempt = async {
+            let (mut socket, mut mirror) = connect(&base, &code).await?;
+            ask(&mut socket, &mut mirror, Request::Spectate).await?;
+            anyhow::Ok(socket)
+        };
+        if let Ok(Ok(mut socket)) = tokio::time::timeout(ATTEMPT, attempt).await {
             let at = since.elapsed();
             let _ = socket.close(None).await;
             return at;
@@ -251,7 +278,21 @@ fn ms(d: Duration) -> f64 {
 
 pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir).context("the work directory")?;
-    let (db, connection) = tokio_postgres::connect(&args.database_url, tokio_postgres::NoTls)
+    // Declared first, so dropped last: after the nodes.
+    let mut throwaway = None;
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let cluster = tokio::task::spawn_blocking(crate::pgcluster::Cluster::start)
+                .await
+                .context("the throwaway PostgreSQL cluster did not start")?;
+            let url = cluster.database();
+            eprintln!("a throwaway PostgreSQL cluster: {url}");
+            throwaway = Some(cluster);
+            url
+        }
+    };
+    let (db, connection) = tokio_postgres::connect(&database_url, tokio_postgres::NoTls)
         .await
         .context("connect to the database")?;
     tokio::spawn(connection);
@@ -264,7 +305,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         })
         .collect();
     for (i, node) in nodes.iter_mut().enumerate() {
-        start(&args, i, node)?;
+        start(&args, &database_url, i, node)?;
     }
     for node in &nodes {
         wait_ready(&http, node).await?;
@@ -272,8 +313,13 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
     for k in 0..args.rooms {
         open_room(&http, &nodes[k % nodes.len()].url()).await?;
     }
+    let (verb, noun) = if args.pause {
+        ("pausing", "pause")
+    } else {
+        ("killing", "kill")
+    };
     eprintln!(
-        "{} nodes, {} rooms with games running; killing {} times",
+        "{} nodes, {} rooms with games running; {verb} {} times",
         args.nodes, args.rooms, args.kills
     );
     let poll = Duration::from_millis(args.poll_ms);
@@ -301,8 +347,12 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             .collect();
         let mut child = nodes[victim].child.take().context("a running node")?;
         let killed = Instant::now();
-        child.kill().context("kill -9")?;
-        let _ = child.wait();
+        if args.pause {
+            signal(&child, "-STOP")?;
+        } else {
+            child.kill().context("kill -9")?;
+            let _ = child.wait();
+        }
         let clients = kill % 2 == 0;
         let all = if owned.is_empty() {
             Duration::ZERO
@@ -337,7 +387,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             "every room claimed, no client asking"
         };
         println!(
-            "kill {:>2}: node {victim}, {:>3} rooms: {mode} after {:.0} ms",
+            "{noun} {:>2}: node {victim}, {:>3} rooms: {mode} after {:.0} ms",
             kill + 1,
             owned.len(),
             ms(all)
@@ -347,7 +397,13 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         } else {
             without_clients.push(all);
         }
-        start(&args, victim, &mut nodes[victim])?;
+        if args.pause {
+            // Resumed: it finds its leases gone, drops those rooms and is ready again.
+            signal(&child, "-CONT")?;
+            nodes[victim].child = Some(child);
+        } else {
+            start(&args, &database_url, victim, &mut nodes[victim])?;
+        }
         wait_ready(&http, &nodes[victim]).await?;
     }
     for (what, mut times) in [
@@ -361,7 +417,7 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
         let median = times[times.len() / 2];
         let worst = times[times.len() - 1];
         println!(
-            "{what}: {} kills, kill -> all rooms: median {:.0} ms, worst {:.0} ms",
+            "{what}: {} {noun}s, {noun} -> all rooms: median {:.0} ms, worst {:.0} ms",
             times.len(),
             ms(median),
             ms(worst)
@@ -375,5 +431,8 @@ pub async fn run(args: FailoverArgs) -> anyhow::Result<()> {
             let _ = child.wait();
         }
     }
+    drop(nodes);
+    drop(db);
+    drop(throwaway);
     Ok(())
 }

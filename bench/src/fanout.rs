@@ -6,10 +6,10 @@
 //! `TCP_NODELAY`, idle TCP connections dropped), the
 //! WebSocket settings of `transport::configure`, one actor task per room with a bounded inbox
 //! (`ROOM_INBOX_CAPACITY`), and per connection a reader with the server's idle deadline
-//! (`transport::Silence`) and the server's `transport::open` (the `Outbox` the room writes
-//! straight into the socket through when it can, else the bounded queue of the writer task:
-//! one flush per batch of queued frames, pings), with the default `perudo serve`
-//! limits for pings and idle time.
+//! (`transport::Silence`) and the server's `transport::open`: one task per connection that
+//! reads and writes (the `Outbox` the room writes straight into the socket through when it
+//! can, else the bounded queue the connection's task drains: one flush per batch of queued
+//! frames, pings), with the default `perudo serve` limits for pings and idle time.
 //!
 //! The scheme:
 //! - `POST /api/rooms` (any body) opens a room and answers `{"code", "url", "token"}` like the
@@ -29,14 +29,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::Message;
 use axum::extract::{Path, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
 use perudo_protocol::http::RoomCreated;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -47,7 +46,7 @@ use tracing::info;
 use perudo_server::ids;
 use perudo_server::limits::{ConnectionLimits, Limits};
 use perudo_server::room::ROOM_INBOX_CAPACITY;
-use perudo_server::transport::{self, Frame, Outbox, Silence};
+use perudo_server::transport::{self, Frame, Outbox, Silence, Socket};
 
 /// Frame kind: the room has registered this socket.
 pub const WELCOME: u8 = 0;
@@ -276,39 +275,40 @@ async fn room_socket(
     let tracker = state.inner.tracker.clone();
     let limits = state.inner.config.connection;
     // The same WebSocket settings as the real server's `room_socket`.
-    transport::configure(ws)
-        .on_upgrade(move |socket| tracker.track_future(serve(socket, room, conn, shutdown, limits)))
+    transport::configure(ws).on_upgrade(move |socket| {
+        // As the real server does: the socket moves to the heap and the connection gets a
+        // task of its own.
+        let (socket, outbox) = transport::open(socket, limits.ping_interval);
+        tracker.spawn(serve(socket, outbox, room, conn, shutdown, limits));
+        std::future::ready(())
+    })
 }
 
-/// One socket: a reader that tells the room of each message (with the server's idle
-/// deadline) and the server's own outbox and writer task, like `connection::serve` without the decoding
-/// and the rate gate.
+/// One socket, one task: it tells the room of each message (with the server's idle
+/// deadline) and writes what the room queued on the server's own transport, like
+/// `connection::serve` without the decoding and the rate gate.
 async fn serve(
-    socket: WebSocket,
+    mut socket: Socket,
+    outbox: Outbox,
     room: mpsc::Sender<Input>,
     conn: u64,
     shutdown: CancellationToken,
     limits: ConnectionLimits,
 ) {
     let close = CancellationToken::new();
-    let (mut stream, outbox, writer) = transport::open(socket, close.clone(), limits.ping_interval);
-    if room
-        .send(Input::Connect {
-            conn,
-            outbox,
-            close: close.clone(),
-        })
-        .await
-        .is_err()
-    {
-        close.cancel();
-        transport::finish(writer).await;
+    let connect = Input::Connect {
+        conn,
+        outbox,
+        close: close.clone(),
+    };
+    if room.send(connect).await.is_err() {
+        socket.finish().await;
         return;
     }
     let mut silence = Silence::new(limits.idle_timeout);
     loop {
         let message = tokio::select! {
-            message = stream.next() => message,
+            message = socket.recv() => message,
             () = close.cancelled() => break,
             () = shutdown.cancelled() => break,
             () = silence.expired() => break,
@@ -316,7 +316,11 @@ async fn serve(
         silence.heard(tokio::time::Instant::now());
         match message {
             Some(Ok(Message::Binary(_))) => {
-                if room.send(Input::Message { conn }).await.is_err() {
+                if socket
+                    .meanwhile(room.send(Input::Message { conn }))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -324,9 +328,10 @@ async fn serve(
             Some(Ok(Message::Close(_)) | Err(_)) | None => break,
         }
     }
-    let _ = room.send(Input::Disconnect { conn }).await;
-    close.cancel();
-    transport::finish(writer).await;
+    let _ = socket
+        .meanwhile(room.send(Input::Disconnect { conn }))
+        .await;
+    socket.finish().await;
 }
 
 /// Serves the fan-out on `listener` until `shutdown` is cancelled, then waits for the rooms

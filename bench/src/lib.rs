@@ -6,10 +6,14 @@
 //!   transport (`perudo_server::transport`) with no game, the ceiling the game is compared to.
 //! - [`failover`]: several `perudo serve` nodes on one PostgreSQL database, killed one after
 //!   the other: the time from a kill until the node's rooms are playable again.
+//! - [`pgcluster`]: a throwaway PostgreSQL cluster (the server tests' own) for the above and
+//!   for the bench scripts' `STORAGE=postgres`.
 //!
-//! `scripts/bench-load.sh` and `scripts/bench-capacity.sh` drive the `perudo-bench` binary;
+//! `scripts/bench-load.sh`, `scripts/bench-capacity.sh` and `scripts/bench-cluster.sh` drive the
+//! `perudo-bench` binary;
 //! docs/BENCHMARKS.md has the figures.
 
 pub mod failover;
 pub mod fanout;
 pub mod loadtest;
+pub mod pgcluster;

@@ -88,7 +88,9 @@ impl std::str::FromStr for Think {
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Base HTTP URL of the server, e.g. `http://127.0.0.1:8080`.
+    /// Base HTTP URL of the server, e.g. `http://127.0.0.1:8080`; several separated by commas
+    /// (the nodes of a cluster, a proxy in front of them): room `i` is created and played
+    /// through the `i mod n`-th.
     pub url: String,
     pub rooms: usize,
     /// Simulated human seats per room (the first is the host); at least 1.
@@ -785,7 +787,8 @@ async fn dial(url: &str, stats: &Stats, source: Option<IpAddr>) -> anyhow::Resul
 #[derive(Clone, Debug)]
 struct Shared {
     config: Arc<Config>,
-    authority: String,
+    /// `host:port` of each URL of `config.url`; room `i` uses the `i mod n`-th.
+    authorities: Arc<Vec<String>>,
     stats: Arc<Stats>,
     stop: CancellationToken,
     /// Sockets opened so far, to pick the next source address.
@@ -806,13 +809,18 @@ impl Shared {
         Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8)))
     }
 
-    /// `POST /api/rooms` from the next source address.
-    async fn create_room(&self, host_name: &str) -> anyhow::Result<RoomCreated> {
+    /// The server room `index` is created and played on.
+    fn authority(&self, index: usize) -> &str {
+        &self.authorities[index % self.authorities.len()]
+    }
+
+    /// `POST /api/rooms` for room `index` from the next source address.
+    async fn create_room(&self, index: usize, host_name: &str) -> anyhow::Result<RoomCreated> {
         let http = match self.next_source() {
             Some(IpAddr::V4(ip)) => &self.http[usize::from(ip.octets()[3]) - 1],
             Some(IpAddr::V6(_)) | None => &self.http[0],
         };
-        create_room(http, &self.authority, host_name).await
+        create_room(http, self.authority(index), host_name).await
     }
 }
 
@@ -853,10 +861,14 @@ async fn setup_room(
     track: &Arc<RoomTrack>,
 ) -> anyhow::Result<Vec<Client>> {
     let stats = &shared.stats;
-    let created = shared.create_room("p0").await.inspect_err(|_| {
+    let created = shared.create_room(index, "p0").await.inspect_err(|_| {
         stats.error("http");
     })?;
-    let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
+    let ws_url = format!(
+        "ws://{}/api/rooms/{}/ws",
+        shared.authority(index),
+        created.code
+    );
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
     };
@@ -1042,10 +1054,14 @@ async fn run_fanout_room(shared: Shared, index: usize, track: Arc<RoomTrack>) {
     let stats = shared.stats.clone();
     let setup = async {
         let created = shared
-            .create_room("p0")
+            .create_room(index, "p0")
             .await
             .inspect_err(|_| stats.error("http"))?;
-        let ws_url = format!("ws://{}/api/rooms/{}/ws", shared.authority, created.code);
+        let ws_url = format!(
+            "ws://{}/api/rooms/{}/ws",
+            shared.authority(index),
+            created.code
+        );
         let mut clients = Vec::with_capacity(shared.config.players);
         for seat in 0..shared.config.players {
             if shared.stop.is_cancelled() {
@@ -1245,7 +1261,11 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     if config.source_ips > 254 {
         bail!("--source-ips must be at most 254 (127.0.0.1 to 127.0.0.254)");
     }
-    let authority = authority(&config.url, config.allow_remote)?;
+    let authorities = config
+        .url
+        .split(',')
+        .map(|url| authority(url.trim(), config.allow_remote))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let start = Instant::now();
     let end = start + config.duration;
     let measure_from = start + config.warmup;
@@ -1253,7 +1273,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let stop = CancellationToken::new();
     let shared = Shared {
         config: Arc::new(config.clone()),
-        authority,
+        authorities: Arc::new(authorities),
         stats: stats.clone(),
         stop: stop.clone(),
         dialled: Arc::new(AtomicUsize::new(0)),

@@ -30,6 +30,10 @@ enum Command {
     /// Several `perudo serve` nodes on one PostgreSQL database: kill them one after the other
     /// (SIGKILL) and measure the time until every room of the killed node is playable again.
     Failover(perudo_bench::failover::FailoverArgs),
+    /// A throwaway PostgreSQL cluster (Debian's initdb and pg_ctl, in a temporary directory,
+    /// on a Unix socket only) with one fresh database, until SIGTERM or Ctrl-C: for the bench
+    /// scripts' `STORAGE=postgres`.
+    Postgres(perudo_bench::pgcluster::PostgresArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,7 +51,8 @@ pub struct FanoutServerArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct LoadtestArgs {
-    /// Base HTTP URL of the server.
+    /// Base HTTP URL of the server; several separated by commas (a cluster's nodes, a proxy)
+    /// spread the rooms over them: room i is created and played through the (i mod n)-th.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Rooms to open and play.
@@ -102,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Loadtest(_) => "warn",
-        Command::FanoutServer(_) | Command::Failover(_) => "info",
+        Command::FanoutServer(_) | Command::Failover(_) | Command::Postgres(_) => "info",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -114,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Loadtest(args) => loadtest(args).await,
         Command::FanoutServer(args) => fanout_server(args).await,
         Command::Failover(args) => perudo_bench::failover::run(args).await,
+        Command::Postgres(args) => perudo_bench::pgcluster::run(args).await,
     }
 }
 

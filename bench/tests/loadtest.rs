@@ -104,6 +104,32 @@ async fn a_short_load_test_plays_games_without_errors() {
     server.stop().await;
 }
 
+/// Several URLs (`--url a,b`): room i goes to the (i mod n)-th. The second here has nothing
+/// listening, so exactly every second room fails its setup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_spread_over_several_urls() {
+    let server = TestServer::start(fast_settings()).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.local_addr().expect("local address")
+    };
+    let report = run(Config {
+        url: format!("http://{}, http://{closed}", server.addr),
+        rooms: 4,
+        players: 2,
+        duration: Duration::from_millis(1500),
+        idle: true,
+        ..Config::default()
+    })
+    .await
+    .expect("the load test runs");
+    eprintln!("{}", report.summary());
+    assert_eq!(report.rooms_ready, 2, "{}", report.summary());
+    assert_eq!(report.connections_peak, 4, "{}", report.summary());
+    assert_eq!(report.errors.get("setup"), Some(&2), "{}", report.summary());
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_remote_url_is_refused_without_allow_remote() {
     let error = run(Config {

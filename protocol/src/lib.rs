@@ -804,8 +804,8 @@ impl ClientMessage {
                 max: MAX_CLIENT_FRAME,
             });
         }
-        let value = shape::read(bytes, MAX_NESTING).map_err(InvalidFrame::from)?;
-        Ok(serde_json::from_value(value).map_err(InvalidFrame::from)?)
+        shape::check(bytes, MAX_NESTING).map_err(InvalidFrame::from)?;
+        Ok(shape::from_checked(bytes).map_err(InvalidFrame::from)?)
     }
 }
 

@@ -1,11 +1,12 @@
-//! One WebSocket connection: a reader that decodes frames and forwards them to the room, and
-//! the connection's `Outbox` (`transport::open`): the room writes straight into the socket
-//! when it takes a frame at once, else a writer task drains the bounded queue. Both only do
-//! IO; when either ends, the other is stopped and the room is told.
+//! One WebSocket connection, one task: it reads frames, decodes them and forwards them to the
+//! room, and meanwhile writes what the room queued in the connection's `Outbox`
+//! (`transport::open`: the room writes straight into the socket when it takes a frame at once,
+//! else the frame waits in the bounded queue for this task). When reading ends the room is
+//! told, and the task writes what is still queued before it ends.
 //!
 //! The connection enforces its own limits (`ConnectionLimits`): its message rate (a token
 //! bucket: `SlowDown` rejections, then a close with 1008 and `Closing { RateLimited }`), and
-//! heartbeats (the writer pings every `ping_interval`; the reader closes a socket from which
+//! heartbeats (the task pings every `ping_interval` and closes a socket from which
 //! nothing, not even a pong, arrived for `idle_timeout`), and a `Hello` within
 //! `hello_timeout` of opening.
 //!
@@ -23,8 +24,7 @@
 //! enclosing `conn` span adds the room and the connection id (docs/DEPLOY.md points fail2ban
 //! at it).
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::StreamExt;
+use axum::extract::ws::Message;
 use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,8 @@ use tracing::{debug, info};
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::metrics;
 use crate::room::{ConnId, Frame, Mail, RoomHandle, close_code};
-use crate::transport::{self, Silence};
+use crate::transport::{Outbox, Silence, Socket};
+use std::future::Future;
 
 pub use crate::transport::OUTBOX_CAPACITY;
 
@@ -108,14 +109,15 @@ impl std::fmt::Display for SessionEnd {
 /// Has the room refuse a frame that never reached it as a request (it did not decode, or it
 /// came over the message rate). The room sends the rejection in its turn, after the answers
 /// to the requests before it, so answers keep the order of requests. `false`: the room has
-/// closed.
-async fn refuse(
+/// closed. (Plain functions returning the send, not `async fn`s, so the mail is not held
+/// twice in the connection's future.)
+fn refuse(
     room: &RoomHandle,
     conn: ConnId,
     id: u32,
     code: RejectCode,
     message: String,
-) -> bool {
+) -> impl Future<Output = bool> + Send + '_ {
     metrics::rejected(code);
     room.send(Mail::Refused {
         conn,
@@ -123,196 +125,273 @@ async fn refuse(
         code,
         message,
     })
-    .await
 }
 
 /// Has the room close this connection: `Closing { reason }` (if any) and the close frame go
 /// out after the answers to everything the connection sent before.
-async fn goodbye(
-    room: &RoomHandle,
+fn goodbye<'a>(
+    room: &'a RoomHandle,
     conn: ConnId,
     reason: Option<CloseReason>,
     code: u16,
     text: &'static str,
-) {
+) -> impl Future<Output = bool> + Send + 'a {
     room.send(Mail::Goodbye {
         conn,
         reason,
         code,
         text,
     })
-    .await;
 }
 
-/// Serves one upgraded socket until it closes, the room drops it, it breaks a limit, or the
-/// server shuts down.
-pub async fn serve(
-    socket: WebSocket,
+/// One game socket's task: what it holds for as long as the socket is open. The task's future
+/// owns this and serves it by reference (`serve(&mut self)`): a value passed on by value into
+/// an `async fn` is held twice by the future that awaits it, and this future is most of an
+/// idle connection's memory.
+#[derive(Debug)]
+pub struct Connection {
+    socket: Socket,
+    /// Until it is handed to the room.
+    outbox: Option<Outbox>,
     room: RoomHandle,
     conn: ConnId,
     ip: std::net::IpAddr,
+    /// Cancelled when the server shuts down or the operator ends the session.
     shutdown: CancellationToken,
+    /// Cancelled when the room drops the connection, or with `shutdown` (its parent).
+    close: CancellationToken,
     limits: ConnectionLimits,
-) {
-    let _open = metrics::connection_opened();
-    let opened = Instant::now();
-    let close = CancellationToken::new();
-    let (mut stream, outbox, writer) = transport::open(socket, close.clone(), limits.ping_interval);
-    if !room
-        .send(Mail::Connect {
+}
+
+impl Connection {
+    /// A connection on an upgraded socket (`transport::open`).
+    pub fn new(
+        (socket, outbox): (Socket, Outbox),
+        room: RoomHandle,
+        conn: ConnId,
+        ip: std::net::IpAddr,
+        shutdown: CancellationToken,
+        limits: ConnectionLimits,
+    ) -> Connection {
+        Connection {
+            socket,
+            outbox: Some(outbox),
+            room,
+            conn,
+            ip,
+            close: shutdown.child_token(),
+            shutdown,
+            limits,
+        }
+    }
+
+    /// Serves the socket until it closes, the room drops it, it breaks a limit, or the server
+    /// shuts down.
+    pub async fn serve(&mut self) {
+        let _open = metrics::connection_opened();
+        let opened = Instant::now();
+        let (conn, ip) = (self.conn, self.ip);
+        let Some(outbox) = self.outbox.take() else {
+            return;
+        };
+        let connect = Mail::Connect {
             conn,
             outbox: outbox.clone(),
-            close: close.clone(),
-        })
-        .await
-    {
-        let _ = outbox.try_send(Frame::Close {
-            code: close_code::NORMAL,
-            reason: "room closed",
-        });
-        drop(outbox);
-        transport::finish(writer).await;
-        info!(%ip, reason = %SessionEnd::RoomClosed, ms = 0, "websocket session ended");
-        return;
-    }
-    drop(outbox);
-
-    let mut gate = MessageGate::new(&limits);
-    let mut silence = Silence::new(limits.idle_timeout);
-    // Until the client says Hello: when it must have.
-    let mut hello_until = (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
-    let far = std::time::Duration::from_secs(86_400 * 365);
-    let end = loop {
-        let message = tokio::select! {
-            message = stream.next() => message,
-            () = close.cancelled() => break SessionEnd::DroppedByRoom,
-            () = shutdown.cancelled() => {
-                // The room sends the restart notice; give the writer a moment to flush it.
-                break SessionEnd::ServerShutdown;
-            }
-            () = silence.expired() => {
-                debug!(conn, "idle timeout");
-                let reason = Some(CloseReason::IdleTimeout);
-                goodbye(&room, conn, reason, close_code::GOING_AWAY, "idle timeout").await;
-                break SessionEnd::IdleTimeout;
-            }
-            () = tokio::time::sleep_until(hello_until.unwrap_or(opened + far)) => {
-                debug!(conn, "no hello in time");
-                metrics::rate_limited("hello_timeout");
-                let reason = Some(CloseReason::IdleTimeout);
-                goodbye(&room, conn, reason, close_code::POLICY, "no hello in time").await;
-                break SessionEnd::HelloTimeout;
-            }
+            close: self.close.clone(),
         };
-        let now = Instant::now();
-        silence.heard(now);
-        if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
-            match gate.check(now) {
-                Verdict::Pass => {}
-                Verdict::SlowDown => {
-                    // Answer with the request's own id when the frame is one.
-                    let id = match &message {
-                        Some(Ok(Message::Binary(bytes))) => {
-                            ClientMessage::decode(bytes).map_or(0, |m| m.id)
+        if !self.room.send(connect).await {
+            let _ = outbox.try_send(Frame::Close {
+                code: close_code::NORMAL,
+                reason: "room closed",
+            });
+            drop(outbox);
+            self.socket.finish().await;
+            info!(%ip, reason = %SessionEnd::RoomClosed, ms = 0, "websocket session ended");
+            return;
+        }
+        drop(outbox);
+
+        let end = self.read(opened).await;
+        let socket = &mut self.socket;
+        socket
+            .meanwhile(self.room.send(Mail::Disconnect { conn }))
+            .await;
+        if end.server_closed() {
+            // The close frame goes out; meanwhile whatever the client still sends is read and
+            // dropped, paced, until its own close frame (or the end of the stream, an error,
+            // CLOSE_DRAIN, or the server shutting down). Dropping the socket with unread bytes
+            // would make the kernel reset the connection, and a client still writing would
+            // see its writes fail before it reads the goodbye. Boxed: the drain is rare, and
+            // the task's future is as large as its largest state for the connection's life.
+            Box::pin(drain(socket, &self.shutdown)).await;
+        }
+        socket.finish().await;
+        info!(
+            %ip,
+            reason = %end,
+            ms = opened.elapsed().as_millis() as u64,
+            "websocket session ended"
+        );
+    }
+}
+
+impl Connection {
+    /// Reads the client's messages until the session ends, and says why.
+    async fn read(&mut self, opened: Instant) -> SessionEnd {
+        let Connection {
+            socket,
+            room,
+            conn,
+            close,
+            shutdown,
+            limits,
+            ..
+        } = self;
+        let (conn, room, close, shutdown, limits) = (*conn, &*room, &*close, &*shutdown, &*limits);
+        let mut gate = MessageGate::new(limits);
+        let mut silence = Silence::new(limits.idle_timeout);
+        // Until the client says Hello: when it must have.
+        let mut hello_until =
+            (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
+        loop {
+            // One timer for both deadlines: the idle timeout and, until the Hello, the hello
+            // timeout.
+            let deadline = hello_until.map_or(silence.until(), |at| at.min(silence.until()));
+            let message = tokio::select! {
+                message = socket.recv() => message,
+                // `close` is a child of `shutdown`: one wait for both.
+                () = close.cancelled() => {
+                    if shutdown.is_cancelled() {
+                        // The room sends the restart notice; `finish` gives it a moment to go out.
+                        return SessionEnd::ServerShutdown;
+                    }
+                    return SessionEnd::DroppedByRoom;
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    if hello_until.is_some_and(|at| at <= Instant::now()) {
+                        debug!(conn, "no hello in time");
+                        metrics::rate_limited("hello_timeout");
+                        let reason = Some(CloseReason::IdleTimeout);
+                        let bye = goodbye(room, conn, reason, close_code::POLICY, "no hello in time");
+                        socket.meanwhile(bye).await;
+                        return SessionEnd::HelloTimeout;
+                    }
+                    debug!(conn, "idle timeout");
+                    let reason = Some(CloseReason::IdleTimeout);
+                    let bye = goodbye(room, conn, reason, close_code::GOING_AWAY, "idle timeout");
+                    socket.meanwhile(bye).await;
+                    return SessionEnd::IdleTimeout;
+                }
+            };
+            let now = Instant::now();
+            silence.heard(now);
+            if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
+                match gate.check(now) {
+                    Verdict::Pass => {}
+                    Verdict::SlowDown => {
+                        // Answer with the request's own id when the frame is one.
+                        let id = match &message {
+                            Some(Ok(Message::Binary(bytes))) => {
+                                ClientMessage::decode(bytes).map_or(0, |m| m.id)
+                            }
+                            _ => 0,
+                        };
+                        metrics::rate_limited("messages");
+                        let message = format!(
+                            "at most {} messages a second (bursts of {}); wait a moment",
+                            limits.messages_per_sec, limits.message_burst
+                        );
+                        let refused = refuse(room, conn, id, RejectCode::SlowDown, message);
+                        if !socket.meanwhile(refused).await {
+                            return SessionEnd::RoomClosed;
                         }
-                        _ => 0,
-                    };
-                    metrics::rate_limited("messages");
-                    let message = format!(
-                        "at most {} messages a second (bursts of {}); wait a moment",
-                        limits.messages_per_sec, limits.message_burst
-                    );
-                    if !refuse(&room, conn, id, RejectCode::SlowDown, message).await {
-                        break SessionEnd::RoomClosed;
+                        continue;
+                    }
+                    Verdict::Close => {
+                        debug!(conn, "rate limited: closing");
+                        let reason = Some(CloseReason::RateLimited);
+                        let bye = goodbye(room, conn, reason, close_code::POLICY, "rate limited");
+                        socket.meanwhile(bye).await;
+                        return SessionEnd::RateLimited;
+                    }
+                }
+            }
+            let bytes = match message {
+                Some(Ok(Message::Binary(bytes))) => bytes,
+                Some(Ok(Message::Text(_))) => {
+                    metrics::message_in(metrics::INVALID_FRAME);
+                    let message = "frames must be binary MessagePack".to_owned();
+                    let refused = refuse(room, conn, 0, RejectCode::Malformed, message);
+                    if !socket.meanwhile(refused).await {
+                        return SessionEnd::RoomClosed;
                     }
                     continue;
                 }
-                Verdict::Close => {
-                    debug!(conn, "rate limited: closing");
-                    let reason = Some(CloseReason::RateLimited);
-                    goodbye(&room, conn, reason, close_code::POLICY, "rate limited").await;
-                    break SessionEnd::RateLimited;
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(error)) => {
+                    // A message over MAX_WS_MESSAGE: say so with close code 1009 ("message too
+                    // big"). axum wraps the tungstenite error it comes from.
+                    let too_big = error
+                        .into_inner()
+                        .downcast::<tungstenite::Error>()
+                        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
+                    if too_big {
+                        let bye = goodbye(room, conn, None, close_code::TOO_BIG, "message too big");
+                        socket.meanwhile(bye).await;
+                        return SessionEnd::TooBig;
+                    }
+                    return SessionEnd::Error;
+                }
+                Some(Ok(Message::Close(_))) | None => return SessionEnd::ClientClosed,
+            };
+            match ClientMessage::decode(&bytes) {
+                Ok(message) => {
+                    metrics::message_in(message.request.kind());
+                    if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
+                        hello_until = None;
+                    }
+                    if !socket
+                        .meanwhile(room.send(Mail::Message { conn, message }))
+                        .await
+                    {
+                        return SessionEnd::RoomClosed;
+                    }
+                }
+                Err(error) => {
+                    let code = match error {
+                        DecodeError::TooLarge { .. } => RejectCode::TooLarge,
+                        DecodeError::Invalid(_) => RejectCode::Malformed,
+                    };
+                    debug!(conn, %error, "undecodable frame");
+                    metrics::message_in(metrics::INVALID_FRAME);
+                    let refused = refuse(room, conn, 0, code, error.to_string());
+                    if !socket.meanwhile(refused).await {
+                        return SessionEnd::RoomClosed;
+                    }
                 }
             }
         }
-        let bytes = match message {
-            Some(Ok(Message::Binary(bytes))) => bytes,
-            Some(Ok(Message::Text(_))) => {
-                metrics::message_in(metrics::INVALID_FRAME);
-                let message = "frames must be binary MessagePack".to_owned();
-                if !refuse(&room, conn, 0, RejectCode::Malformed, message).await {
-                    break SessionEnd::RoomClosed;
-                }
-                continue;
+    }
+}
+
+/// Reads and drops what a client still sends after the server closed its socket, paced,
+/// until its close frame, for at most `CLOSE_DRAIN` (or until the server shuts down), while
+/// the goodbye and the close frame go out.
+async fn drain(socket: &mut Socket, shutdown: &CancellationToken) {
+    let drained = async {
+        let mut read = 0u32;
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Err(error)) => {
-                // A message over MAX_WS_MESSAGE: say so with close code 1009 ("message too
-                // big"). axum wraps the tungstenite error it comes from.
-                let too_big = error
-                    .into_inner()
-                    .downcast::<tungstenite::Error>()
-                    .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
-                if too_big {
-                    goodbye(&room, conn, None, close_code::TOO_BIG, "message too big").await;
-                    break SessionEnd::TooBig;
-                }
-                break SessionEnd::Error;
-            }
-            Some(Ok(Message::Close(_))) | None => break SessionEnd::ClientClosed,
-        };
-        match ClientMessage::decode(&bytes) {
-            Ok(message) => {
-                metrics::message_in(message.request.kind());
-                if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
-                    hello_until = None;
-                }
-                if !room.send(Mail::Message { conn, message }).await {
-                    break SessionEnd::RoomClosed;
-                }
-            }
-            Err(error) => {
-                let code = match error {
-                    DecodeError::TooLarge { .. } => RejectCode::TooLarge,
-                    DecodeError::Invalid(_) => RejectCode::Malformed,
-                };
-                debug!(conn, %error, "undecodable frame");
-                metrics::message_in(metrics::INVALID_FRAME);
-                if !refuse(&room, conn, 0, code, error.to_string()).await {
-                    break SessionEnd::RoomClosed;
-                }
+            read = read.wrapping_add(1);
+            if read.is_multiple_of(DRAIN_BATCH) {
+                socket.meanwhile(tokio::time::sleep(DRAIN_PAUSE)).await;
             }
         }
     };
-    room.send(Mail::Disconnect { conn }).await;
-    if end.server_closed() {
-        // The writer sends the close frame; meanwhile whatever the client still sends is read
-        // and dropped, paced, until its own close frame (or the end of the stream, an error,
-        // CLOSE_DRAIN, or the server shutting down). Dropping the socket with unread bytes
-        // would make the kernel reset the connection, and a client still writing would see
-        // its writes fail before it reads the goodbye.
-        let drained = async {
-            let mut read = 0u32;
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
-                }
-                read = read.wrapping_add(1);
-                if read.is_multiple_of(DRAIN_BATCH) {
-                    tokio::time::sleep(DRAIN_PAUSE).await;
-                }
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::timeout(CLOSE_DRAIN, drained) => {}
-            () = shutdown.cancelled() => {}
-        }
+    tokio::select! {
+        _ = tokio::time::timeout(CLOSE_DRAIN, drained) => {}
+        () = shutdown.cancelled() => {}
     }
-    transport::finish(writer).await;
-    info!(
-        %ip,
-        reason = %end,
-        ms = opened.elapsed().as_millis() as u64,
-        "websocket session ended"
-    );
 }

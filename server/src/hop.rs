@@ -140,11 +140,26 @@ async fn relay(response: Response<hyper::body::Incoming>) -> Response<Body> {
     out
 }
 
+/// What became of a WebSocket passed on to the room's node.
+#[derive(Debug)]
+pub enum Passed<T, R> {
+    /// The owner answered: its answer is the client's (`101` with the bytes copied both
+    /// ways from now on, or its refusal).
+    Answered(Response<Body>),
+    /// The owner said nothing while the room moved (its lease ran out: the owner is paused
+    /// or cut off) to `to`, this node or another: the request back, to be served there.
+    Moved { to: R, parts: Parts, slot: T },
+}
+
 /// Passes a room's WebSocket upgrade on to the node that runs the room, at `base`, and, once
 /// both sides are upgraded, copies the bytes both ways until either side ends or `stop` is
 /// cancelled (this node shuts down). `slot` is held for as long as the connection lasts.
+///
+/// `moved` resolves if the room moves meanwhile. A paused owner accepts the connection (its
+/// kernel does) and answers nothing: rather than wait out [`HOP_TIMEOUT`] and fail, the
+/// request goes where the room is as soon as the owner's lease has run out.
 #[allow(clippy::too_many_arguments)]
-pub async fn pass_socket<T: Send + 'static>(
+pub async fn pass_socket<T: Send + 'static, R>(
     node: &str,
     base: &str,
     mut parts: Parts,
@@ -152,7 +167,8 @@ pub async fn pass_socket<T: Send + 'static>(
     tracker: &TaskTracker,
     stop: CancellationToken,
     slot: T,
-) -> Result<Response<Body>, ApiFailure> {
+    moved: impl Future<Output = R>,
+) -> Result<Passed<T, R>, ApiFailure> {
     let Some(client_side) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return Err(ApiFailure::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -164,11 +180,16 @@ pub async fn pass_socket<T: Send + 'static>(
     let headers = request.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    let mut response = send(base, request)
-        .await
-        .map_err(|why| unreachable(node, why))?;
+    let mut response = tokio::select! {
+        sent = send(base, request) => sent.map_err(|why| unreachable(node, why))?,
+        to = moved => {
+            info!(%node, "the room moved while its node did not answer");
+            parts.extensions.insert(client_side);
+            return Ok(Passed::Moved { to, parts, slot });
+        }
+    };
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(relay(response).await);
+        return Ok(Passed::Answered(relay(response).await));
     }
     let owner_side = hyper::upgrade::on(&mut response);
     let mut answer = Response::new(Body::empty());
@@ -205,7 +226,7 @@ pub async fn pass_socket<T: Send + 'static>(
             () = stop.cancelled() => {}
         }
     });
-    Ok(answer)
+    Ok(Passed::Answered(answer))
 }
 
 /// The GET that passes `parts` on to the node at `base`: the same path and query, the

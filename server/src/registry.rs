@@ -305,28 +305,45 @@ impl AppState {
                 "this server is shutting down and its rooms are moving; try again in a moment",
             ));
         }
+        // Taken and opened in a task of its own: a request dropped half-way (its client gave
+        // up, or a hop that was waiting for it won) must not leave this node holding the
+        // room's lease with no room running, which would answer "moving" for good.
+        let state = self.clone();
         let wanted = code.to_string();
-        let placement = tokio::task::spawn_blocking(move || store.take_room(&wanted))
-            .await
-            .map_err(|e| {
-                ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
-            .map_err(|e| {
-                ApiFailure::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage",
-                    format!("the server cannot reach its database ({e}); try again shortly"),
-                )
-            })?;
-        match placement {
-            store::Placement::Here(image) => {
-                tracing::info!(room = %code, "room taken over on demand");
-                self.reopen(*image).map(Found::Here).ok_or_else(missing)
-            }
-            store::Placement::Elsewhere { node, url } => Ok(Found::Elsewhere { node, url }),
-            store::Placement::Missing => Err(missing()),
+        let taken = tokio::spawn(async move {
+            let asked = wanted.clone();
+            let placement = tokio::task::spawn_blocking(move || store.take_room(&asked))
+                .await
+                .map_err(|e| {
+                    ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                })?
+                .map_err(|e| {
+                    ApiFailure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage",
+                        format!("the server cannot reach its database ({e}); try again shortly"),
+                    )
+                })?;
+            Ok(match placement {
+                store::Placement::Here(image) => {
+                    tracing::info!(room = %wanted, "room taken over on demand");
+                    Taken::Opened(state.reopen(*image))
+                }
+                store::Placement::Mine => Taken::Mine,
+                store::Placement::Elsewhere { node, url } => Taken::Elsewhere { node, url },
+                store::Placement::Missing => Taken::Missing,
+            })
+        })
+        .await
+        .map_err(|e| {
+            ApiFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        match taken? {
+            Taken::Opened(handle) => handle.map(Found::Here).ok_or_else(missing),
+            Taken::Elsewhere { node, url } => Ok(Found::Elsewhere { node, url }),
+            Taken::Missing => Err(missing()),
             // Being opened here by another request this moment (or stopping): wait for it.
-            store::Placement::Mine => {
+            Taken::Mine => {
                 for _ in 0..MINE_POLLS {
                     if let Some(handle) = self.room(code.as_str())
                         && !handle.is_closed()
@@ -365,6 +382,15 @@ pub(crate) enum Found {
         node: String,
         url: Option<String>,
     },
+}
+
+/// What taking a room on demand came to: [`store::Placement`] with the room opened here
+/// (`None`: it did not restore).
+enum Taken {
+    Opened(Option<RoomHandle>),
+    Mine,
+    Elsewhere { node: String, url: Option<String> },
+    Missing,
 }
 
 /// How long a request waits for a room this node is opening at the same moment.

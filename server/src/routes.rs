@@ -322,13 +322,31 @@ async fn check_upgrade(parts: &Parts) -> Result<(), WebSocketUpgradeRejection> {
     }
 }
 
+/// How often a socket waiting for the room's node checks whether the room has moved.
+const RETAKE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// How many times one socket follows its room to another node while being passed on.
+const MAX_MOVES_WHILE_PASSING: u32 = 3;
+
+/// Resolves once the room is no longer `node`'s: taken by this node (its lease ran out), or
+/// found on another node. Checked every [`RETAKE_EVERY`], while a socket waits for `node`.
+async fn room_moved(state: AppState, code: String, node: String) -> Found {
+    loop {
+        tokio::time::sleep(RETAKE_EVERY).await;
+        match state.find_room(&code).await {
+            Ok(Found::Elsewhere { node: now, .. }) if now == node => {}
+            Ok(found) => return found,
+            Err(_) => {}
+        }
+    }
+}
+
 async fn room_socket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(code): ApiPath<String>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiFailure> {
-    let (mut parts, _body) = request.into_parts();
+    let (parts, _body) = request.into_parts();
     let headers = parts.headers.clone();
     let guards = &state.inner.guards;
     if !guards.origin_allowed(&headers) {
@@ -385,26 +403,45 @@ async fn room_socket(
         info!(%ip, ?why, "connection refused");
         refused(why)
     })?;
-    let room = match found {
-        Found::Here(room) => room,
-        // Another node runs the room: the socket goes on to it (`hop.rs`).
-        Found::Elsewhere {
-            node,
-            url: Some(url),
-        } if !hop::is_hop(&headers) => {
-            return hop::pass_socket(
-                &node,
-                &url,
-                parts,
-                peer.ip(),
-                &state.inner.tracker,
-                state.inner.shutdown.clone(),
-                slot,
-            )
-            .await;
+    // Another node runs the room: the socket goes on to it (`hop.rs`), unless the room moves
+    // while that node does not answer (a few times at most).
+    let (mut found, mut parts, mut slot) = (found, parts, slot);
+    let mut moves = 0;
+    let room = loop {
+        match found {
+            Found::Here(room) => break room,
+            Found::Elsewhere {
+                node,
+                url: Some(url),
+            } if !hop::is_hop(&headers) && moves < MAX_MOVES_WHILE_PASSING => {
+                let moved = room_moved(state.clone(), code.clone(), node.clone());
+                match hop::pass_socket(
+                    &node,
+                    &url,
+                    parts,
+                    peer.ip(),
+                    &state.inner.tracker,
+                    state.inner.shutdown.clone(),
+                    slot,
+                    moved,
+                )
+                .await?
+                {
+                    hop::Passed::Answered(response) => return Ok(response),
+                    hop::Passed::Moved {
+                        to,
+                        parts: p,
+                        slot: s,
+                    } => {
+                        (found, parts, slot) = (to, p, s);
+                        moves += 1;
+                    }
+                }
+            }
+            Found::Elsewhere { node, .. } => return Err(ApiFailure::elsewhere(&node)),
         }
-        Found::Elsewhere { node, .. } => return Err(ApiFailure::elsewhere(&node)),
     };
+    let mut parts = parts;
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(not_websocket)?;
@@ -418,16 +455,24 @@ async fn room_socket(
         // Listed by `perudo admin connections` while open; its token ends the connection
         // when the server shuts down or the operator blocks its address.
         let session = sessions.open(conn, ip, room.code.as_str(), &shutdown);
-        tracker.track_future(tracing::Instrument::instrument(
+        let stop = session.stop();
+        // The socket moves to the heap here, and the connection gets a task of its own:
+        // axum's upgrade task ends at once, and the connection's task holds a pointer to
+        // the socket rather than the socket (its future is the connection's memory for as
+        // long as it is open).
+        let socket = transport::open(socket, per_connection.ping_interval);
+        let mut connection =
+            connection::Connection::new(socket, room, conn, ip, stop, per_connection);
+        tracker.spawn(tracing::Instrument::instrument(
             async move {
-                // The connection's place under the caps, given back when it ends.
-                let _slot = slot;
-                let stop = session.stop();
-                connection::serve(socket, room, conn, ip, stop, per_connection).await;
-                drop(session);
+                // The connection's place under the caps and its session entry, given back
+                // when it ends (mentioned, not moved: moving would hold them twice).
+                let _ = (&slot, &session);
+                connection.serve().await;
             },
             span,
-        ))
+        ));
+        std::future::ready(())
     }))
 }
 

@@ -136,7 +136,15 @@ pub struct RoomImage {
     /// The room's latest game (running or finished).
     pub game: Option<GameImage>,
     pub clock: Option<ClockImage>,
+    /// The room's lease epoch (fencing token) this copy was given: a node's instance of the
+    /// room writes at this epoch, and a store several nodes share refuses its writes once the
+    /// room's lease is at another epoch (another node took it, or this node took it back for
+    /// a new instance). A store only one process uses has no leases: [`FIRST_EPOCH`].
+    pub epoch: u64,
 }
+
+/// The epoch of a room's lease when it is created.
+pub const FIRST_EPOCH: u64 = 1;
 
 impl RoomImage {
     /// The image after `write` (committed).
@@ -198,6 +206,8 @@ pub struct Batch {
     pub code: String,
     /// The room's version after the input.
     pub version: u64,
+    /// The lease epoch the writing instance of the room holds (`RoomImage::epoch`).
+    pub epoch: u64,
     pub writes: Vec<Write>,
 }
 
@@ -878,6 +888,7 @@ impl Store for SqliteStore {
                 version: version as u64,
                 game,
                 code,
+                epoch: FIRST_EPOCH,
             });
         }
         Ok(rooms)
@@ -1000,6 +1011,7 @@ impl MemoryStore {
                         lobby: lobby.clone(),
                         game: None,
                         clock: None,
+                        epoch: FIRST_EPOCH,
                     },
                     closed: false,
                     finished: Vec::new(),

@@ -5,37 +5,44 @@
 //!   limits, `TCP_NODELAY`, idle TCP connections dropped), for both as well;
 //! - `configure`: the socket's settings (message size caps, small read buffer, bounded write
 //!   buffer);
-//! - `open`: splits an upgraded socket into its read half, the `Outbox` the room writes to,
-//!   and the writer task. The room writes a frame straight into the socket when nothing is
-//!   queued before it and the socket takes it at once (the usual case: one syscall on the
-//!   room's thread, no task woken); otherwise the frame waits in the bounded outbox for the
-//!   writer task, which writes every frame queued with one flush, finishes a flush the socket
-//!   could not take at once, pings every `ping_interval`, and sends a close frame when told;
+//! - `open`: moves an upgraded socket to the heap and gives back the connection task's half,
+//!   `Socket`, and the `Outbox` the room writes to. One task per connection both reads and
+//!   writes. The room writes a frame straight into the socket when nothing is queued before
+//!   it and the socket takes it at once (the usual case: one syscall on the room's thread, no
+//!   task woken); otherwise the frame waits in the bounded queue and the connection's task is
+//!   woken: while it waits for the client's next message (`Socket::recv`) or for the room
+//!   (`Socket::meanwhile`), it writes every queued frame with one flush, finishes a flush the
+//!   socket could not take at once, and pings every `ping_interval`;
 //! - `Silence`: the reader's idle deadline (nothing, not even a pong, for `idle_timeout`);
-//! - `finish`: how long the writer may still flush once the reader has ended.
+//! - `Socket::finish`: how long the task may still write once it stopped reading.
+//!
+//! Memory is the point of this shape (docs/BENCHMARKS.md, "40,000 connected players"): an idle
+//! connection is one task, one allocation holding the WebSocket and its (usually empty) queue,
+//! and the WebSocket's read buffer; no writer task, no channel.
 
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
-
-use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use perudo_protocol::MAX_WS_MESSAGE;
-use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 
 use crate::limits::IdleListener;
 
-/// Read buffer per WebSocket connection.
-pub const WS_READ_BUFFER: usize = 1024;
-/// Frames a connection's writer gathers before writing (it flushes after each batch anyway).
+/// Read buffer per WebSocket connection. Client frames are requests of tens of bytes; a
+/// larger message (up to `MAX_WS_MESSAGE`) grows the buffer as it needs.
+pub const WS_READ_BUFFER: usize = 256;
+/// Frames a connection's task gathers before writing (it flushes after each batch anyway).
 pub const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Most a connection's WebSocket write buffer may hold when writes fail.
 pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
@@ -43,10 +50,10 @@ pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 /// Frames a connection may have queued before the room gives up on it.
 pub const OUTBOX_CAPACITY: usize = 64;
 
-/// How long a connection's writer may take to flush what is queued after its reader ended.
+/// How long a connection's task may take to write what is queued after it stopped reading.
 pub const WRITER_GRACE: Duration = Duration::from_secs(2);
 
-/// Frames a room sends to a connection's writer.
+/// Frames a room sends to a connection.
 #[derive(Clone, Debug)]
 pub enum Frame {
     Data(Bytes),
@@ -58,139 +65,176 @@ pub enum Frame {
 }
 
 /// Where a room puts a connection's frames: straight into its socket when that costs no
-/// waiting, else into the bounded queue its writer task drains.
-#[derive(Clone, Debug)]
-pub struct Outbox {
-    queue: Queue,
-    /// `None` for an outbox without a socket (the room tests' plain channels).
-    socket: Option<Arc<Shared>>,
-}
+/// waiting, else into the bounded queue its task drains.
+#[derive(Debug)]
+pub struct Outbox(Way);
 
-/// The queue behind an outbox. A socket's holds boxed frames: a channel allocates its slots
-/// in blocks of 32 up front, and with the room writing straight into the socket the queue is
-/// mostly empty, so every connection would carry a block of frames it never uses.
-#[derive(Clone, Debug)]
-enum Queue {
+#[derive(Debug)]
+enum Way {
+    /// An outbox without a socket (the room tests' plain channels): whoever holds the
+    /// receiver writes.
     Plain(mpsc::Sender<Frame>),
-    Boxed(mpsc::Sender<Box<Frame>>),
+    Socket(Arc<Shared>),
 }
 
-impl Queue {
-    fn try_send(&self, frame: Frame) -> Result<(), mpsc::error::TrySendError<Frame>> {
-        use mpsc::error::TrySendError;
-        match self {
-            Queue::Plain(queue) => queue.try_send(frame),
-            Queue::Boxed(queue) => queue
-                .try_send(Box::new(frame))
-                .map_err(|error| match error {
-                    TrySendError::Full(frame) => TrySendError::Full(*frame),
-                    TrySendError::Closed(frame) => TrySendError::Closed(*frame),
-                }),
-        }
-    }
-}
-
-/// The write half of a socket, shared by the room (which only ever tries it) and the writer
-/// task (which waits on it).
+/// A socket as the room and the connection's task share it. The lock is held only for one
+/// poll of the socket that does not wait (a read, a write, a flush), never across an
+/// `.await`, so the room never waits on the network, only, at worst, on the connection's task
+/// finishing such a poll.
 #[derive(Debug)]
 struct Shared {
-    sink: tokio::sync::Mutex<SplitSink<WebSocket, Message>>,
-    /// Frames put in the queue and not yet handed to the socket by the writer. The room
-    /// writes straight only when it is zero, so a frame never overtakes one queued before it:
-    /// only the room adds to it, and the writer takes a frame off only under the lock.
-    queued: AtomicUsize,
-    /// The room handed a frame to the socket but the socket could not take all of it at
-    /// once: the writer finishes the flush (it waits for the socket to drain; the room never
-    /// does).
-    unflushed: Notify,
+    state: Mutex<State>,
+    /// The connection's task: woken when the room queues a frame, leaves it a flush to
+    /// finish, or drops its last outbox.
+    task: AtomicWaker,
+    /// Outboxes alive. At zero nothing more can be queued, and the task, once it has written
+    /// everything, closes the socket.
+    outboxes: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct State {
+    ws: WebSocket,
+    /// Frames for the task to write, in order, after what is in the socket already.
+    queue: VecDeque<Frame>,
+    /// A write was started and the socket could not take it all at once: the task finishes
+    /// it. The room writes straight only when this is false and the queue is empty, so a frame
+    /// never overtakes one before it, and the task's waker is never replaced by the room's.
+    unflushed: bool,
+    /// Nothing more goes out: a close frame was sent, a write failed, or the task ended.
+    done: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent: a panic inside one (a bug in
+        // the WebSocket layer) does not make it unusable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// What became of a frame the room tried to write straight into the socket.
 enum Direct {
     /// In the socket.
     Written,
-    /// Taken, but the socket could not take it all at once: the writer finishes.
+    /// Taken, but the socket could not take it all at once: the task finishes.
     Unflushed,
-    /// Not taken (something is queued before it, the writer holds the socket, or the socket
-    /// is full): it goes through the queue.
-    Busy(Frame),
+    /// Not taken (the socket is full or broken): it goes through the queue.
+    Busy(Bytes),
 }
 
 impl From<mpsc::Sender<Frame>> for Outbox {
     /// An outbox that is only a queue: whoever holds the receiver writes.
     fn from(queue: mpsc::Sender<Frame>) -> Outbox {
-        Outbox {
-            queue: Queue::Plain(queue),
-            socket: None,
+        Outbox(Way::Plain(queue))
+    }
+}
+
+impl Clone for Outbox {
+    fn clone(&self) -> Outbox {
+        Outbox(match &self.0 {
+            Way::Plain(queue) => Way::Plain(queue.clone()),
+            Way::Socket(shared) => {
+                shared.outboxes.fetch_add(1, Ordering::AcqRel);
+                Way::Socket(Arc::clone(shared))
+            }
+        })
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if let Way::Socket(shared) = &self.0
+            && shared.outboxes.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            // The last one: the task may close the socket once everything is written.
+            shared.task.wake();
         }
     }
 }
 
 impl Outbox {
     /// Sends `frame` without waiting: into the socket if it takes it at once, else into the
-    /// queue. `Full`: the connection does not keep up (the room drops it); `Closed`: the
-    /// writer has ended.
+    /// queue. `Full`: the connection does not keep up (the room drops it); `Closed`: nothing
+    /// more goes out on this socket (it closed, broke, or its task ended).
     pub fn try_send(&self, frame: Frame) -> Result<(), mpsc::error::TrySendError<Frame>> {
-        let Some(shared) = &self.socket else {
-            return self.queue.try_send(frame);
+        use mpsc::error::TrySendError;
+        let shared = match &self.0 {
+            Way::Plain(queue) => return queue.try_send(frame),
+            Way::Socket(shared) => shared,
         };
-        let frame = match Self::write_now(shared, frame) {
-            Direct::Written => {
-                #[cfg(test)]
-                tests::WAYS[0].fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+        let mut state = shared.lock();
+        if state.done {
+            return Err(TrySendError::Closed(frame));
+        }
+        let frame = match frame {
+            Frame::Data(bytes) if state.queue.is_empty() && !state.unflushed => {
+                match Self::write_now(&mut state.ws, bytes) {
+                    Direct::Written => {
+                        #[cfg(test)]
+                        tests::WAYS[0].fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Direct::Unflushed => {
+                        #[cfg(test)]
+                        tests::WAYS[1].fetch_add(1, Ordering::Relaxed);
+                        // Nothing is written straight behind an unfinished flush, so the
+                        // socket's write buffer never grows past what the queue bounds.
+                        state.unflushed = true;
+                        drop(state);
+                        shared.task.wake();
+                        return Ok(());
+                    }
+                    Direct::Busy(bytes) => Frame::Data(bytes),
+                }
             }
-            Direct::Unflushed => {
-                #[cfg(test)]
-                tests::WAYS[1].fetch_add(1, Ordering::Relaxed);
-                // Counts as queued until the writer has flushed it: nothing is written
-                // straight behind an unfinished flush, so the socket's write buffer never
-                // grows past what the queue bounds.
-                shared.queued.fetch_add(1, Ordering::AcqRel);
-                shared.unflushed.notify_one();
-                return Ok(());
-            }
-            Direct::Busy(frame) => {
-                #[cfg(test)]
-                tests::WAYS[2].fetch_add(1, Ordering::Relaxed);
-                frame
-            }
+            // Closing goes through the task, after everything queued.
+            frame => frame,
         };
-        shared.queued.fetch_add(1, Ordering::AcqRel);
-        self.queue.try_send(frame).inspect_err(|_| {
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
-        })
+        if state.queue.len() >= OUTBOX_CAPACITY {
+            return Err(TrySendError::Full(frame));
+        }
+        #[cfg(test)]
+        tests::WAYS[2].fetch_add(1, Ordering::Relaxed);
+        state.queue.push_back(frame);
+        drop(state);
+        shared.task.wake();
+        Ok(())
     }
 
-    /// Writes a data frame into the socket if nothing is queued before it and the socket
-    /// takes it now. Polled with a waker that does nothing: whatever is left to wait for is
-    /// the writer's.
-    fn write_now(shared: &Shared, frame: Frame) -> Direct {
-        let Frame::Data(bytes) = frame else {
-            // Closing goes through the writer, after everything queued.
-            return Direct::Busy(frame);
-        };
-        if shared.queued.load(Ordering::Acquire) != 0 {
-            return Direct::Busy(Frame::Data(bytes));
-        }
-        let Ok(mut sink) = shared.sink.try_lock() else {
-            return Direct::Busy(Frame::Data(bytes));
-        };
+    /// Writes a data frame into the socket if it takes it now. Polled with a waker that
+    /// does nothing: whatever is left to wait for is the task's.
+    fn write_now(ws: &mut WebSocket, bytes: Bytes) -> Direct {
         let mut cx = Context::from_waker(Waker::noop());
-        match sink.poll_ready_unpin(&mut cx) {
+        match ws.poll_ready_unpin(&mut cx) {
             Poll::Ready(Ok(())) => {}
-            // A broken socket: the writer meets the same error and ends the connection.
-            Poll::Pending | Poll::Ready(Err(_)) => return Direct::Busy(Frame::Data(bytes)),
+            // A broken socket: the task meets the same error and stops writing.
+            Poll::Pending | Poll::Ready(Err(_)) => return Direct::Busy(bytes),
         }
-        if sink.start_send_unpin(Message::Binary(bytes)).is_err() {
-            // Broken: the reader and the writer see it too; the frame has nowhere to go.
+        if ws.start_send_unpin(Message::Binary(bytes)).is_err() {
+            // Broken: the task sees it too; the frame has nowhere to go.
             return Direct::Written;
         }
-        match sink.poll_flush_unpin(&mut cx) {
+        match ws.poll_flush_unpin(&mut cx) {
             Poll::Ready(_) => Direct::Written,
             Poll::Pending => Direct::Unflushed,
         }
     }
+}
+
+/// The connection task's half of a socket: it reads the client's messages and, meanwhile,
+/// writes what the room queued and pings.
+#[derive(Debug)]
+pub struct Socket {
+    shared: Arc<Shared>,
+    /// When the next ping is due; `None`: no pings.
+    ping: Option<Pin<Box<Sleep>>>,
+    ping_interval: Duration,
+    ping_due: bool,
+    /// `finish` has begun closing the socket (nothing is queued and no outbox is left).
+    closing: bool,
 }
 
 /// The settings of every WebSocket the server accepts.
@@ -200,11 +244,12 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
         .max_message_size(MAX_WS_MESSAGE)
         .max_frame_size(MAX_WS_MESSAGE)
-        // Perudo frames are tiny: tungstenite's 128 KiB default read buffer was most of a
-        // connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as needed.
+        // Perudo's client frames are tiny: tungstenite's 128 KiB default read buffer was most
+        // of a connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as
+        // needed.
         .read_buffer_size(WS_READ_BUFFER)
-        // The writer flushes after each batch of queued frames; below this they are
-        // gathered into one write.
+        // The task flushes after each batch of queued frames; below this they are gathered
+        // into one write.
         .write_buffer_size(WS_WRITE_BUFFER)
         // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
@@ -219,117 +264,197 @@ pub fn idle_listener(listener: tokio::net::TcpListener, idle_timeout: Duration) 
     IdleListener::new(listener, idle_timeout + idle_timeout / 2)
 }
 
-/// The next tick of the ping interval, or never without one.
-async fn next_ping(ping: &mut Option<Interval>) {
-    match ping {
-        Some(interval) => {
-            interval.tick().await;
+/// Moves an upgraded socket to the heap and splits it into the connection task's `Socket` and
+/// the room's `Outbox`. Call it before spawning the connection's task, so that the task holds
+/// a pointer to the socket rather than the socket itself. `ping_interval` zero: no pings.
+pub fn open(ws: WebSocket, ping_interval: Duration) -> (Socket, Outbox) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            ws,
+            queue: VecDeque::new(),
+            unflushed: false,
+            done: false,
+        }),
+        task: AtomicWaker::new(),
+        outboxes: AtomicUsize::new(1),
+    });
+    let ping = (!ping_interval.is_zero())
+        .then(|| Box::pin(tokio::time::sleep_until(Instant::now() + ping_interval)));
+    let socket = Socket {
+        shared: Arc::clone(&shared),
+        ping,
+        ping_interval,
+        ping_due: false,
+        closing: false,
+    };
+    (socket, Outbox(Way::Socket(shared)))
+}
+
+impl Socket {
+    /// The client's next message (`None`: the socket closed), writing meanwhile.
+    pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+        poll_fn(|cx| {
+            let mut state = self.poll_out(cx);
+            state.ws.poll_next_unpin(cx)
+        })
+        .await
+    }
+
+    /// Runs `work` (e.g. waiting for room in the room's inbox) while still writing what the
+    /// room queues, so that a connection waiting on its room does not stop taking frames.
+    pub fn meanwhile<F: Future>(&mut self, work: F) -> Meanwhile<'_, F> {
+        Meanwhile { socket: self, work }
+    }
+
+    /// Writes what is queued and waits until the room has dropped every outbox (or queued a
+    /// close frame), then closes the socket; at most `WRITER_GRACE`: a peer that does not
+    /// read (or is gone) would hold a write forever.
+    pub async fn finish(&mut self) {
+        let _ = tokio::time::timeout(WRITER_GRACE, poll_fn(|cx| self.poll_finish(cx))).await;
+    }
+
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.shared.task.register(cx.waker());
+        let mut state = self.shared.lock();
+        if !self.closing {
+            if poll_write(&mut self.ping_due, &mut state, cx).is_pending() {
+                return Poll::Pending;
+            }
+            if state.done {
+                return Poll::Ready(());
+            }
+            if self.shared.outboxes.load(Ordering::Acquire) != 0 {
+                // The room may still send (an answer, its goodbye).
+                return Poll::Pending;
+            }
+            // Nothing more can come: close the socket.
+            self.closing = true;
+            state.done = true;
         }
-        None => std::future::pending().await,
+        state.ws.poll_close_unpin(cx).map(drop)
+    }
+
+    /// Registers the task's waker, notes a due ping, writes what is queued, and returns the
+    /// state, still locked, for a read.
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> MutexGuard<'_, State> {
+        self.shared.task.register(cx.waker());
+        if let Some(ping) = &mut self.ping
+            && ping.as_mut().poll(cx).is_ready()
+        {
+            self.ping_due = true;
+            ping.as_mut().reset(Instant::now() + self.ping_interval);
+            // Registers the timer again.
+            let _ = ping.as_mut().poll(cx);
+        }
+        let mut state = self.shared.lock();
+        let _ = poll_write(&mut self.ping_due, &mut state, cx);
+        state
     }
 }
 
-/// Splits an upgraded socket: the read half for the connection's task, the `Outbox` for the
-/// room, and the writer task. The writer drains the queue until the outbox is dropped,
-/// `close` is cancelled (after the frames already queued: a goodbye and its close frame go
-/// out first), a write fails, or a `Frame::Close` is written. `ping_interval` zero: no pings.
-pub fn open(
-    socket: WebSocket,
-    close: CancellationToken,
-    ping_interval: Duration,
-) -> (SplitStream<WebSocket>, Outbox, JoinHandle<()>) {
-    let (sink, stream) = socket.split();
-    let (queue, rx) = mpsc::channel::<Box<Frame>>(OUTBOX_CAPACITY);
-    let shared = Arc::new(Shared {
-        sink: tokio::sync::Mutex::new(sink),
-        queued: AtomicUsize::new(0),
-        unflushed: Notify::new(),
-    });
-    let writer = spawn_writer(Arc::clone(&shared), rx, close, ping_interval);
-    let outbox = Outbox {
-        queue: Queue::Boxed(queue),
-        socket: Some(shared),
-    };
-    (stream, outbox, writer)
-}
-
-fn spawn_writer(
-    shared: Arc<Shared>,
-    mut rx: mpsc::Receiver<Box<Frame>>,
-    close: CancellationToken,
-    ping_interval: Duration,
-) -> JoinHandle<()> {
-    let mut ping = (!ping_interval.is_zero()).then(|| {
-        let mut interval = tokio::time::interval_at(Instant::now() + ping_interval, ping_interval);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        interval
-    });
-    tokio::spawn(async move {
-        loop {
-            // Biased: frames already queued (a goodbye and its close frame) go out before
-            // the close signal is honoured.
-            let first = tokio::select! {
-                biased;
-                frame = rx.recv() => frame,
-                () = close.cancelled() => None,
-                () = shared.unflushed.notified() => {
-                    let mut sink = shared.sink.lock().await;
-                    let result = sink.flush().await;
-                    shared.queued.fetch_sub(1, Ordering::AcqRel);
-                    if result.is_err() {
-                        break;
-                    }
-                    continue;
+/// Writes a due ping and every queued frame, then flushes once. `Ready`: everything is in the
+/// socket, or nothing more can go out (`State::done`).
+fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> Poll<()> {
+    loop {
+        if state.done && !state.unflushed {
+            return Poll::Ready(());
+        }
+        if !state.done && (*ping_due || !state.queue.is_empty()) {
+            match state.ws.poll_ready_unpin(cx) {
+                Poll::Pending => {
+                    state.unflushed = true;
+                    return Poll::Pending;
                 }
-                () = next_ping(&mut ping) => {
-                    if shared.sink.lock().await.send(Message::Ping(Bytes::new())).await.is_err() {
-                        break;
-                    }
-                    continue;
+                Poll::Ready(Err(_)) => {
+                    state.broken();
+                    return Poll::Ready(());
                 }
-            };
-            let mut sink = shared.sink.lock().await;
-            let Some(first) = first else {
-                let _ = sink.close().await;
-                break;
-            };
-            // Everything already queued goes out with one flush. Each frame counts as
-            // queued until it is in the socket, so the room does not write past it.
-            let mut next = Some(first);
-            let mut closing = None;
-            let mut result = Ok(());
-            while let Some(frame) = next.take() {
-                match *frame {
-                    Frame::Data(bytes) => {
-                        result = sink.feed(Message::Binary(bytes)).await;
-                        shared.queued.fetch_sub(1, Ordering::AcqRel);
-                        if result.is_err() {
-                            break;
-                        }
-                    }
-                    Frame::Close { code, reason } => {
-                        // Stays counted: nothing is written after the close frame.
-                        closing = Some(CloseFrame {
+                Poll::Ready(Ok(())) => {}
+            }
+            let message = if std::mem::take(ping_due) {
+                Message::Ping(Bytes::new())
+            } else {
+                match state.queue.pop_front() {
+                    Some(Frame::Data(bytes)) => Message::Binary(bytes),
+                    Some(Frame::Close { code, reason }) => {
+                        // Nothing is written after the close frame.
+                        state.done = true;
+                        state.queue = VecDeque::new();
+                        Message::Close(Some(CloseFrame {
                             code,
                             reason: reason.into(),
-                        });
-                        break;
+                        }))
                     }
+                    None => continue,
                 }
-                next = rx.try_recv().ok();
+            };
+            if state.ws.start_send_unpin(message).is_err() {
+                state.broken();
+                return Poll::Ready(());
             }
-            if result.is_ok() {
-                result = sink.flush().await;
-            }
-            if let Some(frame) = closing {
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
-            if result.is_err() {
-                break;
-            }
+            state.unflushed = true;
+            continue;
         }
-    })
+        if state.unflushed {
+            match state.ws.poll_flush_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => {
+                    state.broken();
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(())) => state.unflushed = false,
+            }
+            continue;
+        }
+        if state.queue.capacity() != 0 {
+            // Drained: give the queue's memory back (most connections rarely queue).
+            state.queue = VecDeque::new();
+        }
+        return Poll::Ready(());
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// `Socket::meanwhile`: a hand-written future, not an `async fn`, so that the work is held
+    /// once (an `async fn` keeps its argument beside the pinned copy it polls).
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Meanwhile<'a, F> {
+        socket: &'a mut Socket,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: Future> Future for Meanwhile<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.work.poll(cx) {
+            return Poll::Ready(output);
+        }
+        drop(this.socket.poll_out(cx));
+        Poll::Pending
+    }
+}
+
+impl State {
+    /// A write failed: nothing more goes out (the reader meets the same error and ends).
+    fn broken(&mut self) {
+        self.done = true;
+        self.unflushed = false;
+        self.queue = VecDeque::new();
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // The room's frames from now on are refused as `Closed`.
+        let mut state = self.shared.lock();
+        state.done = true;
+        state.queue = VecDeque::new();
+    }
 }
 
 /// The reader's idle deadline: a socket from which nothing (not even a pong) arrived for
@@ -357,18 +482,14 @@ impl Silence {
         }
     }
 
+    /// When the socket will have been silent for too long.
+    pub fn until(&self) -> Instant {
+        self.until
+    }
+
     /// Resolves when the socket has been silent for too long.
     pub async fn expired(&self) {
         tokio::time::sleep_until(self.until).await;
-    }
-}
-
-/// Lets the writer flush what is queued (a close frame, the restart notice), briefly: a peer
-/// that does not read (or is gone) would hold it in a write forever.
-pub async fn finish(writer: JoinHandle<()>) {
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(WRITER_GRACE, writer).await.is_err() {
-        abort.abort();
     }
 }
 
@@ -379,7 +500,7 @@ mod tests {
     use axum::routing::get;
     use tokio_tungstenite::tungstenite::Message as ClientMessage;
 
-    /// How many frames went each way: written straight, left to the writer to flush, queued.
+    /// How many frames went each way: written straight, left to the task to flush, queued.
     pub(super) static WAYS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
 
     const FRAMES: u32 = 3_000;
@@ -387,33 +508,35 @@ mod tests {
     const FRAME_BYTES: usize = 16 * 1024;
 
     /// A room that sends `FRAMES` numbered frames as fast as the outbox takes them, waiting
-    /// a moment whenever it is full (a real room would drop the connection instead).
+    /// a moment whenever it is full (a real room would drop the connection instead), beside
+    /// the connection's task, which reads and writes what is queued.
     async fn flood(socket: WebSocket) {
-        let close = CancellationToken::new();
-        let (_stream, outbox, writer) = open(socket, close.clone(), Duration::ZERO);
-        for i in 0..FRAMES {
-            let mut payload = vec![0u8; FRAME_BYTES];
-            payload[..4].copy_from_slice(&i.to_le_bytes());
-            let mut frame = Frame::Data(Bytes::from(payload));
-            loop {
-                match outbox.try_send(frame) {
-                    Ok(()) => break,
-                    Err(mpsc::error::TrySendError::Full(back)) => {
-                        frame = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
+        let (mut socket, outbox) = open(socket, Duration::ZERO);
+        let room = tokio::spawn(async move {
+            for i in 0..FRAMES {
+                let mut payload = vec![0u8; FRAME_BYTES];
+                payload[..4].copy_from_slice(&i.to_le_bytes());
+                let mut frame = Frame::Data(Bytes::from(payload));
+                loop {
+                    match outbox.try_send(frame) {
+                        Ok(()) => break,
+                        Err(mpsc::error::TrySendError::Full(back)) => {
+                            frame = back;
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => panic!("the socket closed"),
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => panic!("the writer ended"),
                 }
             }
-        }
-        outbox
-            .try_send(Frame::Close {
-                code: 1000,
-                reason: "done",
-            })
-            .ok();
-        drop(outbox);
-        finish(writer).await;
+            outbox
+                .try_send(Frame::Close {
+                    code: 1000,
+                    reason: "done",
+                })
+                .ok();
+        });
+        socket.meanwhile(room).await.unwrap();
+        socket.finish().await;
     }
 
     /// Frames written straight by the room, left for the writer to flush, and queued behind

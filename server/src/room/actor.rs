@@ -13,8 +13,11 @@ pub struct RoomHandle {
 
 impl RoomHandle {
     /// Sends mail, waiting for inbox space. `false` if the room has closed.
-    pub async fn send(&self, mail: Mail) -> bool {
-        self.tx.send(Box::new(mail)).await.is_ok()
+    ///
+    /// Not an `async fn`: that would keep the mail in its future beside the box it is moved
+    /// into, and every connection's task holds one of these futures while it waits.
+    pub fn send(&self, mail: Mail) -> impl Future<Output = bool> + Send + '_ {
+        futures_util::FutureExt::map(self.tx.send(Box::new(mail)), |sent| sent.is_ok())
     }
 
     pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {
@@ -155,9 +158,13 @@ impl Room {
             tx,
         };
         let span = tracing::info_span!("room", room = %self.code);
+        // Boxed before the task's future takes it: a future holds what it captures and
+        // every value an `.await` keeps, so an unboxed room would sit in the task two or
+        // three times over for as long as the room is open.
+        let room = Box::new(self);
         tracker.spawn(tracing::Instrument::instrument(
             async move {
-                self.run(store, rx, shutdown).await;
+                room.run(store, rx, shutdown).await;
                 on_close();
             },
             span,
@@ -166,7 +173,7 @@ impl Room {
     }
 
     pub(super) async fn run(
-        mut self,
+        mut self: Box<Self>,
         store: Option<Arc<dyn Store>>,
         mut inbox: mpsc::Receiver<Box<Mail>>,
         shutdown: CancellationToken,

@@ -30,16 +30,18 @@ impl Room {
     /// must be committed before anyone hears of the room.
     pub fn make_durable(&mut self) -> Batch {
         let lobby = self.lobby_image();
-        self.committed = Some(RoomImage {
+        self.committed = Some(Box::new(RoomImage {
             code: self.code.to_string(),
             version: self.version,
             lobby: lobby.clone(),
             game: None,
             clock: None,
-        });
+            epoch: store::FIRST_EPOCH,
+        }));
         Batch {
             code: self.code.to_string(),
             version: self.version,
+            epoch: store::FIRST_EPOCH,
             writes: vec![Write::CreateRoom(lobby)],
         }
     }
@@ -118,7 +120,7 @@ impl Room {
             results: lobby.results.clone(),
             empty_since: Some(now),
             closed: false,
-            committed: durable.then(|| image.clone()),
+            committed: durable.then(|| Box::new(image.clone())),
             dirty: false,
             version_unsaved: durable,
             outgoing: Vec::new(),
@@ -317,6 +319,10 @@ impl Room {
                 return Output::Commit(Batch {
                     code: self.code.to_string(),
                     version: self.version,
+                    epoch: self
+                        .committed
+                        .as_ref()
+                        .map_or(store::FIRST_EPOCH, |image| image.epoch),
                     writes,
                 });
             }
@@ -392,7 +398,7 @@ impl Room {
             .into_iter()
             .filter(|out| matches!(out, Transmit::End { .. }))
             .collect();
-        let Some(image) = self.committed.clone() else {
+        let Some(image) = self.committed.as_deref().cloned() else {
             self.outgoing = ends;
             return;
         };

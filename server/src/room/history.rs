@@ -17,8 +17,10 @@ pub(super) struct History {
 
 impl History {
     pub(super) fn new() -> History {
+        // Not reserved up front: 64 slots are 2.5 KB, most of a room's memory while it waits
+        // in its lobby (a few broadcasts); a room that plays grows it to the capacity once.
         History {
-            entries: VecDeque::with_capacity(HISTORY_CAPACITY),
+            entries: VecDeque::new(),
         }
     }
 

@@ -269,7 +269,9 @@ pub struct Room {
     closed: bool,
     /// A durable room: what its store holds of it (the state a failed write rolls back to).
     /// `None`: the room lives in memory only, and has nothing to commit.
-    committed: Option<RoomImage>,
+    /// Boxed: a room in memory has none, and the room's task holds the `Room` for as long
+    /// as it is open (the image is a third of its size).
+    committed: Option<Box<RoomImage>>,
     /// An input was handled since the last commit: its writes are still to be worked out.
     dirty: bool,
     /// A restored room's version jumped past anything it handed out before: store it, so

@@ -601,14 +601,6 @@ async fn commit_batches(
 ) -> Result<Vec<Result<(), StorageError>>, StorageError> {
     let tx = conn.transaction().await?;
     let creates = |b: &Batch| matches!(b.writes.first(), Some(Write::CreateRoom(_)));
-    let held: HashMap<String, i64> = {
-        let leases = shared.leases.lock().expect("leases lock");
-        batches
-            .iter()
-            .filter(|b| !creates(b))
-            .filter_map(|b| leases.get(&b.code).map(|e| (b.code.clone(), *e)))
-            .collect()
-    };
     let checked: Vec<&str> = batches
         .iter()
         .filter(|b| !creates(b))
@@ -632,8 +624,10 @@ async fn commit_batches(
             if creates(b) {
                 return Ok(());
             }
-            match (held.get(&b.code), live.get(&b.code)) {
-                (Some(mine), Some(stored)) if mine == stored => Ok(()),
+            // The epoch is the writing instance's, not the node's: an instance that lost the
+            // lease is refused even after this node took the room back for a new instance.
+            match live.get(&b.code) {
+                Some(stored) if *stored == b.epoch as i64 => Ok(()),
                 _ => Err(StorageError::Fenced),
             }
         })
@@ -693,19 +687,29 @@ async fn apply_batch(
                     ],
                 )
                 .await?;
-                // The room is new, so nobody can own it: take its lease (a stale row of a
-                // room deleted earlier is taken over, its epoch carried on).
+                // The room is new (its row was just inserted), so nobody can own it: take
+                // its lease at the batch's epoch, the one the new room's instance writes at.
+                // A stale lease row of a room deleted earlier is taken over: only that
+                // room's own last instance deleted it, and that instance has ended.
                 let lease = tx
                     .prepare_cached(
                         "INSERT INTO leases (code, node, epoch, expires_at) \
-                         VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond') \
+                         VALUES ($1, $2, $4, now() + $3::bigint * interval '1 millisecond') \
                          ON CONFLICT (code) DO UPDATE SET node = excluded.node, \
-                         epoch = leases.epoch + 1, expires_at = excluded.expires_at \
+                         epoch = excluded.epoch, expires_at = excluded.expires_at \
                          RETURNING epoch",
                     )
                     .await?;
                 let row = tx
-                    .query_one(&lease, &[&code, &&*shared.node, &shared.lease_ms])
+                    .query_one(
+                        &lease,
+                        &[
+                            &code,
+                            &&*shared.node,
+                            &shared.lease_ms,
+                            &(batch.epoch as i64),
+                        ],
+                    )
                     .await?;
                 change = LeaseChange::Acquired(row.get(0));
             }
@@ -873,7 +877,8 @@ async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
     let conn = shared.pool.get().await?;
     let renew = conn
         .prepare_cached(
-            "UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
+            "WITH beat AS (UPDATE nodes SET renewed_at = now() WHERE name = $1) \
+             UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
              WHERE node = $1 AND expires_at > now() RETURNING code, epoch",
         )
         .await?;
@@ -962,12 +967,12 @@ fn remember(shared: &Shared, claimed: &[(String, i64)]) {
 
 /// Claims this node's share of the rooms orphaned by dead nodes (their lease expired, or their
 /// node is no longer live), picked at random, skipping the rows another node is claiming at
-/// this moment. The share fills this node up to the average load of the live nodes once the
-/// orphans are placed (the least loaded take the most), and is at least one room while any
-/// is orphaned, so that the orphans go even when a live node takes none (a paused one
-/// counts in the average). Each live node does the same at its own tick: a dead node's rooms
-/// spread over the survivors in about one tick each, with no coordination beyond the
-/// database.
+/// this moment. The share fills this node up to the average load of the nodes that renew
+/// their leases (live, and renewed within a lease: a paused node is live but renews nothing,
+/// and is not counted) once the orphans are placed (the least loaded take the most), and is
+/// at least one room while any is orphaned. Each node does the same at its own tick: a dead
+/// or paused node's rooms spread over the survivors in about one tick each, with no
+/// coordination beyond the database.
 async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError> {
     let conn = shared.pool.get().await?;
     // Rooms that have no lease row at all (copied by `perudo migrate`) get an expired one,
@@ -984,6 +989,9 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
     let claim = conn
         .prepare_cached(&format!(
             "WITH live AS {LIVE_NODES}, \
+             renewing AS (SELECT n.name FROM nodes n WHERE n.name IN (SELECT name FROM live) \
+               AND (n.name = $1 \
+               OR n.renewed_at > now() - $2::bigint * interval '1 millisecond')), \
              orphan AS (SELECT l.code FROM leases l JOIN rooms r ON r.code = l.code \
                WHERE r.closed_ms IS NULL AND (l.expires_at <= now() \
                OR (l.node <> $1 AND l.node NOT IN (SELECT name FROM live)))), \
@@ -991,7 +999,7 @@ async fn claim_share(shared: &Shared) -> Result<Vec<(String, i64)>, StorageError
                FROM leases l WHERE l.expires_at > now() \
                AND l.node IN (SELECT name FROM live)), \
              sizes AS (SELECT (SELECT count(*) FROM orphan)::float8 AS orphans, \
-               greatest((SELECT count(*) FROM live), 1)::float8 AS nodes, \
+               greatest((SELECT count(*) FROM renewing), 1)::float8 AS nodes, \
                (SELECT mine FROM held)::float8 AS mine, (SELECT total FROM held)::float8 AS total), \
              quota AS (SELECT greatest( \
                ceil((total + orphans) / nodes) - mine, least(orphans, 1))::bigint AS n \
@@ -1037,7 +1045,7 @@ async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, Storag
         let claimed = vec![(row.get::<_, String>(0), row.get::<_, i64>(1))];
         remember(shared, &claimed);
         drop(conn);
-        let mut images = load_images(shared.pool.clone(), vec![code.to_string()]).await?;
+        let mut images = load_images(shared.pool.clone(), claimed).await?;
         return Ok(match images.pop() {
             Some(image) => Placement::Here(Box::new(image)),
             None => Placement::Missing,
@@ -1060,7 +1068,13 @@ async fn take_or_locate(shared: &Shared, code: &str) -> Result<Placement, Storag
     })
 }
 
-async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, StorageError> {
+/// The rooms just claimed at `claimed` (code, epoch), each image at its claimed epoch.
+async fn load_images(
+    pool: Pool,
+    claimed: Vec<(String, i64)>,
+) -> Result<Vec<RoomImage>, StorageError> {
+    let (codes, epochs): (Vec<String>, Vec<i64>) = claimed.into_iter().unzip();
+    let epochs: HashMap<&str, i64> = codes.iter().map(String::as_str).zip(epochs).collect();
     let conn = pool.get().await?;
     let rooms = conn
         .query(
@@ -1122,7 +1136,11 @@ async fn load_images(pool: Pool, codes: Vec<String>) -> Result<Vec<RoomImage>, S
             game.moves = by_room.remove(&code).unwrap_or_default();
             game
         });
+        let Some(&epoch) = epochs.get(code.as_str()) else {
+            continue;
+        };
         images.push(RoomImage {
+            epoch: epoch as u64,
             version: row.get::<_, i64>(1) as u64,
             lobby: serde_json::from_str(row.get(2))?,
             clock: row
@@ -1203,8 +1221,7 @@ impl Store for PostgresStore {
         let shared = self.shared.clone();
         block_on(&self.handle, async move {
             let claimed = claim(&shared, None).await?;
-            let codes = claimed.into_iter().map(|(code, _)| code).collect();
-            load_images(shared.pool.clone(), codes).await
+            load_images(shared.pool.clone(), claimed).await
         })
     }
 
@@ -1252,6 +1269,17 @@ impl Store for PostgresStore {
             // The renewal is the node's heartbeat to the database: `/readyz` follows it.
             *shared.lease_health.lock().expect("lease health lock") =
                 result.as_ref().err().cloned();
+            // It is a write, too: a group commit that failed on a broken connection (say,
+            // one the database closed while the node was paused) no longer says the node
+            // cannot write once this one went through. Without it a node left with no rooms
+            // to write for stayed unready for good. (A full disk or a read-only database is
+            // cleared only by a group commit that succeeds.)
+            if result.is_ok() {
+                let mut write = shared.write_health.lock().expect("storage health lock");
+                if matches!(&*write, Some(StorageError::Database(_))) {
+                    *write = None;
+                }
+            }
             result
         })
     }
@@ -1270,8 +1298,7 @@ impl Store for PostgresStore {
             if claimed.is_empty() {
                 return Ok(Vec::new());
             }
-            let codes = claimed.into_iter().map(|(code, _)| code).collect();
-            load_images(shared.pool.clone(), codes).await
+            load_images(shared.pool.clone(), claimed).await
         })
     }
 

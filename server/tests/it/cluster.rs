@@ -784,6 +784,18 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
         .try_send(Request::Act { action })
         .await
         .expect("the move is sent");
+    // A browser dialling a survivor now is passed on to the paused owner, which accepts the
+    // connection and answers nothing. Its one attempt is answered once the lease has run
+    // out (the survivor follows the room), not refused when the hop gives up after 5 s.
+    let survivor = nodes.node((paused + 2) % NODES).addr;
+    let dialled_room = code.clone();
+    let dial = tokio::spawn(async move {
+        let url = format!("ws://{survivor}/api/rooms/{dialled_room}/ws");
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map(|(_, response)| response.status().as_u16())
+            .map_err(|e| e.to_string())
+    });
     // Another node takes the room once the lease has run out (bounded wait: 30 s).
     let mut taken = String::new();
     for _ in 0..1500 {
@@ -809,6 +821,16 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
         )
     );
 
+    let dialled = tokio::time::timeout(Duration::from_secs(30), dial)
+        .await
+        .expect("the survivor answers within 30 s")
+        .expect("the dial task");
+    assert_eq!(
+        dialled,
+        Ok(101),
+        "a socket dialled through a survivor while the owner was paused reaches the room"
+    );
+
     // Resumed: its writes are refused and it drops the room.
     signal(nodes.node(paused), "-CONT");
     let player = &mut clients[on_turn];
@@ -824,7 +846,11 @@ async fn cluster_node_paused_past_its_lease_is_fenced_and_drops_its_rooms() {
                     assert!(
                         id != sent_while_paused
                             || matches!(message, ServerMessage::Rejected { .. }),
-                        "the paused node acknowledged a move after losing the room: {message:?}"
+                        "the paused node acknowledged a move after losing the room: \
+                         {message:?}\nleases: {}\npaused node's log:\n{}\nnew owner's log:\n{}",
+                        owner(&code),
+                        nodes.node(paused).log_text(),
+                        nodes.node(new_owner).log_text()
                     );
                 }
             }

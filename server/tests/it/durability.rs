@@ -1544,10 +1544,23 @@ async fn on_postgresql_any_node_serves_a_room_and_a_killed_nodes_room_moves_at_o
         assert_eq!(client.results.last().map(|r| r.game), Some(1));
     }
     // B's metrics: the room it claimed, the lease it holds, its renewals and commits.
+    // Waited for until a renewal is counted: the exporter may list the histogram (count 0)
+    // before its first sample reaches it.
+    let renewals = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("perudo_lease_renewal_seconds_count")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
     let mut metrics = String::new();
     for _ in 0..500 {
         metrics = b.get("/metrics").await.body;
-        if metrics.contains("perudo_lease_renewal_seconds_count") {
+        if renewals(&metrics) >= 1.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
