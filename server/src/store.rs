@@ -402,7 +402,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     version INTEGER NOT NULL,
     lobby TEXT NOT NULL,
     clock TEXT,
-    closed_ms INTEGER
+    closed_ms INTEGER,
+    clock_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS games (
     code TEXT NOT NULL,
@@ -421,13 +422,69 @@ CREATE TABLE IF NOT EXISTS moves (
     seq INTEGER NOT NULL,
     move TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
+    version INTEGER,
+    clock TEXT,
     PRIMARY KEY (code, number, seq)
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '1');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '2');
 ";
 
 /// The schema version this build writes and reads (`meta.schema`).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: `rooms.version` and `rooms.clock` rewritten by every batch.
+/// - 2: a batch of moves (and perhaps the turn clock) leaves the `rooms` row alone: the room's
+///   version and clock after it ride in its last move's row (`moves.version`, `moves.clock`),
+///   and `rooms.clock_version` says at which version `rooms.clock` was written, so that the
+///   newer of the two wins on restore ([`room_tail`]).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Brings a database of an older schema (`meta.schema`) up to [`SCHEMA_VERSION`], in one
+/// transaction. Runs after [`check_schema`] and the `CREATE ... IF NOT EXISTS` of a fresh one.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
+            row.get(0)
+        })?;
+    if found != "1" {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    // Version 1 wrote the clock with the version on every batch: it is as new as the version.
+    tx.execute_batch(
+        "ALTER TABLE rooms ADD COLUMN clock_version INTEGER NOT NULL DEFAULT 0;
+         UPDATE rooms SET clock_version = version;
+         ALTER TABLE moves ADD COLUMN version INTEGER;
+         ALTER TABLE moves ADD COLUMN clock TEXT;
+         UPDATE meta SET value = '2' WHERE key = 'schema';",
+    )?;
+    tx.commit()?;
+    info!(from = 1, to = SCHEMA_VERSION, "storage schema migrated");
+    Ok(())
+}
+
+/// The stored room's version and turn clock: the `rooms` row's, unless moves written after it
+/// carry newer ones (schema 2: a batch of moves writes its version and clock into its last
+/// move's row and leaves the `rooms` row alone). `moves` are the latest game's rows in order:
+/// each move's version and clock (the JSON of `Option<ClockImage>`) where it has them.
+pub(crate) fn room_tail<'a>(
+    version: u64,
+    clock: Option<ClockImage>,
+    clock_version: u64,
+    moves: impl IntoIterator<Item = (Option<u64>, Option<&'a str>)>,
+) -> Result<(u64, Option<ClockImage>), StorageError> {
+    let (mut version, mut clock, mut clock_version) = (version, clock, clock_version);
+    for (at, moved_clock) in moves {
+        let Some(at) = at else { continue };
+        version = version.max(at);
+        if let Some(json) = moved_clock
+            && at > clock_version
+        {
+            clock = serde_json::from_str(json)?;
+            clock_version = at;
+        }
+    }
+    Ok((version, clock))
+}
 
 /// Refuses a database whose `meta.schema` is newer than `SCHEMA_VERSION`, before anything
 /// is written to it.
@@ -526,7 +583,9 @@ impl SqliteStore {
         }
         let writer = open_connection(&options)?;
         check_schema(&writer)?;
+        let mut writer = writer;
         writer.execute_batch(SCHEMA)?;
+        migrate(&mut writer)?;
         // Checkpoints (copying the WAL into the database, with an fsync) run on their own
         // thread and connection, so that no commit waits for one.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -665,7 +724,71 @@ fn commit_batches(conn: &mut Connection, batches: &[&Batch]) -> Result<(), Stora
     Ok(())
 }
 
+/// Whether `batch` only adds moves (and perhaps sets the turn clock): such a batch, the one
+/// almost every input of a game makes, leaves the `rooms` row alone and keeps the room's
+/// version and clock in its last move's row, so that a move dirties one page, not two.
+pub(crate) fn only_moves(batch: &Batch) -> bool {
+    batch
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Moves { moves, .. } if !moves.is_empty()))
+        && batch
+            .writes
+            .iter()
+            .all(|w| matches!(w, Write::Moves { .. } | Write::Clock(_)))
+}
+
+fn apply_moves_only(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageError> {
+    let code = batch.code.as_str();
+    let clock = batch.writes.iter().rev().find_map(|w| match w {
+        Write::Clock(c) => Some(c),
+        _ => None,
+    });
+    let clock = clock.map(serde_json::to_string).transpose()?;
+    let last = batch
+        .writes
+        .iter()
+        .rposition(|w| matches!(w, Write::Moves { moves, .. } if !moves.is_empty()));
+    for (w, write) in batch.writes.iter().enumerate() {
+        let Write::Moves {
+            number,
+            first_seq,
+            moves,
+        } = write
+        else {
+            continue;
+        };
+        // Only into a game the room has stored: the check the `rooms` update made before.
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO moves (code, number, seq, move, at_ms, version, clock) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             WHERE EXISTS (SELECT 1 FROM games WHERE code = ?1 AND number = ?2)",
+        )?;
+        for (i, m) in moves.iter().enumerate() {
+            let tail = Some(w) == last && i + 1 == moves.len();
+            let inserted = insert.execute(params![
+                code,
+                number,
+                first_seq + i as u32,
+                serde_json::to_string(m)?,
+                now,
+                tail.then_some(batch.version as i64),
+                if tail { clock.as_deref() } else { None },
+            ])?;
+            if inserted == 0 {
+                return Err(StorageError::Database(format!(
+                    "no stored game {number} in room {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageError> {
+    if only_moves(batch) {
+        return apply_moves_only(tx, batch, now);
+    }
     let code = batch.code.as_str();
     // The clock goes into the rooms row with the version, in the one UPDATE every batch makes.
     let mut clock: Option<Option<String>> = None;
@@ -752,7 +875,8 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
     let updated = tx
         .prepare_cached(
             "UPDATE rooms SET version = ?2, updated_ms = ?3, \
-             clock = CASE WHEN ?4 THEN ?5 ELSE clock END WHERE code = ?1",
+             clock = CASE WHEN ?4 THEN ?5 ELSE clock END, \
+             clock_version = CASE WHEN ?4 THEN ?2 ELSE clock_version END WHERE code = ?1",
         )?
         .execute(params![
             code,
@@ -798,6 +922,35 @@ fn load_moves(conn: &Connection, code: &str, number: u32) -> Result<Vec<Move>, S
         moves.push(serde_json::from_str(&row?)?);
     }
     Ok(moves)
+}
+
+/// A game's moves, and each one's version and clock (see [`room_tail`]).
+type MoveTails = Vec<(Option<u64>, Option<String>)>;
+
+fn load_moves_with_tails(
+    conn: &Connection,
+    code: &str,
+    number: u32,
+) -> Result<(Vec<Move>, MoveTails), StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT move, version, clock FROM moves WHERE code = ?1 AND number = ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![code, number], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, Option<i64>>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let (mut moves, mut tails) = (Vec::new(), Vec::new());
+    for row in rows {
+        let (m, version, clock) = row?;
+        moves.push(serde_json::from_str(&m)?);
+        if version.is_some() {
+            tails.push((version.map(|v| v as u64), clock));
+        }
+    }
+    Ok((moves, tails))
 }
 
 struct GameRow {
@@ -865,27 +1018,46 @@ impl Store for SqliteStore {
     fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
         let conn = self.reader.lock().expect("storage reader lock");
         let mut stmt = conn.prepare(
-            "SELECT code, version, lobby, clock FROM rooms WHERE closed_ms IS NULL ORDER BY code",
+            "SELECT code, version, lobby, clock, clock_version FROM rooms \
+             WHERE closed_ms IS NULL ORDER BY code",
         )?;
-        let rows: Vec<(String, i64, String, Option<String>)> = stmt
+        type Row = (String, i64, String, Option<String>, i64);
+        let rows: Vec<Row> = stmt
             .query_map([], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         let mut rooms = Vec::with_capacity(rows.len());
-        for (code, version, lobby, clock) in rows {
-            let game = match load_game(&conn, &code, None)? {
-                Some(row) => Some(GameImage {
-                    moves: load_moves(&conn, &code, row.start.number)?,
-                    start: row.start,
-                    results: row.results,
-                }),
-                None => None,
+        for (code, version, lobby, clock, clock_version) in rows {
+            let clock = clock.map(|c| serde_json::from_str(&c)).transpose()?;
+            let (game, tail) = match load_game(&conn, &code, None)? {
+                Some(row) => {
+                    let (moves, tails) = load_moves_with_tails(&conn, &code, row.start.number)?;
+                    let game = GameImage {
+                        moves,
+                        start: row.start,
+                        results: row.results,
+                    };
+                    (Some(game), tails)
+                }
+                None => (None, Vec::new()),
             };
+            let (version, clock) = room_tail(
+                version as u64,
+                clock,
+                clock_version as u64,
+                tail.iter().map(|(v, c)| (*v, c.as_deref())),
+            )?;
             rooms.push(RoomImage {
                 lobby: serde_json::from_str(&lobby)?,
-                clock: clock.map(|c| serde_json::from_str(&c)).transpose()?,
-                version: version as u64,
+                clock,
+                version,
                 game,
                 code,
                 epoch: FIRST_EPOCH,
@@ -1124,7 +1296,7 @@ mod schema_tests {
         let store = SqliteStore::open(options(path.clone())).expect("a fresh database opens");
         store.close();
         let conn = Connection::open(&path).expect("open with sqlite");
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
             .expect("pretend a newer release wrote it");
         drop(conn);
 
@@ -1132,7 +1304,7 @@ mod schema_tests {
         assert_eq!(
             error,
             StorageError::NewerSchema {
-                found: 2,
+                found: 3,
                 known: SCHEMA_VERSION
             }
         );
@@ -1143,17 +1315,185 @@ mod schema_tests {
                 r.get(0)
             })
             .expect("meta.schema");
-        assert_eq!(kept, "2", "nothing was written");
+        assert_eq!(kept, "3", "nothing was written");
         drop(conn);
 
         // This release's own version opens again.
         let conn = Connection::open(&path).expect("open with sqlite");
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'", [])
-            .expect("back to version 1");
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
+            .expect("back to version 2");
         drop(conn);
         SqliteStore::open(options(path))
-            .expect("schema 1 opens")
+            .expect("schema 2 opens")
             .close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    /// Schema 1, as the release before schema 2 created it.
+    const SCHEMA_1: &str = "
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE rooms (code TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL, version INTEGER NOT NULL, lobby TEXT NOT NULL,
+            clock TEXT, closed_ms INTEGER);
+        CREATE TABLE games (code TEXT NOT NULL, number INTEGER NOT NULL, config TEXT NOT NULL,
+            names TEXT NOT NULL, seed TEXT NOT NULL, started_ms INTEGER NOT NULL,
+            finished_ms INTEGER, results TEXT, PRIMARY KEY (code, number));
+        CREATE TABLE moves (code TEXT NOT NULL, number INTEGER NOT NULL, seq INTEGER NOT NULL,
+            move TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (code, number, seq))
+            WITHOUT ROWID;
+        INSERT INTO meta (key, value) VALUES ('schema', '1');
+    ";
+
+    #[test]
+    fn a_database_of_schema_1_is_migrated_and_restores_the_same_rooms() {
+        use perudo_core::{Bot, Game, Seed, play_to_end};
+        let dir = scratch("schema1");
+        let path = dir.join("perudo.db");
+        let seed = "07".repeat(32);
+        let mut game = Game::new(
+            GameConfig::default(),
+            2,
+            Seed::from_hex(&seed).expect("a seed"),
+        )
+        .expect("a game");
+        let mut bots = [Bot::new(BotLevel::Normal, 1), Bot::new(BotLevel::Normal, 2)];
+        play_to_end(&mut game, &mut bots, |_| {});
+        let played = game.history().to_vec();
+        let lobby = LobbyImage {
+            rules: GameConfig::default(),
+            options: RoomOptions::default(),
+            seats: ["Ana", "Bea"]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| SeatImage {
+                    name: (*name).into(),
+                    kind: SeatImageKind::Human {
+                        token_hash: [i as u8; 32],
+                        left: false,
+                    },
+                })
+                .collect(),
+            host: Some(0),
+            games_played: 0,
+            results: None,
+        };
+        let start = GameStart {
+            number: 1,
+            config: GameConfig::default(),
+            names: vec!["Ana".into(), "Bea".into()],
+            seed: seed.clone(),
+            started_ms: 1_767_225_600_000,
+        };
+        let clock = ClockImage {
+            seat: 1,
+            limit_at_ms: 1_767_225_700_000,
+        };
+        // What the previous release wrote: a room at version 9 with its clock, in a game
+        // with three moves (the rooms row rewritten by each of them).
+        let conn = Connection::open(&path).expect("open with sqlite");
+        conn.execute_batch(SCHEMA_1).expect("schema 1");
+        conn.execute(
+            "INSERT INTO rooms (code, created_ms, updated_ms, version, lobby, clock) \
+             VALUES ('AAAAAAAAA', 1, 2, 9, ?1, ?2)",
+            params![
+                serde_json::to_string(&lobby).expect("encodes"),
+                serde_json::to_string(&clock).expect("encodes")
+            ],
+        )
+        .expect("a room");
+        conn.execute(
+            "INSERT INTO games (code, number, config, names, seed, started_ms) \
+             VALUES ('AAAAAAAAA', 1, ?1, ?2, ?3, ?4)",
+            params![
+                serde_json::to_string(&start.config).expect("encodes"),
+                serde_json::to_string(&start.names).expect("encodes"),
+                start.seed,
+                start.started_ms
+            ],
+        )
+        .expect("a game");
+        for (seq, m) in played[..3].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO moves (code, number, seq, move, at_ms) \
+                 VALUES ('AAAAAAAAA', 1, ?1, ?2, 3)",
+                params![seq as i64, serde_json::to_string(m).expect("encodes")],
+            )
+            .expect("a move");
+        }
+        drop(conn);
+
+        let mut expected = RoomImage {
+            code: "AAAAAAAAA".into(),
+            version: 9,
+            lobby,
+            game: Some(GameImage {
+                start,
+                moves: played[..3].to_vec(),
+                results: None,
+            }),
+            clock: Some(clock),
+            epoch: FIRST_EPOCH,
+        };
+        let store = SqliteStore::open(options(path.clone())).expect("schema 1 opens");
+        assert_eq!(store.load_rooms(), Ok(vec![expected.clone()]));
+        // The room goes on under schema 2: a move with a new clock (kept with the move), then
+        // a move that leaves the clock as it was.
+        let next = ClockImage {
+            seat: 0,
+            limit_at_ms: 1_767_225_800_000,
+        };
+        for (version, writes) in [
+            (
+                10,
+                vec![
+                    Write::Moves {
+                        number: 1,
+                        first_seq: 3,
+                        moves: vec![played[3]],
+                    },
+                    Write::Clock(Some(next)),
+                ],
+            ),
+            (
+                11,
+                vec![Write::Moves {
+                    number: 1,
+                    first_seq: 4,
+                    moves: vec![played[4]],
+                }],
+            ),
+        ] {
+            let batch = Batch {
+                code: expected.code.clone(),
+                version,
+                epoch: FIRST_EPOCH,
+                writes: writes.clone(),
+            };
+            store
+                .commit(batch)
+                .blocking_recv()
+                .expect("an answer")
+                .expect("committed");
+            expected.version = version;
+            for write in writes {
+                expected.apply(write);
+            }
+        }
+        store.close();
+        drop(store);
+        let conn = Connection::open(&path).expect("open with sqlite");
+        let (schema, room_version): (String, i64) = conn
+            .query_row(
+                "SELECT (SELECT value FROM meta WHERE key = 'schema'), version FROM rooms",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("reads");
+        assert_eq!(schema, SCHEMA_VERSION.to_string());
+        assert_eq!(room_version, 9, "moves leave the rooms row alone");
+        drop(conn);
+        let store = SqliteStore::open(options(path)).expect("schema 2 opens");
+        assert_eq!(store.load_rooms(), Ok(vec![expected]));
+        store.close();
         let _ = std::fs::remove_dir_all(dir);
     }
 }
