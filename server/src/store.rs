@@ -924,6 +924,50 @@ fn load_moves(conn: &Connection, code: &str, number: u32) -> Result<Vec<Move>, S
     Ok(moves)
 }
 
+/// A room's version and clock (as stored JSON) as of its last write, from its `rooms` row's
+/// `version` and `clock` and, in a database of schema 2, its latest game's moves (see
+/// [`room_tail`]). For copying a database as it is, read only.
+pub(crate) fn stored_tail(
+    conn: &Connection,
+    code: &str,
+    version: i64,
+    clock: Option<&str>,
+) -> Result<(i64, Option<String>), StorageError> {
+    let schema: String =
+        conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
+            row.get(0)
+        })?;
+    if schema == "1" {
+        return Ok((version, clock.map(str::to_owned)));
+    }
+    let clock_version: i64 = conn
+        .prepare_cached("SELECT clock_version FROM rooms WHERE code = ?1")?
+        .query_row([code], |row| row.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, clock FROM moves WHERE code = ?1 AND version IS NOT NULL \
+         AND number = (SELECT max(number) FROM games WHERE code = ?1) ORDER BY seq",
+    )?;
+    let tails: MoveTails = stmt
+        .query_map([code], |row| {
+            Ok((
+                row.get::<_, Option<i64>>(0)?.map(|v| v as u64),
+                row.get::<_, Option<String>>(1)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let stored: Option<ClockImage> = clock.map(serde_json::from_str).transpose()?;
+    let (version, clock) = room_tail(
+        version as u64,
+        stored,
+        clock_version as u64,
+        tails.iter().map(|(v, c)| (*v, c.as_deref())),
+    )?;
+    Ok((
+        version as i64,
+        clock.map(|c| serde_json::to_string(&c)).transpose()?,
+    ))
+}
+
 /// A game's moves, and each one's version and clock (see [`room_tail`]).
 type MoveTails = Vec<(Option<u64>, Option<String>)>;
 

@@ -1437,6 +1437,14 @@ async fn copy_rows(
             ))
         })?
         .collect::<Result<_, _>>()?;
+    // Schema 2 keeps a room's version and clock after its last moves in their rows: the
+    // PostgreSQL store keeps them in the room's row.
+    let mut rooms = rooms;
+    for row in &mut rooms {
+        let (version, clock) = super::stored_tail(sqlite, &row.0, row.3, row.5.as_deref())?;
+        row.3 = version;
+        row.5 = clock;
+    }
     for row in &rooms {
         serde_json::from_str::<super::LobbyImage>(&row.4)?;
         if let Some(clock) = &row.5 {
