@@ -1,4 +1,4 @@
-// A browser game on a cluster (issue 17): three `perudo` nodes on 127.0.0.1 sharing one
+// A browser game on a cluster: three `perudo` nodes on 127.0.0.1 sharing one
 // throwaway PostgreSQL database (Debian's `postgresql`: initdb and pg_ctl in a temp dir, Unix
 // socket only), Debian's Caddy in front running the shipped deploy/Caddyfile.cluster (only the
 // addresses changed). Two browsers and a bot play through Caddy; mid-game the node that runs

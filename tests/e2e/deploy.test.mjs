@@ -1,4 +1,4 @@
-// The self-hosting kit (issue 9), end to end on this machine:
+// The self-hosting kit, end to end on this machine:
 //
 // 1. perudo behind a real Caddy (Debian's `caddy`) serving TLS from its internal CA on
 //    127.0.0.1, with the site block of the shipped deploy/Caddyfile (only the address, the

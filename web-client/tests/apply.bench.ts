@@ -1,5 +1,5 @@
 // What one move costs the web client: decoding its frame(s) and applying them to the client
-// state, protocol version 2 against version 1 (issue 16). `npm run bench` (vitest bench);
+// state, protocol version 2 against version 1. `npm run bench` (vitest bench);
 // the numbers are in docs/BENCHMARKS.md, "Web client: decoding and applying one move".
 //
 // The move: Bruno bids 3 × threes in the golden scripted game (three seats, mid-round, two

@@ -1,4 +1,4 @@
-//! Issue 17's cluster test: three real `perudo` nodes on 127.0.0.1 sharing one throwaway
+//! The cluster test: three real `perudo` nodes on 127.0.0.1 sharing one throwaway
 //! PostgreSQL database, with Debian's Caddy in front running the shipped
 //! deploy/Caddyfile.cluster (only the addresses changed). Games are played by protocol
 //! clients through Caddy while nodes are

@@ -1,4 +1,4 @@
-//! Durable rooms (issue 7), proven against the real `perudo` binary on an SQLite file:
+//! Durable rooms, proven against the real `perudo` binary on an SQLite file:
 //! SIGKILL at random moments during play, SIGTERM, a database that fills up, and a finished
 //! game's record served, verified and backed up. The in-memory store's injected failure
 //! covers the disk-error path deterministically.

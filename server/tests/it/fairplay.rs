@@ -1,4 +1,4 @@
-//! The fair-play record (issue 16 item 4): games played through the real server, their
+//! The fair-play record: games played through the real server, their
 //! records fetched over HTTP, and two verifiers that share no code — `perudo verify` (Rust,
 //! replays every move) and `tools/verify-record.mjs` (Node, OpenSSL's ChaCha20, written from
 //! docs/FAIRPLAY.md) — must both accept every good record and both refuse every tampered one.

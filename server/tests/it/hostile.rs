@@ -807,7 +807,7 @@ async fn a_game_keeps_its_pace_while_hostile_clients_do_their_worst() {
     server.stop().await;
 }
 
-// ---- issue 13: the attacks that worked on a deployment ---------------------------------
+// ---- attacks on a deployment: proxies, heads, idle sockets, caps, names, floods ---------
 
 /// A POST /api/rooms from `forwarded` (as the proxy on loopback names the client).
 async fn create_from(addr: SocketAddr, forwarded: &str) -> crate::server::HttpResponse {
@@ -821,7 +821,7 @@ async fn create_from(addr: SocketAddr, forwarded: &str) -> crate::server::HttpRe
     .await
 }
 
-/// Issue 13, attack 1: behind a proxy on this machine every request comes from loopback. With
+/// Attack on a deployment, behind a proxy: behind a proxy on this machine every request comes from loopback. With
 /// the default settings the proxy's `X-Forwarded-For` names the client, so one client using
 /// up its room allowance does not lock out everyone else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -854,7 +854,7 @@ async fn behind_a_local_proxy_by_default_one_client_cannot_lock_out_the_others()
     server.stop().await;
 }
 
-/// Issue 13, attack 3: one IPv6 subscriber has a /64 of addresses; they count as one client.
+/// Attack on a deployment, idle resources: one IPv6 subscriber has a /64 of addresses; they count as one client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6_clients_are_limited_per_64() {
     let server = server_with(Limits {
@@ -890,7 +890,7 @@ async fn ipv6_clients_are_limited_per_64() {
     server.stop().await;
 }
 
-/// Issue 13, attack 3: a socket that never says `Hello` is closed after the hello timeout
+/// Attack on a deployment, idle resources: a socket that never says `Hello` is closed after the hello timeout
 /// (it used to live as long as it answered pings); one that does stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_never_says_hello_is_closed() {
@@ -916,7 +916,7 @@ async fn a_socket_that_never_says_hello_is_closed() {
     server.stop().await;
 }
 
-/// Issue 13, attack 3: rooms created and never played close after `unplayed_close`, not the
+/// Attack on a deployment, idle resources: rooms created and never played close after `unplayed_close`, not the
 /// half hour of a played room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_nobody_plays_closes_soon() {
@@ -953,7 +953,7 @@ async fn a_room_nobody_plays_closes_soon() {
     server.stop().await;
 }
 
-/// Issue 13, attack 4: the room cap is exact under concurrent creations (the count used to be
+/// Attack on a deployment, the room cap: the room cap is exact under concurrent creations (the count used to be
 /// checked before the room was stored and raised after, so 400 at once opened 235 of 100).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_rooms_is_exact_under_concurrent_creation() {
@@ -1007,7 +1007,7 @@ async fn max_rooms_is_exact_under_concurrent_creation() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 13, attack 7: the names shown are the normalised ones (no invisible or bidi
+/// Attack on a deployment, look-alike names: the names shown are the normalised ones (no invisible or bidi
 /// characters reach other players).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_are_normalised_before_anyone_sees_them() {
@@ -1030,7 +1030,7 @@ async fn names_are_normalised_before_anyone_sees_them() {
     server.stop().await;
 }
 
-/// Issue 13, attack 8: a client that floods and goes on sending while it reads gets the
+/// Attack on a deployment, flooding: a client that floods and goes on sending while it reads gets the
 /// documented goodbye (`Closing { RateLimited }` and close code 1008), not a TCP reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_keeps_flooding_gets_1008_not_a_reset() {
@@ -1252,7 +1252,7 @@ async fn every_answer_carries_the_security_headers() {
     }
 }
 
-/// Issue 13, attack 5: rooms created and left unplayed are deleted when they close (not kept
+/// Attack on a deployment, storage churn: rooms created and left unplayed are deleted when they close (not kept
 /// for the retention period), and the WAL does not keep the size of a burst of writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_does_not_grow_with_room_churn() {
@@ -1466,7 +1466,7 @@ async fn connect_from(from: [u8; 4], addr: SocketAddr) -> std::io::Result<TcpStr
 /// room to spare. (Before the limits, 1,000 such connections took it from 9 to 405 MB.)
 const HEADER_FLOOD_RSS_GROWTH_KIB: u64 = 32 * 1024;
 
-/// Issue 13, attack 2: 1,000 connections from one address each send a request head of up to
+/// Attack on a deployment, request heads: 1,000 connections from one address each send a request head of up to
 /// 256 KiB and hold it open, and one more trickles a header line a second; the process's
 /// memory stays within `HEADER_FLOOD_RSS_GROWTH_KIB` of where it was while a game goes on at
 /// its pace, and the trickling request is cut off by the header-read timeout.
@@ -1601,7 +1601,7 @@ async fn a_header_flood_from_one_address_keeps_memory_bounded() {
     );
 }
 
-/// Issue 13, attack 6 and the operator's log: with a public URL, browsers on other sites may
+/// Attack on a deployment, other sites' pages, and the operator's log: with a public URL, browsers on other sites may
 /// not open game sockets (the public URL is the default allowed origin), and every WebSocket
 /// session ends with one log line naming the client (as the trusted proxy forwarded it), the
 /// room and why it ended, which fail2ban can match (docs/DEPLOY.md).

@@ -272,7 +272,7 @@ async fn every_refusal_has_its_code_and_changes_nothing() {
             .await;
     }
     // Look-alikes are the same name: case, a Cyrillic А, a zero-width space, a soft hyphen,
-    // a right-to-left override (issue 13).
+    // a right-to-left override (look-alike names).
     for name in [
         "Ana",
         "ana",
