@@ -29,8 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
-use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,7 +45,7 @@ use tracing::info;
 use perudo_server::ids;
 use perudo_server::limits::{ConnectionLimits, Limits};
 use perudo_server::room::ROOM_INBOX_CAPACITY;
-use perudo_server::transport::{self, Frame, Outbox, Silence, Socket};
+use perudo_server::transport::{self, Frame, Message, Outbox, Silence, Socket, Upgrade};
 
 /// Frame kind: the room has registered this socket.
 pub const WELCOME: u8 = 0;
@@ -254,7 +253,7 @@ async fn run_room(
 async fn room_socket(
     State(state): State<AppState>,
     Path(code): Path<String>,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
     let room = perudo_protocol::RoomCode::parse(&code)
         .ok()
@@ -275,7 +274,7 @@ async fn room_socket(
     let tracker = state.inner.tracker.clone();
     let limits = state.inner.config.connection;
     // The same WebSocket settings as the real server's `room_socket`.
-    transport::configure(ws).on_upgrade(move |socket| {
+    ws.on_upgrade(move |socket| {
         // As the real server does: the socket moves to the heap and the connection gets a
         // task of its own.
         let (socket, outbox) = transport::open(socket, limits.ping_interval);
@@ -324,7 +323,9 @@ async fn serve(
                     break;
                 }
             }
-            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(
+                Message::Text(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_),
+            )) => {}
             Some(Ok(Message::Close(_)) | Err(_)) | None => break,
         }
     }

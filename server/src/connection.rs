@@ -24,7 +24,6 @@
 //! enclosing `conn` span adds the room and the connection id (docs/DEPLOY.md points fail2ban
 //! at it).
 
-use axum::extract::ws::Message;
 use perudo_protocol::{ClientMessage, CloseReason, DecodeError, RejectCode};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +32,7 @@ use tracing::{debug, info};
 use crate::limits::{ConnectionLimits, MessageGate, Verdict};
 use crate::metrics;
 use crate::room::{ConnId, Frame, Mail, RoomHandle, close_code};
-use crate::transport::{Outbox, Silence, Socket};
+use crate::transport::{Message, Outbox, Silence, Socket, WsError};
 use std::future::Future;
 
 pub use crate::transport::OUTBOX_CAPACITY;
@@ -327,15 +326,11 @@ impl Connection {
                     }
                     continue;
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Err(error)) => {
                     // A message over MAX_WS_MESSAGE: say so with close code 1009 ("message too
-                    // big"). axum wraps the tungstenite error it comes from.
-                    let too_big = error
-                        .into_inner()
-                        .downcast::<tungstenite::Error>()
-                        .is_ok_and(|e| matches!(*e, tungstenite::Error::Capacity(_)));
-                    if too_big {
+                    // big").
+                    if matches!(error, WsError::Capacity(_)) {
                         let bye = goodbye(room, conn, None, close_code::TOO_BIG, "message too big");
                         socket.meanwhile(bye).await;
                         return SessionEnd::TooBig;

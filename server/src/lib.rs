@@ -43,7 +43,7 @@ pub use room::RoomSettings;
 pub use routes::{ApiFailure, CONTENT_SECURITY_POLICY, STRICT_TRANSPORT_SECURITY, app};
 use store::Store;
 
-pub use transport::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, WS_WRITE_BUFFER};
+pub use transport::{WS_MAX_WRITE_BUFFER, WS_READ_BUFFER};
 
 /// How often the per-IP rate limiters drop the addresses that have gone quiet.
 const IP_FORGET_INTERVAL: Duration = Duration::from_secs(60);

@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -304,24 +303,6 @@ async fn game_record(
     found.map(Json).ok_or_else(not_found)
 }
 
-/// Whether `parts` is a WebSocket upgrade request, checked as axum's `WebSocketUpgrade`
-/// checks it, on a copy without the connection's upgrade handle: the request may yet be
-/// passed on to another node, which needs that handle.
-async fn check_upgrade(parts: &Parts) -> Result<(), WebSocketUpgradeRejection> {
-    let mut probe = axum::http::Request::new(());
-    *probe.method_mut() = parts.method.clone();
-    *probe.uri_mut() = parts.uri.clone();
-    *probe.version_mut() = parts.version;
-    *probe.headers_mut() = parts.headers.clone();
-    let (mut probe, ()) = probe.into_parts();
-    match WebSocketUpgrade::from_request_parts(&mut probe, &()).await {
-        // Every check passed but the last, the handle the copy lacks.
-        Err(WebSocketUpgradeRejection::ConnectionNotUpgradable(_)) => Ok(()),
-        Err(rejection) => Err(rejection),
-        Ok(_) => Ok(()),
-    }
-}
-
 /// How often a socket waiting for the room's node checks whether the room has moved.
 const RETAKE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// How many times one socket follows its room to another node while being passed on.
@@ -357,11 +338,12 @@ async fn room_socket(
         ));
     }
     // Not a WebSocket upgrade (a plain GET, a wrong version): the API's JSON error, with
-    // axum's status for it (400, 405 or 426).
-    let not_websocket = |rejection: WebSocketUpgradeRejection| {
-        ApiFailure::new(rejection.status(), "not_websocket", rejection.body_text())
+    // the status for it (400, 405 or 426). The connection's upgrade handle stays in `parts`:
+    // the request may yet be passed on to the room's node.
+    let not_websocket = |why: transport::NotWebSocket| {
+        ApiFailure::new(why.status(), "not_websocket", why.message())
     };
-    check_upgrade(&parts).await.map_err(not_websocket)?;
+    transport::check(&parts).map_err(not_websocket)?;
     let ip = guards.client_ip(peer, &headers);
     let refused = |why: limits::Refused| {
         let limits = &state.inner.config.limits;
@@ -442,15 +424,13 @@ async fn room_socket(
         }
     };
     let mut parts = parts;
-    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
-        .await
-        .map_err(not_websocket)?;
+    let ws = transport::Upgrade::take(&mut parts).map_err(not_websocket)?;
     let conn = state.inner.next_conn.fetch_add(1, Ordering::Relaxed);
     let shutdown = state.inner.shutdown.clone();
     let tracker = state.inner.tracker.clone();
     let per_connection = state.inner.config.limits.per_connection();
     let sessions = state.inner.sessions.clone();
-    Ok(transport::configure(ws).on_upgrade(move |socket| {
+    Ok(ws.on_upgrade(move |socket| {
         let span = tracing::info_span!("conn", room = %room.code, conn);
         // Listed by `perudo admin connections` while open; its token ends the connection
         // when the server shuts down or the operator blocks its address.

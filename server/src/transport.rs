@@ -3,8 +3,14 @@
 //!
 //! - the accept loop is `crate::serve::serve` on a `crate::limits::IdleListener` (header
 //!   limits, `TCP_NODELAY`, idle TCP connections dropped), for both as well;
-//! - `configure`: the socket's settings (message size caps, small read buffer, bounded write
-//!   buffer);
+//! - `Upgrade`: the HTTP upgrade to a WebSocket (checked as RFC 6455 asks, answered with
+//!   `101`) and the socket's settings (message size caps, small read buffer);
+//! - data frames are written by this module, not by tungstenite: header and payload go into
+//!   the connection in one vectored write, so a frame is neither copied nor kept in a buffer
+//!   (tungstenite's write buffer never shrinks: it held the largest frame ever sent, often
+//!   the join's snapshot, for the connection's whole life). tungstenite reads every frame
+//!   and writes the control frames (pings, its pongs, close), always after the data frame
+//!   being written has gone out in full;
 //! - `open`: moves an upgraded socket to the heap and gives back the connection task's half,
 //!   `Socket`, and the `Outbox` the room writes to. One task per connection both reads and
 //!   writes. The room writes a frame straight into the socket when nothing is queued before
@@ -28,24 +34,38 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use axum::extract::WebSocketUpgrade;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use std::io::IoSlice;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
 use perudo_protocol::MAX_WS_MESSAGE;
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+pub use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::limits::IdleListener;
 
 /// Read buffer per WebSocket connection. Client frames are requests of tens of bytes; a
 /// larger message (up to `MAX_WS_MESSAGE`) grows the buffer as it needs.
 pub const WS_READ_BUFFER: usize = 256;
-/// Frames a connection's task gathers before writing (it flushes after each batch anyway).
-pub const WS_WRITE_BUFFER: usize = 4 * 1024;
-/// Most a connection's WebSocket write buffer may hold when writes fail.
-pub const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// Most tungstenite's write buffer may hold: it only carries control frames (pings, pongs,
+/// close), which are tiny; the outbox bounds the data frames.
+pub const WS_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Most data frames one vectored write takes.
+const WRITE_BATCH: usize = 16;
+
+/// The server's WebSocket: tungstenite on the upgraded HTTP connection.
+pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Frames a connection may have queued before the room gives up on it.
 pub const OUTBOX_CAPACITY: usize = 64;
@@ -103,6 +123,129 @@ struct State {
     unflushed: bool,
     /// Nothing more goes out: a close frame was sent, a write failed, or the task ended.
     done: bool,
+    /// A data frame the connection took only part of: the rest goes out before anything
+    /// else, tungstenite's control frames included (a frame is never cut by another).
+    partial: Option<Box<Partial>>,
+    /// The client closed: tungstenite answers the close itself, and no data frame may
+    /// follow its answer.
+    peer_closed: bool,
+}
+
+/// The rest of a data frame the connection did not take at once.
+#[derive(Debug)]
+struct Partial {
+    head: Head,
+    payload: Bytes,
+    /// Bytes of the frame (head, then payload) already written.
+    sent: usize,
+}
+
+/// A server-to-client data frame's header (RFC 6455 5.2: FIN, binary, not masked, the
+/// payload length in 1, 3 or 9 bytes).
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    bytes: [u8; 10],
+    len: u8,
+}
+
+impl Head {
+    fn binary(payload: usize) -> Head {
+        let mut bytes = [0u8; 10];
+        bytes[0] = 0x82;
+        let len = if let Ok(short) = u8::try_from(payload)
+            && short < 126
+        {
+            bytes[1] = short;
+            2
+        } else if let Ok(medium) = u16::try_from(payload) {
+            bytes[1] = 126;
+            bytes[2..4].copy_from_slice(&medium.to_be_bytes());
+            4
+        } else {
+            bytes[1] = 127;
+            bytes[2..10].copy_from_slice(&(payload as u64).to_be_bytes());
+            10
+        };
+        Head { bytes, len }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// What became of data frames given to the connection.
+enum Wrote {
+    /// All in the connection.
+    All,
+    /// The connection took the first `n` frames whole, and part of the next one, whose rest
+    /// is in `State::partial` now (`n` counts it).
+    Part(usize),
+    /// The connection took none: it is full.
+    None,
+    /// The connection broke.
+    Broken,
+}
+
+/// Writes data frames straight into the connection: every header and payload in one
+/// vectored write. A frame the connection takes in part leaves its rest in `partial`.
+fn write_data(
+    ws: &mut WebSocket,
+    partial: &mut Option<Box<Partial>>,
+    cx: &mut Context<'_>,
+    frames: &[&Bytes],
+) -> Wrote {
+    let heads: [Head; WRITE_BATCH] =
+        std::array::from_fn(|i| Head::binary(frames.get(i).map_or(0, |f| f.len())));
+    let mut slices: [IoSlice<'_>; 2 * WRITE_BATCH] = [IoSlice::new(&[]); 2 * WRITE_BATCH];
+    let frames = &frames[..frames.len().min(WRITE_BATCH)];
+    for (i, payload) in frames.iter().enumerate() {
+        slices[2 * i] = IoSlice::new(heads[i].as_slice());
+        slices[2 * i + 1] = IoSlice::new(payload);
+    }
+    let io = Pin::new(ws.get_mut());
+    let written = match io.poll_write_vectored(cx, &slices[..2 * frames.len()]) {
+        Poll::Pending => return Wrote::None,
+        Poll::Ready(Err(_)) | Poll::Ready(Ok(0)) => return Wrote::Broken,
+        Poll::Ready(Ok(n)) => n,
+    };
+    let mut left = written;
+    for (i, payload) in frames.iter().enumerate() {
+        let size = heads[i].as_slice().len() + payload.len();
+        if left < size {
+            *partial = Some(Box::new(Partial {
+                head: heads[i],
+                payload: Bytes::clone(payload),
+                sent: left,
+            }));
+            return Wrote::Part(i + 1);
+        }
+        left -= size;
+    }
+    Wrote::All
+}
+
+/// Writes what is left of a partly written data frame. `Ready(true)`: all of it is out;
+/// `Ready(false)`: the connection broke.
+fn poll_partial(ws: &mut WebSocket, partial: &mut Partial, cx: &mut Context<'_>) -> Poll<bool> {
+    loop {
+        let head = partial.head.as_slice();
+        let total = head.len() + partial.payload.len();
+        if partial.sent >= total {
+            return Poll::Ready(true);
+        }
+        let (first, second) = if partial.sent < head.len() {
+            (&head[partial.sent..], &partial.payload[..])
+        } else {
+            (&partial.payload[partial.sent - head.len()..], &[][..])
+        };
+        let slices = [IoSlice::new(first), IoSlice::new(second)];
+        match Pin::new(ws.get_mut()).poll_write_vectored(cx, &slices) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) | Poll::Ready(Ok(0)) => return Poll::Ready(false),
+            Poll::Ready(Ok(n)) => partial.sent += n,
+        }
+    }
 }
 
 impl Shared {
@@ -170,8 +313,10 @@ impl Outbox {
             return Err(TrySendError::Closed(frame));
         }
         let frame = match frame {
-            Frame::Data(bytes) if state.queue.is_empty() && !state.unflushed => {
-                match Self::write_now(&mut state.ws, bytes) {
+            Frame::Data(bytes)
+                if state.queue.is_empty() && !state.unflushed && state.partial.is_none() =>
+            {
+                match Self::write_now(&mut state, bytes) {
                     Direct::Written => {
                         #[cfg(test)]
                         tests::WAYS[0].fetch_add(1, Ordering::Relaxed);
@@ -206,20 +351,27 @@ impl Outbox {
 
     /// Writes a data frame into the socket if it takes it now. Polled with a waker that
     /// does nothing: whatever is left to wait for is the task's.
-    fn write_now(ws: &mut WebSocket, bytes: Bytes) -> Direct {
-        let mut cx = Context::from_waker(Waker::noop());
-        match ws.poll_ready_unpin(&mut cx) {
-            Poll::Ready(Ok(())) => {}
-            // A broken socket: the task meets the same error and stops writing.
-            Poll::Pending | Poll::Ready(Err(_)) => return Direct::Busy(bytes),
-        }
-        if ws.start_send_unpin(Message::Binary(bytes)).is_err() {
-            // Broken: the task sees it too; the frame has nowhere to go.
+    fn write_now(state: &mut State, bytes: Bytes) -> Direct {
+        if state.peer_closed {
+            // The client closed: the frame has nowhere to go.
             return Direct::Written;
         }
-        match ws.poll_flush_unpin(&mut cx) {
-            Poll::Ready(_) => Direct::Written,
-            Poll::Pending => Direct::Unflushed,
+        let mut cx = Context::from_waker(Waker::noop());
+        // What tungstenite owes the client (a pong) goes first.
+        match state.ws.poll_flush_unpin(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            // The task finishes it, and meets the error of a broken socket too.
+            Poll::Pending | Poll::Ready(Err(_)) => return Direct::Busy(bytes),
+        }
+        match write_data(&mut state.ws, &mut state.partial, &mut cx, &[&bytes]) {
+            Wrote::All => Direct::Written,
+            Wrote::Part(_) => Direct::Unflushed,
+            Wrote::None => Direct::Busy(bytes),
+            Wrote::Broken => {
+                // The reader meets the same error and ends.
+                state.broken();
+                Direct::Written
+            }
         }
     }
 }
@@ -238,21 +390,182 @@ pub struct Socket {
 }
 
 /// The settings of every WebSocket the server accepts.
-pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-    upgrade
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
         // Frames up to MAX_WS_MESSAGE reach the decoder, which answers oversized requests
         // with a typed TooLarge; beyond that the WebSocket layer closes the socket.
-        .max_message_size(MAX_WS_MESSAGE)
-        .max_frame_size(MAX_WS_MESSAGE)
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE))
         // Perudo's client frames are tiny: tungstenite's 128 KiB default read buffer was most
         // of a connection's memory. Larger messages (up to MAX_WS_MESSAGE) still grow it as
         // needed.
         .read_buffer_size(WS_READ_BUFFER)
-        // The task flushes after each batch of queued frames; below this they are gathered
-        // into one write.
-        .write_buffer_size(WS_WRITE_BUFFER)
-        // Bounds what a socket that fails to write can hold (the outbox bounds the rest).
+        // tungstenite writes only control frames; each is flushed at once.
+        .write_buffer_size(0)
         .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
+}
+
+/// Why a request is not a WebSocket upgrade (RFC 6455 4.2.1), with the status it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotWebSocket {
+    MethodNotGet,
+    NoConnectionUpgrade,
+    NoUpgradeWebSocket,
+    WrongVersion,
+    NoKey,
+    /// The HTTP connection cannot be upgraded (not HTTP/1.1, or already taken).
+    NotUpgradable,
+}
+
+impl NotWebSocket {
+    pub fn status(self) -> StatusCode {
+        match self {
+            NotWebSocket::MethodNotGet => StatusCode::METHOD_NOT_ALLOWED,
+            NotWebSocket::NotUpgradable => StatusCode::UPGRADE_REQUIRED,
+            NotWebSocket::NoConnectionUpgrade
+            | NotWebSocket::NoUpgradeWebSocket
+            | NotWebSocket::WrongVersion
+            | NotWebSocket::NoKey => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            NotWebSocket::MethodNotGet => "Request method must be `GET`",
+            NotWebSocket::NoConnectionUpgrade => "Connection header did not include 'upgrade'",
+            NotWebSocket::NoUpgradeWebSocket => "`Upgrade` header did not include 'websocket'",
+            NotWebSocket::WrongVersion => "`Sec-WebSocket-Version` header did not include '13'",
+            NotWebSocket::NoKey => "`Sec-WebSocket-Key` header missing",
+            NotWebSocket::NotUpgradable => {
+                "WebSocket request couldn't be upgraded since no upgrade state was present"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for NotWebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for NotWebSocket {}
+
+impl IntoResponse for NotWebSocket {
+    fn into_response(self) -> Response {
+        (self.status(), self.message()).into_response()
+    }
+}
+
+/// Whether `headers[name]` lists `token` (comma-separated, any case).
+fn header_lists(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// Checks that `parts` asks for a WebSocket (an HTTP/1.1 `GET` with `Connection: upgrade`,
+/// `Upgrade: websocket`, version 13 and a key) and returns its key. It leaves the
+/// connection's upgrade handle in place: the request may yet be passed on to another node.
+pub fn check(parts: &Parts) -> Result<HeaderValue, NotWebSocket> {
+    if parts.version > Version::HTTP_11 {
+        return Err(NotWebSocket::NotUpgradable);
+    }
+    if parts.method != Method::GET {
+        return Err(NotWebSocket::MethodNotGet);
+    }
+    if !header_lists(&parts.headers, header::CONNECTION, "upgrade") {
+        return Err(NotWebSocket::NoConnectionUpgrade);
+    }
+    if !parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+    {
+        return Err(NotWebSocket::NoUpgradeWebSocket);
+    }
+    let key = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(NotWebSocket::NoKey)?
+        .clone();
+    if parts
+        .headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(NotWebSocket::WrongVersion);
+    }
+    Ok(key)
+}
+
+/// A checked WebSocket upgrade request, holding the connection's upgrade handle.
+#[derive(Debug)]
+pub struct Upgrade {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+impl Upgrade {
+    /// Checks `parts` (see [`check`]) and takes the connection's upgrade handle.
+    pub fn take(parts: &mut Parts) -> Result<Upgrade, NotWebSocket> {
+        let key = check(parts)?;
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or(NotWebSocket::NotUpgradable)?;
+        Ok(Upgrade { key, on_upgrade })
+    }
+
+    /// The `101 Switching Protocols` answer. Once it has gone out, a task of its own gives
+    /// `callback` the WebSocket, with the settings of every WebSocket here. Spawn the
+    /// connection's own task from the callback (after [`open`]), so that no future holds the
+    /// socket by value.
+    #[must_use = "the 101 response must be returned for the upgrade to happen"]
+    pub fn on_upgrade<C, Fut>(self, callback: C) -> Response
+    where
+        C: FnOnce(WebSocket) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Upgrade { key, on_upgrade } = self;
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => {
+                    tracing::debug!(%error, "the WebSocket upgrade failed");
+                    return;
+                }
+            };
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config()),
+            )
+            .await;
+            callback(ws).await;
+        });
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(accept) = HeaderValue::from_str(&accept) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
+    type Rejection = NotWebSocket;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Upgrade::take(parts)
+    }
 }
 
 /// The listener every server here runs on (`crate::serve::serve` accepts from it and sets
@@ -274,6 +587,8 @@ pub fn open(ws: WebSocket, ping_interval: Duration) -> (Socket, Outbox) {
             queue: VecDeque::new(),
             unflushed: false,
             done: false,
+            partial: None,
+            peer_closed: false,
         }),
         task: AtomicWaker::new(),
         outboxes: AtomicUsize::new(1),
@@ -292,10 +607,29 @@ pub fn open(ws: WebSocket, ping_interval: Duration) -> (Socket, Outbox) {
 
 impl Socket {
     /// The client's next message (`None`: the socket closed), writing meanwhile.
-    pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+    pub async fn recv(&mut self) -> Option<Result<Message, WsError>> {
         poll_fn(|cx| {
             let mut state = self.poll_out(cx);
-            state.ws.poll_next_unpin(cx)
+            if state.partial.is_some() {
+                // A data frame is half written, and a read may make tungstenite write (the
+                // pong it owes): not before the frame is out. The socket wakes the task when
+                // it can take more.
+                return Poll::Pending;
+            }
+            let next = state.ws.poll_next_unpin(cx);
+            // After the client's close (tungstenite answers it), no data frame may go out.
+            // Other errors (a message too big) leave the socket open for the goodbye, and
+            // so does the end of the stream that follows them (tokio-tungstenite ends the
+            // stream after any error).
+            if matches!(
+                next,
+                Poll::Ready(Some(
+                    Ok(Message::Close(_)) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed)
+                ))
+            ) {
+                state.peer_closed = true;
+            }
+            next
         })
         .await
     }
@@ -355,9 +689,58 @@ impl Socket {
 /// Writes a due ping and every queued frame, then flushes once. `Ready`: everything is in the
 /// socket, or nothing more can go out (`State::done`).
 fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> Poll<()> {
+    static NONE: Bytes = Bytes::new();
     loop {
+        if let Some(partial) = &mut state.partial {
+            match poll_partial(&mut state.ws, partial, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(true) => state.partial = None,
+                Poll::Ready(false) => {
+                    state.broken();
+                    return Poll::Ready(());
+                }
+            }
+            continue;
+        }
         if state.done && !state.unflushed {
             return Poll::Ready(());
+        }
+        if !state.done && !*ping_due && matches!(state.queue.front(), Some(Frame::Data(_))) {
+            if state.peer_closed {
+                // Nothing may follow tungstenite's answer to the client's close.
+                state.queue.retain(|f| !matches!(f, Frame::Data(_)));
+                continue;
+            }
+            // What tungstenite owes the client (a pong) goes first.
+            match state.ws.poll_flush_unpin(cx) {
+                Poll::Pending => {
+                    state.unflushed = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(_)) => {
+                    state.broken();
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(())) => state.unflushed = false,
+            }
+            let mut batch: [&Bytes; WRITE_BATCH] = [&NONE; WRITE_BATCH];
+            let mut n = 0;
+            for frame in state.queue.iter().take(WRITE_BATCH) {
+                let Frame::Data(bytes) = frame else { break };
+                batch[n] = bytes;
+                n += 1;
+            }
+            let taken = match write_data(&mut state.ws, &mut state.partial, cx, &batch[..n]) {
+                Wrote::All => n,
+                Wrote::Part(taken) => taken,
+                Wrote::None => return Poll::Pending,
+                Wrote::Broken => {
+                    state.broken();
+                    return Poll::Ready(());
+                }
+            };
+            state.queue.drain(..taken);
+            continue;
         }
         if !state.done && (*ping_due || !state.queue.is_empty()) {
             match state.ws.poll_ready_unpin(cx) {
@@ -375,13 +758,14 @@ fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> P
                 Message::Ping(Bytes::new())
             } else {
                 match state.queue.pop_front() {
+                    // Data frames at the front are written above.
                     Some(Frame::Data(bytes)) => Message::Binary(bytes),
                     Some(Frame::Close { code, reason }) => {
                         // Nothing is written after the close frame.
                         state.done = true;
                         state.queue = VecDeque::new();
                         Message::Close(Some(CloseFrame {
-                            code,
+                            code: code.into(),
                             reason: reason.into(),
                         }))
                     }
@@ -444,6 +828,7 @@ impl State {
     fn broken(&mut self) {
         self.done = true;
         self.unflushed = false;
+        self.partial = None;
         self.queue = VecDeque::new();
     }
 }
@@ -453,6 +838,7 @@ impl Drop for Socket {
         // The room's frames from now on are refused as `Closed`.
         let mut state = self.shared.lock();
         state.done = true;
+        state.partial = None;
         state.queue = VecDeque::new();
     }
 }
@@ -511,7 +897,11 @@ mod tests {
     /// a moment whenever it is full (a real room would drop the connection instead), beside
     /// the connection's task, which reads and writes what is queued.
     async fn flood(socket: WebSocket) {
-        let (mut socket, outbox) = open(socket, Duration::ZERO);
+        flood_pinging(socket, Duration::ZERO).await;
+    }
+
+    async fn flood_pinging(socket: WebSocket, ping_interval: Duration) {
+        let (mut socket, outbox) = open(socket, ping_interval);
         let room = tokio::spawn(async move {
             for i in 0..FRAMES {
                 let mut payload = vec![0u8; FRAME_BYTES];
@@ -537,6 +927,16 @@ mod tests {
         });
         socket.meanwhile(room).await.unwrap();
         socket.finish().await;
+        // Read what the client still sends until its close, as a connection does: closing
+        // with unread bytes would reset the connection under frames the client has not read.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Frames written straight by the room, left for the writer to flush, and queued behind
@@ -546,7 +946,7 @@ mod tests {
     async fn frames_keep_their_order_whichever_way_they_go() {
         let app = Router::new().route(
             "/ws",
-            get(|ws: WebSocketUpgrade| async move { configure(ws).on_upgrade(flood) }),
+            get(|ws: Upgrade| async move { ws.on_upgrade(flood) }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -585,6 +985,65 @@ mod tests {
             ways.iter().all(|&n| n > 0),
             "every way was taken (straight, unflushed, queued): {ways:?}"
         );
+        server.abort();
+    }
+
+    /// Control frames never cut a data frame in two: the server pings every millisecond and
+    /// the client pings too (so the server owes it pongs, which tungstenite writes), while
+    /// the room floods a slow reader with large frames that the socket takes in parts. The
+    /// client's WebSocket would fail on a frame cut by another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn control_frames_never_cut_a_data_frame() {
+        let app = Router::new().route(
+            "/ws",
+            get(|ws: Upgrade| async move {
+                ws.on_upgrade(|socket| flood_pinging(socket, Duration::from_millis(1)))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let (mut sink, mut stream) = client.split();
+        let pinger = tokio::spawn(async move {
+            loop {
+                if sink
+                    .send(ClientMessage::Ping(Bytes::from_static(b"hi")))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        let (mut next, mut pings) = (0u32, 0u32);
+        let read = async {
+            while let Some(message) = stream.next().await {
+                match message.expect("every frame decodes") {
+                    ClientMessage::Binary(bytes) => {
+                        assert_eq!(bytes.len(), FRAME_BYTES);
+                        let i = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+                        assert_eq!(i, next, "frames out of order or lost");
+                        next += 1;
+                        if next < 200 {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                    }
+                    ClientMessage::Ping(_) => pings += 1,
+                    ClientMessage::Close(_) => break,
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("the frames arrive within a minute");
+        assert_eq!(next, FRAMES);
+        assert!(pings > 0, "the server pinged while it flooded");
+        pinger.abort();
         server.abort();
     }
 }
