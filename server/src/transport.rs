@@ -117,8 +117,9 @@ struct State {
     ws: WebSocket,
     /// Frames for the task to write, in order, after what is in the socket already.
     queue: VecDeque<Frame>,
-    /// A write was started and the socket could not take it all at once: the task finishes
-    /// it. The room writes straight only when this is false and the queue is empty, so a frame
+    /// tungstenite holds bytes not yet flushed (a control frame the task started, or the
+    /// pong it owes for a ping it read): the task flushes them. The room writes straight
+    /// only when this is false, nothing is queued and no frame is half written, so a frame
     /// never overtakes one before it, and the task's waker is never replaced by the room's.
     unflushed: bool,
     /// Nothing more goes out: a close frame was sent, a write failed, or the task ended.
@@ -356,13 +357,8 @@ impl Outbox {
             // The client closed: the frame has nowhere to go.
             return Direct::Written;
         }
+        // Nothing of tungstenite's is unflushed (`State::unflushed` is false: no pong owed).
         let mut cx = Context::from_waker(Waker::noop());
-        // What tungstenite owes the client (a pong) goes first.
-        match state.ws.poll_flush_unpin(&mut cx) {
-            Poll::Ready(Ok(())) => {}
-            // The task finishes it, and meets the error of a broken socket too.
-            Poll::Pending | Poll::Ready(Err(_)) => return Direct::Busy(bytes),
-        }
         match write_data(&mut state.ws, &mut state.partial, &mut cx, &[&bytes]) {
             Wrote::All => Direct::Written,
             Wrote::Part(_) => Direct::Unflushed,
@@ -629,6 +625,11 @@ impl Socket {
             ) {
                 state.peer_closed = true;
             }
+            if matches!(next, Poll::Ready(Some(Ok(Message::Ping(_))))) {
+                // tungstenite owes the pong (written at its next read or flush): nothing is
+                // written straight past it, and the task flushes it.
+                state.unflushed = true;
+            }
             next
         })
         .await
@@ -711,17 +712,16 @@ fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> P
                 state.queue.retain(|f| !matches!(f, Frame::Data(_)));
                 continue;
             }
-            // What tungstenite owes the client (a pong) goes first.
-            match state.ws.poll_flush_unpin(cx) {
-                Poll::Pending => {
-                    state.unflushed = true;
-                    return Poll::Pending;
+            // What tungstenite owes the client (a ping, a pong) goes first.
+            if state.unflushed {
+                match state.ws.poll_flush_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(_)) => {
+                        state.broken();
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(Ok(())) => state.unflushed = false,
                 }
-                Poll::Ready(Err(_)) => {
-                    state.broken();
-                    return Poll::Ready(());
-                }
-                Poll::Ready(Ok(())) => state.unflushed = false,
             }
             let mut batch: [&Bytes; WRITE_BATCH] = [&NONE; WRITE_BATCH];
             let mut n = 0;
