@@ -10,15 +10,17 @@
 //! Architecture invariants:
 //! - A room awaits the commit of an input's writes before it sends anything that input
 //!   caused, so every acknowledged or broadcast change is in storage.
-//! - One writer thread owns the write connection and commits whatever has queued up in one
-//!   transaction (group commit); if that transaction fails, each batch is retried alone, so
-//!   one room's bad batch fails only that room.
+//! - One write connection, behind a lock: a batch that finds nothing queued and the
+//!   connection free is committed at once on the caller's thread (with `synchronous=NORMAL`);
+//!   otherwise it is queued, and the writer thread commits whatever has queued up in one
+//!   transaction (group commit). If a group's transaction fails, each batch is retried alone,
+//!   so one room's bad batch fails only that room.
 //! - Rooms know only this trait: a networked store can replace SQLite without touching them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use perudo_core::{BotLevel, GameConfig, Move};
@@ -521,16 +523,45 @@ enum Job {
     Commit(Batch, oneshot::Sender<Result<(), StorageError>>),
 }
 
-/// Rooms in an SQLite database (WAL), written by one thread with group commit.
+/// Batches waiting for the writer thread.
+struct Queue {
+    jobs: Vec<Job>,
+    /// Cleared by `close`: later commits are refused.
+    open: bool,
+}
+
+/// What the writer thread, the rooms committing on their own threads and the checkpointer
+/// share.
+struct Writing {
+    /// The write connection (`None` once the writer has stopped). Whoever holds this lock
+    /// writes: the writer thread committing a group, a room committing its batch on its own
+    /// thread, or the checkpointer forcing a checkpoint (so that no commit waits for one
+    /// inside SQLite's busy handler).
+    conn: Mutex<Option<Connection>>,
+    queue: Mutex<Queue>,
+    /// Signalled when a batch is queued or the store closes.
+    queued: Condvar,
+    /// The last write's error, while it failed.
+    health: Mutex<Option<StorageError>>,
+    /// Whether a batch may be committed on the caller's thread when nothing is queued and
+    /// nobody is writing (`synchronous=NORMAL`: a commit writes to the page cache and takes
+    /// microseconds). With `FULL` a commit waits for an fsync: it always goes to the writer
+    /// thread, so that no runtime worker waits for the disk.
+    inline: bool,
+}
+
+/// Rooms in an SQLite database (WAL), with group commit: a batch that finds nothing queued
+/// and the write connection free is committed at once on the caller's thread (no thread
+/// hand-off); batches that arrive while a commit runs are queued and committed together by
+/// the writer thread.
 pub struct SqliteStore {
     path: PathBuf,
-    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    writing: Arc<Writing>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Dropped to stop the checkpointer.
     stop_checkpoints: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     reader: Mutex<Connection>,
-    health: Arc<Mutex<Option<StorageError>>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -591,31 +622,41 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpoints = open_connection(&options)?;
         let reader = open_connection(&options)?;
+        let writing = Arc::new(Writing {
+            conn: Mutex::new(Some(writer)),
+            queue: Mutex::new(Queue {
+                jobs: Vec::new(),
+                open: true,
+            }),
+            queued: Condvar::new(),
+            health: Mutex::new(None),
+            inline: options.sync == SyncMode::Normal,
+        });
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("perudo-checkpoint".into())
             .spawn({
                 let wal = wal_path(&options.path);
-                move || checkpoint_loop(checkpoints, stopped, wal)
+                let writing = writing.clone();
+                move || checkpoint_loop(checkpoints, stopped, wal, &writing)
             })
             .map_err(|e| StorageError::Database(format!("cannot start the checkpointer: {e}")))?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let health = Arc::new(Mutex::new(None));
-        let thread_health = health.clone();
         let retention = options.retention;
         let thread = std::thread::Builder::new()
             .name("perudo-store".into())
-            .spawn(move || write_loop(writer, rx, thread_health, retention))
+            .spawn({
+                let writing = writing.clone();
+                move || write_loop(&writing, retention)
+            })
             .map_err(|e| StorageError::Database(format!("cannot start the writer: {e}")))?;
         info!(path = %options.path.display(), sync = ?options.sync, "storage open");
         Ok(SqliteStore {
             path: options.path,
-            jobs: Mutex::new(Some(tx)),
+            writing,
             writer: Mutex::new(Some(thread)),
             stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
             checkpointer: Mutex::new(Some(checkpointer)),
             reader: Mutex::new(reader),
-            health,
         })
     }
 
@@ -640,63 +681,108 @@ pub fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>, wal: PathBuf) {
+fn checkpoint_loop(
+    conn: Connection,
+    stop: std::sync::mpsc::Receiver<()>,
+    wal: PathBuf,
+    writing: &Writing,
+) {
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY)
     {
         let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FORCE_CHECKPOINT);
-        // PASSIVE copies what it can without blocking the writer; TRUNCATE waits for it (a
-        // few milliseconds) and empties the file.
-        let mode = if long { "TRUNCATE" } else { "PASSIVE" };
-        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
-            warn!(error = %e, mode, "checkpoint failed");
+        // PASSIVE copies what it can without blocking the writer; TRUNCATE waits for it and
+        // empties the file. While it runs it holds the write connection's lock, so that
+        // commits queue up for the writer thread instead of waiting in SQLite's busy handler
+        // (which sleeps in steps of milliseconds) on a room's thread.
+        let result = if long {
+            let _writer = writing.conn.lock().expect("storage writer lock");
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        } else {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        };
+        if let Err(e) = result {
+            warn!(error = %e, long, "checkpoint failed");
         }
     }
 }
 
-fn write_loop(
-    mut conn: Connection,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    health: Arc<Mutex<Option<StorageError>>>,
-    retention: Duration,
-) {
+/// The writer thread: commits what rooms queued (whatever has queued up, in one transaction)
+/// and deletes what is past its retention; at the end, checkpoints the WAL away.
+fn write_loop(writing: &Writing, retention: Duration) {
     let mut last_cleanup: Option<Instant> = None;
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+    loop {
+        let closing = {
+            let mut queue = writing.queue.lock().expect("storage queue lock");
+            while queue.jobs.is_empty() && queue.open {
+                let cleanup_in = last_cleanup.map_or(Duration::ZERO, |at| {
+                    RETENTION_EVERY.saturating_sub(at.elapsed())
+                });
+                if cleanup_in.is_zero() {
+                    break;
+                }
+                queue = writing
+                    .queued
+                    .wait_timeout(queue, cleanup_in)
+                    .expect("storage queue lock")
+                    .0;
             }
-        }
-        let started = Instant::now();
-        let results = commit_group(&mut conn, &group);
-        crate::metrics::group_commit(group.len(), started.elapsed());
-        let failure = results.iter().find_map(|r| match r {
-            Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
-                Some(e.clone())
+            !queue.open && queue.jobs.is_empty()
+        };
+        let mut guard = writing.conn.lock().expect("storage writer lock");
+        let Some(conn) = guard.as_mut() else { break };
+        if closing {
+            // Leave the database compact for the next start.
+            if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+                warn!(error = %e, "final checkpoint failed");
             }
-            Ok(()) | Err(_) => None,
-        });
-        if let Some(why) = &failure {
-            warn!(error = %why, batches = group.len(), "storage write failed");
+            *guard = None;
+            break;
         }
-        *health.lock().expect("storage health lock") = failure;
-        let mut answers = results.into_iter();
-        for Job::Commit(_, respond) in group {
-            let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
+        // Everything queued by now, including what came while a room committed on its own
+        // thread or a checkpoint held the connection.
+        let group: Vec<Job> = {
+            let mut queue = writing.queue.lock().expect("storage queue lock");
+            let n = queue.jobs.len().min(MAX_GROUP);
+            queue.jobs.drain(..n).collect()
+        };
+        if !group.is_empty() {
+            commit_and_answer(writing, conn, group);
         }
         if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
             last_cleanup = Some(Instant::now());
-            match delete_expired(&conn, retention) {
+            match delete_expired(conn, retention) {
                 Ok(0) => {}
                 Ok(n) => info!(rows = n, "deleted finished games past their retention"),
                 Err(e) => warn!(error = %e, "could not delete expired games"),
             }
         }
     }
-    // Leave the database compact for the next start.
-    if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
-        warn!(error = %e, "final checkpoint failed");
+    // Nothing can answer what is still queued (the connection is gone).
+    let mut queue = writing.queue.lock().expect("storage queue lock");
+    queue.open = false;
+    for Job::Commit(_, respond) in queue.jobs.drain(..) {
+        let _ = respond.send(Err(StorageError::Closed));
+    }
+}
+
+/// Commits `group` (see [`commit_group`]), records its health and answers each batch.
+fn commit_and_answer(writing: &Writing, conn: &mut Connection, group: Vec<Job>) {
+    let started = Instant::now();
+    let results = commit_group(conn, &group);
+    crate::metrics::group_commit(group.len(), started.elapsed());
+    let failure = results.iter().find_map(|r| match r {
+        Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
+            Some(e.clone())
+        }
+        Ok(()) | Err(_) => None,
+    });
+    if let Some(why) = &failure {
+        warn!(error = %why, batches = group.len(), "storage write failed");
+    }
+    *writing.health.lock().expect("storage health lock") = failure;
+    let mut answers = results.into_iter();
+    for Job::Commit(_, respond) in group {
+        let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
     }
 }
 
@@ -1043,19 +1129,28 @@ fn load_game(
 impl Store for SqliteStore {
     fn commit(&self, batch: Batch) -> oneshot::Receiver<Result<(), StorageError>> {
         let (respond, rx) = oneshot::channel();
-        let jobs = self.jobs.lock().expect("storage jobs lock");
-        match jobs.as_ref() {
-            Some(jobs) => {
-                if let Err(std::sync::mpsc::SendError(Job::Commit(_, respond))) =
-                    jobs.send(Job::Commit(batch, respond))
-                {
-                    let _ = respond.send(Err(StorageError::Closed));
-                }
-            }
-            None => {
-                let _ = respond.send(Err(StorageError::Closed));
-            }
+        let writing = &*self.writing;
+        let mut queue = writing.queue.lock().expect("storage queue lock");
+        if !queue.open {
+            let _ = respond.send(Err(StorageError::Closed));
+            return rx;
         }
+        // Nothing queued and nobody writing: commit here, without waking the writer thread
+        // and being woken by it. (The writer thread locks the connection, then the queue;
+        // this holds the queue and only tries the connection, so neither waits for the
+        // other.)
+        if writing.inline
+            && queue.jobs.is_empty()
+            && let Ok(mut guard) = writing.conn.try_lock()
+            && let Some(conn) = guard.as_mut()
+        {
+            drop(queue);
+            commit_and_answer(writing, conn, vec![Job::Commit(batch, respond)]);
+            return rx;
+        }
+        queue.jobs.push(Job::Commit(batch, respond));
+        drop(queue);
+        writing.queued.notify_one();
         rx
     }
 
@@ -1125,7 +1220,7 @@ impl Store for SqliteStore {
     }
 
     fn health(&self) -> Result<(), StorageError> {
-        match &*self.health.lock().expect("storage health lock") {
+        match &*self.writing.health.lock().expect("storage health lock") {
             Some(error) => Err(error.clone()),
             None => Ok(()),
         }
@@ -1144,8 +1239,9 @@ impl Store for SqliteStore {
         {
             let _ = thread.join();
         }
-        // Dropping the sender ends the writer's loop once the queue is empty.
-        self.jobs.lock().expect("storage jobs lock").take();
+        // The writer commits what is queued, then stops.
+        self.writing.queue.lock().expect("storage queue lock").open = false;
+        self.writing.queued.notify_one();
         if let Some(thread) = self.writer.lock().expect("storage writer lock").take()
             && thread.join().is_err()
         {
@@ -1331,6 +1427,59 @@ mod schema_tests {
             retention: Duration::from_secs(3600),
             max_pages: None,
         }
+    }
+
+    fn lobby_of(name: &str) -> LobbyImage {
+        LobbyImage {
+            rules: GameConfig::default(),
+            options: RoomOptions::default(),
+            seats: vec![SeatImage {
+                name: name.into(),
+                kind: SeatImageKind::Human {
+                    token_hash: [7; 32],
+                    left: false,
+                },
+            }],
+            host: Some(0),
+            games_played: 0,
+            results: None,
+        }
+    }
+
+    /// With nothing queued and nobody writing, a batch is committed on the caller's thread:
+    /// its answer is there when `commit` returns (through the writer thread it would come a
+    /// thread wake-up later). Every such answer is a real commit: the rooms restore.
+    #[test]
+    fn a_lone_batch_is_committed_on_the_callers_thread() {
+        let path = scratch("inline").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("a fresh database opens");
+        let rooms = 20;
+        let mut answered_at_once = 0;
+        for i in 0..rooms {
+            let mut answer = store.commit(Batch {
+                code: format!("L{i:08}"),
+                version: 1,
+                epoch: FIRST_EPOCH,
+                writes: vec![Write::CreateRoom(lobby_of("Ana"))],
+            });
+            match answer.try_recv() {
+                Ok(result) => {
+                    answered_at_once += 1;
+                    assert_eq!(result, Ok(()));
+                }
+                Err(_) => assert_eq!(answer.blocking_recv().expect("an answer"), Ok(())),
+            }
+        }
+        // The writer thread holds the connection for a moment at start (the retention
+        // cleanup): the first commits may queue behind it.
+        assert!(
+            answered_at_once >= rooms / 2,
+            "only {answered_at_once} of {rooms} lone batches were committed at once"
+        );
+        store.close();
+        let store = SqliteStore::open(options(path)).expect("reopens");
+        assert_eq!(store.load_rooms().expect("loads").len(), rooms);
+        store.close();
     }
 
     #[test]
