@@ -315,10 +315,20 @@ for (const [size, viewport] of Object.entries(SIZES)) {
           ).then(() => true, () => false);
           if (told && (await usable(ann, "reveal"))) {
             assert.ok(await usable(ann, "reveal-outcome"), "the outcome is told once the count is done");
-            await sleep(600); // the lost die's badge lands on its seat (for the screenshot)
-            await docShot(ann, `reveal-${size}`);
-            await accessible(ann, "reveal");
-            shotReveal = true;
+            // The lost die's badge lands on its seat (for the screenshot): its drop animation
+            // comes to rest at 30 % of its 1.2 s (a fixed sleep caught it mid-flight on a busy
+            // machine). If the reveal is over by then, the next reveal is taken instead.
+            const landed = await ann.waitForFunction(
+              () => document.getAnimations()
+                .filter((a) => a.effect?.target?.classList?.contains("change"))
+                .every((a) => a.playState === "finished" || a.currentTime >= 400),
+              null, { timeout: 2_000 },
+            ).then(() => true, () => false);
+            if (landed && (await usable(ann, "reveal"))) {
+              await docShot(ann, `reveal-${size}`);
+              await accessible(ann, "reveal");
+              shotReveal = true;
+            }
           }
         }
         // Once the room has played for Bob, Ann holds her turn until his forfeit (15 s away)
