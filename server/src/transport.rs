@@ -714,13 +714,10 @@ fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> P
             }
             // What tungstenite owes the client (a ping, a pong) goes first.
             if state.unflushed {
-                match state.ws.poll_flush_unpin(cx) {
+                match state.poll_flush(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(_)) => {
-                        state.broken();
-                        return Poll::Ready(());
-                    }
-                    Poll::Ready(Ok(())) => state.unflushed = false,
+                    Poll::Ready(false) => return Poll::Ready(()),
+                    Poll::Ready(true) => {}
                 }
             }
             let mut batch: [&Bytes; WRITE_BATCH] = [&NONE; WRITE_BATCH];
@@ -780,15 +777,11 @@ fn poll_write(ping_due: &mut bool, state: &mut State, cx: &mut Context<'_>) -> P
             continue;
         }
         if state.unflushed {
-            match state.ws.poll_flush_unpin(cx) {
+            match state.poll_flush(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => {
-                    state.broken();
-                    return Poll::Ready(());
-                }
-                Poll::Ready(Ok(())) => state.unflushed = false,
+                Poll::Ready(false) => return Poll::Ready(()),
+                Poll::Ready(true) => continue,
             }
-            continue;
         }
         if state.queue.capacity() != 0 {
             // Drained: give the queue's memory back (most connections rarely queue).
@@ -824,6 +817,22 @@ impl<F: Future> Future for Meanwhile<'_, F> {
 }
 
 impl State {
+    /// Flushes what tungstenite holds. `Ready(true)`: flushed; `Ready(false)`: the socket
+    /// broke, and nothing more goes out.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        match self.ws.poll_flush_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(_)) => {
+                self.broken();
+                Poll::Ready(false)
+            }
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                Poll::Ready(true)
+            }
+        }
+    }
+
     /// A write failed: nothing more goes out (the reader meets the same error and ends).
     fn broken(&mut self) {
         self.done = true;
