@@ -196,16 +196,27 @@ fn write_data(
     cx: &mut Context<'_>,
     frames: &[&Bytes],
 ) -> Wrote {
-    let heads: [Head; WRITE_BATCH] =
-        std::array::from_fn(|i| Head::binary(frames.get(i).map_or(0, |f| f.len())));
-    let mut slices: [IoSlice<'_>; 2 * WRITE_BATCH] = [IoSlice::new(&[]); 2 * WRITE_BATCH];
     let frames = &frames[..frames.len().min(WRITE_BATCH)];
-    for (i, payload) in frames.iter().enumerate() {
-        slices[2 * i] = IoSlice::new(heads[i].as_slice());
-        slices[2 * i + 1] = IoSlice::new(payload);
+    let mut heads = [Head::binary(0); WRITE_BATCH];
+    for (head, payload) in heads.iter_mut().zip(frames) {
+        *head = Head::binary(payload.len());
     }
+    // One frame (the room's usual write) needs two slices, not the batch's thirty-two.
+    let one;
+    let mut batch;
+    let slices: &[IoSlice<'_>] = if let [payload] = frames {
+        one = [IoSlice::new(heads[0].as_slice()), IoSlice::new(payload)];
+        &one
+    } else {
+        batch = [IoSlice::new(&[]); 2 * WRITE_BATCH];
+        for (i, payload) in frames.iter().enumerate() {
+            batch[2 * i] = IoSlice::new(heads[i].as_slice());
+            batch[2 * i + 1] = IoSlice::new(payload);
+        }
+        &batch[..2 * frames.len()]
+    };
     let io = Pin::new(ws.get_mut());
-    let written = match io.poll_write_vectored(cx, &slices[..2 * frames.len()]) {
+    let written = match io.poll_write_vectored(cx, slices) {
         Poll::Pending => return Wrote::None,
         Poll::Ready(Err(_)) | Poll::Ready(Ok(0)) => return Wrote::Broken,
         Poll::Ready(Ok(n)) => n,
