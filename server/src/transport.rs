@@ -915,12 +915,9 @@ mod tests {
 
     /// A room that sends `FRAMES` numbered frames as fast as the outbox takes them, waiting
     /// a moment whenever it is full (a real room would drop the connection instead), beside
-    /// the connection's task, which reads and writes what is queued.
-    async fn flood(socket: WebSocket) {
-        flood_pinging(socket, Duration::ZERO).await;
-    }
-
-    async fn flood_pinging(socket: WebSocket, ping_interval: Duration) {
+    /// the connection's task, which reads and writes what is queued (and pings every
+    /// `ping_interval`; zero: never).
+    async fn flood(socket: WebSocket, ping_interval: Duration) {
         let (mut socket, outbox) = open(socket, ping_interval);
         let room = tokio::spawn(async move {
             for i in 0..FRAMES {
@@ -959,35 +956,54 @@ mod tests {
         .await;
     }
 
+    /// A server on 127.0.0.1 whose `/ws` floods every socket, pinging every `ping_interval`,
+    /// and a client connected to it.
+    async fn flooding_server(
+        ping_interval: Duration,
+    ) -> (
+        tokio::task::JoinHandle<std::io::Result<()>>,
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) {
+        let app = Router::new().route(
+            "/ws",
+            get(move |ws: Upgrade| async move {
+                ws.on_upgrade(move |socket| flood(socket, ping_interval))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        (server, client)
+    }
+
+    /// Checks that `bytes` is frame number `next` of the flood, and counts it; reads slowly
+    /// at first, so that the server's socket fills up.
+    async fn take_numbered(bytes: &[u8], next: &mut u32) {
+        assert_eq!(bytes.len(), FRAME_BYTES);
+        let i = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        assert_eq!(i, *next, "frames out of order or lost");
+        *next += 1;
+        if *next < 200 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Frames written straight by the room, left for the writer to flush, and queued behind
     /// a full socket arrive all, once each, in the order they were sent: the client reads
     /// slowly at first, so the socket fills and the three ways take turns.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn frames_keep_their_order_whichever_way_they_go() {
-        let app = Router::new().route(
-            "/ws",
-            get(|ws: Upgrade| async move { ws.on_upgrade(flood) }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
+        let (server, mut client) = flooding_server(Duration::ZERO).await;
         let mut next = 0u32;
         let read = async {
             while let Some(message) = client.next().await {
                 match message.unwrap() {
-                    ClientMessage::Binary(bytes) => {
-                        assert_eq!(bytes.len(), FRAME_BYTES);
-                        let i = u32::from_le_bytes(bytes[..4].try_into().unwrap());
-                        assert_eq!(i, next, "frames out of order or lost");
-                        next += 1;
-                        // Slow at first: the server's socket buffer fills up.
-                        if next < 200 {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                    }
+                    ClientMessage::Binary(bytes) => take_numbered(&bytes, &mut next).await,
                     ClientMessage::Close(frame) => {
                         assert_eq!(frame.map(|f| u16::from(f.code)), Some(1000));
                         break;
@@ -1014,18 +1030,7 @@ mod tests {
     /// client's WebSocket would fail on a frame cut by another.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn control_frames_never_cut_a_data_frame() {
-        let app = Router::new().route(
-            "/ws",
-            get(|ws: Upgrade| async move {
-                ws.on_upgrade(|socket| flood_pinging(socket, Duration::from_millis(1)))
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let (client, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
+        let (server, client) = flooding_server(Duration::from_millis(1)).await;
         let (mut sink, mut stream) = client.split();
         let pinger = tokio::spawn(async move {
             loop {
@@ -1043,15 +1048,7 @@ mod tests {
         let read = async {
             while let Some(message) = stream.next().await {
                 match message.expect("every frame decodes") {
-                    ClientMessage::Binary(bytes) => {
-                        assert_eq!(bytes.len(), FRAME_BYTES);
-                        let i = u32::from_le_bytes(bytes[..4].try_into().unwrap());
-                        assert_eq!(i, next, "frames out of order or lost");
-                        next += 1;
-                        if next < 200 {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                        }
-                    }
+                    ClientMessage::Binary(bytes) => take_numbered(&bytes, &mut next).await,
                     ClientMessage::Ping(_) => pings += 1,
                     ClientMessage::Close(_) => break,
                     _ => {}
