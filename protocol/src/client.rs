@@ -452,47 +452,44 @@ impl RoomMirror {
                 seat: you.seat,
             });
         }
-        // Worked out on copies: a broken promise leaves the state as it was.
-        let mut room = self.room.clone();
-        let mut table = self.table.clone();
+        // A broken promise leaves the state as it was. A game event needs a game: checked
+        // before anything changes.
+        let mut started = self.table.is_some();
         for event in &update.events {
-            if let Some(room) = &mut room {
-                room.apply(event);
-            }
             match event {
                 RoomEvent::Game {
-                    event:
-                        Event::GameStarted {
-                            seats,
-                            starting_dice,
-                            commitment,
-                        },
-                } => table = Some(TableView::started(*seats, *starting_dice, *commitment)),
-                RoomEvent::Game { event } => match &mut table {
-                    Some(table) => table.apply(event),
-                    None => {
-                        return Err(Violation::Events(format!(
-                            "a game event before any game started: {event:?}"
-                        )));
-                    }
-                },
+                    event: Event::GameStarted { .. },
+                } => started = true,
+                RoomEvent::Game { event } if !started => {
+                    return Err(Violation::Events(format!(
+                        "a game event before any game started: {event:?}"
+                    )));
+                }
                 _ => {}
             }
         }
-        // The server says `Moved` before an update that renumbers this seat.
-        if let (Some(room), Role::Seat(seat), Some(own)) = (&room, self.role, &self.seat_name) {
-            let shown = room.seats.get(seat.index()).map(|s| s.name.as_str());
-            if shown != Some(own.as_str()) {
-                return Err(Violation::SeatTaken {
-                    seat,
-                    own: own.to_string(),
-                    shown: shown.map(str::to_string),
-                });
-            }
+        // Only a seat taken or freed renames seats: such an update is worked out on copies
+        // and checked after; any other one (nearly all: bids, reveals) leaves this seat's
+        // name as it was, so it is checked first and applied in place, without copying the
+        // room and table for every frame.
+        let reseats = update.events.iter().any(|event| {
+            matches!(
+                event,
+                RoomEvent::SeatTaken { .. } | RoomEvent::SeatFreed { .. }
+            )
+        });
+        if reseats {
+            let mut room = self.room.clone();
+            let mut table = self.table.clone();
+            follow(&mut room, &mut table, &update.events);
+            self.check_own_seat(room.as_ref())?;
+            self.room = room;
+            self.table = table;
+        } else {
+            self.check_own_seat(self.room.as_ref())?;
+            follow(&mut self.room, &mut self.table, &update.events);
         }
         self.version = update.version;
-        self.room = room;
-        self.table = table;
         if let Some(you) = &update.you {
             self.you = Some(you.clone());
         }
@@ -516,6 +513,49 @@ impl RoomMirror {
             game_over,
             answer,
         })
+    }
+}
+
+impl RoomMirror {
+    /// The server says `Moved` before an update that renumbers this seat: the seat this
+    /// connection holds shows its own name in `room`.
+    fn check_own_seat(&self, room: Option<&RoomView>) -> Result<(), Violation> {
+        if let (Some(room), Role::Seat(seat), Some(own)) = (room, self.role, &self.seat_name) {
+            let shown = room.seats.get(seat.index()).map(|s| s.name.as_str());
+            if shown != Some(own.as_str()) {
+                return Err(Violation::SeatTaken {
+                    seat,
+                    own: own.to_string(),
+                    shown: shown.map(str::to_string),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `events` to the room and table (a game event finds a table: checked before).
+fn follow(room: &mut Option<RoomView>, table: &mut Option<TableView>, events: &[RoomEvent]) {
+    for event in events {
+        if let Some(room) = room {
+            room.apply(event);
+        }
+        match event {
+            RoomEvent::Game {
+                event:
+                    Event::GameStarted {
+                        seats,
+                        starting_dice,
+                        commitment,
+                    },
+            } => *table = Some(TableView::started(*seats, *starting_dice, *commitment)),
+            RoomEvent::Game { event } => {
+                if let Some(table) = table {
+                    table.apply(event);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
