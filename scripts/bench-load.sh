@@ -69,8 +69,8 @@ storage=${STORAGE:-memory}
 [ "$storage" = postgres ] && storage="postgres, ${NODES:-1} node(s), synchronous_commit ${PG_SYNC:-on}"
 echo "$what; storage $storage; ulimit -n: $(ulimit -n); $(nproc) cores; players per room: $PLAYERS; think $THINK ms; ${DURATION} s per run" >&2
 echo
-echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | postgres CPU per action | db per action: xacts / statements / WAL bytes / rows | load avg at start |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| rooms | connections | actions/s | p50 ms | p90 ms | p99 ms | max ms | bytes in/out per action | frames in per action | errors | server peak RSS | server CPU per action | load tester CPU per action | postgres CPU per action | db per action: xacts / statements / WAL bytes / rows | load avg at start |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for R in $ROOMS; do
   wait_quiet
   load=$(load1)
@@ -98,6 +98,7 @@ for R in $ROOMS; do
     -v bout="$(json_field bytes_sent_per_action "$report")" \
     -v fin="$(json_field frames_received_per_action "$report")" \
     -v errors="$(json_field errors_total "$report")" -v hwm="$hwm" -v load="$load" \
+    -v client="$(json_field cpu_us_per_action "$report")" \
     -v ticks=$((after - before)) -v hz="$TICKS" -v actions="$actions" \
     -v pg_ticks="$pg_ticks" -v db="$db" 'BEGIN {
       cpu = actions > 0 ? ticks / hz / actions * 1e6 : 0
@@ -108,8 +109,8 @@ for R in $ROOMS; do
         per = sprintf("%.3f / %.2f / %.0f / %.2f", (c[5] - c[1]) / actions, (c[6] - c[2]) / actions,
           (c[7] - c[3]) / actions, (c[8] - c[4]) / actions)
       }
-      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %.2f | %d | %.1f MiB | %.1f µs (%.2f s) | %s | %s | %s |\n",
+      printf "| %d | %d | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f | %.2f | %d | %.1f MiB | %.1f µs (%.2f s) | %.1f µs | %s | %s | %s |\n",
         r, conns, aps, p50 / 1000, p90 / 1000, p99 / 1000, max / 1000, bin, bout, fin, errors,
-        hwm / 1024, cpu, ticks / hz, pg, per, load
+        hwm / 1024, cpu, ticks / hz, client, pg, per, load
     }'
 done

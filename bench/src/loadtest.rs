@@ -194,6 +194,20 @@ pub struct Report {
     pub errors_total: u64,
     /// Error kind (`rejected:<code>`, `connect`, `closed`, `http`, ...) -> count.
     pub errors: BTreeMap<String, u64>,
+    /// The load tester's own CPU time (user + system, all its threads) over the whole run,
+    /// setup and draining included, as `scripts/bench-load.sh` measures the server's: on a
+    /// machine the two share, CPU the server did not get.
+    pub cpu_secs: f64,
+    pub cpu_us_per_action: f64,
+}
+
+/// CPU time (user + system) this process has used so far, all threads.
+fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 impl Report {
@@ -1259,6 +1273,7 @@ fn p99_ms(stats: &Stats) -> f64 {
 /// Runs the load test and returns what it measured. Refuses a non-loopback URL unless
 /// `allow_remote`.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
+    let cpu_at_start = process_cpu();
     if config.players == 0 {
         bail!("--players must be at least 1 (the host)");
     }
@@ -1406,6 +1421,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let bytes_sent = stats.bytes_sent.load(Ordering::Relaxed) - warmup_sent;
     let bytes_received = stats.bytes_received.load(Ordering::Relaxed) - warmup_received;
     let frames_received = stats.frames_received.load(Ordering::Relaxed) - warmup_frames;
+    let cpu = process_cpu().saturating_sub(cpu_at_start).as_secs_f64();
     Ok(Report {
         mode: if config.fanout { "fanout" } else { "game" }.into(),
         rooms: config.rooms,
@@ -1435,6 +1451,12 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         reconnects: stats.reconnects.load(Ordering::Relaxed),
         errors_total: errors.values().sum(),
         errors,
+        cpu_secs: cpu,
+        cpu_us_per_action: if actions == 0 {
+            0.0
+        } else {
+            cpu / actions as f64 * 1e6
+        },
     })
 }
 
