@@ -1448,49 +1448,44 @@ fn deeply_nested_frames_are_refused() {
         ClientMessage::decode(&frame),
         Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
     ));
-    // The server's larger cap allows deeper nesting: still refused, still no overflow.
+    // The server's larger cap allows deeper nesting: still refused, still no overflow. Each
+    // frame is `start` then arrays nested as deep as MAX_SERVER_FRAME allows, ending in nil.
+    let refused = |start: &[u8], words: &str| {
+        let mut frame = start.to_vec();
+        frame.extend(std::iter::repeat_n(
+            0x91,
+            MAX_SERVER_FRAME - frame.len() - 1,
+        ));
+        frame.push(0xc0);
+        assert!(
+            matches!(
+                ServerMessage::decode(&frame),
+                Err(DecodeError::Invalid(ref error)) if error.to_string().contains(words)
+            ),
+            "{words}: {:?}",
+            ServerMessage::decode(&frame).map(|_| ())
+        );
+    };
     // {"type": "Update", "version": 1, "room": nil, "table": nil, "clock": nil,
     //  "events": [[[[...]]]]}: an event must be a map, so the reader stops at the first
     // array in `events`.
-    let mut frame =
-        b"\x86\xa4type\xa6Update\xa7version\x01\xa4room\xc0\xa5table\xc0\xa5clock\xc0\xa6events"
-            .to_vec();
-    frame.extend(std::iter::repeat_n(
-        0x91,
-        MAX_SERVER_FRAME - frame.len() - 1,
-    ));
-    frame.push(0xc0);
-    assert!(matches!(
-        ServerMessage::decode(&frame),
-        Err(DecodeError::Invalid(error)) if error.to_string().contains("expected variant identifier")
-    ));
+    refused(
+        b"\x86\xa4type\xa6Update\xa7version\x01\xa4room\xc0\xa5table\xc0\xa5clock\xc0\xa6events",
+        "expected variant identifier",
+    );
     // Nesting the reader must walk through, in a field it skips: the depth limit stops it.
     // {"type": "Update", "version": 1, "events": [], "clock": nil, "you": nil, "ack": nil,
     //  "x": [[[[...]]]]}
-    let mut frame = b"\x87\xa4type\xa6Update\xa7version\x01\xa6events\x90\xa5clock\xc0\xa3you\xc0\xa3ack\xc0\xa1x"
-        .to_vec();
-    frame.extend(std::iter::repeat_n(
-        0x91,
-        MAX_SERVER_FRAME - frame.len() - 1,
-    ));
-    frame.push(0xc0);
-    assert!(matches!(
-        ServerMessage::decode(&frame),
-        Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
-    ));
+    refused(
+        b"\x87\xa4type\xa6Update\xa7version\x01\xa6events\x90\xa5clock\xc0\xa3you\xc0\xa3ack\xc0\xa1x",
+        "depth limit exceeded",
+    );
     // And the same frame read through serde's tree of an internally tagged enum (the `type`
     // key not first).
-    let mut frame = b"\x87\xa7version\x01\xa4type\xa6Update\xa6events\x90\xa5clock\xc0\xa3you\xc0\xa3ack\xc0\xa1x"
-        .to_vec();
-    frame.extend(std::iter::repeat_n(
-        0x91,
-        MAX_SERVER_FRAME - frame.len() - 1,
-    ));
-    frame.push(0xc0);
-    assert!(matches!(
-        ServerMessage::decode(&frame),
-        Err(DecodeError::Invalid(error)) if error.to_string().contains("depth limit exceeded")
-    ));
+    refused(
+        b"\x87\xa7version\x01\xa4type\xa6Update\xa6events\x90\xa5clock\xc0\xa3you\xc0\xa3ack\xc0\xa1x",
+        "depth limit exceeded",
+    );
 }
 
 /// What the docs promise (docs/PROTOCOL.md, "Encoding"): requests are maps with field names,
