@@ -770,6 +770,20 @@ fn commit_and_answer(writing: &Writing, conn: &mut Connection, group: Vec<Job>) 
     let started = Instant::now();
     let results = commit_group(conn, &group);
     crate::metrics::group_commit(group.len(), started.elapsed());
+    record_write_health(&writing.health, &results);
+    let mut answers = results.into_iter();
+    for Job::Commit(_, respond) in group {
+        let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
+    }
+}
+
+/// After a group commit (SQLite's or PostgreSQL's): the store's write health becomes the
+/// first failure of the store itself (full, read-only, the database) among `results`, logged,
+/// or none; a batch refused for its own content does not make the store unhealthy.
+pub(crate) fn record_write_health(
+    health: &Mutex<Option<StorageError>>,
+    results: &[Result<(), StorageError>],
+) {
     let failure = results.iter().find_map(|r| match r {
         Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
             Some(e.clone())
@@ -777,13 +791,9 @@ fn commit_and_answer(writing: &Writing, conn: &mut Connection, group: Vec<Job>) 
         Ok(()) | Err(_) => None,
     });
     if let Some(why) = &failure {
-        warn!(error = %why, batches = group.len(), "storage write failed");
+        warn!(error = %why, batches = results.len(), "storage write failed");
     }
-    *writing.health.lock().expect("storage health lock") = failure;
-    let mut answers = results.into_iter();
-    for Job::Commit(_, respond) in group {
-        let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
-    }
+    *health.lock().expect("storage health lock") = failure;
 }
 
 /// Commits every batch of `group` in one transaction. If that fails, each batch is retried

@@ -534,16 +534,7 @@ async fn write_loop(shared: Shared, mut jobs: mpsc::UnboundedReceiver<Job>, rete
         let batches: Vec<&Batch> = group.iter().map(|Job(batch, _)| batch).collect();
         let results = commit_group(&shared, &batches).await;
         crate::metrics::group_commit(group.len(), started.elapsed());
-        let failure = results.iter().find_map(|r| match r {
-            Err(e @ (StorageError::Full | StorageError::ReadOnly | StorageError::Database(_))) => {
-                Some(e.clone())
-            }
-            Ok(()) | Err(_) => None,
-        });
-        if let Some(why) = &failure {
-            warn!(error = %why, batches = group.len(), "storage write failed");
-        }
-        *shared.write_health.lock().expect("storage health lock") = failure;
+        super::record_write_health(&shared.write_health, &results);
         for (Job(_, respond), result) in group.into_iter().zip(results) {
             let _ = respond.send(result);
         }
