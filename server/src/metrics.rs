@@ -204,20 +204,38 @@ pub fn room_phase(from: Option<RoomPhase>, to: Option<RoomPhase>) {
     }
 }
 
-/// Adds one to a counter with one label, through a per-thread cache of series handles:
-/// `counter!` hashes the name and labels and looks the series up in the recorder's registry
-/// on every call, which the counters of every frame in and out paid per message. Until the
-/// recorder is installed nothing is cached (the handle would record nowhere for good).
+/// One series handle per key in a per-thread cache, registered once: `counter!` and
+/// `histogram!` hash the name and labels and look the series up in the recorder's registry on
+/// every call, which the counters of every frame in and out and the per-action histograms paid.
+/// Until the recorder is installed nothing is cached (the handle would record nowhere for
+/// good): `register` is called every time.
+fn with_cached<K: PartialEq + 'static, H: Clone + 'static>(
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<Vec<(K, H)>>>,
+    key: K,
+    register: impl FnOnce() -> H,
+    record: impl FnOnce(&H),
+) {
+    if HANDLE.get().is_none() {
+        record(&register());
+        return;
+    }
+    cache.with_borrow_mut(|series| match series.iter().find(|(k, _)| *k == key) {
+        Some((_, handle)) => record(handle),
+        None => {
+            let handle = register();
+            record(&handle);
+            series.push((key, handle));
+        }
+    });
+}
+
+/// Adds one to a counter with one label (see [`with_cached`]).
 fn count(name: &'static str, label: &'static str, value: &'static str) {
-    use std::cell::RefCell;
     // Where each string is and how long: two literals never share both.
     type Key = (usize, usize, usize, usize);
     thread_local! {
-        static SERIES: RefCell<Vec<(Key, metrics::Counter)>> = const { RefCell::new(Vec::new()) };
-    }
-    if HANDLE.get().is_none() {
-        counter!(name, label => value).increment(1);
-        return;
+        static SERIES: std::cell::RefCell<Vec<(Key, metrics::Counter)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
     let key = (
         name.as_ptr() as usize,
@@ -225,39 +243,27 @@ fn count(name: &'static str, label: &'static str, value: &'static str) {
         value.as_ptr() as usize,
         value.len(),
     );
-    SERIES.with_borrow_mut(|series| {
-        if let Some((_, counter)) = series.iter().find(|(k, _)| *k == key) {
-            counter.increment(1);
-        } else {
-            let counter = counter!(name, label => value);
-            counter.increment(1);
-            series.push((key, counter));
-        }
-    });
+    with_cached(
+        &SERIES,
+        key,
+        || counter!(name, label => value),
+        |counter| counter.increment(1),
+    );
 }
 
-/// Records `value` in a histogram without labels, through a per-thread cache of handles as
-/// [`count`] does: `histogram!` looks the series up in the recorder's registry on every
-/// call, which every action (and every SQLite commit) paid.
+/// Records `value` in a histogram without labels (see [`with_cached`]).
 fn observe(name: &'static str, value: f64) {
-    use std::cell::RefCell;
     thread_local! {
-        static SERIES: RefCell<Vec<(usize, metrics::Histogram)>> = const { RefCell::new(Vec::new()) };
+        static SERIES: std::cell::RefCell<Vec<((usize, usize), metrics::Histogram)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
-    if HANDLE.get().is_none() {
-        histogram!(name).record(value);
-        return;
-    }
-    let key = name.as_ptr() as usize;
-    SERIES.with_borrow_mut(|series| {
-        if let Some((_, histogram)) = series.iter().find(|(k, _)| *k == key) {
-            histogram.record(value);
-        } else {
-            let histogram = histogram!(name);
-            histogram.record(value);
-            series.push((key, histogram));
-        }
-    });
+    let key = (name.as_ptr() as usize, name.len());
+    with_cached(
+        &SERIES,
+        key,
+        || histogram!(name),
+        |histogram| histogram.record(value),
+    );
 }
 
 /// A client message of type `kind` (`Request::kind`) was received.
