@@ -902,12 +902,8 @@ impl ServerMessage {
     /// serde's way.
     pub fn decode(bytes: &[u8]) -> Result<ServerMessage, DecodeError> {
         match leading_tag(bytes) {
-            Some(b"Update") if bytes.len() <= MAX_SERVER_FRAME => {
-                decode(bytes, MAX_SERVER_FRAME).map(ServerMessage::Update)
-            }
-            Some(b"Snapshot") if bytes.len() <= MAX_SERVER_FRAME => {
-                decode(bytes, MAX_SERVER_FRAME).map(ServerMessage::Snapshot)
-            }
+            Some(b"Update") => decode(bytes, MAX_SERVER_FRAME).map(ServerMessage::Update),
+            Some(b"Snapshot") => decode(bytes, MAX_SERVER_FRAME).map(ServerMessage::Snapshot),
             _ => decode(bytes, MAX_SERVER_FRAME),
         }
     }
