@@ -964,6 +964,143 @@ mod leases {
         assert_eq!(lost, all, "A's renewal reports every room lost");
     }
 
+    /// Every statement that locks several lease rows locks them in one order, the rooms'
+    /// codes. A claim that began before another node took one of its rooms waits for that
+    /// row, declines it, and keeps it locked to the statement's end; the owner's renewal used
+    /// to lock its rows in the table's order, and the two deadlocked (40P01). A renewal lost
+    /// that way let the leases lapse under live games, and a commit lost that way refused a
+    /// player's move (both seen in the rolling-restart test). The interleaving is built here
+    /// step by step, with two sessions that hold a row each to pause B's claim, and
+    /// `pg_blocking_pids` to see who waits for whom.
+    #[test]
+    fn a_claim_that_meets_rooms_taken_meanwhile_does_not_deadlock_their_renewal() {
+        use std::process::Stdio;
+        let db = Postgres::new();
+        let database = db
+            .url
+            .rsplit("dbname=")
+            .next()
+            .expect("a dbname")
+            .to_string();
+        let a = db.node(Duration::from_secs(60));
+        let b = db.node(Duration::from_secs(60));
+        let gone = db.node(Duration::from_secs(60));
+        let code = |i: u32| format!("Y{i:08}");
+        // Created in the reverse of their codes' order: the table's order is not the codes'.
+        for i in (0..10).rev() {
+            created(&gone, &code(i));
+        }
+        db.sql(&format!(
+            "UPDATE leases SET expires_at = now() WHERE node = '{}'",
+            gone.node()
+        ));
+        let pid = |sql: &str| db.sql(&format!("SELECT pid FROM pg_stat_activity WHERE {sql}"));
+        let until = |what: &str, done: &dyn Fn() -> bool| {
+            for _ in 0..400 {
+                if done() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!("never: {what}");
+        };
+        // A session that holds the lease row of room `i` until it is terminated.
+        let hold = |i: u32| {
+            let name = format!("hold-{i}");
+            let child = db
+                .cluster
+                .psql_command(
+                    &database,
+                    &format!(
+                        "SELECT code FROM leases WHERE code = '{}' FOR UPDATE; \
+                         SELECT pg_sleep(60)",
+                        code(i)
+                    ),
+                )
+                .env("PGAPPNAME", &name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("psql starts");
+            let query = format!("application_name = '{name}' AND wait_event = 'PgSleep'");
+            until(&format!("{name} holds its row"), &|| {
+                !pid(&query).is_empty()
+            });
+            (child, pid(&query))
+        };
+        let release = |(mut child, pid): (std::process::Child, String)| {
+            db.sql(&format!("SELECT pg_terminate_backend({pid})"));
+            let _ = child.wait();
+        };
+        let blocked_by = |query: &str| {
+            db.sql(&format!(
+                "SELECT pg_blocking_pids(pid) FROM pg_stat_activity \
+                 WHERE state = 'active' AND query LIKE '{query}%'"
+            ))
+        };
+        let first = hold(2);
+        let second = hold(5);
+        std::thread::scope(|s| {
+            // B's claim starts while every room is orphaned, and waits at room 2.
+            let claiming = s.spawn(|| b.load_rooms());
+            until("B's claim waits at room 2", &|| {
+                blocked_by("INSERT INTO leases") == format!("{{{}}}", first.1)
+            });
+            // Meanwhile A takes rooms 7 and 3, in that order (so the table holds 7 first).
+            for i in [7, 3] {
+                assert!(
+                    matches!(a.take_room(&code(i)), Ok(Placement::Here(_))),
+                    "A takes room {i}"
+                );
+            }
+            // B goes on: it declines room 3 (A's now) but keeps it locked, and waits at 5.
+            let second_pid = second.1.clone();
+            release(first);
+            until("B's claim waits at room 5", &|| {
+                blocked_by("INSERT INTO leases") == format!("{{{second_pid}}}")
+            });
+            // A renews rooms 3 and 7: it must wait for B, holding nothing B waits for.
+            let renewing = s.spawn(|| a.renew_leases());
+            until("A's renewal waits", &|| {
+                !matches!(blocked_by("WITH beat").as_str(), "" | "{}")
+            });
+            let renewal = pid("state = 'active' AND query LIKE 'WITH beat%'");
+            // B goes on to room 7, which A's renewal must not hold while it waits for B.
+            release(second);
+            until("B's claim ends", &|| {
+                assert_ne!(
+                    blocked_by("INSERT INTO leases"),
+                    format!("{{{renewal}}}"),
+                    "B's claim waits for A's renewal, which waits for B"
+                );
+                claiming.is_finished()
+            });
+            let mut claimed: Vec<String> = claiming
+                .join()
+                .expect("B's claim")
+                .expect("B claims")
+                .into_iter()
+                .map(|image| image.code)
+                .collect();
+            claimed.sort();
+            let expected: Vec<String> = [0, 1, 2, 4, 5, 6, 8, 9].map(code).to_vec();
+            assert_eq!(claimed, expected, "B claims every room but A's");
+            assert_eq!(
+                renewing.join().expect("A's renewal"),
+                Ok(Vec::new()),
+                "A's renewal waits for B's claim and keeps both rooms"
+            );
+        });
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT string_agg(code, ' ' ORDER BY code) FROM leases WHERE node = '{}' \
+                 AND expires_at > now()",
+                a.node()
+            )),
+            format!("{} {}", code(3), code(7))
+        );
+    }
+
     #[test]
     fn renewing_every_lease_of_a_node_is_one_statement() {
         let db = Postgres::new();

@@ -31,6 +31,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -558,17 +559,30 @@ async fn commit_group(shared: &Shared, batches: &[&Batch]) -> Vec<Result<(), Sto
             return batches.iter().map(|_| Err(error.clone())).collect();
         }
     };
-    match commit_batches(shared, &mut conn, batches).await {
+    let mut tries = 1;
+    let grouped = loop {
+        match commit_batches(shared, &mut conn, batches).await {
+            Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => {
+                tries += 1;
+                warn!(error = %e, "a group commit met a deadlock: trying again");
+            }
+            result => break result,
+        }
+    };
+    match grouped {
         Ok(results) => results,
         Err(error) if batches.len() == 1 => vec![Err(error)],
         Err(_) => {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
-                results.push(
-                    commit_batches(shared, &mut conn, &[batch])
-                        .await
-                        .and_then(|mut r| r.pop().unwrap_or(Err(StorageError::Closed))),
-                );
+                let mut tries = 1;
+                let alone = loop {
+                    match commit_batches(shared, &mut conn, &[batch]).await {
+                        Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => tries += 1,
+                        result => break result,
+                    }
+                };
+                results.push(alone.and_then(|mut r| r.pop().unwrap_or(Err(StorageError::Closed))));
             }
             results
         }
@@ -602,7 +616,7 @@ async fn commit_batches(
         let check = tx
             .prepare_cached(
                 "SELECT code, epoch FROM leases WHERE code = ANY($1) AND node = $2 \
-                 AND expires_at > now() FOR SHARE",
+                 AND expires_at > now() ORDER BY code FOR SHARE",
             )
             .await?;
         for row in tx.query(&check, &[&checked, &&*shared.node]).await? {
@@ -858,6 +872,38 @@ async fn delete_expired(pool: &Pool, retention: Duration) -> Result<u64, Storage
     Ok(rows)
 }
 
+/// How many times a statement or a group commit is run when PostgreSQL keeps breaking
+/// deadlocks by aborting it.
+const DEADLOCK_TRIES: u32 = 5;
+
+/// Whether PostgreSQL aborted the statement to break a deadlock (40P01): its transaction was
+/// rolled back, so nothing of it happened and running it again is safe. With every statement
+/// that locks several leases locking them in the codes' order there should be none; this is
+/// what stays correct if one is missed.
+fn is_deadlock(e: &StorageError) -> bool {
+    let deadlock = tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED.code();
+    matches!(e, StorageError::Database(m) if m.strip_prefix(deadlock).is_some_and(|m| m.starts_with(':')))
+}
+
+/// Runs `statement` again, up to [`DEADLOCK_TRIES`] times in all, while PostgreSQL aborts it
+/// to break a deadlock.
+async fn retrying_deadlocks<T, F, Fut>(what: &str, mut statement: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let mut tries = 1;
+    loop {
+        match statement().await.map_err(StorageError::from) {
+            Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => {
+                tries += 1;
+                warn!(error = %e, "{what} met a deadlock: trying again");
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Renews every lease `node` holds in one statement; forgets (and returns) the rooms whose
 /// lease it no longer holds: expired, or taken over by another node.
 async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
@@ -866,16 +912,21 @@ async fn renew(shared: &Shared) -> Result<Vec<String>, StorageError> {
     // claimed while it runs is not in its answer, and is not lost.
     let before: HashMap<String, i64> = shared.leases.lock().expect("leases lock").clone();
     let conn = shared.pool.get().await?;
+    // The rows are locked in the codes' order (`mine`), as every statement that locks several
+    // leases does: in the table's order it deadlocked with a claim that keeps a row it found
+    // taken locked while it waits for the next one.
     let renew = conn
         .prepare_cached(
-            "WITH beat AS (UPDATE nodes SET renewed_at = now() WHERE name = $1) \
+            "WITH beat AS (UPDATE nodes SET renewed_at = now() WHERE name = $1), \
+             mine AS MATERIALIZED (SELECT code FROM leases \
+               WHERE node = $1 AND expires_at > now() ORDER BY code FOR UPDATE) \
              UPDATE leases SET expires_at = now() + $2::bigint * interval '1 millisecond' \
-             WHERE node = $1 AND expires_at > now() RETURNING code, epoch",
+             FROM mine WHERE leases.code = mine.code RETURNING leases.code, leases.epoch",
         )
         .await?;
-    let rows = conn
-        .query(&renew, &[&&*shared.node, &shared.lease_ms])
-        .await?;
+    let node: &str = &shared.node;
+    let params: [&(dyn ToSql + Sync); 2] = [&node, &shared.lease_ms];
+    let rows = retrying_deadlocks("renewing the leases", || conn.query(&renew, &params)).await?;
     crate::metrics::lease_renewal(started.elapsed());
     let renewed: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut leases = shared.leases.lock().expect("leases lock");
@@ -924,24 +975,9 @@ async fn claim(shared: &Shared, only: Option<&str>) -> Result<Vec<(String, i64)>
     // a claim of many rooms could deadlock with other nodes' renewals and commits (seen: a
     // node restarted after a kill exited with 40P01). The rooms live nodes hold are left out
     // before any lock, the rest are locked in code order, and a deadlock is retried.
-    let mut deadlocks = 0;
-    let rows = loop {
-        match conn
-            .query(&claim, &[&&*shared.node, &shared.lease_ms, &only])
-            .await
-        {
-            Ok(rows) => break rows,
-            Err(e)
-                if deadlocks < 5
-                    && e.code()
-                        == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
-            {
-                deadlocks += 1;
-                warn!(error = %e, "claiming rooms met a deadlock: trying again");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let node: &str = &shared.node;
+    let params: [&(dyn ToSql + Sync); 3] = [&node, &shared.lease_ms, &only];
+    let rows = retrying_deadlocks("claiming rooms", || conn.query(&claim, &params)).await?;
     let claimed: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     remember(shared, &claimed);
     Ok(claimed)
@@ -1306,11 +1342,18 @@ impl Store for PostgresStore {
         let shared = self.shared.clone();
         block_on(&self.handle, async move {
             let conn = shared.pool.get().await?;
-            // Expired at once, epochs kept: the next owner's claim bumps them.
-            conn.execute(
-                "UPDATE leases SET expires_at = now() WHERE node = $1",
-                &[&&*shared.node],
-            )
+            // Expired at once, epochs kept: the next owner's claim bumps them. Locked in the
+            // codes' order, as the renewal does.
+            let node: &str = &shared.node;
+            let params: [&(dyn ToSql + Sync); 1] = [&node];
+            retrying_deadlocks("releasing the leases", || {
+                conn.execute(
+                    "UPDATE leases SET expires_at = now() FROM (SELECT code FROM leases \
+                     WHERE node = $1 ORDER BY code FOR UPDATE) mine \
+                     WHERE leases.code = mine.code",
+                    &params,
+                )
+            })
             .await?;
             let mut leases = shared.leases.lock().expect("leases lock");
             crate::metrics::handovers("released", leases.len());

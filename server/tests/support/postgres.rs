@@ -136,10 +136,12 @@ impl Cluster {
                 .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync"])
                 .output(),
         );
-        // Only the socket in our directory; pg_stat_statements lets tests count statements.
+        // Only the socket in our directory; pg_stat_statements lets tests count statements;
+        // lock waits longer than the deadlock check (1 s) and deadlocks are logged with the
+        // statements involved, in server.log (kept with PERUDO_KEEP_PG=1).
         let mut options = format!(
             "-c listen_addresses='' -k {} -p {} -c shared_preload_libraries=pg_stat_statements \
-             -c max_connections=200",
+             -c max_connections=200 -c log_lock_waits=on",
             cluster.dir.display(),
             cluster.port
         );
@@ -314,22 +316,29 @@ impl Cluster {
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let out = check(
             &format!("psql {sql:?}"),
-            Command::new(self.bin.join("psql"))
-                .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-                .arg(&self.dir)
-                .args([
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    SUPERUSER,
-                    "-d",
-                    database,
-                    "-c",
-                    sql,
-                ])
-                .output(),
+            self.psql_command(database, sql).output(),
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `psql` running `sql` on `database` (one implicit transaction), not yet started.
+    #[allow(dead_code)] // not every test binary that includes this file starts one itself
+    pub fn psql_command(&self, database: &str, sql: &str) -> Command {
+        let mut command = Command::new(self.bin.join("psql"));
+        command
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ]);
+        command
     }
 }
 
@@ -343,7 +352,11 @@ impl Drop for Cluster {
             .output();
         match stopped {
             Ok(out) if out.status.success() => {
-                let _ = std::fs::remove_dir_all(&self.dir);
+                if std::env::var_os("PERUDO_KEEP_PG").is_some() {
+                    eprintln!("kept the cluster's directory {}", self.dir.display());
+                } else {
+                    let _ = std::fs::remove_dir_all(&self.dir);
+                }
             }
             // Keep the directory (and its server.log) to look at.
             Ok(out) => eprintln!(
