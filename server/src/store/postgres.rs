@@ -559,32 +559,39 @@ async fn commit_group(shared: &Shared, batches: &[&Batch]) -> Vec<Result<(), Sto
             return batches.iter().map(|_| Err(error.clone())).collect();
         }
     };
-    let mut tries = 1;
-    let grouped = loop {
-        match commit_batches(shared, &mut conn, batches).await {
-            Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => {
-                tries += 1;
-                warn!(error = %e, "a group commit met a deadlock: trying again");
-            }
-            result => break result,
-        }
-    };
-    match grouped {
+    match commit_retrying(shared, &mut conn, batches).await {
         Ok(results) => results,
         Err(error) if batches.len() == 1 => vec![Err(error)],
         Err(_) => {
             let mut results = Vec::with_capacity(batches.len());
             for batch in batches {
-                let mut tries = 1;
-                let alone = loop {
-                    match commit_batches(shared, &mut conn, &[batch]).await {
-                        Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => tries += 1,
-                        result => break result,
-                    }
-                };
-                results.push(alone.and_then(|mut r| r.pop().unwrap_or(Err(StorageError::Closed))));
+                results.push(
+                    commit_retrying(shared, &mut conn, &[batch])
+                        .await
+                        .and_then(|mut r| r.pop().unwrap_or(Err(StorageError::Closed))),
+                );
             }
             results
+        }
+    }
+}
+
+/// [`commit_batches`], run again (up to [`DEADLOCK_TRIES`] times in all) while PostgreSQL
+/// aborts it to break a deadlock: the whole transaction was rolled back, fencing check
+/// included, so running it again is safe.
+async fn commit_retrying(
+    shared: &Shared,
+    conn: &mut Object,
+    batches: &[&Batch],
+) -> Result<Vec<Result<(), StorageError>>, StorageError> {
+    let mut tries = 1;
+    loop {
+        match commit_batches(shared, conn, batches).await {
+            Err(e) if tries < DEADLOCK_TRIES && is_deadlock(&e) => {
+                tries += 1;
+                warn!(error = %e, batches = batches.len(), "a commit met a deadlock: trying again");
+            }
+            result => return result,
         }
     }
 }
