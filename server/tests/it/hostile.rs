@@ -123,6 +123,9 @@ async fn drain(ws: &mut Ws) -> (Vec<ServerMessage>, Option<u16>) {
                 messages.push(ServerMessage::decode(&bytes).expect("a server message"));
             }
             Ok(Some(Ok(Message::Close(frame)))) => {
+                // Answer the close, as a browser does: tungstenite queues the reply and sends it
+                // on the next write or flush. Without it the server waits CLOSE_DRAIN for it.
+                let _ = ws.flush().await;
                 return (messages, frame.map(|f| u16::from(f.code)));
             }
             Ok(Some(Ok(_))) => {}
