@@ -23,7 +23,11 @@ mod postgres;
 /// A database, and how to open a store on it: again after a close (a restart), or twice at
 /// once (two nodes, where the store allows it).
 trait Backend {
-    fn open(&self) -> Box<dyn Store>;
+    fn open(&self) -> Box<dyn Store> {
+        self.open_keeping(Duration::from_secs(3600))
+    }
+    /// A store that deletes finished games `retention` after their end.
+    fn open_keeping(&self, retention: Duration) -> Box<dyn Store>;
     /// The lease epoch a room stored at `before` has once a restarted store loaded it: a
     /// store only one process uses has no leases; a shared one is claimed anew.
     fn epoch_after_restart(&self, _before: u64) -> u64 {
@@ -54,12 +58,12 @@ impl Drop for Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn open(&self) -> Box<dyn Store> {
+    fn open_keeping(&self, retention: Duration) -> Box<dyn Store> {
         Box::new(
             SqliteStore::open(SqliteOptions {
                 path: self.dir.join("perudo.db"),
                 sync: SyncMode::Normal,
-                retention: Duration::from_secs(3600),
+                retention,
                 max_pages: None,
             })
             .expect("the SQLite store opens"),
@@ -83,7 +87,16 @@ impl Postgres {
 
     /// A node on this database whose leases last `lease` and are renewed only by hand.
     fn node(&self, lease: Duration) -> perudo_server::store::PostgresStore {
+        self.node_keeping(lease, Duration::from_secs(3600))
+    }
+
+    fn node_keeping(
+        &self,
+        lease: Duration,
+        retention: Duration,
+    ) -> perudo_server::store::PostgresStore {
         let mut options = perudo_server::store::PostgresOptions::new(self.url.clone());
+        options.retention = retention;
         options.pool_size = 4;
         options.lease = lease;
         options.renew_every = None;
@@ -102,8 +115,8 @@ impl Postgres {
 
 #[cfg(feature = "postgres-tests")]
 impl Backend for Postgres {
-    fn open(&self) -> Box<dyn Store> {
-        Box::new(self.node(Duration::from_secs(60)))
+    fn open_keeping(&self, retention: Duration) -> Box<dyn Store> {
+        Box::new(self.node_keeping(Duration::from_secs(60), retention))
     }
     fn epoch_after_restart(&self, before: u64) -> u64 {
         before + 1
@@ -139,6 +152,7 @@ contract!(
     a_closed_room_is_not_restored_but_its_finished_game_is_served,
     what_was_queued_before_close_is_committed_and_later_commits_are_refused,
     a_new_game_is_the_one_restored_and_the_last_ones_record_stays,
+    a_game_past_its_retention_is_deleted_without_waiting_for_a_write,
 );
 
 // --- building blocks ---
@@ -501,6 +515,44 @@ fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn B
         .expect("reads")
         .expect("a closed room's finished game is still served");
     assert_eq!(record.moves, vec![mv(1, 0)]);
+    store.close();
+}
+
+/// A store deletes finished games past their retention by itself: also one that nothing
+/// writes to (the PostgreSQL store used to delete only after a commit, so an idle node kept
+/// them, and served them, until its next write).
+fn a_game_past_its_retention_is_deleted_without_waiting_for_a_write(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut played = created(&*store, "KKKKKKKKK");
+    step(
+        &*store,
+        &mut played,
+        vec![
+            Write::GameStarted(start(1)),
+            Write::Moves {
+                number: 1,
+                first_seq: 0,
+                moves: vec![mv(1, 0)],
+            },
+            Write::GameOver {
+                number: 1,
+                results: results(1),
+            },
+        ],
+    )
+    .expect("a game played to the end");
+    store.close();
+    // Opened again with a retention the game is already past, and nothing written.
+    std::thread::sleep(Duration::from_millis(5));
+    let store = backend.open_keeping(Duration::from_millis(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.game_record("KKKKKKKKK", 1).expect("reads").is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a game past its retention is still stored 20 s after the store opened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     store.close();
 }
 

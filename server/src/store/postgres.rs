@@ -523,21 +523,21 @@ async fn migrate_locked(conn: &mut tokio_postgres::Client) -> Result<(), Storage
 
 async fn write_loop(shared: Shared, mut jobs: mpsc::UnboundedReceiver<Job>, retention: Duration) {
     let mut last_cleanup: Option<Instant> = None;
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let batches: Vec<&Batch> = group.iter().map(|Job(batch, _)| batch).collect();
-        let results = commit_group(&shared, &batches).await;
-        crate::metrics::group_commit(group.len(), started.elapsed());
-        super::record_write_health(&shared.write_health, &results);
-        for (Job(_, respond), result) in group.into_iter().zip(results) {
-            let _ = respond.send(result);
+    loop {
+        // The next batch, or the time for the next cleanup (at once after the start): what is
+        // past its retention goes also while nothing is written.
+        let cleanup_in = last_cleanup.map_or(Duration::ZERO, |at| {
+            RETENTION_EVERY.saturating_sub(at.elapsed())
+        });
+        let first = tokio::select! {
+            job = jobs.recv() => match job {
+                Some(job) => Some(job),
+                None => break,
+            },
+            () = tokio::time::sleep(cleanup_in) => None,
+        };
+        if let Some(first) = first {
+            commit_jobs(&shared, &mut jobs, first).await;
         }
         if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
             last_cleanup = Some(Instant::now());
@@ -547,6 +547,26 @@ async fn write_loop(shared: Shared, mut jobs: mpsc::UnboundedReceiver<Job>, rete
                 Err(e) => warn!(error = %e, "could not delete expired games"),
             }
         }
+    }
+}
+
+/// Commits `first` and whatever else is queued (up to `MAX_GROUP`) as one group, and answers
+/// each batch.
+async fn commit_jobs(shared: &Shared, jobs: &mut mpsc::UnboundedReceiver<Job>, first: Job) {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match jobs.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+    let started = Instant::now();
+    let batches: Vec<&Batch> = group.iter().map(|Job(batch, _)| batch).collect();
+    let results = commit_group(shared, &batches).await;
+    crate::metrics::group_commit(group.len(), started.elapsed());
+    super::record_write_health(&shared.write_health, &results);
+    for (Job(_, respond), result) in group.into_iter().zip(results) {
+        let _ = respond.send(result);
     }
 }
 
