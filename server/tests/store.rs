@@ -243,6 +243,27 @@ fn step(store: &dyn Store, model: &mut RoomImage, writes: Vec<Write>) -> Result<
     Ok(())
 }
 
+/// Game 1 of `model`'s room: started, one move, over.
+fn play_one_move_game(store: &dyn Store, model: &mut RoomImage) {
+    step(
+        store,
+        model,
+        vec![
+            Write::GameStarted(start(1)),
+            Write::Moves {
+                number: 1,
+                first_seq: 0,
+                moves: vec![mv(1, 0)],
+            },
+            Write::GameOver {
+                number: 1,
+                results: results(1),
+            },
+        ],
+    )
+    .expect("a game played to the end");
+}
+
 fn created(store: &dyn Store, code: &str) -> RoomImage {
     wait(store, create(code)).expect("the room is stored");
     RoomImage {
@@ -489,23 +510,7 @@ fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn B
     let mut unplayed = created(&*store, "DDDDDDDDD");
     step(&*store, &mut unplayed, vec![Write::Closed]).expect("an unplayed room closes");
     let mut played = created(&*store, "EEEEEEEEE");
-    step(
-        &*store,
-        &mut played,
-        vec![
-            Write::GameStarted(start(1)),
-            Write::Moves {
-                number: 1,
-                first_seq: 0,
-                moves: vec![mv(1, 0)],
-            },
-            Write::GameOver {
-                number: 1,
-                results: results(1),
-            },
-        ],
-    )
-    .expect("a game played to the end");
+    play_one_move_game(&*store, &mut played);
     step(&*store, &mut played, vec![Write::Closed]).expect("the played room closes");
     let mut open = created(&*store, "FFFFFFFFF");
     let (store, rooms) = restarted(backend, store, std::slice::from_mut(&mut open));
@@ -524,23 +529,7 @@ fn a_closed_room_is_not_restored_but_its_finished_game_is_served(backend: &dyn B
 fn a_game_past_its_retention_is_deleted_without_waiting_for_a_write(backend: &dyn Backend) {
     let store = backend.open();
     let mut played = created(&*store, "KKKKKKKKK");
-    step(
-        &*store,
-        &mut played,
-        vec![
-            Write::GameStarted(start(1)),
-            Write::Moves {
-                number: 1,
-                first_seq: 0,
-                moves: vec![mv(1, 0)],
-            },
-            Write::GameOver {
-                number: 1,
-                results: results(1),
-            },
-        ],
-    )
-    .expect("a game played to the end");
+    play_one_move_game(&*store, &mut played);
     store.close();
     // Opened again with a retention the game is already past, and nothing written.
     std::thread::sleep(Duration::from_millis(5));
@@ -1325,23 +1314,7 @@ mod migrate {
         )
         .expect("a running game");
         let mut finished = created(store, "VVVVVVVVV");
-        step(
-            store,
-            &mut finished,
-            vec![
-                Write::GameStarted(start(1)),
-                Write::Moves {
-                    number: 1,
-                    first_seq: 0,
-                    moves: vec![mv(1, 0)],
-                },
-                Write::GameOver {
-                    number: 1,
-                    results: results(1),
-                },
-            ],
-        )
-        .expect("a finished game");
+        play_one_move_game(store, &mut finished);
         step(store, &mut finished, vec![Write::Closed]).expect("closed after it");
         let record = store
             .game_record("VVVVVVVVV", 1)
