@@ -522,30 +522,27 @@ async fn migrate_locked(conn: &mut tokio_postgres::Client) -> Result<(), Storage
 }
 
 async fn write_loop(shared: Shared, mut jobs: mpsc::UnboundedReceiver<Job>, retention: Duration) {
-    let mut last_cleanup: Option<Instant> = None;
+    // When the next cleanup is due: at once after the start, then every RETENTION_EVERY, also
+    // while nothing is written. One timer for the loop's life, reset after each cleanup.
+    let cleanup = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(cleanup);
     loop {
-        // The next batch, or the time for the next cleanup (at once after the start): what is
-        // past its retention goes also while nothing is written.
-        let cleanup_in = last_cleanup.map_or(Duration::ZERO, |at| {
-            RETENTION_EVERY.saturating_sub(at.elapsed())
-        });
-        let first = tokio::select! {
+        tokio::select! {
             job = jobs.recv() => match job {
-                Some(job) => Some(job),
+                Some(first) => commit_jobs(&shared, &mut jobs, first).await,
                 None => break,
             },
-            () = tokio::time::sleep(cleanup_in) => None,
-        };
-        if let Some(first) = first {
-            commit_jobs(&shared, &mut jobs, first).await;
+            () = &mut cleanup => {}
         }
-        if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
-            last_cleanup = Some(Instant::now());
+        if cleanup.is_elapsed() {
             match delete_expired(&shared.pool, retention).await {
                 Ok(0) => {}
                 Ok(n) => info!(rows = n, "deleted finished games past their retention"),
                 Err(e) => warn!(error = %e, "could not delete expired games"),
             }
+            cleanup
+                .as_mut()
+                .reset(tokio::time::Instant::now() + RETENTION_EVERY);
         }
     }
 }
