@@ -10,7 +10,12 @@
 //! Architecture invariants:
 //! - A room awaits the commit of an input's writes before it sends anything that input
 //!   caused, so every acknowledged or broadcast change is in storage.
-//! - One write connection, behind a lock: a batch that finds nothing queued and the
+//! - With `synchronous=NORMAL`, a batch that only adds moves to a room's running game, and
+//!   continues exactly what is stored of it, is appended to the moves journal (`journal.rs`,
+//!   one `write` to a file beside the database) and acknowledged; the journal is folded into
+//!   the database in one transaction every 10 s, when it holds 512 batches, and before any
+//!   other write, so the database always holds a prefix of each room's history.
+//! - One write connection, behind a lock: any other batch that finds nothing queued and the
 //!   connection free is committed at once on the caller's thread (with `synchronous=NORMAL`);
 //!   otherwise it is queued, and the writer thread commits whatever has queued up in one
 //!   transaction (group commit). If a group's transaction fails, each batch is retried alone,
@@ -33,6 +38,7 @@ use tracing::{info, warn};
 use crate::ids::TokenHash;
 use crate::record::GameRecord;
 
+mod journal;
 pub(crate) mod postgres;
 pub use postgres::{Copied, PostgresOptions, PostgresStore, copy_from_sqlite, node_name};
 
@@ -548,6 +554,10 @@ struct Writing {
     /// microseconds). With `FULL` a commit waits for an fsync: it always goes to the writer
     /// thread, so that no runtime worker waits for the disk.
     inline: bool,
+    /// The moves journal (`synchronous=NORMAL` only): move-only batches are appended to it and
+    /// folded into the database by whoever commits next, and at least every [`fold_every`].
+    /// Locked after the queue or the connection, never before either.
+    journal: Option<Mutex<journal::Journal>>,
 }
 
 /// Rooms in an SQLite database (WAL), with group commit: a batch that finds nothing queued
@@ -622,6 +632,14 @@ impl SqliteStore {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         // Every statement the writer runs stays prepared (the default cache holds 16).
         writer.set_prepared_statement_cache_capacity(64);
+        // Moves a previous run journaled and did not fold (it was killed): into the database
+        // first. Then a new journal, with `synchronous=NORMAL` (with `FULL` every commit is a
+        // transaction with its fsync, as the option promises).
+        let last = recover_journal(&mut writer, &options.path)?;
+        let journal = match options.sync {
+            SyncMode::Normal => Some(Mutex::new(journal::Journal::open(&options.path, last)?)),
+            SyncMode::Full => None,
+        };
         let checkpoints = open_connection(&options)?;
         let reader = open_connection(&options)?;
         let writing = Arc::new(Writing {
@@ -633,6 +651,7 @@ impl SqliteStore {
             queued: Condvar::new(),
             health: Mutex::new(None),
             inline: options.sync == SyncMode::Normal,
+            journal,
         });
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
@@ -708,10 +727,12 @@ fn checkpoint_loop(
     }
 }
 
-/// The writer thread: commits what rooms queued (whatever has queued up, in one transaction)
-/// and deletes what is past its retention; at the end, checkpoints the WAL away.
+/// The writer thread: commits what rooms queued (whatever has queued up, in one transaction),
+/// folds the moves journal at least every [`fold_every`], and deletes what is past its
+/// retention; at the end, folds the journal and checkpoints the WAL away.
 fn write_loop(writing: &Writing, retention: Duration) {
     let mut last_cleanup: Option<Instant> = None;
+    let mut last_fold = Instant::now();
     loop {
         let closing = {
             let mut queue = writing.queue.lock().expect("storage queue lock");
@@ -719,12 +740,20 @@ fn write_loop(writing: &Writing, retention: Duration) {
                 let cleanup_in = last_cleanup.map_or(Duration::ZERO, |at| {
                     RETENTION_EVERY.saturating_sub(at.elapsed())
                 });
-                if cleanup_in.is_zero() {
+                let fold_in = match &writing.journal {
+                    Some(journal) if journal.lock().expect("journal lock").pending() >= FOLD_AT => {
+                        Duration::ZERO
+                    }
+                    Some(_) => fold_every().saturating_sub(last_fold.elapsed()),
+                    None => RETENTION_EVERY,
+                };
+                let wait = cleanup_in.min(fold_in);
+                if wait.is_zero() {
                     break;
                 }
                 queue = writing
                     .queued
-                    .wait_timeout(queue, cleanup_in)
+                    .wait_timeout(queue, wait)
                     .expect("storage queue lock")
                     .0;
             }
@@ -733,6 +762,15 @@ fn write_loop(writing: &Writing, retention: Duration) {
         let mut guard = writing.conn.lock().expect("storage writer lock");
         let Some(conn) = guard.as_mut() else { break };
         if closing {
+            match fold(writing, conn) {
+                Ok(_) => {
+                    if let Some(journal) = &writing.journal {
+                        journal.lock().expect("journal lock").close();
+                    }
+                }
+                Err(e) => warn!(error = %e, "the moves journal could not be folded at close; \
+                    it is read again at the next start"),
+            }
             // Leave the database compact for the next start.
             if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
                 warn!(error = %e, "final checkpoint failed");
@@ -749,7 +787,16 @@ fn write_loop(writing: &Writing, retention: Duration) {
         };
         if !group.is_empty() {
             commit_and_answer(writing, conn, group);
+        } else {
+            // A fold that wrote (or failed) says how the store is; one with nothing to fold
+            // says nothing (the last group's failure stands).
+            match fold(writing, conn) {
+                Ok(0) => {}
+                Ok(_) => record_write_health(&writing.health, &[Ok(())]),
+                Err(e) => record_write_health(&writing.health, &[Err(e)]),
+            }
         }
+        last_fold = Instant::now();
         if last_cleanup.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
             last_cleanup = Some(Instant::now());
             match delete_expired(conn, retention) {
@@ -767,12 +814,76 @@ fn write_loop(writing: &Writing, retention: Duration) {
     }
 }
 
-/// Commits `group` (see [`commit_group`]), records its health and answers each batch.
-fn commit_and_answer(writing: &Writing, conn: &mut Connection, group: Vec<Job>) {
+/// How often, at least, the writer folds the moves journal into the database. Each fold is a
+/// transaction and dirties pages the next checkpoint copies: at a people's pace a fold every
+/// 10 s cost 7 µs per move less than one every second (docs/BENCHMARKS.md). The unit tests
+/// fold more often, so that they can watch the writer do it.
+fn fold_every() -> Duration {
+    if cfg!(test) {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_secs(10)
+    }
+}
+/// A journal holding this many batches is folded at once.
+const FOLD_AT: usize = 512;
+
+/// Folds what the moves journal holds into the database, in one transaction, and deletes the
+/// files it came from; returns how many batches it folded. The caller holds the connection.
+/// If the transaction fails the batches stay pending (and in their files) and the error is
+/// returned: no other write may commit before them.
+fn fold(writing: &Writing, conn: &mut Connection) -> Result<usize, StorageError> {
+    let Some(journal) = &writing.journal else {
+        return Ok(0);
+    };
+    let Some(folding) = journal.lock().expect("journal lock").take()? else {
+        return Ok(0);
+    };
+    if folding.batches.is_empty() {
+        // A failed file was replaced; nothing was pending.
+        journal.lock().expect("journal lock").folded(&folding)?;
+        return Ok(0);
+    }
     let started = Instant::now();
-    let results = commit_group(conn, &group);
-    crate::metrics::group_commit(group.len(), started.elapsed());
+    let batches: Vec<(&Batch, i64)> = folding.batches.iter().map(|(b, at)| (b, *at)).collect();
+    let result = commit_batches(conn, &batches);
+    crate::metrics::group_commit(batches.len(), started.elapsed());
+    let mut journal = journal.lock().expect("journal lock");
+    match result {
+        Ok(()) => {
+            journal.folded(&folding)?;
+            Ok(batches.len())
+        }
+        Err(e) => {
+            warn!(error = %e, batches = folding.batches.len(), "the moves journal could not be folded");
+            journal.put_back(folding);
+            Err(e)
+        }
+    }
+}
+
+/// Folds the journal (see [`fold`]), commits `group` (see [`commit_group`]), records the
+/// store's health and answers each batch. If the fold fails, every batch of the group fails
+/// with its error: nothing may be written after moves that are not yet in the database.
+fn commit_and_answer(writing: &Writing, conn: &mut Connection, group: Vec<Job>) {
+    let results = match fold(writing, conn) {
+        Ok(_) => {
+            let started = Instant::now();
+            let results = commit_group(conn, &group);
+            crate::metrics::group_commit(group.len(), started.elapsed());
+            results
+        }
+        Err(e) => vec![Err(e); group.len()],
+    };
     record_write_health(&writing.health, &results);
+    if let Some(journal) = &writing.journal {
+        let mut journal = journal.lock().expect("journal lock");
+        for (Job::Commit(batch, _), result) in group.iter().zip(&results) {
+            if result.is_ok() {
+                journal.committed(batch);
+            }
+        }
+    }
     let mut answers = results.into_iter();
     for Job::Commit(_, respond) in group {
         let _ = respond.send(answers.next().unwrap_or(Err(StorageError::Closed)));
@@ -801,26 +912,30 @@ pub(crate) fn record_write_health(
 /// Commits every batch of `group` in one transaction. If that fails, each batch is retried
 /// in a transaction of its own, so one room's bad batch fails only that room.
 fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<(), StorageError>> {
-    let batches: Vec<&Batch> = group.iter().map(|Job::Commit(batch, _)| batch).collect();
+    let now = unix_ms();
+    let batches: Vec<(&Batch, i64)> = group
+        .iter()
+        .map(|Job::Commit(batch, _)| (batch, now))
+        .collect();
     match commit_batches(conn, &batches) {
         Ok(()) => vec![Ok(()); batches.len()],
         Err(error) if batches.len() == 1 => vec![Err(error)],
         Err(_) => batches
             .iter()
-            .map(|batch| commit_batches(conn, &[batch]))
+            .map(|batch| commit_batches(conn, &[*batch]))
             .collect(),
     }
 }
 
-/// One transaction. `BEGIN` and `COMMIT` are cached statements: `Connection::transaction`
-/// parses both anew every time, which was 4 % of the server's CPU with a lone move at a
-/// people's pace (`sqlite3_prepare_v3` under `execute_batch`). A failure rolls back.
-fn commit_batches(conn: &mut Connection, batches: &[&Batch]) -> Result<(), StorageError> {
+/// One transaction: each batch with the time its moves were made. `BEGIN` and `COMMIT` are
+/// cached statements: `Connection::transaction` parses both anew every time, which was 4 % of
+/// the server's CPU with a lone move at a people's pace (`sqlite3_prepare_v3` under
+/// `execute_batch`). A failure rolls back.
+fn commit_batches(conn: &mut Connection, batches: &[(&Batch, i64)]) -> Result<(), StorageError> {
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let now = unix_ms();
     let written = batches
         .iter()
-        .try_for_each(|batch| apply_batch(conn, batch, now))
+        .try_for_each(|(batch, at)| apply_batch(conn, batch, *at))
         .and_then(|()| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(drop)?));
     // A failed statement, or a COMMIT that failed, can leave the transaction open.
     if written.is_err() && !conn.is_autocommit() {
@@ -1159,6 +1274,27 @@ impl Store for SqliteStore {
             let _ = respond.send(Err(StorageError::Closed));
             return rx;
         }
+        // Moves continuing a room's stored game: one append to the journal, acknowledged at
+        // once (the queue stays locked so that `close` cannot fold before the append).
+        let batch = match &writing.journal {
+            Some(journal) => {
+                let mut journal = journal.lock().expect("journal lock");
+                match journal.append(batch, unix_ms()) {
+                    Ok(()) => {
+                        let fold_now = journal.pending() == FOLD_AT;
+                        drop(journal);
+                        drop(queue);
+                        if fold_now {
+                            writing.queued.notify_one();
+                        }
+                        let _ = respond.send(Ok(()));
+                        return rx;
+                    }
+                    Err(batch) => batch,
+                }
+            }
+            None => batch,
+        };
         // Nothing queued and nobody writing: commit here, without waking the writer thread
         // and being woken by it. (The writer thread locks the connection, then the queue;
         // this holds the queue and only tries the connection, so neither waits for the
@@ -1179,6 +1315,16 @@ impl Store for SqliteStore {
     }
 
     fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
+        // What the journal holds, into the database first, so that the reader sees it.
+        if let Some(conn) = self
+            .writing
+            .conn
+            .lock()
+            .expect("storage writer lock")
+            .as_mut()
+        {
+            fold(&self.writing, conn)?;
+        }
         let conn = self.reader.lock().expect("storage reader lock");
         let mut stmt = conn.prepare(
             "SELECT code, version, lobby, clock, clock_version FROM rooms \
@@ -1288,10 +1434,85 @@ pub fn backup(from: &Path, to: &Path) -> Result<(), StorageError> {
             from.display()
         )));
     }
+    // The journal first: a move is in the database or, until its fold, in the journal; read
+    // in this order, the copy holds every move acknowledged before the backup began.
+    let journaled = journal::read_all(from)?;
     let conn = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+    drop(conn);
+    if !journaled.is_empty() {
+        let mut copy = Connection::open(to)?;
+        apply_journaled(&mut copy, journaled)?;
+    }
     Ok(())
+}
+
+/// Moves a run of the server journaled and did not fold (it was killed), into the database
+/// at `db`; their files are removed once committed. Returns the last generation found.
+fn recover_journal(conn: &mut Connection, db: &Path) -> Result<Option<u64>, StorageError> {
+    let generations = journal::generations(db)?;
+    let Some(&last) = generations.last() else {
+        return Ok(None);
+    };
+    let entries = journal::read_all(db)?;
+    let (applied, skipped) = apply_journaled(conn, entries)?;
+    if applied + skipped > 0 {
+        info!(
+            applied,
+            skipped,
+            files = generations.len(),
+            "moves journal recovered"
+        );
+    }
+    journal::remove_upto(db, last)?;
+    Ok(Some(last))
+}
+
+/// Applies journaled batches, in one transaction, where each continues what the database
+/// holds (its game stored, its first move the next one); a batch already in the database (a
+/// fold committed, its files not yet removed) or that continues nothing is skipped. Returns
+/// (applied, skipped).
+fn apply_journaled(
+    conn: &mut Connection,
+    entries: Vec<journal::Entry>,
+) -> Result<(usize, usize), StorageError> {
+    let (mut applied, mut skipped) = (0, 0);
+    let tx = conn.transaction()?;
+    for entry in entries {
+        let (batch, at_ms) = entry.batch();
+        let first = batch.writes.iter().find_map(|w| match w {
+            Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } if !moves.is_empty() => Some((*number, *first_seq)),
+            _ => None,
+        });
+        let Some((number, first_seq)) = first else {
+            skipped += 1;
+            continue;
+        };
+        let next: Option<u32> = tx
+            .prepare_cached(
+                "SELECT (SELECT coalesce(max(seq) + 1, 0) FROM moves WHERE code = ?1 AND number = ?2) \
+                 FROM games WHERE code = ?1 AND number = ?2",
+            )?
+            .query_row(params![batch.code, number], |row| row.get(0))
+            .optional()?;
+        if next == Some(first_seq) {
+            apply_moves_only(&tx, &batch, at_ms)?;
+            applied += 1;
+        } else {
+            if next.is_none_or(|n| n < first_seq) {
+                warn!(room = %batch.code, number, first_seq, stored_next = ?next,
+                    "a journaled batch continues nothing stored: skipped");
+            }
+            skipped += 1;
+        }
+    }
+    tx.commit()?;
+    Ok((applied, skipped))
 }
 
 /// Rooms kept in memory: for tests (restarts without a disk, injected failures).
@@ -1712,6 +1933,320 @@ mod schema_tests {
         assert_eq!(store.load_rooms(), Ok(vec![expected]));
         store.close();
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The moves journal as the store uses it: what it takes, when it reaches the database, and
+/// what a killed server's files give back.
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use perudo_core::Seat;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-journal-{name}-{}-{}",
+            std::process::id(),
+            unix_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        dir.join("perudo.db")
+    }
+
+    fn options(path: &Path) -> SqliteOptions {
+        SqliteOptions {
+            path: path.to_owned(),
+            sync: SyncMode::Normal,
+            retention: Duration::from_secs(3600),
+            max_pages: None,
+        }
+    }
+
+    fn lobby() -> LobbyImage {
+        LobbyImage {
+            rules: GameConfig::default(),
+            options: RoomOptions::default(),
+            seats: Vec::new(),
+            host: None,
+            games_played: 0,
+            results: None,
+        }
+    }
+
+    fn start() -> GameStart {
+        GameStart {
+            number: 1,
+            config: GameConfig::default(),
+            names: vec!["Ana".into(), "Bea".into()],
+            seed: "00".repeat(32),
+            started_ms: 1,
+        }
+    }
+
+    /// Move `seq` of the test game: any move will do for the store.
+    fn mv(seq: u32) -> Move {
+        Move::Forfeit {
+            seat: Seat::new((seq % 2) as u8).expect("a seat"),
+        }
+    }
+
+    fn moves(code: &str, version: u64, first_seq: u32, n: u32) -> Batch {
+        Batch {
+            code: code.into(),
+            version,
+            epoch: FIRST_EPOCH,
+            writes: vec![
+                Write::Moves {
+                    number: 1,
+                    first_seq,
+                    moves: (first_seq..first_seq + n).map(mv).collect(),
+                },
+                Write::Clock(Some(ClockImage {
+                    seat: 1,
+                    limit_at_ms: i64::from(first_seq),
+                })),
+            ],
+        }
+    }
+
+    fn wait(store: &SqliteStore, batch: Batch) -> Result<(), StorageError> {
+        store.commit(batch).blocking_recv().expect("an answer")
+    }
+
+    /// A room with game 1 started, through SQLite.
+    fn room_with_a_game(store: &SqliteStore, code: &str) {
+        let batch = Batch {
+            code: code.into(),
+            version: 1,
+            epoch: FIRST_EPOCH,
+            writes: vec![Write::CreateRoom(lobby()), Write::GameStarted(start())],
+        };
+        assert_eq!(wait(store, batch), Ok(()));
+    }
+
+    fn stored_moves(path: &Path, code: &str) -> Vec<u32> {
+        let conn = Connection::open(path).expect("open with sqlite");
+        let mut stmt = conn
+            .prepare("SELECT seq FROM moves WHERE code = ?1 AND number = 1 ORDER BY seq")
+            .expect("a query");
+        stmt.query_map([code], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    fn journal_bytes(path: &Path) -> u64 {
+        journal::generations(path)
+            .expect("list the journal")
+            .into_iter()
+            .map(|g| std::fs::metadata(journal::file_of(path, g)).map_or(0, |m| m.len()))
+            .sum()
+    }
+
+    #[test]
+    fn moves_are_acknowledged_from_the_journal_and_folded_before_anything_reads() {
+        let path = scratch("fold");
+        let store = SqliteStore::open(options(&path)).expect("opens");
+        room_with_a_game(&store, "JJJJJJJJJ");
+        let journaled = || {
+            let journal = store.writing.journal.as_ref().expect("a journal");
+            journal.lock().expect("journal lock").appended()
+        };
+        for seq in 0..5 {
+            let mut answer = store.commit(moves("JJJJJJJJJ", 2 + u64::from(seq), seq, 1));
+            assert_eq!(
+                answer.try_recv(),
+                Ok(Ok(())),
+                "move {seq} is answered at once"
+            );
+        }
+        assert_eq!(journaled(), 5, "every move went to the journal");
+        // Reading the rooms folds first.
+        let rooms = store.load_rooms().expect("loads");
+        let game = rooms[0].game.as_ref().expect("a game");
+        assert_eq!(game.moves, (0..5).map(mv).collect::<Vec<_>>());
+        assert_eq!(rooms[0].version, 6);
+        assert_eq!(rooms[0].clock.map(|c| c.limit_at_ms), Some(4));
+        assert_eq!(stored_moves(&path, "JJJJJJJJJ"), vec![0, 1, 2, 3, 4]);
+        assert_eq!(journal_bytes(&path), 0, "folded files are removed");
+        // Journaled and not folded: only in the journal's file.
+        assert_eq!(wait(&store, moves("JJJJJJJJJ", 7, 5, 1)), Ok(()));
+        let pending = {
+            let journal = store.writing.journal.as_ref().expect("a journal");
+            let journal = journal.lock().expect("journal lock");
+            journal.pending()
+        };
+        if pending == 1 {
+            assert!(
+                journal_bytes(&path) > 0,
+                "the journal's file holds the move"
+            );
+        }
+        // A write through SQLite folds what was journaled before it, first.
+        let over = Batch {
+            code: "JJJJJJJJJ".into(),
+            version: 8,
+            epoch: FIRST_EPOCH,
+            writes: vec![Write::Lobby(lobby())],
+        };
+        assert_eq!(wait(&store, over), Ok(()));
+        assert_eq!(stored_moves(&path, "JJJJJJJJJ"), vec![0, 1, 2, 3, 4, 5]);
+        // And the writer folds on its own, every `fold_every()`.
+        assert_eq!(wait(&store, moves("JJJJJJJJJ", 9, 6, 1)), Ok(()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stored_moves(&path, "JJJJJJJJJ").len() < 7 {
+            assert!(
+                Instant::now() < deadline,
+                "the writer did not fold the journal"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        store.close();
+        assert_eq!(
+            journal::generations(&path).expect("list"),
+            Vec::<u64>::new(),
+            "a closed store leaves no journal file"
+        );
+    }
+
+    #[test]
+    fn a_repeated_or_unknown_rooms_move_goes_through_sqlite_and_is_refused_there() {
+        let path = scratch("repeat");
+        let store = SqliteStore::open(options(&path)).expect("opens");
+        room_with_a_game(&store, "RRRRRRRRR");
+        assert_eq!(wait(&store, moves("RRRRRRRRR", 2, 0, 3)), Ok(()));
+        // Seq 1 again: not the journal's (it does not continue the tail); SQLite refuses it
+        // once the journal's moves are folded in before it.
+        assert!(wait(&store, moves("RRRRRRRRR", 3, 1, 1)).is_err());
+        // Moves for a room the store never saw: refused, nothing stored.
+        assert!(wait(&store, moves("NOPENOPE9", 2, 0, 1)).is_err());
+        assert_eq!(wait(&store, moves("RRRRRRRRR", 3, 3, 1)), Ok(()));
+        store.close();
+        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let rooms = store.load_rooms().expect("loads");
+        assert_eq!(rooms.len(), 1);
+        assert_eq!(
+            rooms[0].game.as_ref().map(|g| g.moves.clone()),
+            Some((0..4).map(mv).collect())
+        );
+        assert_eq!(rooms[0].version, 3);
+        store.close();
+    }
+
+    /// What a killed server leaves: journal files whose moves are partly in the database
+    /// already (a fold committed, its files not yet removed), then new ones, a torn record, a
+    /// later file, and records that continue nothing stored.
+    #[test]
+    fn a_killed_servers_journal_is_read_back_up_to_what_does_not_check() {
+        let path = scratch("killed");
+        let store = SqliteStore::open(options(&path)).expect("opens");
+        room_with_a_game(&store, "KKKKKKKKK");
+        assert_eq!(wait(&store, moves("KKKKKKKKK", 2, 0, 2)), Ok(()));
+        store.close();
+        assert_eq!(stored_moves(&path, "KKKKKKKKK"), vec![0, 1]);
+
+        let record =
+            |batch: &Batch| journal::encode(&journal::Entry::of(batch, 1_000)).expect("encodes");
+        let mut first = Vec::new();
+        first.extend(record(&moves("KKKKKKKKK", 2, 0, 2))); // in the database already
+        first.extend(record(&moves("KKKKKKKKK", 3, 2, 1)));
+        first.extend(record(&moves("KKKKKKKKK", 4, 3, 2)));
+        let torn = record(&moves("KKKKKKKKK", 5, 5, 1));
+        first.extend(&torn[..torn.len() - 4]);
+        std::fs::write(journal::file_of(&path, 7), &first).expect("write a journal file");
+        let mut second = Vec::new();
+        second.extend(record(&moves("KKKKKKKKK", 5, 5, 1)));
+        second.extend(record(&moves("KKKKKKKKK", 9, 9, 1))); // a gap: continues nothing
+        second.extend(record(&moves("UNKNOWN99", 2, 0, 1))); // no such room
+        std::fs::write(journal::file_of(&path, 8), &second).expect("write a journal file");
+
+        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let rooms = store.load_rooms().expect("loads");
+        assert_eq!(rooms.len(), 1);
+        assert_eq!(
+            rooms[0].game.as_ref().map(|g| g.moves.clone()),
+            Some((0..6).map(mv).collect()),
+            "every good record that continues the room, in order"
+        );
+        assert_eq!(rooms[0].version, 5);
+        assert_eq!(rooms[0].clock.map(|c| c.limit_at_ms), Some(5));
+        let left = journal::generations(&path).expect("list");
+        assert_eq!(
+            left,
+            vec![9],
+            "the read files are gone; a new one follows them"
+        );
+        // The journal goes on from there.
+        assert_eq!(wait(&store, moves("KKKKKKKKK", 6, 6, 1)), Ok(()));
+        store.close();
+        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let rooms = store.load_rooms().expect("loads");
+        assert_eq!(rooms[0].game.as_ref().map(|g| g.moves.len()), Some(7));
+        store.close();
+    }
+
+    #[test]
+    fn a_backup_holds_the_moves_still_in_the_journal() {
+        let path = scratch("backup");
+        let store = SqliteStore::open(options(&path)).expect("opens");
+        room_with_a_game(&store, "BBBBBBBBB");
+        assert_eq!(wait(&store, moves("BBBBBBBBB", 2, 0, 2)), Ok(()));
+        assert_eq!(wait(&store, moves("BBBBBBBBB", 3, 2, 1)), Ok(()));
+        assert!(journal_bytes(&path) > 0, "the moves are still journaled");
+        let copy = path.with_file_name("copy.db");
+        backup(&path, &copy).expect("a backup");
+        assert_eq!(stored_moves(&copy, "BBBBBBBBB"), vec![0, 1, 2]);
+        store.close();
+    }
+
+    #[test]
+    fn copying_to_postgresql_refuses_a_database_with_moves_in_its_journal() {
+        let path = scratch("copy");
+        let store = SqliteStore::open(options(&path)).expect("opens");
+        room_with_a_game(&store, "CCCCCCCCC");
+        assert_eq!(wait(&store, moves("CCCCCCCCC", 2, 0, 1)), Ok(()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        // Refused before any connection is tried: this URL leads nowhere.
+        let error = runtime
+            .block_on(copy_from_sqlite(
+                &path,
+                "postgres://nobody@127.0.0.1:1/none",
+            ))
+            .expect_err("refused");
+        assert!(error.to_string().contains("not yet folded"), "{error}");
+        store.close();
+        let error = runtime
+            .block_on(copy_from_sqlite(
+                &path,
+                "postgres://nobody@127.0.0.1:1/none",
+            ))
+            .expect_err("no PostgreSQL here");
+        assert!(!error.to_string().contains("not yet folded"), "{error}");
+    }
+
+    #[test]
+    fn with_full_sync_there_is_no_journal() {
+        let path = scratch("full");
+        let store = SqliteStore::open(SqliteOptions {
+            sync: SyncMode::Full,
+            ..options(&path)
+        })
+        .expect("opens");
+        room_with_a_game(&store, "FFFFFFFFF");
+        assert_eq!(wait(&store, moves("FFFFFFFFF", 2, 0, 1)), Ok(()));
+        assert_eq!(
+            stored_moves(&path, "FFFFFFFFF"),
+            vec![0],
+            "committed, with its fsync"
+        );
+        assert_eq!(
+            journal::generations(&path).expect("list"),
+            Vec::<u64>::new()
+        );
+        store.close();
     }
 }
 

@@ -1448,6 +1448,16 @@ pub async fn copy_from_sqlite(from: &std::path::Path, url: &str) -> Result<Copie
             from.display()
         )));
     }
+    // A server killed with moves journaled but not folded: they are not in the file yet.
+    if super::journal::holds_records(from)? {
+        return Err(StorageError::Database(format!(
+            "{} has moves not yet folded into it (files {}-moves-N): a server is using it, \
+             or one stopped without closing it; start `perudo serve` on it once and stop it \
+             (it folds them), then copy",
+            from.display(),
+            from.display()
+        )));
+    }
     let sqlite = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     super::check_schema(&sqlite)?;
     let (config, tls) = connect_config(url, None)?;

@@ -1,0 +1,540 @@
+//! The moves journal of the SQLite store: a batch that only adds moves to a room's running
+//! game (what almost every input of a game makes) is appended to a file beside the database,
+//! one `write` of a checksummed record, and acknowledged; the store's writer folds what the
+//! journal holds into SQLite in one transaction at least once a second, and before any other
+//! write (so the database always holds a prefix of every room's history, and the journal the
+//! rest). A move then costs a `write` to the page cache instead of an SQLite transaction (its
+//! WAL locks, its frames, its B-tree pages), which is the same durability as SQLite's
+//! `synchronous=NORMAL`: it survives the process being killed (the record is in the page
+//! cache), and a power cut may lose the last records. With `--db-sync full` there is no
+//! journal: every commit is an SQLite transaction with its fsync.
+//!
+//! Files: `<db>-moves-<generation>`. Each fold starts a new generation and, once its
+//! transaction has committed, deletes the files it folded. At open (and in `perudo backup`),
+//! the records of every file left are read in generation order up to the first record that
+//! does not check (a torn write of a power cut), and applied where they continue what the
+//! database holds.
+//!
+//! A batch is taken only for a room whose stored tail (its current game and the next move's
+//! sequence number) the store knows, and only if it continues exactly that tail: the checks
+//! SQLite's keys make (a repeated move, a move for a game not stored) are made here, before
+//! the batch is acknowledged. Any other batch goes through SQLite as before.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write as _};
+use std::path::{Path, PathBuf};
+
+use perudo_core::Move;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::warn;
+
+use super::{Batch, ClockImage, StorageError, Write};
+
+/// A record: `len` (u32, little endian), the first 8 bytes of the SHA-256 of the payload, and
+/// the payload (JSON of [`Entry`]).
+const HEADER: usize = 12;
+
+/// What a record holds: a move-only batch and when it was appended.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Entry {
+    pub code: String,
+    pub version: u64,
+    pub at_ms: i64,
+    pub writes: Vec<EntryWrite>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) enum EntryWrite {
+    Moves {
+        number: u32,
+        first_seq: u32,
+        moves: Vec<Move>,
+    },
+    Clock(Option<ClockImage>),
+}
+
+impl Entry {
+    pub(super) fn of(batch: &Batch, at_ms: i64) -> Entry {
+        let writes = batch
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Moves {
+                    number,
+                    first_seq,
+                    moves,
+                } => Some(EntryWrite::Moves {
+                    number: *number,
+                    first_seq: *first_seq,
+                    moves: moves.clone(),
+                }),
+                Write::Clock(c) => Some(EntryWrite::Clock(*c)),
+                _ => None,
+            })
+            .collect();
+        Entry {
+            code: batch.code.clone(),
+            version: batch.version,
+            at_ms,
+            writes,
+        }
+    }
+
+    /// The batch this entry was made of (the epoch is not kept: one process, no leases).
+    pub fn batch(self) -> (Batch, i64) {
+        let writes = self
+            .writes
+            .into_iter()
+            .map(|w| match w {
+                EntryWrite::Moves {
+                    number,
+                    first_seq,
+                    moves,
+                } => Write::Moves {
+                    number,
+                    first_seq,
+                    moves,
+                },
+                EntryWrite::Clock(c) => Write::Clock(c),
+            })
+            .collect();
+        let batch = Batch {
+            code: self.code,
+            version: self.version,
+            epoch: super::FIRST_EPOCH,
+            writes,
+        };
+        (batch, self.at_ms)
+    }
+}
+
+/// The file of `generation` of the journal of the database at `db`.
+pub(super) fn file_of(db: &Path, generation: u64) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(format!("-moves-{generation}"));
+    PathBuf::from(name)
+}
+
+/// The generations of the journal files of the database at `db`, oldest first.
+pub(super) fn generations(db: &Path) -> Result<Vec<u64>, StorageError> {
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = db.file_name().and_then(|n| n.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{name}-moves-");
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("cannot list", dir, &e)),
+    };
+    let mut found: Vec<u64> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let rest = name.to_str()?.strip_prefix(&prefix)?.to_owned();
+            rest.parse().ok()
+        })
+        .collect();
+    found.sort_unstable();
+    Ok(found)
+}
+
+/// Every entry the journal files of `db` hold, in order: each file up to its first record that
+/// does not check. Files that vanish meanwhile (a running server folded them) are skipped.
+pub(super) fn read_all(db: &Path) -> Result<Vec<Entry>, StorageError> {
+    let mut entries = Vec::new();
+    for generation in generations(db)? {
+        let path = file_of(db, generation);
+        let mut bytes = Vec::new();
+        match File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error("cannot read", &path, &e)),
+        }
+        let (read, torn) = decode(&bytes);
+        if torn > 0 {
+            warn!(file = %path.display(), records = read.len(), bytes = torn,
+                "the moves journal ends in a record that does not check (a torn write): ignored");
+        }
+        entries.extend(read);
+    }
+    Ok(entries)
+}
+
+/// The records of one file, and how many bytes after the last good one were left unread.
+fn decode(mut bytes: &[u8]) -> (Vec<Entry>, usize) {
+    let mut entries = Vec::new();
+    while bytes.len() >= HEADER {
+        let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+        let Some(payload) = bytes.get(HEADER..HEADER + len) else {
+            break;
+        };
+        if Sha256::digest(payload)[..8] != bytes[4..HEADER] {
+            break;
+        }
+        let Ok(entry) = serde_json::from_slice::<Entry>(payload) else {
+            break;
+        };
+        entries.push(entry);
+        bytes = &bytes[HEADER + len..];
+    }
+    (entries, bytes.len())
+}
+
+pub(super) fn encode(entry: &Entry) -> Result<Vec<u8>, StorageError> {
+    let payload = serde_json::to_vec(entry)?;
+    let mut record = Vec::with_capacity(HEADER + payload.len());
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    record.extend_from_slice(&Sha256::digest(&payload)[..8]);
+    record.extend_from_slice(&payload);
+    Ok(record)
+}
+
+fn io_error(what: &str, path: &Path, e: &std::io::Error) -> StorageError {
+    match e.raw_os_error() {
+        Some(28) | Some(122) => StorageError::Full, // ENOSPC, EDQUOT
+        Some(30) | Some(13) | Some(1) => StorageError::ReadOnly, // EROFS, EACCES, EPERM
+        _ => StorageError::Database(format!("{what} {}: {e}", path.display())),
+    }
+}
+
+/// Removes the journal files of `db` of generations `..=upto`.
+pub(super) fn remove_upto(db: &Path, upto: u64) -> Result<(), StorageError> {
+    for generation in generations(db)?.into_iter().filter(|g| *g <= upto) {
+        let path = file_of(db, generation);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("cannot remove", &path, &e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `db` has journal files holding records (moves not yet in the database).
+pub(super) fn holds_records(db: &Path) -> Result<bool, StorageError> {
+    Ok(generations(db)?
+        .into_iter()
+        .any(|g| std::fs::metadata(file_of(db, g)).is_ok_and(|m| m.len() > 0)))
+}
+
+/// The open journal (behind the store's lock).
+pub(super) struct Journal {
+    db: PathBuf,
+    generation: u64,
+    /// The current generation's file (`None` after it failed: nothing is appended until a
+    /// fold starts a new one).
+    file: Option<File>,
+    /// Batches in the journal and not yet in the database, oldest first, with the time each
+    /// was appended (the moves' `at_ms`).
+    pending: Vec<(Batch, i64)>,
+    /// Each room's current game and the next move's sequence number, as stored (database
+    /// and journal): the checks a batch must pass to be taken here.
+    tails: HashMap<String, (u32, u32)>,
+    /// Whether the current file holds records.
+    written: bool,
+    /// Batches taken since the store opened (for the tests: the journal is a path a batch
+    /// takes silently).
+    #[cfg(test)]
+    appended: u64,
+    /// The last fold failed (the database is full, or cannot be written): nothing more is
+    /// taken until a fold succeeds, so that batches go through SQLite and are refused there.
+    failed: bool,
+}
+
+/// What a fold takes out of the journal: its batches, and the last generation they are in.
+pub(super) struct Folding {
+    pub batches: Vec<(Batch, i64)>,
+    pub upto: u64,
+}
+
+impl Journal {
+    /// Opens a new generation after `last` (the journal's files must have been folded).
+    pub fn open(db: &Path, last: Option<u64>) -> Result<Journal, StorageError> {
+        let generation = last.map_or(0, |g| g + 1);
+        let mut journal = Journal {
+            db: db.to_owned(),
+            generation,
+            file: None,
+            pending: Vec::new(),
+            tails: HashMap::new(),
+            written: false,
+            #[cfg(test)]
+            appended: 0,
+            failed: false,
+        };
+        journal.file = Some(journal.create(generation)?);
+        Ok(journal)
+    }
+
+    fn create(&self, generation: u64) -> Result<File, StorageError> {
+        let path = file_of(&self.db, generation);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot create", &path, &e))
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Batches taken since the store opened.
+    #[cfg(test)]
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    /// Appends `batch` if it is a move-only batch continuing its room's known tail; gives it
+    /// back otherwise (another kind of batch, a room whose tail is unknown or that it does
+    /// not continue, a journal that failed), to be committed through SQLite.
+    pub fn append(&mut self, batch: Batch, at_ms: i64) -> Result<(), Batch> {
+        if self.file.is_none() || self.failed || !super::only_moves(&batch) {
+            return Err(batch);
+        }
+        let Some(tail) = self.tails.get_mut(&batch.code) else {
+            return Err(batch);
+        };
+        let Some(next) = continues(*tail, &batch) else {
+            return Err(batch);
+        };
+        let Ok(record) = encode(&Entry::of(&batch, at_ms)) else {
+            return Err(batch);
+        };
+        let file = self.file.as_mut().expect("checked above");
+        if let Err(e) = file.write_all(&record) {
+            // A partial record may be in the file: nothing more goes after it. What is
+            // pending is still folded; this batch goes through SQLite.
+            warn!(error = %e, generation = self.generation,
+                "cannot append to the moves journal; writing through SQLite until the next fold");
+            self.file = None;
+            return Err(batch);
+        }
+        *tail = next;
+        self.written = true;
+        #[cfg(test)]
+        {
+            self.appended += 1;
+        }
+        self.pending.push((batch, at_ms));
+        Ok(())
+    }
+
+    /// Takes every pending batch for a fold, starting a new generation if the current one
+    /// holds records (or failed). `None` if nothing is pending (and the current file is
+    /// sound).
+    pub fn take(&mut self) -> Result<Option<Folding>, StorageError> {
+        if self.pending.is_empty() && self.file.is_some() {
+            return Ok(None);
+        }
+        let upto = if self.written || self.file.is_none() {
+            let file = self.create(self.generation + 1)?;
+            self.generation += 1;
+            self.file = Some(file);
+            self.written = false;
+            self.generation - 1
+        } else {
+            // Everything pending is in older files (a fold failed since): the current file,
+            // empty, stays.
+            self.generation.saturating_sub(1)
+        };
+        Ok(Some(Folding {
+            batches: std::mem::take(&mut self.pending),
+            upto,
+        }))
+    }
+
+    /// A fold's transaction failed: its batches go back in front of what came since, and
+    /// nothing more is taken until a fold succeeds.
+    pub fn put_back(&mut self, folding: Folding) {
+        let later = std::mem::replace(&mut self.pending, folding.batches);
+        self.pending.extend(later);
+        self.failed = true;
+    }
+
+    /// A fold's transaction committed: its files go.
+    pub fn folded(&mut self, folding: &Folding) -> Result<(), StorageError> {
+        self.failed = false;
+        remove_upto(&self.db, folding.upto)
+    }
+
+    /// The store closes: with everything folded, the current (empty) file goes too.
+    pub fn close(&mut self) {
+        if self.pending.is_empty() && !self.written {
+            let _ = remove_upto(&self.db, self.generation);
+            self.file = None;
+        }
+    }
+
+    /// After `batch` committed through SQLite: the room's tail as it now stands.
+    pub fn committed(&mut self, batch: &Batch) {
+        let mut tail = self.tails.get(&batch.code).copied();
+        for write in &batch.writes {
+            match write {
+                Write::GameStarted(start) => tail = Some((start.number, 0)),
+                Write::Moves {
+                    number,
+                    first_seq,
+                    moves,
+                } => {
+                    tail = match tail {
+                        Some((n, _)) if n == *number => {
+                            Some((*number, first_seq + moves.len() as u32))
+                        }
+                        // Moves of a game this store did not see start (a room restored
+                        // from the database): from now on its tail is known.
+                        None => Some((*number, first_seq + moves.len() as u32)),
+                        other => other,
+                    }
+                }
+                Write::GameOver { .. } | Write::Closed => tail = None,
+                Write::CreateRoom(_) | Write::Lobby(_) | Write::Clock(_) => {}
+            }
+        }
+        match tail {
+            Some(t) => self.tails.insert(batch.code.clone(), t),
+            None => self.tails.remove(&batch.code),
+        };
+    }
+}
+
+/// The tail after `batch` if it continues `tail` exactly (the game, the sequence numbers).
+fn continues(tail: (u32, u32), batch: &Batch) -> Option<(u32, u32)> {
+    let (game, mut next) = tail;
+    for write in &batch.writes {
+        if let Write::Moves {
+            number,
+            first_seq,
+            moves,
+        } = write
+        {
+            if moves.is_empty() {
+                continue;
+            }
+            if *number != game || *first_seq != next {
+                return None;
+            }
+            next += moves.len() as u32;
+        }
+    }
+    Some((game, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(code: &str, version: u64) -> Entry {
+        Entry {
+            code: code.into(),
+            version,
+            at_ms: 7,
+            writes: vec![EntryWrite::Clock(None)],
+        }
+    }
+
+    fn moves(code: &str, first_seq: u32) -> Batch {
+        Batch {
+            code: code.into(),
+            version: u64::from(first_seq) + 2,
+            epoch: super::super::FIRST_EPOCH,
+            writes: vec![Write::Moves {
+                number: 1,
+                first_seq,
+                moves: vec![Move::Forfeit {
+                    seat: perudo_core::Seat::new(0).expect("a seat"),
+                }],
+            }],
+        }
+    }
+
+    /// After a failed fold nothing more is taken (batches go through SQLite, which refuses
+    /// them the same way), retries start no new files, and a fold that succeeds takes both.
+    #[test]
+    fn a_failed_fold_stops_the_journal_until_one_succeeds() {
+        let dir = std::env::temp_dir().join(format!(
+            "perudo-journal-unit-{}-{}",
+            std::process::id(),
+            super::super::unix_ms()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch folder");
+        let db = dir.join("perudo.db");
+        let mut journal = Journal::open(&db, None).expect("opens");
+        assert!(
+            journal.append(moves("AAAAAAAAA", 0), 1).is_err(),
+            "an unknown room"
+        );
+        journal.committed(&Batch {
+            writes: vec![Write::GameStarted(super::super::GameStart {
+                number: 1,
+                config: perudo_core::GameConfig::default(),
+                names: vec!["Ana".into(), "Bea".into()],
+                seed: "00".repeat(32),
+                started_ms: 1,
+            })],
+            ..moves("AAAAAAAAA", 0)
+        });
+        assert!(journal.append(moves("AAAAAAAAA", 1), 1).is_err(), "a gap");
+        assert!(journal.append(moves("AAAAAAAAA", 0), 1).is_ok());
+        assert!(
+            journal.append(moves("AAAAAAAAA", 0), 1).is_err(),
+            "a repeat"
+        );
+        let folding = journal.take().expect("takes").expect("something pending");
+        assert_eq!((folding.batches.len(), folding.upto), (1, 0));
+        journal.put_back(folding);
+        assert!(journal.append(moves("AAAAAAAAA", 1), 1).is_err(), "stopped");
+        for _ in 0..3 {
+            let folding = journal.take().expect("takes").expect("still pending");
+            assert_eq!(folding.upto, 0, "its file is the oldest");
+            journal.put_back(folding);
+        }
+        assert_eq!(
+            generations(&db).expect("lists"),
+            vec![0, 1],
+            "no file per retry"
+        );
+        let folding = journal.take().expect("takes").expect("still pending");
+        journal.folded(&folding).expect("removes");
+        assert_eq!(generations(&db).expect("lists"), vec![1]);
+        assert!(
+            journal.append(moves("AAAAAAAAA", 1), 1).is_ok(),
+            "going again"
+        );
+        assert_eq!(journal.appended(), 2);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn records_decode_up_to_the_first_that_does_not_check() {
+        let mut bytes = Vec::new();
+        for v in 1..=3 {
+            bytes.extend(encode(&entry("AAAAAAAAA", v)).unwrap());
+        }
+        let whole = bytes.len();
+        let (read, left) = decode(&bytes);
+        assert_eq!((read.len(), left), (3, 0));
+        // A torn last record (a power cut mid-write) and a flipped byte.
+        let (read, left) = decode(&bytes[..whole - 3]);
+        assert_eq!(read.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2]);
+        assert!(left > 0);
+        let mut flipped = bytes.clone();
+        let second = whole / 3 + HEADER + 2;
+        flipped[second] ^= 0x20;
+        let (read, _) = decode(&flipped);
+        assert_eq!(
+            read.len(),
+            1,
+            "nothing is read past a record that does not check"
+        );
+        // Zeros (a file extended but not written) are no record.
+        let (read, left) = decode(&[0u8; 64]);
+        assert_eq!((read.len(), left), (0, 64));
+    }
+}
