@@ -23,6 +23,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write as _};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use perudo_core::Move;
@@ -145,7 +146,10 @@ pub(super) fn generations(db: &Path) -> Result<Vec<u64>, StorageError> {
 }
 
 /// Every entry the journal files of `db` hold, in order: each file up to its first record that
-/// does not check. Files that vanish meanwhile (a running server folded them) are skipped.
+/// does not check (a torn write). A later file is still read: its records are applied only
+/// where they continue what the database holds, room by room, so one that follows a lost
+/// record is skipped as a gap. Files that vanish meanwhile (a running server folded them) are
+/// skipped.
 pub(super) fn read_all(db: &Path) -> Result<Vec<Entry>, StorageError> {
     let mut entries = Vec::new();
     for generation in generations(db)? {
@@ -274,9 +278,11 @@ impl Journal {
 
     fn create(&self, generation: u64) -> Result<File, StorageError> {
         let path = file_of(&self.db, generation);
+        // Only the server reads it (it holds what the database holds, seeds aside).
         OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| io_error("cannot create", &path, &e))
     }
