@@ -1655,7 +1655,7 @@ impl Store for MemoryStore {
 mod schema_tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
+    pub(super) fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "perudo-store-{name}-{}-{}",
             std::process::id(),
@@ -1665,7 +1665,7 @@ mod schema_tests {
         dir
     }
 
-    fn options(path: PathBuf) -> SqliteOptions {
+    pub(super) fn options(path: PathBuf) -> SqliteOptions {
         SqliteOptions {
             path,
             sync: SyncMode::Normal,
@@ -1940,27 +1940,9 @@ mod schema_tests {
 /// what a killed server's files give back.
 #[cfg(test)]
 mod journal_tests {
+    use super::schema_tests::{options, scratch};
     use super::*;
     use perudo_core::Seat;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "perudo-journal-{name}-{}-{}",
-            std::process::id(),
-            unix_ms()
-        ));
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        dir.join("perudo.db")
-    }
-
-    fn options(path: &Path) -> SqliteOptions {
-        SqliteOptions {
-            path: path.to_owned(),
-            sync: SyncMode::Normal,
-            retention: Duration::from_secs(3600),
-            max_pages: None,
-        }
-    }
 
     fn lobby() -> LobbyImage {
         LobbyImage {
@@ -2045,8 +2027,8 @@ mod journal_tests {
 
     #[test]
     fn moves_are_acknowledged_from_the_journal_and_folded_before_anything_reads() {
-        let path = scratch("fold");
-        let store = SqliteStore::open(options(&path)).expect("opens");
+        let path = scratch("journal-fold").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "JJJJJJJJJ");
         let journaled = || {
             let journal = store.writing.journal.as_ref().expect("a journal");
@@ -2111,8 +2093,8 @@ mod journal_tests {
 
     #[test]
     fn a_repeated_or_unknown_rooms_move_goes_through_sqlite_and_is_refused_there() {
-        let path = scratch("repeat");
-        let store = SqliteStore::open(options(&path)).expect("opens");
+        let path = scratch("journal-repeat").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "RRRRRRRRR");
         assert_eq!(wait(&store, moves("RRRRRRRRR", 2, 0, 3)), Ok(()));
         // Seq 1 again: not the journal's (it does not continue the tail); SQLite refuses it
@@ -2122,7 +2104,7 @@ mod journal_tests {
         assert!(wait(&store, moves("NOPENOPE9", 2, 0, 1)).is_err());
         assert_eq!(wait(&store, moves("RRRRRRRRR", 3, 3, 1)), Ok(()));
         store.close();
-        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
         let rooms = store.load_rooms().expect("loads");
         assert_eq!(rooms.len(), 1);
         assert_eq!(
@@ -2138,8 +2120,8 @@ mod journal_tests {
     /// later file, and records that continue nothing stored.
     #[test]
     fn a_killed_servers_journal_is_read_back_up_to_what_does_not_check() {
-        let path = scratch("killed");
-        let store = SqliteStore::open(options(&path)).expect("opens");
+        let path = scratch("journal-killed").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "KKKKKKKKK");
         assert_eq!(wait(&store, moves("KKKKKKKKK", 2, 0, 2)), Ok(()));
         store.close();
@@ -2160,7 +2142,7 @@ mod journal_tests {
         second.extend(record(&moves("UNKNOWN99", 2, 0, 1))); // no such room
         std::fs::write(journal::file_of(&path, 8), &second).expect("write a journal file");
 
-        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
         let rooms = store.load_rooms().expect("loads");
         assert_eq!(rooms.len(), 1);
         assert_eq!(
@@ -2179,7 +2161,7 @@ mod journal_tests {
         // The journal goes on from there.
         assert_eq!(wait(&store, moves("KKKKKKKKK", 6, 6, 1)), Ok(()));
         store.close();
-        let store = SqliteStore::open(options(&path)).expect("reopens");
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
         let rooms = store.load_rooms().expect("loads");
         assert_eq!(rooms[0].game.as_ref().map(|g| g.moves.len()), Some(7));
         store.close();
@@ -2187,8 +2169,8 @@ mod journal_tests {
 
     #[test]
     fn a_backup_holds_the_moves_still_in_the_journal() {
-        let path = scratch("backup");
-        let store = SqliteStore::open(options(&path)).expect("opens");
+        let path = scratch("journal-backup").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "BBBBBBBBB");
         assert_eq!(wait(&store, moves("BBBBBBBBB", 2, 0, 2)), Ok(()));
         assert_eq!(wait(&store, moves("BBBBBBBBB", 3, 2, 1)), Ok(()));
@@ -2201,8 +2183,8 @@ mod journal_tests {
 
     #[test]
     fn copying_to_postgresql_refuses_a_database_with_moves_in_its_journal() {
-        let path = scratch("copy");
-        let store = SqliteStore::open(options(&path)).expect("opens");
+        let path = scratch("journal-copy").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "CCCCCCCCC");
         assert_eq!(wait(&store, moves("CCCCCCCCC", 2, 0, 1)), Ok(()));
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -2229,10 +2211,10 @@ mod journal_tests {
 
     #[test]
     fn with_full_sync_there_is_no_journal() {
-        let path = scratch("full");
+        let path = scratch("journal-full").join("perudo.db");
         let store = SqliteStore::open(SqliteOptions {
             sync: SyncMode::Full,
-            ..options(&path)
+            ..options(path.clone())
         })
         .expect("opens");
         room_with_a_game(&store, "FFFFFFFFF");
