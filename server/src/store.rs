@@ -1276,9 +1276,11 @@ impl Store for SqliteStore {
         }
         // Moves continuing a room's stored game: one append to the journal, acknowledged at
         // once (the queue stays locked so that `close` cannot fold before the append).
+        let mut journaled = 0;
         let batch = match &writing.journal {
             Some(journal) => {
                 let mut journal = journal.lock().expect("journal lock");
+                journaled = journal.pending();
                 match journal.append(batch, unix_ms()) {
                     Ok(()) => {
                         let fold_now = journal.pending() == FOLD_AT;
@@ -1295,12 +1297,15 @@ impl Store for SqliteStore {
             }
             None => batch,
         };
-        // Nothing queued and nobody writing: commit here, without waking the writer thread
-        // and being woken by it. (The writer thread locks the connection, then the queue;
-        // this holds the queue and only tries the connection, so neither waits for the
-        // other.)
+        // Nothing queued, nothing journaled and nobody writing: commit here, without waking
+        // the writer thread and being woken by it. (The writer thread locks the connection,
+        // then the queue; this holds the queue and only tries the connection, so neither
+        // waits for the other.) With moves journaled this commit would fold them first, up
+        // to 512 batches and milliseconds: that is the writer thread's work, not a runtime
+        // worker's, where it would hold up every other room on that worker.
         if writing.inline
             && queue.jobs.is_empty()
+            && journaled == 0
             && let Ok(mut guard) = writing.conn.try_lock()
             && let Some(conn) = guard.as_mut()
         {

@@ -242,6 +242,8 @@ pub(super) struct Journal {
     tails: HashMap<String, (u32, u32)>,
     /// Whether the current file holds records.
     written: bool,
+    /// The oldest generation whose file may still exist (not yet removed by a fold).
+    oldest: u64,
     /// Batches taken since the store opened (for the tests: the journal is a path a batch
     /// takes silently).
     #[cfg(test)]
@@ -268,6 +270,7 @@ impl Journal {
             pending: Vec::new(),
             tails: HashMap::new(),
             written: false,
+            oldest: generation,
             #[cfg(test)]
             appended: 0,
             failed: false,
@@ -339,7 +342,7 @@ impl Journal {
         if self.pending.is_empty() && self.file.is_some() {
             return Ok(None);
         }
-        let upto = if self.written || self.file.is_none() {
+        let upto = if self.written || self.file.is_none() || self.generation == 0 {
             let file = self.create(self.generation + 1)?;
             self.generation += 1;
             self.file = Some(file);
@@ -364,10 +367,19 @@ impl Journal {
         self.failed = true;
     }
 
-    /// A fold's transaction committed: its files go.
+    /// A fold's transaction committed: its files go (by name: the journal knows which).
     pub fn folded(&mut self, folding: &Folding) -> Result<(), StorageError> {
         self.failed = false;
-        remove_upto(&self.db, folding.upto)
+        for generation in self.oldest..=folding.upto {
+            let path = file_of(&self.db, generation);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("cannot remove", &path, &e)),
+            }
+            self.oldest = generation + 1;
+        }
+        Ok(())
     }
 
     /// The store closes: with everything folded, the current (empty) file goes too.
