@@ -15,8 +15,9 @@
 //!   one `write` to a file beside the database) and acknowledged; the journal is folded into
 //!   the database in one transaction every 10 s, when it holds 512 batches, and before any
 //!   other write, so the database always holds a prefix of each room's history.
-//! - One write connection, behind a lock: any other batch that finds nothing queued and the
-//!   connection free is committed at once on the caller's thread (with `synchronous=NORMAL`);
+//! - One write connection, behind a lock: any other batch that finds nothing queued, nothing
+//!   journaled and the connection free is committed at once on the caller's thread (with
+//!   `synchronous=NORMAL`);
 //!   otherwise it is queued, and the writer thread commits whatever has queued up in one
 //!   transaction (group commit). If a group's transaction fails, each batch is retried alone,
 //!   so one room's bad batch fails only that room.
