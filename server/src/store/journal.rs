@@ -26,86 +26,44 @@ use std::io::{ErrorKind, Read, Write as _};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use perudo_core::Move;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
-use super::{Batch, ClockImage, StorageError, Write};
+use super::{Batch, StorageError, Write};
 
 /// A record: `len` (u32, little endian), the first 8 bytes of the SHA-256 of the payload, and
 /// the payload (JSON of [`Entry`]).
 const HEADER: usize = 12;
 
-/// What a record holds: a move-only batch and when it was appended.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Entry {
-    pub code: String,
-    pub version: u64,
-    pub at_ms: i64,
-    pub writes: Vec<EntryWrite>,
+/// A record as it is written: a move-only batch, borrowed (nothing is copied on the way to
+/// the file), and when it was appended.
+#[derive(Serialize)]
+struct Record<'a> {
+    code: &'a str,
+    version: u64,
+    at_ms: i64,
+    writes: &'a [Write],
 }
 
-#[derive(Serialize, Deserialize)]
-pub(super) enum EntryWrite {
-    Moves {
-        number: u32,
-        first_seq: u32,
-        moves: Vec<Move>,
-    },
-    Clock(Option<ClockImage>),
+/// A record as it is read back.
+#[derive(Deserialize)]
+pub(super) struct Entry {
+    code: String,
+    version: u64,
+    at_ms: i64,
+    writes: Vec<Write>,
 }
 
 impl Entry {
-    pub(super) fn of(batch: &Batch, at_ms: i64) -> Entry {
-        let writes = batch
-            .writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Moves {
-                    number,
-                    first_seq,
-                    moves,
-                } => Some(EntryWrite::Moves {
-                    number: *number,
-                    first_seq: *first_seq,
-                    moves: moves.clone(),
-                }),
-                Write::Clock(c) => Some(EntryWrite::Clock(*c)),
-                _ => None,
-            })
-            .collect();
-        Entry {
-            code: batch.code.clone(),
-            version: batch.version,
-            at_ms,
-            writes,
-        }
-    }
-
-    /// The batch this entry was made of (the epoch is not kept: one process, no leases).
+    /// The batch this entry was made of (the epoch is not kept: one process, no leases), and
+    /// when it was appended.
     pub fn batch(self) -> (Batch, i64) {
-        let writes = self
-            .writes
-            .into_iter()
-            .map(|w| match w {
-                EntryWrite::Moves {
-                    number,
-                    first_seq,
-                    moves,
-                } => Write::Moves {
-                    number,
-                    first_seq,
-                    moves,
-                },
-                EntryWrite::Clock(c) => Write::Clock(c),
-            })
-            .collect();
         let batch = Batch {
             code: self.code,
             version: self.version,
             epoch: super::FIRST_EPOCH,
-            writes,
+            writes: self.writes,
         };
         (batch, self.at_ms)
     }
@@ -190,8 +148,14 @@ fn decode(mut bytes: &[u8]) -> (Vec<Entry>, usize) {
     (entries, bytes.len())
 }
 
-pub(super) fn encode(entry: &Entry) -> Result<Vec<u8>, StorageError> {
-    let payload = serde_json::to_vec(entry)?;
+/// The record of `batch`, appended at `at_ms`.
+pub(super) fn encode(batch: &Batch, at_ms: i64) -> Result<Vec<u8>, StorageError> {
+    let payload = serde_json::to_vec(&Record {
+        code: &batch.code,
+        version: batch.version,
+        at_ms,
+        writes: &batch.writes,
+    })?;
     let mut record = Vec::with_capacity(HEADER + payload.len());
     record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     record.extend_from_slice(&Sha256::digest(&payload)[..8]);
@@ -313,7 +277,7 @@ impl Journal {
         let Some(next) = continues(*tail, &batch) else {
             return Err(batch);
         };
-        let Ok(record) = encode(&Entry::of(&batch, at_ms)) else {
+        let Ok(record) = encode(&batch, at_ms) else {
             return Err(batch);
         };
         let file = self.file.as_mut().expect("checked above");
@@ -447,13 +411,14 @@ fn continues(tail: (u32, u32), batch: &Batch) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perudo_core::Move;
 
-    fn entry(code: &str, version: u64) -> Entry {
-        Entry {
+    fn clock(code: &str, version: u64) -> Batch {
+        Batch {
             code: code.into(),
             version,
-            at_ms: 7,
-            writes: vec![EntryWrite::Clock(None)],
+            epoch: super::super::FIRST_EPOCH,
+            writes: vec![Write::Clock(None)],
         }
     }
 
@@ -533,7 +498,7 @@ mod tests {
     fn records_decode_up_to_the_first_that_does_not_check() {
         let mut bytes = Vec::new();
         for v in 1..=3 {
-            bytes.extend(encode(&entry("AAAAAAAAA", v)).unwrap());
+            bytes.extend(encode(&clock("AAAAAAAAA", v), 7).unwrap());
         }
         let whole = bytes.len();
         let (read, left) = decode(&bytes);
