@@ -10,11 +10,12 @@
 //! Architecture invariants:
 //! - A room awaits the commit of an input's writes before it sends anything that input
 //!   caused, so every acknowledged or broadcast change is in storage.
-//! - With `synchronous=NORMAL`, a batch that only adds moves to a room's running game, and
-//!   continues exactly what is stored of it, is appended to the moves journal (`journal.rs`,
-//!   one `write` to a file beside the database) and acknowledged; the journal is folded into
-//!   the database in one transaction every 10 s, when it holds 512 batches, and before any
-//!   other write, so the database always holds a prefix of each room's history.
+//! - With `synchronous=NORMAL`, a batch that continues exactly what is stored of its room
+//!   (anything but a room's creation or closing, and only what would pass SQLite's keys) is
+//!   appended to the journal (`journal.rs`, one `write` to a file beside the database) and
+//!   acknowledged; the journal is folded into the database in one transaction every 10 s,
+//!   when it holds 512 batches, before any write through SQLite and before anything reads
+//!   what it holds, so the database always holds a prefix of each room's history.
 //! - One write connection, behind a lock: any other batch that finds nothing queued, nothing
 //!   journaled and the connection free is committed at once on the caller's thread (with
 //!   `synchronous=NORMAL`);
@@ -23,6 +24,7 @@
 //!   so one room's bad batch fails only that room.
 //! - Rooms know only this trait: a networked store can replace SQLite without touching them.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -847,14 +849,14 @@ fn fold(writing: &Writing, conn: &mut Connection) -> Result<usize, StorageError>
         return Ok(0);
     }
     let started = Instant::now();
-    let batches: Vec<(&Batch, i64)> = folding.batches.iter().map(|(b, at)| (b, *at)).collect();
-    let result = commit_batches(conn, &batches);
-    crate::metrics::group_commit(batches.len(), started.elapsed());
+    let result = fold_batches(conn, &folding.batches);
+    let folded = folding.batches.len();
+    crate::metrics::group_commit(folded, started.elapsed());
     let mut journal = journal.lock().expect("journal lock");
     match result {
         Ok(()) => {
             journal.folded(&folding)?;
-            Ok(batches.len())
+            Ok(folded)
         }
         Err(e) => {
             warn!(error = %e, batches = folding.batches.len(), "the moves journal could not be folded");
@@ -946,6 +948,104 @@ fn commit_batches(conn: &mut Connection, batches: &[(&Batch, i64)]) -> Result<()
             .and_then(|mut rollback| rollback.execute([]));
         if let Err(e) = rolled_back {
             warn!(error = %e, "could not roll a failed write back");
+        }
+    }
+    written
+}
+
+/// A fold's transaction: the batches the journal took, each with the time it was appended.
+/// Their moves need none of the checks a batch committed directly gets (the journal took
+/// only moves continuing a stored game, or one a batch before them starts), so the moves of
+/// move-only batches go in with a plain `INSERT`, in key order (each lands beside the last in
+/// the same B-tree leaf); every other batch is applied as a commit applies it. All in one
+/// transaction, so the order of the rows within it changes nothing. A failure rolls back.
+fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), StorageError> {
+    struct Row<'a> {
+        code: &'a str,
+        number: u32,
+        seq: u32,
+        step: &'a Move,
+        at_ms: i64,
+        /// The batch's version and clock, on its last move.
+        tail: Option<(u64, Option<String>)>,
+    }
+    let mut rows = Vec::new();
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let mut written = Ok(());
+    for (batch, at_ms) in batches {
+        if !only_moves(batch) {
+            written = apply_batch(conn, batch, *at_ms);
+            if written.is_err() {
+                break;
+            }
+            continue;
+        }
+        let clock = batch.writes.iter().rev().find_map(|w| match w {
+            Write::Clock(c) => Some(c),
+            _ => None,
+        });
+        let clock = match clock.map(serde_json::to_string).transpose() {
+            Ok(clock) => clock,
+            Err(e) => {
+                written = Err(e.into());
+                break;
+            }
+        };
+        let first = rows.len();
+        for write in &batch.writes {
+            if let Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } = write
+            {
+                rows.extend(moves.iter().enumerate().map(|(i, step)| Row {
+                    code: &batch.code,
+                    number: *number,
+                    seq: first_seq + i as u32,
+                    step,
+                    at_ms: *at_ms,
+                    tail: None,
+                }));
+            }
+        }
+        if let Some(last) = rows.get_mut(first..).and_then(|added| added.last_mut()) {
+            last.tail = Some((batch.version, clock));
+        }
+    }
+    if written.is_ok() {
+        rows.sort_unstable_by(|a, b| (a.code, a.number, a.seq).cmp(&(b.code, b.number, b.seq)));
+        written = (|| {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO moves (code, number, seq, move, at_ms, version, clock) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for row in &rows {
+                let (version, clock) = match &row.tail {
+                    Some((version, clock)) => (Some(*version as i64), clock.as_deref()),
+                    None => (None, None),
+                };
+                insert.execute(params![
+                    row.code,
+                    row.number,
+                    row.seq,
+                    serde_json::to_string(row.step)?,
+                    row.at_ms,
+                    version,
+                    clock,
+                ])?;
+            }
+            Ok(())
+        })();
+    }
+    let written =
+        written.and_then(|()| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(drop)?));
+    if written.is_err() && !conn.is_autocommit() {
+        let rolled_back = conn
+            .prepare_cached("ROLLBACK")
+            .and_then(|mut rollback| rollback.execute([]));
+        if let Err(e) = rolled_back {
+            warn!(error = %e, "could not roll a failed fold back");
         }
     }
     written
@@ -1276,7 +1376,8 @@ impl Store for SqliteStore {
             let _ = respond.send(Err(StorageError::Closed));
             return rx;
         }
-        // Moves continuing a room's stored game: one append to the journal, acknowledged at
+        // A batch continuing what is stored of its room (nearly all: moves, a game's end and
+        // the next one's start, lobby changes): one append to the journal, acknowledged at
         // once (the queue stays locked so that `close` cannot fold before the append).
         let mut journaled = 0;
         let batch = match &writing.journal {
@@ -1383,6 +1484,23 @@ impl Store for SqliteStore {
     }
 
     fn game_record(&self, code: &str, game: u32) -> Result<Option<GameRecord>, StorageError> {
+        // A game that just ended may still be in the journal: the room's batches into the
+        // database first.
+        let journaled = self
+            .writing
+            .journal
+            .as_ref()
+            .is_some_and(|journal| journal.lock().expect("journal lock").holds(code));
+        if journaled
+            && let Some(conn) = self
+                .writing
+                .conn
+                .lock()
+                .expect("storage writer lock")
+                .as_mut()
+        {
+            fold(&self.writing, conn)?;
+        }
         let conn = self.reader.lock().expect("storage reader lock");
         let Some(row) = load_game(&conn, code, Some(game))? else {
             return Ok(None);
@@ -1476,56 +1594,137 @@ fn recover_journal(conn: &mut Connection, db: &Path) -> Result<Option<u64>, Stor
     Ok(Some(last))
 }
 
-/// Applies journaled batches, in one transaction, where each continues what the database
-/// holds (its game stored, its first move the next one); a batch already in the database (a
-/// fold committed, its files not yet removed) or that continues nothing is skipped. Returns
-/// (applied, skipped).
+/// Applies journaled batches, in one transaction, in the order they were appended. A batch
+/// whose version is not above what the database holds of its room was folded before the
+/// server stopped (its files not yet removed) and is skipped. Any other batch is applied if
+/// it continues what the database holds (its moves the next ones of a stored game, a new
+/// game not stored yet, the end of a stored game that is not over); one that does not, a
+/// record lost before it (a torn write), is skipped with every later batch of its room, so a
+/// room is restored as it stood at its last record that applied. Returns (applied, skipped).
 fn apply_journaled(
     conn: &mut Connection,
     entries: Vec<journal::Entry>,
 ) -> Result<(usize, usize), StorageError> {
     let (mut applied, mut skipped) = (0, 0);
     let tx = conn.transaction()?;
+    // Each room's last stored version, or `None` when its records stopped applying (or it
+    // is not stored).
+    let mut rooms: HashMap<String, Option<u64>> = HashMap::new();
     for entry in entries {
         let (batch, at_ms) = entry.batch();
-        // The journal takes only batches of moves (and a clock); anything else is not its.
-        if !only_moves(&batch) {
-            warn!(room = %batch.code, "a journaled batch that is not only moves: skipped");
-            skipped += 1;
-            continue;
-        }
-        let first = batch.writes.iter().find_map(|w| match w {
-            Write::Moves {
-                number,
-                first_seq,
-                moves,
-            } if !moves.is_empty() => Some((*number, *first_seq)),
-            _ => None,
-        });
-        let Some((number, first_seq)) = first else {
+        let stored = match rooms.get(&batch.code) {
+            Some(stored) => *stored,
+            None => {
+                let stored = stored_version(&tx, &batch.code)?;
+                if stored.is_none() {
+                    warn!(room = %batch.code, "a journaled batch of a room not stored: skipped");
+                }
+                rooms.insert(batch.code.clone(), stored);
+                stored
+            }
+        };
+        let Some(stored) = stored else {
             skipped += 1;
             continue;
         };
-        let next: Option<u32> = tx
-            .prepare_cached(
-                "SELECT (SELECT coalesce(max(seq) + 1, 0) FROM moves WHERE code = ?1 AND number = ?2) \
-                 FROM games WHERE code = ?1 AND number = ?2",
-            )?
-            .query_row(params![batch.code, number], |row| row.get(0))
-            .optional()?;
-        if next == Some(first_seq) {
-            apply_moves_only(&tx, &batch, at_ms)?;
-            applied += 1;
-        } else {
-            if next.is_none_or(|n| n < first_seq) {
-                warn!(room = %batch.code, number, first_seq, stored_next = ?next,
-                    "a journaled batch continues nothing stored: skipped");
-            }
+        if batch.version <= stored {
             skipped += 1;
+            continue;
+        }
+        let applies = continues_stored(&tx, &batch)? && {
+            tx.prepare_cached("SAVEPOINT journaled")?.execute([])?;
+            let result = apply_batch(&tx, &batch, at_ms);
+            if result.is_err() {
+                tx.prepare_cached("ROLLBACK TO journaled")?.execute([])?;
+            }
+            tx.prepare_cached("RELEASE journaled")?.execute([])?;
+            result.is_ok()
+        };
+        if applies {
+            applied += 1;
+            rooms.insert(batch.code.clone(), Some(batch.version));
+        } else {
+            warn!(room = %batch.code, version = batch.version, stored_version = stored,
+                "a journaled batch continues nothing stored: skipped, with the room's later ones");
+            skipped += 1;
+            rooms.insert(batch.code.clone(), None);
         }
     }
     tx.commit()?;
     Ok((applied, skipped))
+}
+
+/// The version of the last batch stored of room `code` (kept in its `rooms` row, or in the
+/// last move of a move-only batch), or `None` if the room is not stored.
+fn stored_version(conn: &Connection, code: &str) -> Result<Option<u64>, StorageError> {
+    let version: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(version, coalesce((SELECT max(version) FROM moves WHERE code = ?1), 0)) \
+             FROM rooms WHERE code = ?1",
+        )?
+        .query_row(params![code], |row| row.get(0))
+        .optional()?;
+    Ok(version.map(|v| v as u64))
+}
+
+/// Whether every write of `batch` continues what the database holds of its room: see
+/// [`apply_journaled`].
+fn continues_stored(conn: &Connection, batch: &Batch) -> Result<bool, StorageError> {
+    // Games this batch starts: their moves begin at 0, and they are not stored yet.
+    let mut started: Vec<u32> = Vec::new();
+    for write in &batch.writes {
+        match write {
+            Write::CreateRoom(_) | Write::Closed => return Ok(false),
+            Write::Lobby(_) | Write::Clock(_) => {}
+            Write::GameStarted(start) => {
+                if stored_game(conn, &batch.code, start.number)?.is_some() {
+                    return Ok(false);
+                }
+                started.push(start.number);
+            }
+            Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } => {
+                if moves.is_empty() {
+                    continue;
+                }
+                let next = if started.contains(number) {
+                    Some(0)
+                } else {
+                    stored_game(conn, &batch.code, *number)?.map(|(next, _)| next)
+                };
+                if next != Some(*first_seq) {
+                    return Ok(false);
+                }
+            }
+            Write::GameOver { number, .. } => {
+                let running = started.contains(number)
+                    || stored_game(conn, &batch.code, *number)?.is_some_and(|(_, over)| !over);
+                if !running {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Game `number` of room `code` as stored: the next move's sequence number, and whether it
+/// is over.
+fn stored_game(
+    conn: &Connection,
+    code: &str,
+    number: u32,
+) -> Result<Option<(u32, bool)>, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT coalesce(max(seq) + 1, 0) FROM moves WHERE code = ?1 AND number = ?2), \
+             finished_ms IS NOT NULL FROM games WHERE code = ?1 AND number = ?2",
+        )?
+        .query_row(params![code, number], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
 }
 
 /// Rooms kept in memory: for tests (restarts without a disk, injected failures).
@@ -2077,14 +2276,24 @@ mod journal_tests {
                 "the journal's file holds the move"
             );
         }
-        // A write through SQLite folds what was journaled before it, first.
-        let over = Batch {
+        // A lobby change of a stored room is journaled too.
+        let lobby_change = Batch {
             code: "JJJJJJJJJ".into(),
             version: 8,
             epoch: FIRST_EPOCH,
             writes: vec![Write::Lobby(lobby())],
         };
-        assert_eq!(wait(&store, over), Ok(()));
+        assert_eq!(wait(&store, lobby_change), Ok(()));
+        assert_eq!(journaled(), 7);
+        // A write through SQLite (a room's creation) folds what was journaled before it, first.
+        let create = Batch {
+            code: "KKKKKKKKK".into(),
+            version: 1,
+            epoch: FIRST_EPOCH,
+            writes: vec![Write::CreateRoom(lobby())],
+        };
+        assert_eq!(wait(&store, create), Ok(()));
+        assert_eq!(journaled(), 7, "a room's creation is not journaled");
         assert_eq!(stored_moves(&path, "JJJJJJJJJ"), vec![0, 1, 2, 3, 4, 5]);
         // And the writer folds on its own, every `fold_every()`.
         assert_eq!(wait(&store, moves("JJJJJJJJJ", 9, 6, 1)), Ok(()));
@@ -2176,6 +2385,118 @@ mod journal_tests {
         let store = SqliteStore::open(options(path.clone())).expect("reopens");
         let rooms = store.load_rooms().expect("loads");
         assert_eq!(rooms[0].game.as_ref().map(|g| g.moves.len()), Some(7));
+        store.close();
+    }
+
+    /// A killed server's journal holds every kind of change but a room's creation and
+    /// closing: a game's end, the next game's start and lobby changes come back with the
+    /// moves, in order, and a room whose records stop continuing what is stored (a lost
+    /// record) keeps nothing after that point, while other rooms go on.
+    #[test]
+    fn a_killed_servers_journal_restores_games_ends_starts_and_lobbies_up_to_a_gap() {
+        let path = scratch("journal-mixed").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
+        room_with_a_game(&store, "MMMMMMMMM");
+        room_with_a_game(&store, "NNNNNNNNN");
+        assert_eq!(wait(&store, moves("MMMMMMMMM", 2, 0, 2)), Ok(()));
+        store.close();
+
+        let results = GameResults {
+            game: 1,
+            winner: Seat::new(1).expect("a seat"),
+            names: vec!["Ana".into(), "Bea".into()],
+            placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
+            rounds: 1,
+            stats: Vec::new(),
+            commitment: "c".repeat(64),
+            seed: "00".repeat(32),
+        };
+        let after_one = LobbyImage {
+            games_played: 1,
+            results: Some(results.clone()),
+            ..lobby()
+        };
+        let batch = |code: &str, version: u64, writes: Vec<Write>| Batch {
+            code: code.into(),
+            version,
+            epoch: FIRST_EPOCH,
+            writes,
+        };
+        // Appended now: a game that ended long ago would be past its retention at the open.
+        let at = unix_ms();
+        let record = |batch: &Batch| journal::encode(batch, at).expect("encodes");
+        let mut file = Vec::new();
+        file.extend(record(&moves("MMMMMMMMM", 2, 0, 2))); // in the database already
+        file.extend(record(&batch(
+            "MMMMMMMMM",
+            3,
+            vec![
+                Write::Moves {
+                    number: 1,
+                    first_seq: 2,
+                    moves: vec![mv(2)],
+                },
+                Write::GameOver {
+                    number: 1,
+                    results: results.clone(),
+                },
+                Write::Lobby(after_one.clone()),
+                Write::Clock(None),
+            ],
+        )));
+        file.extend(record(&moves("NNNNNNNNN", 2, 0, 1)));
+        file.extend(record(&batch(
+            "MMMMMMMMM",
+            4,
+            vec![Write::GameStarted(GameStart {
+                number: 2,
+                ..start()
+            })],
+        )));
+        file.extend(record(&moves("NNNNNNNNN", 3, 5, 1))); // a gap: N stops here
+        file.extend(record(&batch(
+            "MMMMMMMMM",
+            5,
+            vec![Write::Moves {
+                number: 2,
+                first_seq: 0,
+                moves: vec![mv(0)],
+            }],
+        )));
+        file.extend(record(&batch(
+            "NNNNNNNNN",
+            4,
+            vec![Write::Lobby(after_one.clone())],
+        )));
+        let torn = record(&moves("MMMMMMMMM", 6, 1, 1));
+        file.extend(&torn[..torn.len() - 1]);
+        std::fs::write(journal::file_of(&path, 3), &file).expect("write a journal file");
+
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
+        let mut rooms = store.load_rooms().expect("loads");
+        rooms.sort_by(|a, b| a.code.cmp(&b.code));
+        let (m, n) = (&rooms[0], &rooms[1]);
+        assert_eq!(m.version, 5);
+        assert_eq!(m.lobby, after_one);
+        let game = m.game.as_ref().expect("game 2");
+        assert_eq!((game.start.number, game.moves.clone()), (2, vec![mv(0)]));
+        assert_eq!(
+            stored_moves(&path, "MMMMMMMMM"),
+            vec![0, 1, 2],
+            "game 1, whole"
+        );
+        let finished: Option<i64> = Connection::open(&path)
+            .expect("open with sqlite")
+            .query_row(
+                "SELECT finished_ms FROM games WHERE code = 'MMMMMMMMM' AND number = 1",
+                [],
+                |row| row.get(0),
+            )
+            .expect("game 1");
+        assert_eq!(finished, Some(at), "ended when its record was appended");
+        assert_eq!(n.version, 2, "nothing of N after its gap");
+        assert_eq!(n.lobby, lobby());
+        assert_eq!(n.game.as_ref().map(|g| g.moves.clone()), Some(vec![mv(0)]));
         store.close();
     }
 

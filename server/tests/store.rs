@@ -153,6 +153,7 @@ contract!(
     what_was_queued_before_close_is_committed_and_later_commits_are_refused,
     a_new_game_is_the_one_restored_and_the_last_ones_record_stays,
     a_game_past_its_retention_is_deleted_without_waiting_for_a_write,
+    a_finished_games_record_is_served_at_once_and_the_next_game_follows,
 );
 
 // --- building blocks ---
@@ -390,6 +391,71 @@ fn a_game_is_restored_move_by_move_and_its_record_served_once_over(backend: &dyn
     assert_eq!(store.game_record("ZZZZZZZZZ", 1), Ok(None), "no such room");
     let (store, rooms) = restarted(backend, store, std::slice::from_mut(&mut model));
     assert_eq!(rooms, vec![model]);
+    store.close();
+}
+
+/// A game's record is served as soon as its batch is answered, without a restart (SQLite
+/// may still hold it in its journal), and the room's next game, a lobby change and a stored
+/// game number used again behave as they would after a restart.
+fn a_finished_games_record_is_served_at_once_and_the_next_game_follows(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut model = created(&*store, "DDDDDDDDD");
+    play_one_move_game(&*store, &mut model);
+    let record = store
+        .game_record("DDDDDDDDD", 1)
+        .expect("the record reads")
+        .expect("a finished game's record, at once");
+    assert_eq!(record.moves, vec![mv(1, 0)]);
+    assert_eq!(record.results, results(1));
+    let mut next = lobby(&["Ana", "Bea"]);
+    next.games_played = 1;
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::Lobby(next),
+            Write::GameStarted(start(2)),
+            Write::Moves {
+                number: 2,
+                first_seq: 0,
+                moves: vec![mv(2, 0), mv(2, 1)],
+            },
+        ],
+    )
+    .expect("the next game starts");
+    let again = Batch {
+        code: model.code.clone(),
+        version: model.version + 1,
+        epoch: model.epoch,
+        writes: vec![Write::GameStarted(start(2))],
+    };
+    assert!(wait(&*store, again).is_err(), "game 2 is stored once");
+    step(
+        &*store,
+        &mut model,
+        vec![
+            Write::Moves {
+                number: 2,
+                first_seq: 2,
+                moves: vec![mv(2, 2)],
+            },
+            Write::Clock(Some(ClockImage {
+                seat: 1,
+                limit_at_ms: 1_767_225_800_000,
+            })),
+        ],
+    )
+    .expect("a move of game 2");
+    assert_eq!(store.game_record("DDDDDDDDD", 2), Ok(None), "game 2 runs");
+    let (store, rooms) = restarted(backend, store, std::slice::from_mut(&mut model));
+    assert_eq!(rooms, vec![model]);
+    assert_eq!(
+        store
+            .game_record("DDDDDDDDD", 1)
+            .expect("the record reads")
+            .map(|r| r.moves),
+        Some(vec![mv(1, 0)])
+    );
     store.close();
 }
 

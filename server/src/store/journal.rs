@@ -1,24 +1,26 @@
-//! The moves journal of the SQLite store: a batch that only adds moves to a room's running
-//! game (what almost every input of a game makes) is appended to a file beside the database,
-//! one `write` of a checksummed record, and acknowledged; the store's writer folds what the
-//! journal holds into SQLite in one transaction at least once a second, and before any other
-//! write (so the database always holds a prefix of every room's history, and the journal the
-//! rest). A move then costs a `write` to the page cache instead of an SQLite transaction (its
-//! WAL locks, its frames, its B-tree pages), which is the same durability as SQLite's
-//! `synchronous=NORMAL`: it survives the process being killed (the record is in the page
-//! cache), and a power cut may lose the last records. With `--db-sync full` there is no
-//! journal: every commit is an SQLite transaction with its fsync.
+//! The journal of the SQLite store: a batch that continues what is stored of its room (the
+//! moves of its running game, the game's end, the next game's start, a lobby or clock
+//! change: every batch a room makes but its creation and its closing) is appended to a file
+//! beside the database, one `write` of a checksummed record, and acknowledged; the store's
+//! writer folds what the journal holds into SQLite in one transaction every 10 s, at 512
+//! batches, and before any write through SQLite (so the database always holds a prefix of
+//! every room's history, and the journal the rest). A batch then costs a `write` to the page
+//! cache instead of an SQLite transaction (its WAL locks, its frames, its B-tree pages), which
+//! is the same durability as SQLite's `synchronous=NORMAL`: it survives the process being
+//! killed (the record is in the page cache), and a power cut may lose the last records. With
+//! `--db-sync full` there is no journal: every commit is an SQLite transaction with its fsync.
 //!
-//! Files: `<db>-moves-<generation>`. Each fold starts a new generation and, once its
-//! transaction has committed, deletes the files it folded. At open (and in `perudo backup`),
-//! the records of every file left are read in generation order up to the first record that
-//! does not check (a torn write of a power cut), and applied where they continue what the
-//! database holds.
+//! Files: `<db>-moves-<generation>` (the name is older than the journal's other records).
+//! Each fold starts a new generation and, once its transaction has committed, deletes the
+//! files it folded. At open (and in `perudo backup`), the records of every file left are read
+//! in generation order up to the first record that does not check (a torn write of a power
+//! cut), and applied where they continue what the database holds.
 //!
-//! A batch is taken only for a room whose stored tail (its current game and the next move's
-//! sequence number) the store knows, and only if it continues exactly that tail: the checks
-//! SQLite's keys make (a repeated move, a move for a game not stored) are made here, before
-//! the batch is acknowledged. Any other batch goes through SQLite as before.
+//! A batch is taken only for a room whose stored tail (its last game number, its running game
+//! and the next move's sequence number) the store knows, and only if it passes on top of that
+//! tail the checks SQLite's keys would make (a repeated move, a move for a game not stored, a
+//! game number used again): so nothing acknowledged here can fail at its fold for what it
+//! says. Any other batch goes through SQLite as before.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -35,6 +37,9 @@ use super::{Batch, StorageError, Write};
 /// A record: `len` (u32, little endian), the first 8 bytes of the SHA-256 of the payload, and
 /// the payload (JSON of [`Entry`]).
 const HEADER: usize = 12;
+
+/// The largest record buffer kept between appends.
+const RECORD_BUFFER: usize = 64 * 1024;
 
 /// A record as it is written: a move-only batch, borrowed (nothing is copied on the way to
 /// the file), and when it was appended.
@@ -149,18 +154,33 @@ fn decode(mut bytes: &[u8]) -> (Vec<Entry>, usize) {
 }
 
 /// The record of `batch`, appended at `at_ms`.
+#[cfg(test)]
 pub(super) fn encode(batch: &Batch, at_ms: i64) -> Result<Vec<u8>, StorageError> {
-    let payload = serde_json::to_vec(&Record {
-        code: &batch.code,
-        version: batch.version,
-        at_ms,
-        writes: &batch.writes,
-    })?;
-    let mut record = Vec::with_capacity(HEADER + payload.len());
-    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    record.extend_from_slice(&Sha256::digest(&payload)[..8]);
-    record.extend_from_slice(&payload);
+    let mut record = Vec::new();
+    encode_into(&mut record, batch, at_ms)?;
     Ok(record)
+}
+
+/// Writes the record of `batch`, appended at `at_ms`, into `record` (cleared first): the
+/// payload is encoded in place after room for the header, so an append allocates nothing
+/// once the buffer has grown.
+fn encode_into(record: &mut Vec<u8>, batch: &Batch, at_ms: i64) -> Result<(), StorageError> {
+    record.clear();
+    record.extend_from_slice(&[0; HEADER]);
+    serde_json::to_writer(
+        &mut *record,
+        &Record {
+            code: &batch.code,
+            version: batch.version,
+            at_ms,
+            writes: &batch.writes,
+        },
+    )?;
+    let len = (record.len() - HEADER) as u32;
+    let digest = Sha256::digest(&record[HEADER..]);
+    record[..4].copy_from_slice(&len.to_le_bytes());
+    record[4..HEADER].copy_from_slice(&digest[..8]);
+    Ok(())
 }
 
 fn io_error(what: &str, path: &Path, e: &std::io::Error) -> StorageError {
@@ -201,11 +221,14 @@ pub(super) struct Journal {
     /// Batches in the journal and not yet in the database, oldest first, with the time each
     /// was appended (the moves' `at_ms`).
     pending: Vec<(Batch, i64)>,
-    /// Each room's current game and the next move's sequence number, as stored (database
-    /// and journal): the checks a batch must pass to be taken here.
-    tails: HashMap<String, (u32, u32)>,
+    /// What the store knows of each room's stored state (database and journal): the checks
+    /// a batch must pass to be taken here. A room is missing until a batch of it has gone
+    /// through SQLite (its creation, or the first write after a restart).
+    tails: HashMap<String, Tail>,
     /// Whether the current file holds records.
     written: bool,
+    /// The record being appended (kept between appends: see [`encode_into`]).
+    record: Vec<u8>,
     /// The oldest generation whose file may still exist (not yet removed by a fold).
     oldest: u64,
     /// Batches taken since the store opened (for the tests: the journal is a path a batch
@@ -234,6 +257,7 @@ impl Journal {
             pending: Vec::new(),
             tails: HashMap::new(),
             written: false,
+            record: Vec::new(),
             oldest: generation,
             #[cfg(test)]
             appended: 0,
@@ -258,17 +282,22 @@ impl Journal {
         self.pending.len()
     }
 
+    /// Whether a batch of room `code` waits in the journal for its fold.
+    pub fn holds(&self, code: &str) -> bool {
+        self.pending.iter().any(|(batch, _)| batch.code == code)
+    }
+
     /// Batches taken since the store opened.
     #[cfg(test)]
     pub fn appended(&self) -> u64 {
         self.appended
     }
 
-    /// Appends `batch` if it is a move-only batch continuing its room's known tail; gives it
-    /// back otherwise (another kind of batch, a room whose tail is unknown or that it does
-    /// not continue, a journal that failed), to be committed through SQLite.
+    /// Appends `batch` if it continues its room's known tail (see [`continues`]); gives it
+    /// back otherwise (a room's creation or closing, a room whose tail is unknown or that it
+    /// does not continue, a journal that failed), to be committed through SQLite.
     pub fn append(&mut self, batch: Batch, at_ms: i64) -> Result<(), Batch> {
-        if self.file.is_none() || self.failed || !super::only_moves(&batch) {
+        if self.file.is_none() || self.failed {
             return Err(batch);
         }
         let Some(tail) = self.tails.get_mut(&batch.code) else {
@@ -277,11 +306,16 @@ impl Journal {
         let Some(next) = continues(*tail, &batch) else {
             return Err(batch);
         };
-        let Ok(record) = encode(&batch, at_ms) else {
+        if encode_into(&mut self.record, &batch, at_ms).is_err() {
             return Err(batch);
-        };
+        }
         let file = self.file.as_mut().expect("checked above");
-        if let Err(e) = file.write_all(&record) {
+        let written = file.write_all(&self.record);
+        if self.record.capacity() > RECORD_BUFFER {
+            // A large lobby's record: the buffer does not keep its size.
+            self.record = Vec::new();
+        }
+        if let Err(e) = written {
             // A partial record may be in the file: nothing more goes after it. What is
             // pending is still folded; this batch goes through SQLite.
             warn!(error = %e, generation = self.generation,
@@ -359,24 +393,47 @@ impl Journal {
         let mut tail = self.tails.get(&batch.code).copied();
         for write in &batch.writes {
             match write {
-                Write::GameStarted(start) => tail = Some((start.number, 0)),
+                Write::CreateRoom(_) => {
+                    tail = Some(Tail {
+                        last_game: Some(0),
+                        running: None,
+                    })
+                }
+                Write::Closed => tail = None,
+                // The room is stored; what else this says of it, nothing.
+                Write::Lobby(_) | Write::Clock(_) => {
+                    tail.get_or_insert_default();
+                }
+                Write::GameStarted(start) => {
+                    let tail = tail.get_or_insert_default();
+                    tail.last_game = Some(start.number);
+                    tail.running = Some((start.number, 0));
+                }
                 Write::Moves {
                     number,
                     first_seq,
                     moves,
-                } => {
-                    tail = match tail {
-                        Some((n, _)) if n == *number => {
-                            Some((*number, first_seq + moves.len() as u32))
-                        }
+                } if !moves.is_empty() => {
+                    let tail = tail.get_or_insert_default();
+                    let next = first_seq + moves.len() as u32;
+                    match tail.running {
+                        Some((game, _)) if game == *number => tail.running = Some((game, next)),
                         // Moves of a game this store did not see start (a room restored
-                        // from the database): from now on its tail is known.
-                        None => Some((*number, first_seq + moves.len() as u32)),
-                        other => other,
+                        // from the database, whose running game is its last one): from now
+                        // on its tail is known.
+                        None => {
+                            tail.running = Some((*number, next));
+                            tail.last_game = Some(*number);
+                        }
+                        Some(_) => {}
                     }
                 }
-                Write::GameOver { .. } | Write::Closed => tail = None,
-                Write::CreateRoom(_) | Write::Lobby(_) | Write::Clock(_) => {}
+                Write::Moves { .. } => {}
+                Write::GameOver { .. } => {
+                    if let Some(tail) = &mut tail {
+                        tail.running = None;
+                    }
+                }
             }
         }
         match tail {
@@ -386,26 +443,56 @@ impl Journal {
     }
 }
 
-/// The tail after `batch` if it continues `tail` exactly (the game, the sequence numbers).
-fn continues(tail: (u32, u32), batch: &Batch) -> Option<(u32, u32)> {
-    let (game, mut next) = tail;
+/// What the store knows of a room's stored state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tail {
+    /// The room's highest game number stored (0: none yet), if the store knows it.
+    last_game: Option<u32>,
+    /// The running game and its next move's sequence number, if one runs and the store
+    /// knows it.
+    running: Option<(u32, u32)>,
+}
+
+/// The tail after `batch` if every write of it would pass SQLite's checks on top of `tail`:
+/// a new game numbered above every stored one, moves continuing the running game exactly,
+/// the end of the running game, lobby and clock changes of a stored room. A room's creation
+/// and closing always go through SQLite (its keys are what make a code unique).
+fn continues(tail: Tail, batch: &Batch) -> Option<Tail> {
+    let mut tail = tail;
     for write in &batch.writes {
-        if let Write::Moves {
-            number,
-            first_seq,
-            moves,
-        } = write
-        {
-            if moves.is_empty() {
-                continue;
+        match write {
+            Write::CreateRoom(_) | Write::Closed => return None,
+            Write::Lobby(_) | Write::Clock(_) => {}
+            Write::GameStarted(start) => {
+                if start.number <= tail.last_game? {
+                    return None;
+                }
+                tail.last_game = Some(start.number);
+                tail.running = Some((start.number, 0));
             }
-            if *number != game || *first_seq != next {
-                return None;
+            Write::Moves {
+                number,
+                first_seq,
+                moves,
+            } => {
+                if moves.is_empty() {
+                    continue;
+                }
+                let (game, next) = tail.running?;
+                if *number != game || *first_seq != next {
+                    return None;
+                }
+                tail.running = Some((game, next + moves.len() as u32));
             }
-            next += moves.len() as u32;
+            Write::GameOver { number, .. } => {
+                if tail.running?.0 != *number {
+                    return None;
+                }
+                tail.running = None;
+            }
         }
     }
-    Some((game, next))
+    Some(tail)
 }
 
 #[cfg(test)]
@@ -492,6 +579,87 @@ mod tests {
         );
         assert_eq!(journal.appended(), 2);
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// What the journal takes on top of what it knows of a room: the checks SQLite's keys
+    /// would make, so that nothing it acknowledges can fail at its fold.
+    #[test]
+    fn the_journal_takes_a_batch_only_where_sqlite_would() {
+        let start = |number| {
+            Write::GameStarted(super::super::GameStart {
+                number,
+                config: perudo_core::GameConfig::default(),
+                names: vec!["Ana".into(), "Bea".into()],
+                seed: "00".repeat(32),
+                started_ms: 1,
+            })
+        };
+        let over = |number| Write::GameOver {
+            number,
+            results: perudo_protocol::GameResults {
+                game: number,
+                winner: perudo_core::Seat::new(0).expect("a seat"),
+                names: Vec::new(),
+                placings: Vec::new(),
+                rounds: 1,
+                stats: Vec::new(),
+                commitment: String::new(),
+                seed: String::new(),
+            },
+        };
+        let with = |writes: Vec<Write>| Batch {
+            writes,
+            ..clock("AAAAAAAAA", 9)
+        };
+        let one = |number, first_seq| Write::Moves {
+            number,
+            first_seq,
+            moves: moves("AAAAAAAAA", 0)
+                .writes
+                .into_iter()
+                .find_map(|w| match w {
+                    Write::Moves { moves, .. } => Some(moves),
+                    _ => None,
+                })
+                .expect("a move"),
+        };
+        let fresh = Tail {
+            last_game: Some(0),
+            running: None,
+        };
+        let playing = Tail {
+            last_game: Some(1),
+            running: Some((1, 4)),
+        };
+        // A game's end with its last move and the lobby, then the next game's start.
+        let ended = continues(playing, &with(vec![one(1, 4), over(1)])).expect("taken");
+        assert_eq!(
+            ended,
+            Tail {
+                last_game: Some(1),
+                running: None
+            }
+        );
+        assert_eq!(
+            continues(ended, &with(vec![start(2), one(2, 0)])),
+            Some(Tail {
+                last_game: Some(2),
+                running: Some((2, 1))
+            })
+        );
+        assert!(continues(fresh, &with(vec![Write::Clock(None)])).is_some());
+        // Refused: creation and closing, a game number not above the last, a game's end
+        // that is not the running one's, moves that do not continue it, a new game where
+        // the last one is not known.
+        assert_eq!(continues(fresh, &with(vec![Write::Closed])), None);
+        assert_eq!(continues(ended, &with(vec![start(1)])), None);
+        assert_eq!(continues(playing, &with(vec![over(2)])), None);
+        assert_eq!(continues(ended, &with(vec![over(1)])), None);
+        assert_eq!(continues(playing, &with(vec![one(1, 5)])), None);
+        assert_eq!(continues(fresh, &with(vec![one(1, 0)])), None);
+        let unknown = Tail::default();
+        assert_eq!(continues(unknown, &with(vec![start(1)])), None);
+        assert!(continues(unknown, &with(vec![Write::Clock(None)])).is_some());
     }
 
     #[test]
