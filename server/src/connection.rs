@@ -252,10 +252,18 @@ impl Connection {
         // Until the client says Hello: when it must have.
         let mut hello_until =
             (!limits.hello_timeout.is_zero()).then(|| opened + limits.hello_timeout);
+        // One timer for both deadlines (the idle timeout and, until the Hello, the hello
+        // timeout), made once. Both only ever move later: a message moves them without
+        // touching the timer, and a timer that fires before the deadline as it then stands is
+        // set again to it. (A timer made anew for each message cost a registration in the
+        // runtime's timer wheel and its removal, per message.)
+        let deadline = |hello_until: Option<Instant>, silence: &Silence| match hello_until {
+            Some(at) => at.min(silence.until()),
+            None => silence.until(),
+        };
+        let timer = tokio::time::sleep_until(deadline(hello_until, &silence));
+        tokio::pin!(timer);
         loop {
-            // One timer for both deadlines: the idle timeout and, until the Hello, the hello
-            // timeout.
-            let deadline = hello_until.map_or(silence.until(), |at| at.min(silence.until()));
             let message = tokio::select! {
                 message = socket.recv() => message,
                 // `close` is a child of `shutdown`: one wait for both.
@@ -266,7 +274,12 @@ impl Connection {
                     }
                     return SessionEnd::DroppedByRoom;
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                () = &mut timer => {
+                    let due = deadline(hello_until, &silence);
+                    if due > Instant::now() {
+                        timer.as_mut().reset(due);
+                        continue;
+                    }
                     if hello_until.is_some_and(|at| at <= Instant::now()) {
                         debug!(conn, "no hello in time");
                         metrics::rate_limited("hello_timeout");
