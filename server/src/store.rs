@@ -2501,17 +2501,35 @@ mod journal_tests {
     }
 
     #[test]
-    fn a_backup_holds_the_moves_still_in_the_journal() {
+    fn a_backup_holds_what_is_still_in_the_journal() {
         let path = scratch("journal-backup").join("perudo.db");
         let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "BBBBBBBBB");
         assert_eq!(wait(&store, moves("BBBBBBBBB", 2, 0, 2)), Ok(()));
         assert_eq!(wait(&store, moves("BBBBBBBBB", 3, 2, 1)), Ok(()));
-        assert!(journal_bytes(&path) > 0, "the moves are still journaled");
+        let lobby_change = Batch {
+            code: "BBBBBBBBB".into(),
+            version: 4,
+            epoch: FIRST_EPOCH,
+            writes: vec![Write::Lobby(LobbyImage {
+                games_played: 5,
+                ..lobby()
+            })],
+        };
+        assert_eq!(wait(&store, lobby_change), Ok(()));
+        assert!(journal_bytes(&path) > 0, "the changes are still journaled");
         let copy = path.with_file_name("copy.db");
         backup(&path, &copy).expect("a backup");
         assert_eq!(stored_moves(&copy, "BBBBBBBBB"), vec![0, 1, 2]);
         store.close();
+        let restored = SqliteStore::open(options(copy)).expect("the copy opens");
+        let rooms = restored.load_rooms().expect("loads");
+        assert_eq!(
+            (rooms[0].version, rooms[0].lobby.games_played),
+            (4, 5),
+            "the journaled lobby change is in the copy"
+        );
+        restored.close();
     }
 
     #[test]
