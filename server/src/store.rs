@@ -939,9 +939,16 @@ fn commit_batches(conn: &mut Connection, batches: &[(&Batch, i64)]) -> Result<()
     conn.prepare_cached("BEGIN")?.execute([])?;
     let written = batches
         .iter()
-        .try_for_each(|(batch, at)| apply_batch(conn, batch, *at))
-        .and_then(|()| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(drop)?));
-    // A failed statement, or a COMMIT that failed, can leave the transaction open.
+        .try_for_each(|(batch, at)| apply_batch(conn, batch, *at));
+    finish(conn, written)
+}
+
+/// Ends the transaction `BEGIN` opened: commits it if everything in it was `written`, else (or
+/// if the `COMMIT` fails) rolls it back. A failed statement, or a `COMMIT` that failed, can
+/// leave the transaction open.
+fn finish(conn: &Connection, written: Result<(), StorageError>) -> Result<(), StorageError> {
+    let written =
+        written.and_then(|()| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(drop)?));
     if written.is_err() && !conn.is_autocommit() {
         let rolled_back = conn
             .prepare_cached("ROLLBACK")
@@ -1038,17 +1045,7 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
             Ok(())
         })();
     }
-    let written =
-        written.and_then(|()| Ok(conn.prepare_cached("COMMIT")?.execute([]).map(drop)?));
-    if written.is_err() && !conn.is_autocommit() {
-        let rolled_back = conn
-            .prepare_cached("ROLLBACK")
-            .and_then(|mut rollback| rollback.execute([]));
-        if let Err(e) = rolled_back {
-            warn!(error = %e, "could not roll a failed fold back");
-        }
-    }
-    written
+    finish(conn, written)
 }
 
 /// Whether `batch` only adds moves (and perhaps sets the turn clock): such a batch, the one
