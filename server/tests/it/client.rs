@@ -245,6 +245,10 @@ impl Client {
                         None => (None, String::new()),
                     };
                     self.closed = Some((code, reason.clone()));
+                    // tungstenite queued the reply to the close frame; it goes out on the next
+                    // write or flush, as a browser answers at once. Without it the server
+                    // waits CLOSE_DRAIN (10 s) for it before the connection ends.
+                    let _ = self.ws.flush().await;
                     Incoming::Closed(code, reason)
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
