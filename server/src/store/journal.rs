@@ -406,7 +406,9 @@ impl Journal {
                 }
                 Write::GameStarted(start) => {
                     let tail = tail.get_or_insert_default();
-                    tail.last_game = Some(start.number);
+                    // Never lower: a game number below one known stays taken.
+                    tail.last_game =
+                        Some(tail.last_game.map_or(start.number, |n| n.max(start.number)));
                     tail.running = Some((start.number, 0));
                 }
                 Write::Moves {
