@@ -1594,25 +1594,25 @@ fn recover_journal(conn: &mut Connection, db: &Path) -> Result<Option<u64>, Stor
 /// Applies journaled batches, in one transaction, in the order they were appended. A batch
 /// whose version is not above what the database holds of its room was folded before the
 /// server stopped (its files not yet removed) and is skipped. Any other batch is applied if
-/// it continues what the database holds (its moves the next ones of a stored game, a new
-/// game not stored yet, the end of a stored game that is not over); one that does not, a
-/// record lost before it (a torn write), is skipped with every later batch of its room, so a
-/// room is restored as it stood at its last record that applied. Returns (applied, skipped).
+/// it continues what the database holds by the same checks the journal made when it took it
+/// ([`journal::continues`], on the room's tail as stored); one that does not, a record lost
+/// before it (a torn write), is skipped with every later batch of its room, so a room is
+/// restored as it stood at its last record that applied. Returns (applied, skipped).
 fn apply_journaled(
     conn: &mut Connection,
     entries: Vec<journal::Entry>,
 ) -> Result<(usize, usize), StorageError> {
     let (mut applied, mut skipped) = (0, 0);
     let tx = conn.transaction()?;
-    // Each room's last stored version, or `None` when its records stopped applying (or it
-    // is not stored).
-    let mut rooms: HashMap<String, Option<u64>> = HashMap::new();
+    // Each room's last stored version and tail, or `None` when its records stopped applying
+    // (or it is not stored).
+    let mut rooms: HashMap<String, Option<(u64, journal::Tail)>> = HashMap::new();
     for entry in entries {
         let (batch, at_ms) = entry.batch();
         let stored = match rooms.get(&batch.code) {
             Some(stored) => *stored,
             None => {
-                let stored = stored_version(&tx, &batch.code)?;
+                let stored = stored_tail_of(&tx, &batch.code)?;
                 if stored.is_none() {
                     warn!(room = %batch.code, "a journaled batch of a room not stored: skipped");
                 }
@@ -1620,40 +1620,46 @@ fn apply_journaled(
                 stored
             }
         };
-        let Some(stored) = stored else {
+        let Some((version, tail)) = stored else {
             skipped += 1;
             continue;
         };
-        if batch.version <= stored {
+        if batch.version <= version {
             skipped += 1;
             continue;
         }
-        let applies = continues_stored(&tx, &batch)? && {
-            tx.prepare_cached("SAVEPOINT journaled")?.execute([])?;
-            let result = apply_batch(&tx, &batch, at_ms);
-            if result.is_err() {
-                tx.prepare_cached("ROLLBACK TO journaled")?.execute([])?;
+        let next = match journal::continues(tail, &batch) {
+            Some(next) => {
+                tx.prepare_cached("SAVEPOINT journaled")?.execute([])?;
+                let result = apply_batch(&tx, &batch, at_ms);
+                if result.is_err() {
+                    tx.prepare_cached("ROLLBACK TO journaled")?.execute([])?;
+                }
+                tx.prepare_cached("RELEASE journaled")?.execute([])?;
+                result.ok().map(|()| next)
             }
-            tx.prepare_cached("RELEASE journaled")?.execute([])?;
-            result.is_ok()
+            None => None,
         };
-        if applies {
+        if next.is_some() {
             applied += 1;
-            rooms.insert(batch.code.clone(), Some(batch.version));
         } else {
-            warn!(room = %batch.code, version = batch.version, stored_version = stored,
+            warn!(room = %batch.code, version = batch.version, stored_version = version,
                 "a journaled batch continues nothing stored: skipped, with the room's later ones");
             skipped += 1;
-            rooms.insert(batch.code.clone(), None);
         }
+        rooms.insert(batch.code.clone(), next.map(|tail| (batch.version, tail)));
     }
     tx.commit()?;
     Ok((applied, skipped))
 }
 
-/// The version of the last batch stored of room `code` (kept in its `rooms` row, or in the
-/// last move of a move-only batch), or `None` if the room is not stored.
-fn stored_version(conn: &Connection, code: &str) -> Result<Option<u64>, StorageError> {
+/// What the database holds of room `code`: the version of its last batch (kept in its
+/// `rooms` row, or in the last move of a move-only batch) and its tail (its last game, and
+/// that game's next move if it is not over), or `None` if the room is not stored.
+fn stored_tail_of(
+    conn: &Connection,
+    code: &str,
+) -> Result<Option<(u64, journal::Tail)>, StorageError> {
     let version: Option<i64> = conn
         .prepare_cached(
             "SELECT max(version, coalesce((SELECT max(version) FROM moves WHERE code = ?1), 0)) \
@@ -1661,67 +1667,27 @@ fn stored_version(conn: &Connection, code: &str) -> Result<Option<u64>, StorageE
         )?
         .query_row(params![code], |row| row.get(0))
         .optional()?;
-    Ok(version.map(|v| v as u64))
-}
-
-/// Whether every write of `batch` continues what the database holds of its room: see
-/// [`apply_journaled`].
-fn continues_stored(conn: &Connection, batch: &Batch) -> Result<bool, StorageError> {
-    // Games this batch starts: their moves begin at 0, and they are not stored yet.
-    let mut started: Vec<u32> = Vec::new();
-    for write in &batch.writes {
-        match write {
-            Write::CreateRoom(_) | Write::Closed => return Ok(false),
-            Write::Lobby(_) | Write::Clock(_) => {}
-            Write::GameStarted(start) => {
-                if stored_game(conn, &batch.code, start.number)?.is_some() {
-                    return Ok(false);
-                }
-                started.push(start.number);
-            }
-            Write::Moves {
-                number,
-                first_seq,
-                moves,
-            } => {
-                if moves.is_empty() {
-                    continue;
-                }
-                let next = if started.contains(number) {
-                    Some(0)
-                } else {
-                    stored_game(conn, &batch.code, *number)?.map(|(next, _)| next)
-                };
-                if next != Some(*first_seq) {
-                    return Ok(false);
-                }
-            }
-            Write::GameOver { number, .. } => {
-                let running = started.contains(number)
-                    || stored_game(conn, &batch.code, *number)?.is_some_and(|(_, over)| !over);
-                if !running {
-                    return Ok(false);
-                }
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// Game `number` of room `code` as stored: the next move's sequence number, and whether it
-/// is over.
-fn stored_game(
-    conn: &Connection,
-    code: &str,
-    number: u32,
-) -> Result<Option<(u32, bool)>, StorageError> {
-    Ok(conn
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    let last: Option<(u32, bool, u32)> = conn
         .prepare_cached(
-            "SELECT (SELECT coalesce(max(seq) + 1, 0) FROM moves WHERE code = ?1 AND number = ?2), \
-             finished_ms IS NOT NULL FROM games WHERE code = ?1 AND number = ?2",
+            "SELECT number, finished_ms IS NOT NULL, \
+             (SELECT coalesce(max(seq) + 1, 0) FROM moves \
+              WHERE moves.code = games.code AND moves.number = games.number) \
+             FROM games WHERE code = ?1 ORDER BY number DESC LIMIT 1",
         )?
-        .query_row(params![code, number], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?)
+        .query_row(params![code], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let tail = match last {
+        None => journal::Tail::stored(0, None),
+        Some((number, over, next)) => {
+            journal::Tail::stored(number, (!over).then_some((number, next)))
+        }
+    };
+    Ok(Some((version as u64, tail)))
 }
 
 /// Rooms kept in memory: for tests (restarts without a disk, injected failures).

@@ -447,7 +447,7 @@ impl Journal {
 
 /// What the store knows of a room's stored state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Tail {
+pub(super) struct Tail {
     /// The room's highest game number stored (0: none yet), if the store knows it.
     last_game: Option<u32>,
     /// The running game and its next move's sequence number, if one runs and the store
@@ -455,11 +455,22 @@ struct Tail {
     running: Option<(u32, u32)>,
 }
 
+impl Tail {
+    /// A room's tail as the database holds it: its last game (0: none) and, if that game is
+    /// not over, its number and next move.
+    pub(super) fn stored(last_game: u32, running: Option<(u32, u32)>) -> Tail {
+        Tail {
+            last_game: Some(last_game),
+            running,
+        }
+    }
+}
+
 /// The tail after `batch` if every write of it would pass SQLite's checks on top of `tail`:
 /// a new game numbered above every stored one, moves continuing the running game exactly,
 /// the end of the running game, lobby and clock changes of a stored room. A room's creation
 /// and closing always go through SQLite (its keys are what make a code unique).
-fn continues(tail: Tail, batch: &Batch) -> Option<Tail> {
+pub(super) fn continues(tail: Tail, batch: &Batch) -> Option<Tail> {
     let mut tail = tail;
     for write in &batch.writes {
         match write {
