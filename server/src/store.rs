@@ -2468,6 +2468,9 @@ mod journal_tests {
         let path = scratch("journal-backup").join("perudo.db");
         let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "BBBBBBBBB");
+        // Holding the write connection keeps the writer's timer (100 ms in tests) from
+        // folding the journal before the backup reads it: journaled batches need no connection.
+        let writer = store.writing.conn.lock().expect("writer lock");
         assert_eq!(wait(&store, moves("BBBBBBBBB", 2, 0, 2)), Ok(()));
         assert_eq!(wait(&store, moves("BBBBBBBBB", 3, 2, 1)), Ok(()));
         let lobby_change = Batch {
@@ -2484,6 +2487,7 @@ mod journal_tests {
         let copy = path.with_file_name("copy.db");
         backup(&path, &copy).expect("a backup");
         assert_eq!(stored_moves(&copy, "BBBBBBBBB"), vec![0, 1, 2]);
+        drop(writer);
         store.close();
         let restored = SqliteStore::open(options(copy)).expect("the copy opens");
         let rooms = restored.load_rooms().expect("loads");
@@ -2500,6 +2504,8 @@ mod journal_tests {
         let path = scratch("journal-copy").join("perudo.db");
         let store = SqliteStore::open(options(path.clone())).expect("opens");
         room_with_a_game(&store, "CCCCCCCCC");
+        // The writer cannot fold (on its 100 ms timer in tests) while this is held.
+        let writer = store.writing.conn.lock().expect("writer lock");
         assert_eq!(wait(&store, moves("CCCCCCCCC", 2, 0, 1)), Ok(()));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -2513,6 +2519,7 @@ mod journal_tests {
             ))
             .expect_err("refused");
         assert!(error.to_string().contains("not yet folded"), "{error}");
+        drop(writer);
         store.close();
         let error = runtime
             .block_on(copy_from_sqlite(
