@@ -2147,12 +2147,20 @@ mod journal_tests {
         }
     }
 
-    fn moves(code: &str, version: u64, first_seq: u32, n: u32) -> Batch {
+    fn batch(code: &str, version: u64, writes: Vec<Write>) -> Batch {
         Batch {
             code: code.into(),
             version,
             epoch: FIRST_EPOCH,
-            writes: vec![
+            writes,
+        }
+    }
+
+    fn moves(code: &str, version: u64, first_seq: u32, n: u32) -> Batch {
+        batch(
+            code,
+            version,
+            vec![
                 Write::Moves {
                     number: 1,
                     first_seq,
@@ -2163,7 +2171,7 @@ mod journal_tests {
                     limit_at_ms: i64::from(first_seq),
                 })),
             ],
-        }
+        )
     }
 
     fn wait(store: &SqliteStore, batch: Batch) -> Result<(), StorageError> {
@@ -2172,13 +2180,12 @@ mod journal_tests {
 
     /// A room with game 1 started, through SQLite.
     fn room_with_a_game(store: &SqliteStore, code: &str) {
-        let batch = Batch {
-            code: code.into(),
-            version: 1,
-            epoch: FIRST_EPOCH,
-            writes: vec![Write::CreateRoom(lobby()), Write::GameStarted(start())],
-        };
-        assert_eq!(wait(store, batch), Ok(()));
+        let created = batch(
+            code,
+            1,
+            vec![Write::CreateRoom(lobby()), Write::GameStarted(start())],
+        );
+        assert_eq!(wait(store, created), Ok(()));
     }
 
     fn stored_moves(path: &Path, code: &str) -> Vec<u32> {
@@ -2240,21 +2247,11 @@ mod journal_tests {
             );
         }
         // A lobby change of a stored room is journaled too.
-        let lobby_change = Batch {
-            code: "JJJJJJJJJ".into(),
-            version: 8,
-            epoch: FIRST_EPOCH,
-            writes: vec![Write::Lobby(lobby())],
-        };
+        let lobby_change = batch("JJJJJJJJJ", 8, vec![Write::Lobby(lobby())]);
         assert_eq!(wait(&store, lobby_change), Ok(()));
         assert_eq!(journaled(), 7);
         // A write through SQLite (a room's creation) folds what was journaled before it, first.
-        let create = Batch {
-            code: "KKKKKKKKK".into(),
-            version: 1,
-            epoch: FIRST_EPOCH,
-            writes: vec![Write::CreateRoom(lobby())],
-        };
+        let create = batch("KKKKKKKKK", 1, vec![Write::CreateRoom(lobby())]);
         assert_eq!(wait(&store, create), Ok(()));
         assert_eq!(journaled(), 7, "a room's creation is not journaled");
         assert_eq!(stored_moves(&path, "JJJJJJJJJ"), vec![0, 1, 2, 3, 4, 5]);
@@ -2379,12 +2376,6 @@ mod journal_tests {
             results: Some(results.clone()),
             ..lobby()
         };
-        let batch = |code: &str, version: u64, writes: Vec<Write>| Batch {
-            code: code.into(),
-            version,
-            epoch: FIRST_EPOCH,
-            writes,
-        };
         // Appended now: a game that ended long ago would be past its retention at the open.
         let at = unix_ms();
         let record = |batch: &Batch| journal::encode(batch, at).expect("encodes");
@@ -2473,15 +2464,14 @@ mod journal_tests {
         let writer = store.writing.conn.lock().expect("writer lock");
         assert_eq!(wait(&store, moves("BBBBBBBBB", 2, 0, 2)), Ok(()));
         assert_eq!(wait(&store, moves("BBBBBBBBB", 3, 2, 1)), Ok(()));
-        let lobby_change = Batch {
-            code: "BBBBBBBBB".into(),
-            version: 4,
-            epoch: FIRST_EPOCH,
-            writes: vec![Write::Lobby(LobbyImage {
+        let lobby_change = batch(
+            "BBBBBBBBB",
+            4,
+            vec![Write::Lobby(LobbyImage {
                 games_played: 5,
                 ..lobby()
             })],
-        };
+        );
         assert_eq!(wait(&store, lobby_change), Ok(()));
         assert!(journal_bytes(&path) > 0, "the changes are still journaled");
         let copy = path.with_file_name("copy.db");
