@@ -71,6 +71,11 @@ impl SharedUpdate {
         &self.shared
     }
 
+    /// The shared frame's bytes, without a copy.
+    pub fn into_shared(self) -> Vec<u8> {
+        self.shared
+    }
+
     /// The frame for a member with its own view and/or the answer to its request.
     pub fn personal(
         &self,
@@ -86,6 +91,20 @@ impl SharedUpdate {
         rmp_serde::encode::write_named(&mut bytes, &ack)?;
         Ok(bytes)
     }
+}
+
+/// `frame` (a member's frame of an update, shared or personal, without an answer) with the
+/// answer to request `ack`: the same bytes but the last, its `ack: nil`. The member's own
+/// view in it is not encoded again.
+pub fn answered(frame: &[u8], ack: RequestId) -> Result<Vec<u8>, EncodeError> {
+    debug_assert!(
+        frame.ends_with(&SHARED_TAIL[5..]),
+        "an update's frame ends with ack: nil"
+    );
+    let mut bytes = Vec::with_capacity(frame.len() + 4);
+    bytes.extend_from_slice(&frame[..frame.len() - 1]);
+    rmp_serde::encode::write_named(&mut bytes, &ack)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -140,6 +159,17 @@ mod tests {
             if you.is_none() && ack.is_none() {
                 assert_eq!(shared.shared(), &expected[..]);
             }
+            if let Some(ack) = ack {
+                let unanswered = match &you {
+                    Some(you) => shared.personal(Some(you), None).unwrap(),
+                    None => shared.shared().to_vec(),
+                };
+                assert_eq!(answered(&unanswered, ack).unwrap(), expected);
+            }
+            assert_eq!(
+                shared.into_shared(),
+                ServerMessage::Update(update(None, None)).encode().unwrap()
+            );
         }
     }
 

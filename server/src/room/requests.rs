@@ -388,7 +388,11 @@ impl Room {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_you = None;
         }
-        let you = self.you_changed(conn);
+        let you = if self.you_changed(conn) {
+            self.conns.get(&conn).and_then(|c| c.last_you.clone())
+        } else {
+            None
+        };
         if let Some(you) = you
             && let Some(last) = missed.last_mut()
         {

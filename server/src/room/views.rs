@@ -3,23 +3,12 @@
 use super::*;
 use perudo_protocol::frames::SharedUpdate;
 
-/// One member's frame of the last broadcast of the input being handled.
-#[derive(Debug)]
-pub(super) struct SentUpdate {
-    conn: ConnId,
-    /// Where it waits in `Room::outgoing`.
-    index: usize,
-    /// The member's own view it carries.
-    you: Option<YouView>,
-}
-
 /// The last broadcast of the input being handled: the request's answer may ride in it.
 #[derive(Debug)]
 pub(super) struct LastBroadcast {
     version: RoomVersion,
-    /// Its bytes, from which a member's own frame is made without encoding it all again.
-    update: SharedUpdate,
-    frames: Vec<SentUpdate>,
+    /// Where its frames wait in `Room::outgoing`: one per member it went to.
+    frames: std::ops::Range<usize>,
 }
 
 /// Keeps a public table in step with one of its game's events.
@@ -157,53 +146,87 @@ impl Room {
                 "the public table drifted from the game"
             );
         }
-        // Encoded once; a member with a part of its own gets these bytes with its part.
+        // Encoded once; a member with a part of its own gets these bytes with its part. The
+        // personal frames are made first, so that the shared bytes then become the shared
+        // frame without a copy.
         let update = SharedUpdate::new(self.version, &events, &self.clock())
             .expect("server messages always encode to MessagePack");
-        let public = Bytes::copy_from_slice(update.shared());
-        self.history.push(self.version, public.clone());
-        let mut frames = Vec::new();
+        let mut frames: Vec<(ConnId, Option<Bytes>)> = Vec::with_capacity(self.conns.len());
         for conn in self.members() {
             if Some(conn) == except {
                 continue;
             }
-            let you = self.you_changed(conn);
-            let frame = match &you {
-                None => public.clone(),
-                Some(you) => Bytes::from(
+            let own = self.you_changed(conn).then(|| {
+                let you = self.conns.get(&conn).and_then(|c| c.last_you.as_ref());
+                Bytes::from(
                     update
-                        .personal(Some(you), None)
+                        .personal(you, None)
                         .expect("server messages always encode to MessagePack"),
-                ),
-            };
-            frames.push(SentUpdate {
-                conn,
-                index: self.outgoing.len(),
-                you,
+                )
             });
+            frames.push((conn, own));
+        }
+        let public = Bytes::from(update.into_shared());
+        self.history.push(self.version, public.clone());
+        let start = self.outgoing.len();
+        for (conn, own) in frames {
+            let frame = own.unwrap_or_else(|| public.clone());
             self.push(conn, Frame::Data(frame), Some("Update"));
         }
         self.last_broadcast = Some(LastBroadcast {
             version: self.version,
-            update,
-            frames,
+            frames: start..self.outgoing.len(),
         });
     }
 
-    /// This connection's own view if it changed since the last one it was sent (and notes it
-    /// as sent).
-    pub(super) fn you_changed(&mut self, conn: ConnId) -> Option<YouView> {
-        let seat = match self.conns.get(&conn)?.role {
-            Role::Seat(seat) => seat,
-            Role::Outsider | Role::Spectator => return None,
+    /// Whether this connection's own view changed since the last one it was sent; if so, it
+    /// is noted as sent (`Conn::last_you`), to go out in its next frame.
+    pub(super) fn you_changed(&mut self, conn: ConnId) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
         };
-        let you = self.you_view(seat);
-        let c = self.conns.get_mut(&conn)?;
-        if you == c.last_you {
-            return None;
+        let seat = match c.role {
+            Role::Seat(seat) => seat,
+            Role::Outsider | Role::Spectator => return false,
+        };
+        if self.you_unchanged(seat, c.last_you.as_ref()) {
+            return false;
         }
-        c.last_you.clone_from(&you);
-        you
+        let you = self.you_view(seat);
+        match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.last_you = you;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `you_view(seat)` would be `last`, without building it (no copy of the hand):
+    /// a move leaves most seats' views as they were.
+    fn you_unchanged(&self, seat: Seat, last: Option<&YouView>) -> bool {
+        let unchanged = match (self.play(), last) {
+            (None, last) => last.is_none(),
+            (Some(play), _) if seat.index() >= play.game.seat_count() as usize => last.is_none(),
+            (Some(_), None) => false,
+            (Some(play), Some(last)) if play.pause.is_some() => {
+                last.seat == seat && last.hand.is_empty() && last.legal == LegalMoves::NONE
+            }
+            (Some(play), Some(last)) => {
+                last.seat == seat
+                    && play
+                        .game
+                        .hand(seat)
+                        .map_or(last.hand.is_empty(), |h| *h == last.hand)
+                    && last.legal == play.game.legal_moves(seat)
+            }
+        };
+        debug_assert_eq!(
+            unchanged,
+            self.you_view(seat).as_ref() == last,
+            "you_unchanged disagrees with you_view"
+        );
+        unchanged
     }
 
     /// Answers request `id` of `conn` inside the update this input sent it, if that update is
@@ -212,25 +235,26 @@ impl Room {
         let Some(last) = &self.last_broadcast else {
             return false;
         };
-        let Some(sent) = last.frames.iter().find(|sent| sent.conn == conn) else {
+        if last.version != self.version {
             return false;
-        };
+        }
         let latest = self.outgoing.iter().rposition(|t| match t {
             Transmit::Frame { conn: c, .. } | Transmit::End { conn: c } => *c == conn,
         });
-        if latest != Some(sent.index) || last.version != self.version {
+        let Some(index) = latest.filter(|index| last.frames.contains(index)) else {
             return false;
-        }
-        let frame = Bytes::from(
-            last.update
-                .personal(sent.you.as_ref(), Some(id))
+        };
+        let Transmit::Frame {
+            frame: Frame::Data(frame),
+            ..
+        } = &mut self.outgoing[index]
+        else {
+            return false;
+        };
+        *frame = Bytes::from(
+            perudo_protocol::frames::answered(frame, id)
                 .expect("server messages always encode to MessagePack"),
         );
-        self.outgoing[sent.index] = Transmit::Frame {
-            conn,
-            frame: Frame::Data(frame),
-            kind: Some("Update"),
-        };
         true
     }
 
