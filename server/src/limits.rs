@@ -691,6 +691,7 @@ impl axum::serve::Listener for IdleListener {
                     inner: stream,
                     idle: self.idle,
                     deadline: None,
+                    due: None,
                     _slot: slot,
                 },
                 addr,
@@ -708,8 +709,12 @@ impl axum::serve::Listener for IdleListener {
 pub struct IdleStream {
     inner: tokio::net::TcpStream,
     idle: Duration,
-    /// Set while a read is pending: when it fails.
+    /// The pending reads' timer: made once, then moved on (`reset`) only when it fires
+    /// before `due`, so that a read does not cost a timer of its own (an allocation and a
+    /// timer-wheel entry made and removed per message).
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Set by the first poll of a read that finds nothing to read: when that read fails.
+    due: Option<tokio::time::Instant>,
     /// Its place under the per-client TCP cap, given back when the stream drops.
     _slot: Option<TcpSlot>,
 }
@@ -729,24 +734,33 @@ impl AsyncRead for IdleStream {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                this.deadline = None;
+                this.due = None;
                 Poll::Ready(result)
             }
             Poll::Pending if this.idle.is_zero() => Poll::Pending,
             Poll::Pending => {
                 let idle = this.idle;
+                let due = *this
+                    .due
+                    .get_or_insert_with(|| tokio::time::Instant::now() + idle);
                 let deadline = this
                     .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                match deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        this.deadline = None;
-                        Poll::Ready(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "nothing received within the idle timeout",
-                        )))
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                loop {
+                    match deadline.as_mut().poll(cx) {
+                        // Set for an earlier read: the timer moves on to this one's.
+                        Poll::Ready(()) if deadline.deadline() < due => {
+                            deadline.as_mut().reset(due);
+                        }
+                        Poll::Ready(()) => {
+                            this.due = None;
+                            return Poll::Ready(Err(std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "nothing received within the idle timeout",
+                            )));
+                        }
+                        Poll::Pending => return Poll::Pending,
                     }
-                    Poll::Pending => Poll::Pending,
                 }
             }
         }
@@ -786,6 +800,33 @@ impl AsyncWrite for IdleStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream that keeps receiving within its idle time stays readable well past it (the
+    /// one timer moves on with every read), and a read that then waits longer fails.
+    #[tokio::test]
+    async fn idle_streams_time_out_only_after_silence() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let idle = Duration::from_millis(200);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = IdleListener::new(listener, idle);
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut stream, _) = axum::serve::Listener::accept(&mut listener).await;
+        let mut byte = [0u8; 1];
+        // Twelve reads, each waiting a quarter of the idle time: three idle times in all.
+        for i in 0..12u8 {
+            let writer = async {
+                tokio::time::sleep(idle / 4).await;
+                client.write_all(&[i]).await.unwrap();
+            };
+            let (read, ()) = tokio::join!(stream.read_exact(&mut byte), writer);
+            read.expect("a stream that keeps receiving stays open");
+            assert_eq!(byte[0], i);
+        }
+        let error = stream.read_exact(&mut byte).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        drop(client);
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
