@@ -257,6 +257,11 @@ fn with_cached<K: PartialEq + 'static, H: Clone + 'static>(
 
 /// Adds one to a counter with one label (see [`with_cached`]).
 fn count(name: &'static str, label: &'static str, value: &'static str) {
+    count_n(name, label, value, 1);
+}
+
+/// Adds `n` to a counter with one label (see [`with_cached`]).
+fn count_n(name: &'static str, label: &'static str, value: &'static str, n: u64) {
     // Where each string is and how long: two literals never share both.
     type Key = (usize, usize, usize, usize);
     thread_local! {
@@ -273,7 +278,7 @@ fn count(name: &'static str, label: &'static str, value: &'static str) {
         &SERIES,
         key,
         || counter!(name, label => value),
-        |counter| counter.increment(1),
+        |counter| counter.increment(n),
     );
 }
 
@@ -300,9 +305,9 @@ pub fn message_in(kind: &'static str) {
 /// Label of [`MESSAGES_IN`] for a frame that did not decode.
 pub const INVALID_FRAME: &str = "invalid";
 
-/// A server message of type `kind` (`ServerMessage::kind`) went into an outbox.
-pub fn message_out(kind: &'static str) {
-    count(MESSAGES_OUT, "kind", kind);
+/// `n` server messages of type `kind` (`ServerMessage::kind`) went into outboxes.
+pub fn messages_out(kind: &'static str, n: u64) {
+    count_n(MESSAGES_OUT, "kind", kind, n);
 }
 
 /// A request or frame was refused with `code`.

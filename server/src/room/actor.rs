@@ -68,6 +68,9 @@ impl Links {
     /// Returns the connections whose outbox was full (frames after that are not sent to them).
     fn deliver(&mut self, transmits: Vec<Transmit>) -> Vec<ConnId> {
         let mut full = Vec::new();
+        // Frames sent, counted by kind for the metrics once per run of one kind (an update
+        // to every member is one run), not once per frame.
+        let mut sent: Option<(&'static str, u64)> = None;
         for transmit in transmits {
             match transmit {
                 Transmit::Frame { conn, frame, kind } => {
@@ -78,11 +81,17 @@ impl Links {
                         continue;
                     };
                     match link.outbox.try_send(frame) {
-                        Ok(()) => {
-                            if let Some(kind) = kind {
-                                metrics::message_out(kind);
+                        Ok(()) => match (kind, &mut sent) {
+                            (Some(kind), Some((counted, n))) if kind == *counted => {
+                                *n += 1;
                             }
-                        }
+                            (Some(kind), _) => {
+                                if let Some((counted, n)) = sent.replace((kind, 1)) {
+                                    metrics::messages_out(counted, n);
+                                }
+                            }
+                            (None, _) => {}
+                        },
                         Err(mpsc::error::TrySendError::Full(_)) => {
                             metrics::slow_consumer_dropped();
                             full.push(conn);
@@ -97,6 +106,9 @@ impl Links {
                     }
                 }
             }
+        }
+        if let Some((kind, n)) = sent {
+            metrics::messages_out(kind, n);
         }
         full
     }
@@ -186,6 +198,12 @@ impl Room {
         // What the rooms-by-phase gauge counts this room as: changes only, no scans.
         let mut phase = Some(self.room_phase());
         metrics::room_phase(None, phase);
+        // Waited on once for the room's whole life, on a child of the server's token: a wait
+        // made anew for each input registered with (and left) the one token every room
+        // shares, under its lock, twice per input.
+        let shutdown = shutdown.child_token();
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
         while !self.closed {
             let deadline = self.next_deadline();
             let mail = tokio::select! {
@@ -193,7 +211,7 @@ impl Room {
                 // disconnects, and a room that took those first would forget the sockets
                 // before telling them it is a restart.
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut shutting_down => {
                     self.close_all(CloseReason::ServerRestart, close_code::SERVICE_RESTART);
                     settle(&mut self, store, &mut links).await;
                     break;
@@ -255,12 +273,13 @@ impl Room {
                 Some(Mail::Lost) => Input::Lost,
             };
             // An `Act` is timed from here until its answer and broadcast are queued.
+            let now = Now::system();
             let act_started = matches!(
                 &input,
                 Input::Message { message, .. } if matches!(message.request, Request::Act { .. })
             )
-            .then(std::time::Instant::now);
-            self.handle_event(input, Now::system());
+            .then_some(now.at);
+            self.handle_event(input, now);
             settle(&mut self, store, &mut links).await;
             if let Some(conn) = gone {
                 links.remove(conn);
