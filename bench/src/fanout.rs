@@ -191,10 +191,14 @@ async fn run_room(
     let mut members: Vec<Member> = Vec::new();
     let mut version: u64 = 0;
     let mut had_members = false;
+    // As the real room: one wait, on a child of the server's token.
+    let shutdown = shutdown.child_token();
+    let shutting_down = shutdown.cancelled();
+    tokio::pin!(shutting_down);
     loop {
         let input = tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
+            () = &mut shutting_down => break,
             input = inbox.recv() => match input {
                 Some(input) => input,
                 None => break,
@@ -294,7 +298,8 @@ async fn serve(
     shutdown: CancellationToken,
     limits: ConnectionLimits,
 ) {
-    let close = CancellationToken::new();
+    // A child of `shutdown`, as the real server's: one wait for both, made once.
+    let close = shutdown.child_token();
     let connect = Input::Connect {
         conn,
         outbox,
@@ -305,12 +310,22 @@ async fn serve(
         return;
     }
     let mut silence = Silence::new(limits.idle_timeout);
+    let closed = close.cancelled();
+    tokio::pin!(closed);
+    // One idle timer, set again when it fires before the deadline, as the real server's.
+    let timer = tokio::time::sleep_until(silence.until());
+    tokio::pin!(timer);
     loop {
         let message = tokio::select! {
             message = socket.recv() => message,
-            () = close.cancelled() => break,
-            () = shutdown.cancelled() => break,
-            () = silence.expired() => break,
+            () = &mut closed => break,
+            () = &mut timer => {
+                if silence.until() > tokio::time::Instant::now() {
+                    timer.as_mut().reset(silence.until());
+                    continue;
+                }
+                break;
+            }
         };
         silence.heard(tokio::time::Instant::now());
         match message {

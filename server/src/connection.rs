@@ -263,11 +263,14 @@ impl Connection {
         };
         let timer = tokio::time::sleep_until(deadline(hello_until, &silence));
         tokio::pin!(timer);
+        // `close` is a child of `shutdown`: one wait for both, made once (a wait made anew
+        // for each message registers with the token and leaves it again, under its lock).
+        let closed = close.cancelled();
+        tokio::pin!(closed);
         loop {
             let message = tokio::select! {
                 message = socket.recv() => message,
-                // `close` is a child of `shutdown`: one wait for both.
-                () = close.cancelled() => {
+                () = &mut closed => {
                     if shutdown.is_cancelled() {
                         // The room sends the restart notice; `finish` gives it a moment to go out.
                         return SessionEnd::ServerShutdown;

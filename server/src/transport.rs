@@ -892,11 +892,6 @@ impl Silence {
     pub fn until(&self) -> Instant {
         self.until
     }
-
-    /// Resolves when the socket has been silent for too long.
-    pub async fn expired(&self) {
-        tokio::time::sleep_until(self.until).await;
-    }
 }
 
 #[cfg(test)]
