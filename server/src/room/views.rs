@@ -156,14 +156,19 @@ impl Room {
             if Some(conn) == except {
                 continue;
             }
-            let own = self.you_changed(conn).then(|| {
-                let you = self.conns.get(&conn).and_then(|c| c.last_you.as_ref());
-                Bytes::from(
-                    update
-                        .personal(you, None)
-                        .expect("server messages always encode to MessagePack"),
-                )
-            });
+            // A view that went away (the game is over) needs no part: `you: nil` is the
+            // shared frame's.
+            let changed = self.you_changed(conn);
+            let own = changed
+                .then(|| self.conns.get(&conn).and_then(|c| c.last_you.as_ref()))
+                .flatten()
+                .map(|you| {
+                    Bytes::from(
+                        update
+                            .personal(Some(you), None)
+                            .expect("server messages always encode to MessagePack"),
+                    )
+                });
             frames.push((conn, own));
         }
         let public = Bytes::from(update.into_shared());
