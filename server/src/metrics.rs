@@ -406,15 +406,23 @@ mod tests {
     #[test]
     fn the_upkeep_runs_without_a_scrape() {
         install();
-        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("the process's threads")
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_owned())
-            .collect();
-        assert!(
-            threads.iter().any(|name| name == UPKEEP_THREAD),
-            "no {UPKEEP_THREAD} thread among {threads:?}"
-        );
+        // A new thread names itself once it runs: until then it has its parent's name.
+        let named = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+                .expect("the process's threads")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_owned())
+                .collect();
+            if threads.iter().any(|name| name == UPKEEP_THREAD) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < named,
+                "no {UPKEEP_THREAD} thread among {threads:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
 
         let runs = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counted = runs.clone();
