@@ -880,9 +880,77 @@ impl ClientMessage {
                 max: MAX_CLIENT_FRAME,
             });
         }
+        if let Some(message) = written_move(bytes) {
+            return Ok(message);
+        }
+        ClientMessage::decode_strictly(bytes)
+    }
+
+    /// The strict path of `decode`, for any frame.
+    fn decode_strictly(bytes: &[u8]) -> Result<ClientMessage, DecodeError> {
         shape::check(bytes, MAX_NESTING).map_err(InvalidFrame::from)?;
         Ok(shape::from_checked(bytes).map_err(InvalidFrame::from)?)
     }
+}
+
+/// A move (`Act`) in the one layout clients write it in (this crate's `encode` and the web
+/// client's `@msgpack/msgpack` alike): `{id, request: {type: "Act", action: {type, ...}}}`,
+/// keys in that order, strings as fixstr, numbers as positive fixint or `uint 8/16/32`.
+/// Read byte for byte, without the shape check and serde's copy of the two tagged maps: a
+/// move is nearly every frame a room reads. Anything else, also a move written any other
+/// way or one whose numbers are out of range, is `None` and takes the strict path, which
+/// gives every answer and error (the tests check that both read the same).
+fn written_move(bytes: &[u8]) -> Option<ClientMessage> {
+    const ID: &[u8] = b"\x82\xa2id";
+    const ACT: &[u8] = b"\xa7request\x82\xa4type\xa3Act\xa6action";
+    const BID: &[u8] = b"\x83\xa4type\xa3Bid\xa8quantity";
+    const FACE: &[u8] = b"\xa4face";
+    const TYPE: &[u8] = b"\x81\xa4type";
+    let rest = bytes.strip_prefix(ID)?;
+    let (id, rest) = match *rest.first()? {
+        n @ 0x00..=0x7f => (u32::from(n), &rest[1..]),
+        0xcc => (u32::from(*rest.get(1)?), &rest[2..]),
+        0xcd => (
+            u32::from(u16::from_be_bytes(rest.get(1..3)?.try_into().ok()?)),
+            &rest[3..],
+        ),
+        0xce => (
+            u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?),
+            &rest[5..],
+        ),
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(ACT)?;
+    let small = |rest: &[u8]| -> Option<(u8, usize)> {
+        match *rest.first()? {
+            n @ 0x00..=0x7f => Some((n, 1)),
+            0xcc => Some((*rest.get(1)?, 2)),
+            _ => None,
+        }
+    };
+    let action = if let Some(rest) = rest.strip_prefix(BID) {
+        let (quantity, used) = small(rest)?;
+        let rest = rest[used..].strip_prefix(FACE)?;
+        let (face, used) = small(rest)?;
+        if used != rest.len() {
+            return None;
+        }
+        Action::Bid(perudo_core::Bid {
+            quantity: perudo_core::Quantity::try_from(quantity).ok()?,
+            face: perudo_core::Face::try_from(face).ok()?,
+        })
+    } else {
+        match rest.strip_prefix(TYPE)? {
+            b"\xa4Dudo" => Action::Dudo,
+            b"\xa5Calza" => Action::Calza,
+            b"\xafDeclarePalifico" => Action::DeclarePalifico,
+            _ => return None,
+        }
+    };
+    Some(ClientMessage {
+        id,
+        request: Request::Act { action },
+    })
 }
 
 impl ServerMessage {
@@ -936,7 +1004,85 @@ pub type RoundResolution = Resolution;
 
 #[cfg(test)]
 mod frame_tests {
-    use super::{leading_tag, value_len};
+    use super::{ClientMessage, leading_tag, value_len, written_move};
+    use proptest::prelude::*;
+
+    /// A move as clients write it, with any numbers (also ones no bid may have).
+    fn move_frame(id: u32, action: u8, quantity: u8, face: u8) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Message {
+            id: u32,
+            request: Request,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(tag = "type")]
+        enum Request {
+            Act { action: Action },
+        }
+        #[derive(serde::Serialize)]
+        #[serde(tag = "type")]
+        enum Action {
+            Bid { quantity: u8, face: u8 },
+            Dudo,
+            Calza,
+            DeclarePalifico,
+        }
+        let action = match action % 4 {
+            0 => Action::Bid { quantity, face },
+            1 => Action::Dudo,
+            2 => Action::Calza,
+            _ => Action::DeclarePalifico,
+        };
+        rmp_serde::to_vec_named(&Message {
+            id,
+            request: Request::Act { action },
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        /// The move reader reads a frame only as the strict path does, reads every valid
+        /// move written as clients write it, and leaves any frame it does not read to the
+        /// strict path (also every frame of one byte changed).
+        #[test]
+        fn moves_read_byte_for_byte_read_as_the_strict_path_reads_them(
+            id in any::<u32>(),
+            action in 0u8..4,
+            quantity in any::<u8>(),
+            face in any::<u8>(),
+            change in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut frame = move_frame(id, action, quantity, face);
+            let strict = ClientMessage::decode_strictly(&frame);
+            let fast = written_move(&frame);
+            prop_assert_eq!(fast.clone(), strict.as_ref().ok().cloned());
+            prop_assert_eq!(ClientMessage::decode(&frame).ok(), fast);
+            if let Some((at, byte)) = change {
+                let at = at.index(frame.len());
+                frame[at] = byte;
+                if let Some(fast) = written_move(&frame) {
+                    prop_assert_eq!(Some(fast), ClientMessage::decode_strictly(&frame).ok());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_move_written_another_way_takes_the_strict_path() {
+        // Keys in another order, and the id as a uint 64: valid, read strictly.
+        let frame = b"\x82\xa7request\x82\xa4type\xa3Act\xa6action\x81\xa4type\xa4Dudo\xa2id\x07";
+        assert_eq!(written_move(frame), None);
+        assert!(ClientMessage::decode(frame).is_ok());
+        let frame = b"\x82\xa2id\xcf\x00\x00\x00\x00\x00\x00\x00\x07\xa7request\x82\xa4type\xa3Act\xa6action\x81\xa4type\xa4Dudo";
+        assert_eq!(written_move(frame), None);
+        assert!(ClientMessage::decode(frame).is_ok());
+        // One byte more: refused by the strict path.
+        let mut frame = move_frame(7, 0, 3, 4);
+        assert!(written_move(&frame).is_some());
+        frame.push(0xc0);
+        assert_eq!(written_move(&frame), None);
+        assert!(ClientMessage::decode(&frame).is_err());
+    }
     use serde::Deserialize;
 
     fn golden_server_frames() -> Vec<(String, Vec<u8>)> {
