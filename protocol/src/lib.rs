@@ -1067,6 +1067,23 @@ mod frame_tests {
         }
     }
 
+    /// The golden moves are read byte for byte; the web client's codec test encodes these
+    /// very bytes (web-client/tests/codec.test.ts), so a browser's moves are read so too.
+    #[test]
+    fn the_golden_moves_are_read_byte_for_byte() {
+        let golden: [&[u8]; 4] = [
+            include_bytes!("../tests/golden/client_act_bid.msgpack"),
+            include_bytes!("../tests/golden/client_act_dudo.msgpack"),
+            include_bytes!("../tests/golden/client_act_calza.msgpack"),
+            include_bytes!("../tests/golden/client_act_declare_palifico.msgpack"),
+        ];
+        for bytes in golden {
+            let read = written_move(bytes);
+            assert!(read.is_some(), "{bytes:x?}");
+            assert_eq!(read, ClientMessage::decode_strictly(bytes).ok());
+        }
+    }
+
     #[test]
     fn a_move_written_another_way_takes_the_strict_path() {
         // Keys in another order, and the id as a uint 64: valid, read strictly.
