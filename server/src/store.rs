@@ -616,6 +616,16 @@ pub const WAL_SIZE_LIMIT: u64 = 1024 * 1024;
 pub const WAL_FORCE_CHECKPOINT: u64 = 16 * 1024 * 1024;
 
 impl SqliteStore {
+    /// Folds the journal into the database now, on the writer's connection (none once the
+    /// store is closed: then there is nothing to fold).
+    fn fold_now(&self) -> Result<(), StorageError> {
+        let mut conn = self.writing.conn.lock().expect("storage writer lock");
+        if let Some(conn) = conn.as_mut() {
+            fold(&self.writing, conn)?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating it if needed) the database at `options.path` and starts its writer.
     pub fn open(options: SqliteOptions) -> Result<SqliteStore, StorageError> {
         if let Some(dir) = options.path.parent()
@@ -1421,15 +1431,7 @@ impl Store for SqliteStore {
 
     fn load_rooms(&self) -> Result<Vec<RoomImage>, StorageError> {
         // What the journal holds, into the database first, so that the reader sees it.
-        if let Some(conn) = self
-            .writing
-            .conn
-            .lock()
-            .expect("storage writer lock")
-            .as_mut()
-        {
-            fold(&self.writing, conn)?;
-        }
+        self.fold_now()?;
         let conn = self.reader.lock().expect("storage reader lock");
         let mut stmt = conn.prepare(
             "SELECT code, version, lobby, clock, clock_version FROM rooms \
@@ -1488,15 +1490,8 @@ impl Store for SqliteStore {
             .journal
             .as_ref()
             .is_some_and(|journal| journal.lock().expect("journal lock").holds(code));
-        if journaled
-            && let Some(conn) = self
-                .writing
-                .conn
-                .lock()
-                .expect("storage writer lock")
-                .as_mut()
-        {
-            fold(&self.writing, conn)?;
+        if journaled {
+            self.fold_now()?;
         }
         let conn = self.reader.lock().expect("storage reader lock");
         let Some(row) = load_game(&conn, code, Some(game))? else {
