@@ -388,11 +388,7 @@ impl Room {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_you = None;
         }
-        let you = if self.you_changed(conn) {
-            self.conns.get(&conn).and_then(|c| c.last_you.clone())
-        } else {
-            None
-        };
+        let you = self.you_changed(conn).cloned();
         if let Some(you) = you
             && let Some(last) = missed.last_mut()
         {

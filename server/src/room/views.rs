@@ -93,23 +93,24 @@ impl Room {
     /// What `seat` should see of itself now. During a reveal the next round's hand is held
     /// back with the round.
     pub(super) fn you_view(&self, seat: Seat) -> Option<YouView> {
+        self.you_parts(seat).map(|(hand, legal)| YouView {
+            seat,
+            hand: hand.cloned().unwrap_or_default(),
+            legal,
+        })
+    }
+
+    /// `you_view`'s parts, borrowed: the seat's hand (`None`: empty) and its legal moves.
+    /// Only the seat's own part: the public table goes out once, in the broadcast.
+    fn you_parts(&self, seat: Seat) -> Option<(Option<&perudo_core::Hand>, LegalMoves)> {
         let play = self.play()?;
         if seat.index() >= play.game.seat_count() as usize {
             return None;
         }
-        // Only the seat's own part: the public table goes out once, in the broadcast.
         if play.pause.is_some() {
-            return Some(YouView {
-                seat,
-                hand: Default::default(),
-                legal: LegalMoves::NONE,
-            });
+            return Some((None, LegalMoves::NONE));
         }
-        Some(YouView {
-            seat,
-            hand: play.game.hand(seat).cloned().unwrap_or_default(),
-            legal: play.game.legal_moves(seat),
-        })
+        Some((play.game.hand(seat), play.game.legal_moves(seat)))
     }
 
     pub(super) fn encode(message: &ServerMessage) -> Bytes {
@@ -156,19 +157,13 @@ impl Room {
             if Some(conn) == except {
                 continue;
             }
-            // A view that went away (the game is over) needs no part: `you: nil` is the
-            // shared frame's.
-            let changed = self.you_changed(conn);
-            let own = changed
-                .then(|| self.conns.get(&conn).and_then(|c| c.last_you.as_ref()))
-                .flatten()
-                .map(|you| {
-                    Bytes::from(
-                        update
-                            .personal(Some(you), None)
-                            .expect("server messages always encode to MessagePack"),
-                    )
-                });
+            let own = self.you_changed(conn).map(|you| {
+                Bytes::from(
+                    update
+                        .personal(Some(you), None)
+                        .expect("server messages always encode to MessagePack"),
+                )
+            });
             frames.push((conn, own));
         }
         // Cut to its size (a shrink in place, not a copy): the history keeps these bytes, and
@@ -186,47 +181,35 @@ impl Room {
         });
     }
 
-    /// Whether this connection's own view changed since the last one it was sent; if so, it
-    /// is noted as sent (`Conn::last_you`), to go out in its next frame.
-    pub(super) fn you_changed(&mut self, conn: ConnId) -> bool {
-        let Some(c) = self.conns.get(&conn) else {
-            return false;
-        };
+    /// This connection's own view if it changed since the last one it was sent (and notes it
+    /// as sent in `Conn::last_you`). A view that went away (the game is over) is noted and
+    /// gives `None`: `you: nil` is what the shared frame says.
+    pub(super) fn you_changed(&mut self, conn: ConnId) -> Option<&YouView> {
+        let c = self.conns.get(&conn)?;
         let seat = match c.role {
             Role::Seat(seat) => seat,
-            Role::Outsider | Role::Spectator => return false,
+            Role::Outsider | Role::Spectator => return None,
         };
         if self.you_unchanged(seat, c.last_you.as_ref()) {
-            return false;
+            return None;
         }
         let you = self.you_view(seat);
-        match self.conns.get_mut(&conn) {
-            Some(c) => {
-                c.last_you = you;
-                true
-            }
-            None => false,
-        }
+        let c = self.conns.get_mut(&conn)?;
+        c.last_you = you;
+        c.last_you.as_ref()
     }
 
     /// Whether `you_view(seat)` would be `last`, without building it (no copy of the hand):
     /// a move leaves most seats' views as they were.
     fn you_unchanged(&self, seat: Seat, last: Option<&YouView>) -> bool {
-        let unchanged = match (self.play(), last) {
-            (None, last) => last.is_none(),
-            (Some(play), _) if seat.index() >= play.game.seat_count() as usize => last.is_none(),
-            (Some(_), None) => false,
-            (Some(play), Some(last)) if play.pause.is_some() => {
-                last.seat == seat && last.hand.is_empty() && last.legal == LegalMoves::NONE
-            }
-            (Some(play), Some(last)) => {
+        let unchanged = match (self.you_parts(seat), last) {
+            (None, None) => true,
+            (Some((hand, legal)), Some(last)) => {
                 last.seat == seat
-                    && play
-                        .game
-                        .hand(seat)
-                        .map_or(last.hand.is_empty(), |h| *h == last.hand)
-                    && last.legal == play.game.legal_moves(seat)
+                    && last.legal == legal
+                    && hand.map_or(last.hand.is_empty(), |hand| *hand == last.hand)
             }
+            (None, Some(_)) | (Some(_), None) => false,
         };
         debug_assert_eq!(
             unchanged,
