@@ -60,7 +60,8 @@ pub struct LobbyImage {
     pub seats: Vec<SeatImage>,
     pub host: Option<u8>,
     pub games_played: u32,
-    pub results: Option<GameResults>,
+    /// The last game's results, shared with the room (stored as a plain `GameResults`).
+    pub results: Option<Arc<GameResults>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -2368,7 +2369,7 @@ mod journal_tests {
         };
         let after_one = LobbyImage {
             games_played: 1,
-            results: Some(results.clone()),
+            results: Some(Arc::new(results.clone())),
             ..lobby()
         };
         // Appended now: a game that ended long ago would be past its retention at the open.

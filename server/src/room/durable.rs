@@ -206,7 +206,10 @@ impl Room {
             && self.options == image.options
             && self.seats.host().map(Seat::get) == image.host
             && self.games_played == image.games_played
-            && self.results == image.results
+            && match (&self.results, &image.results) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (a, b) => a.is_none() && b.is_none(),
+            }
             && self.seats.len() == image.seats.len()
             && self
                 .seats
@@ -288,7 +291,7 @@ impl Room {
             {
                 writes.push(Write::GameOver {
                     number: play.number,
-                    results: results.clone(),
+                    results: GameResults::clone(results),
                 });
             }
         }

@@ -340,7 +340,7 @@ impl Room {
             });
             info!(game = play.number, winner = winner.get(), "game over");
             self.games_played += 1;
-            self.results = Some(results);
+            self.results = Some(Arc::new(results));
             let Phase::Playing(play) = std::mem::replace(&mut self.phase, Phase::Lobby) else {
                 unreachable!("matched above")
             };

@@ -263,7 +263,9 @@ pub struct Room {
     conns: BTreeMap<ConnId, Conn>,
     phase: Phase,
     games_played: u32,
-    results: Option<GameResults>,
+    /// The last game's results, shared with the stored image of the room's lobby, so that
+    /// comparing the two on every input is a pointer comparison.
+    results: Option<Arc<GameResults>>,
     /// Since when nobody has been connected.
     empty_since: Option<Instant>,
     closed: bool,

@@ -73,7 +73,7 @@ impl Room {
             options: self.options,
             reveal_pause_ms: self.settings.reveal_pause.as_millis() as u32,
             games_played: self.games_played,
-            results: self.results.clone(),
+            results: self.results.as_deref().cloned(),
         }
     }
 
