@@ -14,7 +14,7 @@
 //!   (anything but a room's creation or closing, and only what would pass SQLite's keys) is
 //!   appended to the journal (`journal.rs`, one `write` to a file beside the database) and
 //!   acknowledged; the journal is folded into the database in one transaction every 10 s,
-//!   when it holds 512 batches, before any write through SQLite and before anything reads
+//!   when it holds 4,096 batches, before any write through SQLite and before anything reads
 //!   what it holds, so the database always holds a prefix of each room's history.
 //! - One write connection, behind a lock: any other batch that finds nothing queued, nothing
 //!   journaled and the connection free is committed at once on the caller's thread (with
@@ -840,8 +840,13 @@ fn fold_every() -> Duration {
         Duration::from_secs(10)
     }
 }
-/// A journal holding this many batches is folded at once.
-const FOLD_AT: usize = 512;
+/// A journal holding this many batches is folded at once. A fold rewrites one B-tree leaf of
+/// `moves` per room it holds moves of, whatever their number: at 100 busy rooms a fold of
+/// 4,096 batches took 8 % of a move's CPU off against one of 512, at 1,000 rooms 9 %
+/// (docs/BENCHMARKS.md). It holds up a room's creation or closing (which folds first) for
+/// some milliseconds more, and keeps up to ~1 MB of batches (~230 bytes a record on disk)
+/// until it runs.
+const FOLD_AT: usize = 4096;
 
 /// Folds what the moves journal holds into the database, in one transaction, and deletes the
 /// files it came from; returns how many batches it folded. The caller holds the connection.
@@ -1412,7 +1417,7 @@ impl Store for SqliteStore {
         // the writer thread and being woken by it. (The writer thread locks the connection,
         // then the queue; this holds the queue and only tries the connection, so neither
         // waits for the other.) With moves journaled this commit would fold them first, up
-        // to 512 batches and milliseconds: that is the writer thread's work, not a runtime
+        // to 4,096 batches and milliseconds: that is the writer thread's work, not a runtime
         // worker's, where it would hold up every other room on that worker.
         if writing.inline
             && queue.jobs.is_empty()
