@@ -2310,15 +2310,18 @@ mod journal_tests {
         store.close();
         assert_eq!(stored_moves(&path, "KKKKKKKKK"), vec![0, 1]);
 
+        // The first file as an earlier release wrote it (JSON, SHA-256), the second in this
+        // release's format: an upgrade after a kill reads both.
+        let old_record = |batch: &Batch| journal::encode_v1(batch, 1_000);
         let record = |batch: &Batch| journal::encode(batch, 1_000).expect("encodes");
         let mut first = Vec::new();
-        first.extend(record(&moves("KKKKKKKKK", 2, 0, 2))); // in the database already
-        first.extend(record(&moves("KKKKKKKKK", 3, 2, 1)));
-        first.extend(record(&moves("KKKKKKKKK", 4, 3, 2)));
-        let torn = record(&moves("KKKKKKKKK", 5, 5, 1));
+        first.extend(old_record(&moves("KKKKKKKKK", 2, 0, 2))); // in the database already
+        first.extend(old_record(&moves("KKKKKKKKK", 3, 2, 1)));
+        first.extend(old_record(&moves("KKKKKKKKK", 4, 3, 2)));
+        let torn = old_record(&moves("KKKKKKKKK", 5, 5, 1));
         first.extend(&torn[..torn.len() - 4]);
         std::fs::write(journal::file_of(&path, 7), &first).expect("write a journal file");
-        let mut second = Vec::new();
+        let mut second = journal::MAGIC.to_vec();
         second.extend(record(&moves("KKKKKKKKK", 5, 5, 1)));
         second.extend(record(&moves("KKKKKKKKK", 9, 9, 1))); // a gap: continues nothing
         second.extend(record(&moves("UNKNOWN99", 2, 0, 1))); // no such room
@@ -2380,7 +2383,7 @@ mod journal_tests {
         // Appended now: a game that ended long ago would be past its retention at the open.
         let at = unix_ms();
         let record = |batch: &Batch| journal::encode(batch, at).expect("encodes");
-        let mut file = Vec::new();
+        let mut file = journal::MAGIC.to_vec();
         file.extend(record(&moves("MMMMMMMMM", 2, 0, 2))); // in the database already
         file.extend(record(&batch(
             "MMMMMMMMM",
@@ -2541,6 +2544,76 @@ mod journal_tests {
             Vec::<u64>::new()
         );
         store.close();
+    }
+
+    /// A journal record carries every kind of write and gives back exactly what went in.
+    #[test]
+    fn every_write_round_trips_through_a_journal_record() {
+        let path = scratch("journal-round-trip").join("perudo.db");
+        let results = GameResults {
+            game: 3,
+            winner: Seat::new(1).expect("a seat"),
+            names: vec!["Ana".into(), "Bea \u{1F3B2}".into()],
+            placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
+            rounds: 7,
+            stats: Vec::new(),
+            commitment: "c".repeat(64),
+            seed: "0f".repeat(32),
+        };
+        let lobby = LobbyImage {
+            games_played: 3,
+            results: Some(Arc::new(results.clone())),
+            ..lobby()
+        };
+        let writes = vec![
+            Write::CreateRoom(lobby.clone()),
+            Write::Lobby(lobby),
+            Write::GameStarted(start()),
+            Write::Moves {
+                number: 1,
+                first_seq: u32::MAX - 5,
+                moves: vec![
+                    Move::Act {
+                        seat: Seat::new(0).expect("a seat"),
+                        action: perudo_core::Action::Bid(
+                            perudo_core::Bid::new(30, 6).expect("a bid"),
+                        ),
+                    },
+                    Move::Act {
+                        seat: Seat::new(1).expect("a seat"),
+                        action: perudo_core::Action::Dudo,
+                    },
+                    Move::Act {
+                        seat: Seat::new(1).expect("a seat"),
+                        action: perudo_core::Action::Calza,
+                    },
+                    Move::Act {
+                        seat: Seat::new(0).expect("a seat"),
+                        action: perudo_core::Action::DeclarePalifico,
+                    },
+                    Move::Forfeit {
+                        seat: Seat::new(1).expect("a seat"),
+                    },
+                ],
+            },
+            Write::GameOver { number: 3, results },
+            Write::Clock(Some(ClockImage {
+                seat: 1,
+                limit_at_ms: 1_767_225_600_000,
+            })),
+            Write::Clock(None),
+            Write::Closed,
+        ];
+        let batch = batch("RRRRRRRRR", u64::MAX - 1, writes);
+        let mut file = journal::MAGIC.to_vec();
+        file.extend(journal::encode(&batch, -5).expect("encodes"));
+        std::fs::write(journal::file_of(&path, 0), &file).expect("write a journal file");
+        let read: Vec<(Batch, i64)> = journal::read_all(&path)
+            .expect("reads")
+            .into_iter()
+            .map(journal::Entry::batch)
+            .collect();
+        assert_eq!(read, vec![(batch, -5)]);
     }
 }
 
