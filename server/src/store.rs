@@ -2356,6 +2356,20 @@ mod journal_tests {
     /// closing: a game's end, the next game's start and lobby changes come back with the
     /// moves, in order, and a room whose records stop continuing what is stored (a lost
     /// record) keeps nothing after that point, while other rooms go on.
+    /// The results of game `game` of the test room: seat 1 beat seat 0.
+    fn results_of(game: u32) -> GameResults {
+        GameResults {
+            game,
+            winner: Seat::new(1).expect("a seat"),
+            names: vec!["Ana".into(), "Bea".into()],
+            placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
+            rounds: 1,
+            stats: Vec::new(),
+            commitment: "c".repeat(64),
+            seed: "00".repeat(32),
+        }
+    }
+
     #[test]
     fn a_killed_servers_journal_restores_games_ends_starts_and_lobbies_up_to_a_gap() {
         let path = scratch("journal-mixed").join("perudo.db");
@@ -2365,16 +2379,7 @@ mod journal_tests {
         assert_eq!(wait(&store, moves("MMMMMMMMM", 2, 0, 2)), Ok(()));
         store.close();
 
-        let results = GameResults {
-            game: 1,
-            winner: Seat::new(1).expect("a seat"),
-            names: vec!["Ana".into(), "Bea".into()],
-            placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
-            rounds: 1,
-            stats: Vec::new(),
-            commitment: "c".repeat(64),
-            seed: "00".repeat(32),
-        };
+        let results = results_of(1);
         let after_one = LobbyImage {
             games_played: 1,
             results: Some(Arc::new(results.clone())),
@@ -2551,14 +2556,10 @@ mod journal_tests {
     fn every_write_round_trips_through_a_journal_record() {
         let path = scratch("journal-round-trip").join("perudo.db");
         let results = GameResults {
-            game: 3,
-            winner: Seat::new(1).expect("a seat"),
             names: vec!["Ana".into(), "Bea \u{1F3B2}".into()],
-            placings: vec![Seat::new(1).expect("a seat"), Seat::new(0).expect("a seat")],
             rounds: 7,
-            stats: Vec::new(),
-            commitment: "c".repeat(64),
             seed: "0f".repeat(32),
+            ..results_of(3)
         };
         let lobby = LobbyImage {
             games_played: 3,

@@ -153,41 +153,47 @@ pub(super) fn read_all(db: &Path) -> Result<Vec<Entry>, StorageError> {
 
 /// The records of one file after its [`MAGIC`], and how many bytes after the last good one
 /// were left unread.
-fn decode(mut bytes: &[u8]) -> (Vec<Entry>, usize) {
-    let mut entries = Vec::new();
-    while bytes.len() >= HEADER {
-        let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
-        let Some(payload) = bytes.get(HEADER..HEADER + len) else {
-            break;
-        };
-        if crc32fast::hash(payload).to_le_bytes() != bytes[4..HEADER] {
-            break;
-        }
-        let Ok(entry) = rmp_serde::from_slice::<Entry>(payload) else {
-            break;
-        };
-        entries.push(entry);
-        bytes = &bytes[HEADER + len..];
-    }
-    (entries, bytes.len())
+fn decode(bytes: &[u8]) -> (Vec<Entry>, usize) {
+    read_records(
+        bytes,
+        HEADER,
+        |payload, sum| crc32fast::hash(payload).to_le_bytes() == sum,
+        |payload| rmp_serde::from_slice(payload).ok(),
+    )
 }
 
 /// The records of a file written before [`MAGIC`] (JSON, SHA-256), as [`decode`] reads one.
-fn decode_v1(mut bytes: &[u8]) -> (Vec<Entry>, usize) {
+fn decode_v1(bytes: &[u8]) -> (Vec<Entry>, usize) {
+    read_records(
+        bytes,
+        HEADER_V1,
+        |payload, sum| Sha256::digest(payload)[..8] == *sum,
+        |payload| serde_json::from_slice(payload).ok(),
+    )
+}
+
+/// Reads records of a `header`-byte header (the payload's length, u32 little endian, then
+/// its checksum) up to the first whose checksum does not `check` or that does not `parse`.
+fn read_records(
+    mut bytes: &[u8],
+    header: usize,
+    check: impl Fn(&[u8], &[u8]) -> bool,
+    parse: impl Fn(&[u8]) -> Option<Entry>,
+) -> (Vec<Entry>, usize) {
     let mut entries = Vec::new();
-    while bytes.len() >= HEADER_V1 {
+    while bytes.len() >= header {
         let len = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
-        let Some(payload) = bytes.get(HEADER_V1..HEADER_V1 + len) else {
+        let Some(payload) = bytes.get(header..header + len) else {
             break;
         };
-        if Sha256::digest(payload)[..8] != bytes[4..HEADER_V1] {
+        if !check(payload, &bytes[4..header]) {
             break;
         }
-        let Ok(entry) = serde_json::from_slice::<Entry>(payload) else {
+        let Some(entry) = parse(payload) else {
             break;
         };
         entries.push(entry);
-        bytes = &bytes[HEADER_V1 + len..];
+        bytes = &bytes[header + len..];
     }
     (entries, bytes.len())
 }
