@@ -2352,10 +2352,6 @@ mod journal_tests {
         store.close();
     }
 
-    /// A killed server's journal holds every kind of change but a room's creation and
-    /// closing: a game's end, the next game's start and lobby changes come back with the
-    /// moves, in order, and a room whose records stop continuing what is stored (a lost
-    /// record) keeps nothing after that point, while other rooms go on.
     /// The results of game `game` of the test room: seat 1 beat seat 0.
     fn results_of(game: u32) -> GameResults {
         GameResults {
@@ -2370,6 +2366,10 @@ mod journal_tests {
         }
     }
 
+    /// A killed server's journal holds every kind of change but a room's creation and
+    /// closing: a game's end, the next game's start and lobby changes come back with the
+    /// moves, in order, and a room whose records stop continuing what is stored (a lost
+    /// record) keeps nothing after that point, while other rooms go on.
     #[test]
     fn a_killed_servers_journal_restores_games_ends_starts_and_lobbies_up_to_a_gap() {
         let path = scratch("journal-mixed").join("perudo.db");

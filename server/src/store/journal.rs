@@ -66,6 +66,17 @@ struct Record<'a> {
     writes: &'a [Write],
 }
 
+impl<'a> Record<'a> {
+    fn of(batch: &'a Batch, at_ms: i64) -> Record<'a> {
+        Record {
+            code: &batch.code,
+            version: batch.version,
+            at_ms,
+            writes: &batch.writes,
+        }
+    }
+}
+
 /// A record as it is read back.
 #[derive(Deserialize)]
 pub(super) struct Entry {
@@ -209,13 +220,7 @@ pub(super) fn encode(batch: &Batch, at_ms: i64) -> Result<Vec<u8>, StorageError>
 /// The record of `batch` as a server before [`MAGIC`] wrote it.
 #[cfg(test)]
 pub(super) fn encode_v1(batch: &Batch, at_ms: i64) -> Vec<u8> {
-    let payload = serde_json::to_vec(&Record {
-        code: &batch.code,
-        version: batch.version,
-        at_ms,
-        writes: &batch.writes,
-    })
-    .expect("encodes");
+    let payload = serde_json::to_vec(&Record::of(batch, at_ms)).expect("encodes");
     let mut record = (payload.len() as u32).to_le_bytes().to_vec();
     record.extend_from_slice(&Sha256::digest(&payload)[..8]);
     record.extend(payload);
@@ -237,14 +242,9 @@ fn encode_into(
     }
     let start = record.len();
     record.extend_from_slice(&[0; HEADER]);
-    Record {
-        code: &batch.code,
-        version: batch.version,
-        at_ms,
-        writes: &batch.writes,
-    }
-    .serialize(&mut rmp_serde::Serializer::new(&mut *record).with_struct_map())
-    .map_err(|e| StorageError::Database(format!("cannot encode a journal record: {e}")))?;
+    Record::of(batch, at_ms)
+        .serialize(&mut rmp_serde::Serializer::new(&mut *record).with_struct_map())
+        .map_err(|e| StorageError::Database(format!("cannot encode a journal record: {e}")))?;
     let payload = &record[start + HEADER..];
     let len = payload.len() as u32;
     let crc = crc32fast::hash(payload);
@@ -823,7 +823,7 @@ mod tests {
                 ("BBBBBBBBB".into(), 2, 9),
             ]
         );
-        // A batch of every kind of write comes back as it went in.
+        // A batch of moves comes back as it went in (every kind of write: the store's tests).
         let entries = decode(&encode(&moves("CCCCCCCCC", 4), 11).unwrap()[..]).0;
         let (batch, at) = entries.into_iter().next().expect("one record").batch();
         assert_eq!((batch, at), (moves("CCCCCCCCC", 4), 11));
