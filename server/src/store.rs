@@ -14,7 +14,7 @@
 //!   (anything but a room's creation or closing, and only what would pass SQLite's keys) is
 //!   appended to the journal (`journal.rs`, one `write` to a file beside the database) and
 //!   acknowledged; the journal is folded into the database in one transaction every 10 s,
-//!   when it holds 4,096 batches, before any write through SQLite and before anything reads
+//!   when it holds 16,384 batches, before any write through SQLite and before anything reads
 //!   what it holds, so the database always holds a prefix of each room's history.
 //! - One write connection, behind a lock: any other batch that finds nothing queued, nothing
 //!   journaled and the connection free is committed at once on the caller's thread (with
@@ -841,12 +841,12 @@ fn fold_every() -> Duration {
     }
 }
 /// A journal holding this many batches is folded at once. A fold rewrites one B-tree leaf of
-/// `moves` per room it holds moves of, whatever their number: at 100 busy rooms a fold of
-/// 4,096 batches took 8 % of a move's CPU off against one of 512, at 1,000 rooms 9 %
-/// (docs/BENCHMARKS.md). It holds up a room's creation or closing (which folds first) for
-/// some milliseconds more, and keeps up to ~1 MB of batches (~230 bytes a record on disk)
-/// until it runs.
-const FOLD_AT: usize = 4096;
+/// `moves` per room it holds moves of, whatever their number: at 1,000 busy rooms a fold of
+/// 16,384 batches took ~7 % of a move's CPU off against one of 4,096 (docs/BENCHMARKS.md). At
+/// a people's pace the 10 s timer folds first. At full speed it holds up a room's creation or
+/// closing (which folds first) for up to ~0.1 s, and keeps up to ~3 MB of batches until it
+/// runs.
+const FOLD_AT: usize = 16384;
 
 /// Folds what the moves journal holds into the database, in one transaction, and deletes the
 /// files it came from; returns how many batches it folded. The caller holds the connection.
@@ -1043,19 +1043,19 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
                 "INSERT INTO moves (code, number, seq, move, at_ms, version, clock) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            // One buffer for every move's JSON.
+            let mut json = Vec::new();
             for row in &rows {
                 let (version, clock) = match &row.tail {
                     Some((version, clock)) => (Some(*version as i64), clock.as_deref()),
                     None => (None, None),
                 };
+                json.clear();
+                serde_json::to_writer(&mut json, row.step)?;
+                let step = std::str::from_utf8(&json)
+                    .map_err(|e| StorageError::Database(format!("a move's JSON: {e}")))?;
                 insert.execute(params![
-                    row.code,
-                    row.number,
-                    row.seq,
-                    serde_json::to_string(row.step)?,
-                    row.at_ms,
-                    version,
-                    clock,
+                    row.code, row.number, row.seq, step, row.at_ms, version, clock,
                 ])?;
             }
             Ok(())
@@ -1417,7 +1417,7 @@ impl Store for SqliteStore {
         // the writer thread and being woken by it. (The writer thread locks the connection,
         // then the queue; this holds the queue and only tries the connection, so neither
         // waits for the other.) With moves journaled this commit would fold them first, up
-        // to 4,096 batches and milliseconds: that is the writer thread's work, not a runtime
+        // to 16,384 batches and milliseconds: that is the writer thread's work, not a runtime
         // worker's, where it would hold up every other room on that worker.
         if writing.inline
             && queue.jobs.is_empty()

@@ -2,7 +2,7 @@
 //! moves of its running game, the game's end, the next game's start, a lobby or clock
 //! change: every batch a room makes but its creation and its closing) is appended to a file
 //! beside the database, one `write` of a checksummed record, and acknowledged; the store's
-//! writer folds what the journal holds into SQLite in one transaction every 10 s, at 4,096
+//! writer folds what the journal holds into SQLite in one transaction every 10 s, at 16,384
 //! batches, and before any write through SQLite (so the database always holds a prefix of
 //! every room's history, and the journal the rest). A batch then costs a `write` to the page
 //! cache instead of an SQLite transaction (its WAL locks, its frames, its B-tree pages), which
