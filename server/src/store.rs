@@ -15,7 +15,8 @@
 //!   appended to the journal (`journal.rs`, one `write` to a file beside the database) and
 //!   acknowledged; the journal is folded into the database in one transaction every 10 s,
 //!   when it holds 16,384 batches, before any write through SQLite and before anything reads
-//!   what it holds, so the database always holds a prefix of each room's history.
+//!   what it holds, so the database always holds a prefix of each room's history. A fold
+//!   writes one `moves` row per run of a room's moves (schema 3), not one per move.
 //! - One write connection, behind a lock: any other batch that finds nothing queued, nothing
 //!   journaled and the connection free is committed at once on the caller's thread (with
 //!   `synchronous=NORMAL`);
@@ -439,7 +440,7 @@ CREATE TABLE IF NOT EXISTS moves (
     clock TEXT,
     PRIMARY KEY (code, number, seq)
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '2');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '3');
 ";
 
 /// The schema version this build writes and reads (`meta.schema`).
@@ -449,7 +450,11 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '2');
 ///   version and clock after it ride in its last move's row (`moves.version`, `moves.clock`),
 ///   and `rooms.clock_version` says at which version `rooms.clock` was written, so that the
 ///   newer of the two wins on restore ([`room_tail`]).
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: a `moves` row written by a fold of the journal holds a run of moves (a JSON array,
+///   from its `seq` on), with the version and clock of the last batch of the run; a row
+///   holding one move is a JSON object, as before ([`push_moves`]). An older build would not
+///   read the arrays: it refuses the database.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Brings a database of an older schema (`meta.schema`) up to [`SCHEMA_VERSION`], in one
 /// transaction. Runs after [`check_schema`] and the `CREATE ... IF NOT EXISTS` of a fresh one.
@@ -458,20 +463,27 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
             row.get(0)
         })?;
-    if found != "1" {
+    if found == SCHEMA_VERSION.to_string() {
         return Ok(());
     }
     let tx = conn.transaction()?;
-    // Version 1 wrote the clock with the version on every batch: it is as new as the version.
-    tx.execute_batch(
-        "ALTER TABLE rooms ADD COLUMN clock_version INTEGER NOT NULL DEFAULT 0;
-         UPDATE rooms SET clock_version = version;
-         ALTER TABLE moves ADD COLUMN version INTEGER;
-         ALTER TABLE moves ADD COLUMN clock TEXT;
-         UPDATE meta SET value = '2' WHERE key = 'schema';",
+    if found == "1" {
+        // Version 1 wrote the clock with the version on every batch: it is as new as the
+        // version.
+        tx.execute_batch(
+            "ALTER TABLE rooms ADD COLUMN clock_version INTEGER NOT NULL DEFAULT 0;
+             UPDATE rooms SET clock_version = version;
+             ALTER TABLE moves ADD COLUMN version INTEGER;
+             ALTER TABLE moves ADD COLUMN clock TEXT;",
+        )?;
+    }
+    // From 2 to 3 no table changes: rows holding runs come with the next fold.
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+        [SCHEMA_VERSION.to_string()],
     )?;
     tx.commit()?;
-    info!(from = 1, to = SCHEMA_VERSION, "storage schema migrated");
+    info!(from = %found, to = SCHEMA_VERSION, "storage schema migrated");
     Ok(())
 }
 
@@ -840,12 +852,12 @@ fn fold_every() -> Duration {
         Duration::from_secs(10)
     }
 }
-/// A journal holding this many batches is folded at once. A fold rewrites one B-tree leaf of
-/// `moves` per room it holds moves of, whatever their number: at 1,000 busy rooms a fold of
-/// 16,384 batches took ~7 % of a move's CPU off against one of 4,096 (docs/BENCHMARKS.md). At
-/// a people's pace the 10 s timer folds first. At full speed it holds up a room's creation or
-/// closing (which folds first) for up to ~0.1 s, and keeps up to ~3 MB of batches until it
-/// runs.
+/// A journal holding this many batches is folded at once. A fold writes a row and rewrites a
+/// B-tree leaf of `moves` per room it holds moves of, whatever their number: at 1,000 busy
+/// rooms a fold of 16,384 batches took ~7 % of a move's CPU off against one of 4,096
+/// (docs/BENCHMARKS.md). At a people's pace the 10 s timer folds first. At full speed it holds
+/// up a room's creation or closing (which folds first) for up to ~0.1 s, and keeps up to ~3 MB
+/// of batches until it runs.
 const FOLD_AT: usize = 16384;
 
 /// Folds what the moves journal holds into the database, in one transaction, and deletes the
@@ -979,20 +991,26 @@ fn finish(conn: &Connection, written: Result<(), StorageError>) -> Result<(), St
 /// A fold's transaction: the batches the journal took, each with the time it was appended.
 /// Their moves need none of the checks a batch committed directly gets (the journal took
 /// only moves continuing a stored game, or one a batch before them starts), so the moves of
-/// move-only batches go in with a plain `INSERT`, in key order (each lands beside the last in
-/// the same B-tree leaf); every other batch is applied as a commit applies it. All in one
-/// transaction, so the order of the rows within it changes nothing. A failure rolls back.
+/// move-only batches go in with a plain `INSERT`, in key order, one row per run (schema 3: a
+/// room's moves of one game, one after another, with no other batch of that room between
+/// them; a fold of 16,384 batches across 1,000 rooms writes ~1,000 rows, not 16,384); every
+/// other batch is applied as a commit applies it. All in one transaction, so the order of the
+/// rows within it changes nothing. A failure rolls back.
 fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), StorageError> {
     struct Row<'a> {
         code: &'a str,
         number: u32,
         seq: u32,
+        /// How many batches of its room that were not moves only this fold applied before
+        /// it: a run does not reach across one, whose clock and version it would hide.
+        segment: u32,
         step: &'a Move,
         at_ms: i64,
         /// The batch's version and clock, on its last move.
         tail: Option<(u64, Option<String>)>,
     }
     let mut rows = Vec::new();
+    let mut segments: HashMap<&str, u32> = HashMap::new();
     conn.prepare_cached("BEGIN")?.execute([])?;
     let mut written = Ok(());
     for (batch, at_ms) in batches {
@@ -1001,8 +1019,14 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
             if written.is_err() {
                 break;
             }
+            *segments.entry(batch.code.as_str()).or_default() += 1;
             continue;
         }
+        let segment = if segments.is_empty() {
+            0
+        } else {
+            segments.get(batch.code.as_str()).copied().unwrap_or(0)
+        };
         let clock = batch.writes.iter().rev().find_map(|w| match w {
             Write::Clock(c) => Some(c),
             _ => None,
@@ -1026,6 +1050,7 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
                     code: &batch.code,
                     number: *number,
                     seq: first_seq + i as u32,
+                    segment,
                     step,
                     at_ms: *at_ms,
                     tail: None,
@@ -1043,25 +1068,126 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
                 "INSERT INTO moves (code, number, seq, move, at_ms, version, clock) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            // One buffer for every move's JSON.
+            // One buffer for every row's JSON.
             let mut json = Vec::new();
-            for row in &rows {
-                let (version, clock) = match &row.tail {
-                    Some((version, clock)) => (Some(*version as i64), clock.as_deref()),
-                    None => (None, None),
-                };
+            let mut rest = &rows[..];
+            while let Some(first) = rest.first() {
+                // A run: the moves of one game of one room, one after another, with no other
+                // batch of that room between them.
+                let len = 1 + rest
+                    .windows(2)
+                    .take_while(|pair| {
+                        let (a, b) = (&pair[0], &pair[1]);
+                        b.code == a.code
+                            && b.number == a.number
+                            && b.segment == a.segment
+                            && b.seq == a.seq + 1
+                    })
+                    .count();
+                let (run, after) = rest.split_at(len);
+                rest = after;
                 json.clear();
-                serde_json::to_writer(&mut json, row.step)?;
-                let step = std::str::from_utf8(&json)
+                if let [row] = run {
+                    serde_json::to_writer(&mut json, row.step)?;
+                } else {
+                    let steps: Vec<&Move> = run.iter().map(|row| row.step).collect();
+                    serde_json::to_writer(&mut json, &steps)?;
+                }
+                let steps = std::str::from_utf8(&json)
                     .map_err(|e| StorageError::Database(format!("a move's JSON: {e}")))?;
+                // The run's last batch's version, and the last clock any of its batches set.
+                let version = run
+                    .iter()
+                    .rev()
+                    .find_map(|row| row.tail.as_ref().map(|t| t.0));
+                let clock = run
+                    .iter()
+                    .rev()
+                    .find_map(|row| row.tail.as_ref().and_then(|t| t.1.as_deref()));
+                let at_ms = run.last().map_or(first.at_ms, |row| row.at_ms);
                 insert.execute(params![
-                    row.code, row.number, row.seq, step, row.at_ms, version, clock,
+                    first.code,
+                    first.number,
+                    first.seq,
+                    steps,
+                    at_ms,
+                    version.map(|v| v as i64),
+                    clock,
                 ])?;
             }
             Ok(())
         })();
     }
     finish(conn, written)
+}
+
+/// The moves a `moves` row holds, appended to `out`: one (a JSON object), or a run of them
+/// from its `seq` on (a JSON array: a fold writes one row per run of a room's moves, schema 3).
+/// Returns how many.
+pub(crate) fn push_moves(out: &mut Vec<Move>, text: &str) -> Result<u32, StorageError> {
+    if text.starts_with('[') {
+        let run: Vec<Move> = serde_json::from_str(text)?;
+        let n = run.len() as u32;
+        out.extend(run);
+        Ok(n)
+    } else {
+        out.push(serde_json::from_str(text)?);
+        Ok(1)
+    }
+}
+
+/// How many moves a `moves` row holds (see [`push_moves`]).
+fn moves_in_row(text: &str) -> Result<u32, StorageError> {
+    if text.starts_with('[') {
+        Ok(serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text)?.len() as u32)
+    } else {
+        Ok(1)
+    }
+}
+
+/// The sequence number after the last move stored of game `number` of room `code` (0: none).
+fn next_seq(conn: &Connection, code: &str, number: u32) -> Result<u32, StorageError> {
+    let last: Option<(u32, String)> = conn
+        .prepare_cached(
+            "SELECT seq, move FROM moves WHERE code = ?1 AND number = ?2 \
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row(params![code, number], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match last {
+        Some((seq, text)) => Ok(seq + moves_in_row(&text)?),
+        None => Ok(0),
+    }
+}
+
+/// Refuses moves `first_seq..first_seq + n` of game `number` of room `code` where a stored
+/// row holds any of them, as the primary key refuses a repeated move: a row a fold wrote
+/// holds a run, whose later moves the key does not see.
+fn refuse_stored_moves(
+    tx: &Connection,
+    code: &str,
+    number: u32,
+    first_seq: u32,
+    n: usize,
+) -> Result<(), StorageError> {
+    let end = first_seq + n as u32;
+    let before: Option<(u32, String)> = tx
+        .prepare_cached(
+            "SELECT seq, move FROM moves WHERE code = ?1 AND number = ?2 AND seq < ?3 \
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row(params![code, number, end], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    match before {
+        // Rows do not overlap: the last one starting before the end is the only one that can
+        // reach into the range.
+        Some((seq, text)) if seq >= first_seq || seq + moves_in_row(&text)? > first_seq => {
+            Err(StorageError::Conflict)
+        }
+        Some(_) | None => Ok(()),
+    }
 }
 
 /// Whether `batch` only adds moves (and perhaps sets the turn clock): such a batch, the one
@@ -1098,6 +1224,7 @@ fn apply_moves_only(tx: &Connection, batch: &Batch, now: i64) -> Result<(), Stor
         else {
             continue;
         };
+        refuse_stored_moves(tx, code, *number, *first_seq, moves.len())?;
         // Only into a game the room has stored: the check the `rooms` update made before.
         let mut insert = tx.prepare_cached(
             "INSERT INTO moves (code, number, seq, move, at_ms, version, clock) \
@@ -1172,6 +1299,7 @@ fn apply_batch(tx: &Connection, batch: &Batch, now: i64) -> Result<(), StorageEr
                 first_seq,
                 moves,
             } => {
+                refuse_stored_moves(tx, code, *number, *first_seq, moves.len())?;
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO moves (code, number, seq, move, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
@@ -1259,7 +1387,7 @@ fn load_moves(conn: &Connection, code: &str, number: u32) -> Result<Vec<Move>, S
     let rows = stmt.query_map(params![code, number], |row| row.get::<_, String>(0))?;
     let mut moves = Vec::new();
     for row in rows {
-        moves.push(serde_json::from_str(&row?)?);
+        push_moves(&mut moves, &row?)?;
     }
     Ok(moves)
 }
@@ -1329,7 +1457,7 @@ fn load_moves_with_tails(
     let (mut moves, mut tails) = (Vec::new(), Vec::new());
     for row in rows {
         let (m, version, clock) = row?;
-        moves.push(serde_json::from_str(&m)?);
+        push_moves(&mut moves, &m)?;
         if version.is_some() {
             tails.push((version.map(|v| v as u64), clock));
         }
@@ -1671,21 +1799,18 @@ fn stored_tail_of(
     let Some(version) = version else {
         return Ok(None);
     };
-    let last: Option<(u32, bool, u32)> = conn
+    let last: Option<(u32, bool)> = conn
         .prepare_cached(
-            "SELECT number, finished_ms IS NOT NULL, \
-             (SELECT coalesce(max(seq) + 1, 0) FROM moves \
-              WHERE moves.code = games.code AND moves.number = games.number) \
+            "SELECT number, finished_ms IS NOT NULL \
              FROM games WHERE code = ?1 ORDER BY number DESC LIMIT 1",
         )?
-        .query_row(params![code], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
+        .query_row(params![code], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     let tail = match last {
         None => journal::Tail::stored(0, None),
-        Some((number, over, next)) => {
-            journal::Tail::stored(number, (!over).then_some((number, next)))
+        Some((number, true)) => journal::Tail::stored(number, None),
+        Some((number, false)) => {
+            journal::Tail::stored(number, Some((number, next_seq(conn, code, number)?)))
         }
     };
     Ok(Some((version as u64, tail)))
@@ -1910,15 +2035,19 @@ mod schema_tests {
         let store = SqliteStore::open(options(path.clone())).expect("a fresh database opens");
         store.close();
         let conn = Connection::open(&path).expect("open with sqlite");
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
-            .expect("pretend a newer release wrote it");
+        let newer = SCHEMA_VERSION + 1;
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+            [newer.to_string()],
+        )
+        .expect("pretend a newer release wrote it");
         drop(conn);
 
         let error = SqliteStore::open(options(path.clone())).expect_err("a newer schema");
         assert_eq!(
             error,
             StorageError::NewerSchema {
-                found: 3,
+                found: newer,
                 known: SCHEMA_VERSION
             }
         );
@@ -1929,17 +2058,25 @@ mod schema_tests {
                 r.get(0)
             })
             .expect("meta.schema");
-        assert_eq!(kept, "3", "nothing was written");
+        assert_eq!(kept, newer.to_string(), "nothing was written");
         drop(conn);
 
-        // This release's own version opens again.
+        // Schema 2 (the same tables: rows of runs come with the next fold) opens, and is
+        // schema 3 from then on, which the release before this one refuses.
         let conn = Connection::open(&path).expect("open with sqlite");
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'", [])
             .expect("back to version 2");
         drop(conn);
-        SqliteStore::open(options(path))
+        SqliteStore::open(options(path.clone()))
             .expect("schema 2 opens")
             .close();
+        let conn = Connection::open(&path).expect("open with sqlite");
+        let migrated: String = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .expect("meta.schema");
+        assert_eq!(migrated, "3");
         let _ = std::fs::remove_dir_all(dir);
     }
     /// Schema 1, as the release before schema 2 created it.
@@ -2189,15 +2326,138 @@ mod journal_tests {
         assert_eq!(wait(store, created), Ok(()));
     }
 
-    fn stored_moves(path: &Path, code: &str) -> Vec<u32> {
+    /// The sequence numbers of the moves stored of game 1 of `code`, row by row: each row's
+    /// first, and its length (a row a fold wrote holds a run).
+    fn stored_rows(path: &Path, code: &str) -> Vec<(u32, u32)> {
         let conn = Connection::open(path).expect("open with sqlite");
         let mut stmt = conn
-            .prepare("SELECT seq FROM moves WHERE code = ?1 AND number = 1 ORDER BY seq")
+            .prepare("SELECT seq, move FROM moves WHERE code = ?1 AND number = 1 ORDER BY seq")
             .expect("a query");
-        stmt.query_map([code], |row| row.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("rows")
+        stmt.query_map([code], |row| {
+            Ok((row.get::<_, u32>(0)?, row.get::<_, String>(1)?))
+        })
+        .expect("rows")
+        .map(|row| {
+            let (seq, text) = row.expect("a row");
+            (seq, moves_in_row(&text).expect("a row's moves"))
+        })
+        .collect()
+    }
+
+    /// The sequence numbers of the moves stored of game 1 of `code`.
+    fn stored_moves(path: &Path, code: &str) -> Vec<u32> {
+        stored_rows(path, code)
+            .into_iter()
+            .flat_map(|(seq, n)| seq..seq + n)
+            .collect()
+    }
+
+    /// A batch of moves alone (the turn clock as it was).
+    fn bare_moves(code: &str, version: u64, first_seq: u32, n: u32) -> Batch {
+        let mut batch = moves(code, version, first_seq, n);
+        batch.writes.retain(|w| matches!(w, Write::Moves { .. }));
+        batch
+    }
+
+    /// A fold writes one row per run of a room's moves (a JSON array), not one per move; a run
+    /// stops at any other batch of its room, so that the clock that batch set is not hidden
+    /// by an older one; everything that reads moves reads the runs, and a move repeated into
+    /// a run is refused as a repeated single one is.
+    #[test]
+    fn a_fold_writes_runs_of_moves_that_everything_reads() {
+        let path = scratch("journal-runs").join("perudo.db");
+        let store = SqliteStore::open(options(path.clone())).expect("opens");
+        room_with_a_game(&store, "RUNRUNRUN");
+        room_with_a_game(&store, "ONEONEONE");
+        assert_eq!(wait(&store, moves("RUNRUNRUN", 2, 0, 2)), Ok(()));
+        assert_eq!(wait(&store, moves("ONEONEONE", 2, 0, 1)), Ok(()));
+        assert_eq!(wait(&store, moves("RUNRUNRUN", 3, 2, 1)), Ok(())); // clock 2
+        let set_clock = batch(
+            "RUNRUNRUN",
+            4,
+            vec![
+                Write::Lobby(lobby()),
+                Write::Clock(Some(ClockImage {
+                    seat: 0,
+                    limit_at_ms: 99,
+                })),
+            ],
+        );
+        assert_eq!(wait(&store, set_clock), Ok(()));
+        assert_eq!(wait(&store, bare_moves("RUNRUNRUN", 5, 3, 2)), Ok(()));
+        let journaled = {
+            let journal = store.writing.journal.as_ref().expect("a journal");
+            journal.lock().expect("journal lock").appended()
+        };
+        assert_eq!(journaled, 5, "all in the journal, for one fold");
+        let rooms = store.load_rooms().expect("loads");
+        let room = rooms.iter().find(|r| r.code == "RUNRUNRUN");
+        let room = room.expect("the room of runs");
+        assert_eq!(room.version, 5);
+        assert_eq!(
+            room.game.as_ref().map(|g| g.moves.clone()),
+            Some((0..5).map(mv).collect())
+        );
+        assert_eq!(
+            room.clock.map(|c| c.limit_at_ms),
+            Some(99),
+            "the clock the lobby batch set, not the older one of the run before it"
+        );
+        assert_eq!(
+            stored_rows(&path, "RUNRUNRUN"),
+            vec![(0, 3), (3, 2)],
+            "one run per stretch between the room's other batches"
+        );
+        assert_eq!(stored_rows(&path, "ONEONEONE"), vec![(0, 1)]);
+        {
+            let conn = Connection::open(&path).expect("open with sqlite");
+            let text: String = conn
+                .query_row(
+                    "SELECT move FROM moves WHERE code = 'ONEONEONE'",
+                    [],
+                    |row| row.get(0),
+                )
+                .expect("a row");
+            assert!(
+                text.starts_with('{'),
+                "one move is a JSON object, as before"
+            );
+            assert_eq!(
+                load_moves(&conn, "RUNRUNRUN", 1).expect("loads"),
+                (0..5).map(mv).collect::<Vec<_>>(),
+                "a game's record reads the runs"
+            );
+        }
+        store.close();
+
+        // After a restart the room's first batch goes through SQLite: a move inside a run is
+        // refused, the next one taken.
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
+        let rooms = store.load_rooms().expect("loads");
+        assert_eq!(rooms.len(), 2);
+        assert_eq!(
+            wait(&store, moves("RUNRUNRUN", 6, 4, 1)),
+            Err(StorageError::Conflict)
+        );
+        assert_eq!(
+            wait(&store, moves("RUNRUNRUN", 6, 1, 1)),
+            Err(StorageError::Conflict)
+        );
+        assert_eq!(wait(&store, moves("RUNRUNRUN", 6, 5, 1)), Ok(()));
+        assert_eq!(wait(&store, moves("RUNRUNRUN", 7, 6, 2)), Ok(()));
+        store.close();
+        assert_eq!(stored_moves(&path, "RUNRUNRUN"), (0..8).collect::<Vec<_>>());
+        let store = SqliteStore::open(options(path.clone())).expect("reopens");
+        let rooms = store.load_rooms().expect("loads");
+        let room = rooms.iter().find(|r| r.code == "RUNRUNRUN");
+        let room = room.expect("the room of runs");
+        assert_eq!(room.version, 7);
+        assert_eq!(
+            room.game.as_ref().map(|g| g.moves.clone()),
+            Some((0..8).map(mv).collect())
+        );
+        assert_eq!(room.clock.map(|c| c.limit_at_ms), Some(6));
+        store.close();
     }
 
     fn journal_bytes(path: &Path) -> u64 {

@@ -1379,6 +1379,18 @@ mod migrate {
             ],
         )
         .expect("a running game");
+        // Moves alone: journaled, and folded as one row holding both (SQLite's schema 3),
+        // which PostgreSQL gets as a row each.
+        step(
+            store,
+            &mut running,
+            vec![Write::Moves {
+                number: 1,
+                first_seq: 2,
+                moves: vec![mv(1, 2), mv(1, 3)],
+            }],
+        )
+        .expect("two more moves");
         let mut finished = created(store, "VVVVVVVVV");
         play_one_move_game(store, &mut finished);
         step(store, &mut finished, vec![Write::Closed]).expect("closed after it");
@@ -1410,7 +1422,7 @@ mod migrate {
             String::from_utf8_lossy(&copied.stderr)
         );
         assert!(
-            stdout.contains("copied 3 rooms, 2 games and 3 moves"),
+            stdout.contains("copied 3 rooms, 2 games and 5 moves"),
             "{stdout}"
         );
         let node = target.node(Duration::from_secs(60));
@@ -1427,6 +1439,6 @@ mod migrate {
         assert!(!again.status.success());
         let stderr = String::from_utf8_lossy(&again.stderr);
         assert!(stderr.contains("already holds 3 rooms"), "{stderr}");
-        assert_eq!(target.sql("SELECT count(*) FROM moves"), "3");
+        assert_eq!(target.sql("SELECT count(*) FROM moves"), "5");
     }
 }

@@ -1601,10 +1601,20 @@ async fn copy_rows(
         let row = rows.next()?;
         if let Some(row) = row {
             let text: String = row.get(3)?;
-            serde_json::from_str::<perudo_core::Move>(&text)?;
-            chunk.push((row.get(0)?, row.get(1)?, row.get(2)?, text, row.get(4)?));
+            let (code, number, seq, at): (String, i64, i64, i64) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(4)?);
+            let mut run = Vec::new();
+            // A row of SQLite's may hold a run of moves (schema 3); PostgreSQL's hold one each.
+            if super::push_moves(&mut run, &text)? == 1 {
+                chunk.push((code, number, seq, text, at));
+            } else {
+                for (i, step) in run.iter().enumerate() {
+                    let text = serde_json::to_string(step)?;
+                    chunk.push((code.clone(), number, seq + i as i64, text, at));
+                }
+            }
         }
-        if chunk.len() == COPY_CHUNK || (row.is_none() && !chunk.is_empty()) {
+        if chunk.len() >= COPY_CHUNK || (row.is_none() && !chunk.is_empty()) {
             let codes: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
             let numbers: Vec<i64> = chunk.iter().map(|r| r.1).collect();
             let seqs: Vec<i64> = chunk.iter().map(|r| r.2).collect();
