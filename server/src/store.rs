@@ -1104,13 +1104,12 @@ fn fold_batches(conn: &mut Connection, batches: &[(Batch, i64)]) -> Result<(), S
                     .iter()
                     .rev()
                     .find_map(|row| row.tail.as_ref().and_then(|t| t.1.as_deref()));
-                let at_ms = run.last().map_or(first.at_ms, |row| row.at_ms);
                 insert.execute(params![
                     first.code,
                     first.number,
                     first.seq,
                     steps,
-                    at_ms,
+                    run[len - 1].at_ms,
                     version.map(|v| v as i64),
                     clock,
                 ])?;
@@ -1145,19 +1144,30 @@ fn moves_in_row(text: &str) -> Result<u32, StorageError> {
     }
 }
 
-/// The sequence number after the last move stored of game `number` of room `code` (0: none).
-fn next_seq(conn: &Connection, code: &str, number: u32) -> Result<u32, StorageError> {
-    let last: Option<(u32, String)> = conn
+/// The last row of game `number` of room `code` whose first move is below `before`: its
+/// first move's number and how many it holds.
+fn last_row_below(
+    conn: &Connection,
+    code: &str,
+    number: u32,
+    before: u32,
+) -> Result<Option<(u32, u32)>, StorageError> {
+    let row: Option<(u32, String)> = conn
         .prepare_cached(
-            "SELECT seq, move FROM moves WHERE code = ?1 AND number = ?2 \
+            "SELECT seq, move FROM moves WHERE code = ?1 AND number = ?2 AND seq < ?3 \
              ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row(params![code, number], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![code, number, before], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
-    match last {
-        Some((seq, text)) => Ok(seq + moves_in_row(&text)?),
-        None => Ok(0),
-    }
+    row.map(|(seq, text)| Ok((seq, moves_in_row(&text)?)))
+        .transpose()
+}
+
+/// The sequence number after the last move stored of game `number` of room `code` (0: none).
+fn next_seq(conn: &Connection, code: &str, number: u32) -> Result<u32, StorageError> {
+    Ok(last_row_below(conn, code, number, u32::MAX)?.map_or(0, |(seq, n)| seq + n))
 }
 
 /// Refuses moves `first_seq..first_seq + n` of game `number` of room `code` where a stored
@@ -1170,22 +1180,10 @@ fn refuse_stored_moves(
     first_seq: u32,
     n: usize,
 ) -> Result<(), StorageError> {
-    let end = first_seq + n as u32;
-    let before: Option<(u32, String)> = tx
-        .prepare_cached(
-            "SELECT seq, move FROM moves WHERE code = ?1 AND number = ?2 AND seq < ?3 \
-             ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row(params![code, number, end], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    match before {
-        // Rows do not overlap: the last one starting before the end is the only one that can
-        // reach into the range.
-        Some((seq, text)) if seq >= first_seq || seq + moves_in_row(&text)? > first_seq => {
-            Err(StorageError::Conflict)
-        }
+    // Rows do not overlap: the last one starting before the range's end is the only one that
+    // can reach into it.
+    match last_row_below(tx, code, number, first_seq + n as u32)? {
+        Some((seq, held)) if seq + held > first_seq => Err(StorageError::Conflict),
         Some(_) | None => Ok(()),
     }
 }
