@@ -18,9 +18,11 @@ pub mod frames;
 pub mod http;
 pub mod names;
 mod shape;
+mod tagged;
 
 use perudo_core::{
-    Action, BotLevel, Event, GameConfig, Hand, LegalMoves, Resolution, RuleError, Seat, TableView,
+    Action, BotLevel, Commitment, Event, GameConfig, Hand, LegalMoves, PlacedBid, Resolution,
+    RuleError, Seat, TableView, Wilds,
 };
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -563,7 +565,7 @@ pub struct RoomView {
 }
 
 /// Something that happened in a room.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
 #[serde(tag = "type")]
 pub enum RoomEvent {
     /// A rules-engine event (all of them are public).
@@ -635,6 +637,129 @@ pub enum RoomEvent {
     GameOver {
         results: GameResults,
     },
+}
+
+impl<'de> Deserialize<'de> for RoomEvent {
+    /// Reads the tag first when it comes first, as the server writes it (`tagged`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        tagged::tag_first::<RoomEventTwin, D>(deserializer, "a room event")
+    }
+}
+
+/// `RoomEvent` as serde's externally tagged derive reads it, for `tagged::tag_first`. The
+/// remote derive checks its fields against `RoomEvent`'s; the unused `Serialize` derive
+/// checks that it has every variant.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "RoomEvent")]
+#[allow(dead_code)]
+enum RoomEventTwin {
+    Game {
+        #[serde(deserialize_with = "read_game_event")]
+        event: Event,
+    },
+    SeatTaken {
+        seat: Seat,
+        name: PlayerName,
+        occupant: Occupant,
+    },
+    SeatFreed {
+        seat: Seat,
+        name: PlayerName,
+    },
+    HostChanged {
+        seat: Option<Seat>,
+    },
+    RulesChanged {
+        rules: GameConfig,
+    },
+    OptionsChanged {
+        options: RoomOptions,
+    },
+    Spectators {
+        count: u32,
+    },
+    GameStarted {
+        game: u32,
+    },
+    Arrived {
+        seat: Seat,
+    },
+    Disconnected {
+        seat: Seat,
+    },
+    Reconnected {
+        seat: Seat,
+    },
+    Left {
+        seat: Seat,
+    },
+    AutoPlayed {
+        seat: Seat,
+        action: Action,
+        reason: AutoPlayReason,
+    },
+    Emote {
+        seat: Seat,
+        emote: Emote,
+    },
+    NextRoundIn {
+        ms: u32,
+    },
+    GameOver {
+        results: GameResults,
+    },
+}
+
+impl tagged::Twin for RoomEventTwin {
+    type Enum = RoomEvent;
+    fn read<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<RoomEvent, D::Error> {
+        RoomEventTwin::deserialize(deserializer)
+    }
+}
+
+/// A rules event inside `RoomEvent::Game`, tag first (`tagged`).
+fn read_game_event<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Event, D::Error> {
+    tagged::tag_first::<EventTwin, D>(deserializer, "a game event")
+}
+
+/// The rules' `Event` as serde's externally tagged derive reads it (see `RoomEventTwin`).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Event")]
+#[allow(dead_code)]
+enum EventTwin {
+    GameStarted {
+        seats: u8,
+        starting_dice: u8,
+        commitment: Commitment,
+    },
+    RoundStarted {
+        round: u32,
+        opener: Seat,
+        palifico: Option<Seat>,
+        wilds: Wilds,
+        dice: Vec<u8>,
+    },
+    PalificoDeclared {
+        seat: Seat,
+    },
+    BidPlaced(PlacedBid),
+    RoundResolved(Resolution),
+    Forfeited {
+        seat: Seat,
+    },
+    Eliminated {
+        seat: Seat,
+    },
+    GameWon {
+        winner: Seat,
+    },
+}
+
+impl tagged::Twin for EventTwin {
+    type Enum = Event;
+    fn read<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Event, D::Error> {
+        EventTwin::deserialize(deserializer)
+    }
 }
 
 impl RoomView {
