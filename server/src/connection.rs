@@ -105,42 +105,62 @@ impl std::fmt::Display for SessionEnd {
     }
 }
 
-/// Has the room refuse a frame that never reached it as a request (it did not decode, or it
-/// came over the message rate). The room sends the rejection in its turn, after the answers
-/// to the requests before it, so answers keep the order of requests. `false`: the room has
-/// closed. (Plain functions returning the send, not `async fn`s, so the mail is not held
-/// twice in the connection's future.)
-fn refuse(
-    room: &RoomHandle,
-    conn: ConnId,
-    id: u32,
-    code: RejectCode,
-    message: String,
-) -> impl Future<Output = bool> + Send + '_ {
+/// The mail that has the room refuse a frame that never reached it as a request (it did not
+/// decode, or it came over the message rate). The room sends the rejection in its turn, after
+/// the answers to the requests before it, so answers keep the order of requests.
+fn refusal(conn: ConnId, id: u32, code: RejectCode, message: String) -> Mail {
     metrics::rejected(code);
-    room.send(Mail::Refused {
+    Mail::Refused {
         conn,
         id,
         code,
         message,
-    })
+    }
 }
 
-/// Has the room close this connection: `Closing { reason }` (if any) and the close frame go
-/// out after the answers to everything the connection sent before.
-fn goodbye<'a>(
-    room: &'a RoomHandle,
-    conn: ConnId,
-    reason: Option<CloseReason>,
-    code: u16,
-    text: &'static str,
-) -> impl Future<Output = bool> + Send + 'a {
-    room.send(Mail::Goodbye {
+/// The mail that has the room close this connection: `Closing { reason }` (if any) and the
+/// close frame go out after the answers to everything the connection sent before.
+fn goodbye(conn: ConnId, reason: Option<CloseReason>, code: u16, text: &'static str) -> Mail {
+    Mail::Goodbye {
         conn,
         reason,
         code,
         text,
-    })
+    }
+}
+
+/// Hands `mail` to the room: at once when its inbox has space (nearly always), else it waits
+/// for space while the socket goes on writing. `false`: the room has closed.
+async fn tell(socket: &mut Socket, room: &RoomHandle, mail: Mail) -> bool {
+    match room.try_send(mail) {
+        Ok(open) => open,
+        Err(mail) => wait_to_tell(socket, room, mail).await,
+    }
+}
+
+/// Waits for space in the room's inbox for the mail `RoomHandle::try_send` gave back, while
+/// the socket goes on writing. Boxed: a connection's task is its future, as large as its
+/// largest state for the connection's whole life, and the channel's send future (~180
+/// bytes), with what the read loop held beside it, was that state.
+fn wait_to_tell<'a>(
+    socket: &'a mut Socket,
+    room: &'a RoomHandle,
+    mail: Box<Mail>,
+) -> impl Future<Output = bool> + 'a {
+    socket.meanwhile(Box::pin(room.send_boxed(mail)))
+}
+
+/// What the read loop does next, decided without waiting for anything, so that nothing of the
+/// frame it read is held while it waits.
+enum Next {
+    /// Read on.
+    Read,
+    /// Hand the room this, then read on (the session ends if the room has closed).
+    Tell(Mail),
+    /// Hand the room this goodbye, then end the session.
+    Bye(Mail, SessionEnd),
+    /// End the session.
+    End(SessionEnd),
 }
 
 /// One game socket's task: what it holds for as long as the socket is open. The task's future
@@ -198,7 +218,7 @@ impl Connection {
             outbox: outbox.clone(),
             close: self.close.clone(),
         };
-        if !self.room.send(connect).await {
+        if !tell(&mut self.socket, &self.room, connect).await {
             let _ = outbox.try_send(Frame::Close {
                 code: close_code::NORMAL,
                 reason: "room closed",
@@ -212,9 +232,7 @@ impl Connection {
 
         let end = self.read(opened).await;
         let socket = &mut self.socket;
-        socket
-            .meanwhile(self.room.send(Mail::Disconnect { conn }))
-            .await;
+        tell(socket, &self.room, Mail::Disconnect { conn }).await;
         if end.server_closed() {
             // The close frame goes out; meanwhile whatever the client still sends is read and
             // dropped, paced, until its own close frame (or the end of the stream, an error,
@@ -268,118 +286,150 @@ impl Connection {
         let closed = close.cancelled();
         tokio::pin!(closed);
         loop {
-            let message = tokio::select! {
-                message = socket.recv() => message,
-                () = &mut closed => {
-                    if shutdown.is_cancelled() {
-                        // The room sends the restart notice; `finish` gives it a moment to go out.
-                        return SessionEnd::ServerShutdown;
+            // Decided in a block of its own, so that nothing of it is held while the mail
+            // waits for the room (see `wait_to_tell`).
+            let (mail, end) = {
+                let next = tokio::select! {
+                    message = socket.recv() => {
+                        let now = Instant::now();
+                        silence.heard(now);
+                        let heard = Heard {
+                            conn,
+                            limits,
+                            gate: &mut gate,
+                            hello_until: &mut hello_until,
+                        };
+                        heard.next(message, now)
                     }
-                    return SessionEnd::DroppedByRoom;
-                }
-                () = &mut timer => {
-                    let due = deadline(hello_until, &silence);
-                    if due > Instant::now() {
-                        timer.as_mut().reset(due);
-                        continue;
+                    () = &mut closed => Next::End(if shutdown.is_cancelled() {
+                        // The room sends the restart notice; `finish` gives it a moment to
+                        // go out.
+                        SessionEnd::ServerShutdown
+                    } else {
+                        SessionEnd::DroppedByRoom
+                    }),
+                    () = &mut timer => {
+                        let due = deadline(hello_until, &silence);
+                        if due > Instant::now() {
+                            timer.as_mut().reset(due);
+                            Next::Read
+                        } else if hello_until.is_some_and(|at| at <= Instant::now()) {
+                            debug!(conn, "no hello in time");
+                            metrics::rate_limited("hello_timeout");
+                            let reason = Some(CloseReason::IdleTimeout);
+                            let code = close_code::POLICY;
+                            let bye = goodbye(conn, reason, code, "no hello in time");
+                            Next::Bye(bye, SessionEnd::HelloTimeout)
+                        } else {
+                            debug!(conn, "idle timeout");
+                            let reason = Some(CloseReason::IdleTimeout);
+                            let code = close_code::GOING_AWAY;
+                            let bye = goodbye(conn, reason, code, "idle timeout");
+                            Next::Bye(bye, SessionEnd::IdleTimeout)
+                        }
                     }
-                    if hello_until.is_some_and(|at| at <= Instant::now()) {
-                        debug!(conn, "no hello in time");
-                        metrics::rate_limited("hello_timeout");
-                        let reason = Some(CloseReason::IdleTimeout);
-                        let bye = goodbye(room, conn, reason, close_code::POLICY, "no hello in time");
-                        socket.meanwhile(bye).await;
-                        return SessionEnd::HelloTimeout;
-                    }
-                    debug!(conn, "idle timeout");
-                    let reason = Some(CloseReason::IdleTimeout);
-                    let bye = goodbye(room, conn, reason, close_code::GOING_AWAY, "idle timeout");
-                    socket.meanwhile(bye).await;
-                    return SessionEnd::IdleTimeout;
+                };
+                match next {
+                    Next::Read => continue,
+                    Next::Tell(mail) => (mail, None),
+                    Next::Bye(mail, end) => (mail, Some(end)),
+                    Next::End(end) => return end,
                 }
             };
-            let now = Instant::now();
-            silence.heard(now);
-            if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
-                match gate.check(now) {
-                    Verdict::Pass => {}
-                    Verdict::SlowDown => {
-                        // Answer with the request's own id when the frame is one.
-                        let id = match &message {
-                            Some(Ok(Message::Binary(bytes))) => {
-                                ClientMessage::decode(bytes).map_or(0, |m| m.id)
-                            }
-                            _ => 0,
-                        };
-                        metrics::rate_limited("messages");
-                        let message = format!(
-                            "at most {} messages a second (bursts of {}); wait a moment",
-                            limits.messages_per_sec, limits.message_burst
-                        );
-                        let refused = refuse(room, conn, id, RejectCode::SlowDown, message);
-                        if !socket.meanwhile(refused).await {
-                            return SessionEnd::RoomClosed;
+            let open = match room.try_send(mail) {
+                Ok(open) => open,
+                Err(mail) => wait_to_tell(socket, room, mail).await,
+            };
+            match end {
+                // A goodbye: the session ends whether or not the room took it.
+                Some(end) => return end,
+                None if !open => return SessionEnd::RoomClosed,
+                None => {}
+            }
+        }
+    }
+}
+
+/// What the read loop keeps about a client's messages (its rate, whether it said Hello) while
+/// it decides what one means.
+struct Heard<'a> {
+    conn: ConnId,
+    limits: &'a ConnectionLimits,
+    gate: &'a mut MessageGate,
+    /// Until the client says Hello: when it must have.
+    hello_until: &'a mut Option<Instant>,
+}
+
+impl Heard<'_> {
+    /// What to do with what `Socket::recv` gave.
+    fn next(self, message: Option<Result<Message, WsError>>, now: Instant) -> Next {
+        let Heard {
+            conn,
+            limits,
+            gate,
+            hello_until,
+        } = self;
+        if matches!(message, Some(Ok(ref m)) if !matches!(m, Message::Close(_))) {
+            match gate.check(now) {
+                Verdict::Pass => {}
+                Verdict::SlowDown => {
+                    // Answer with the request's own id when the frame is one.
+                    let id = match &message {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            ClientMessage::decode(bytes).map_or(0, |m| m.id)
                         }
-                        continue;
-                    }
-                    Verdict::Close => {
-                        debug!(conn, "rate limited: closing");
-                        let reason = Some(CloseReason::RateLimited);
-                        let bye = goodbye(room, conn, reason, close_code::POLICY, "rate limited");
-                        socket.meanwhile(bye).await;
-                        return SessionEnd::RateLimited;
-                    }
+                        _ => 0,
+                    };
+                    metrics::rate_limited("messages");
+                    let message = format!(
+                        "at most {} messages a second (bursts of {}); wait a moment",
+                        limits.messages_per_sec, limits.message_burst
+                    );
+                    return Next::Tell(refusal(conn, id, RejectCode::SlowDown, message));
+                }
+                Verdict::Close => {
+                    debug!(conn, "rate limited: closing");
+                    let reason = Some(CloseReason::RateLimited);
+                    let bye = goodbye(conn, reason, close_code::POLICY, "rate limited");
+                    return Next::Bye(bye, SessionEnd::RateLimited);
                 }
             }
-            let bytes = match message {
-                Some(Ok(Message::Binary(bytes))) => bytes,
-                Some(Ok(Message::Text(_))) => {
-                    metrics::message_in(metrics::INVALID_FRAME);
-                    let message = "frames must be binary MessagePack".to_owned();
-                    let refused = refuse(room, conn, 0, RejectCode::Malformed, message);
-                    if !socket.meanwhile(refused).await {
-                        return SessionEnd::RoomClosed;
-                    }
-                    continue;
+        }
+        let bytes = match message {
+            Some(Ok(Message::Binary(bytes))) => bytes,
+            Some(Ok(Message::Text(_))) => {
+                metrics::message_in(metrics::INVALID_FRAME);
+                let message = "frames must be binary MessagePack".to_owned();
+                return Next::Tell(refusal(conn, 0, RejectCode::Malformed, message));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Next::Read,
+            Some(Err(error)) => {
+                // A message over MAX_WS_MESSAGE: say so with close code 1009 ("message too
+                // big").
+                if matches!(error, WsError::Capacity(_)) {
+                    let bye = goodbye(conn, None, close_code::TOO_BIG, "message too big");
+                    return Next::Bye(bye, SessionEnd::TooBig);
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Err(error)) => {
-                    // A message over MAX_WS_MESSAGE: say so with close code 1009 ("message too
-                    // big").
-                    if matches!(error, WsError::Capacity(_)) {
-                        let bye = goodbye(room, conn, None, close_code::TOO_BIG, "message too big");
-                        socket.meanwhile(bye).await;
-                        return SessionEnd::TooBig;
-                    }
-                    return SessionEnd::Error;
+                return Next::End(SessionEnd::Error);
+            }
+            Some(Ok(Message::Close(_))) | None => return Next::End(SessionEnd::ClientClosed),
+        };
+        match ClientMessage::decode(&bytes) {
+            Ok(message) => {
+                metrics::message_in(message.request.kind());
+                if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
+                    *hello_until = None;
                 }
-                Some(Ok(Message::Close(_))) | None => return SessionEnd::ClientClosed,
-            };
-            match ClientMessage::decode(&bytes) {
-                Ok(message) => {
-                    metrics::message_in(message.request.kind());
-                    if matches!(message.request, perudo_protocol::Request::Hello { .. }) {
-                        hello_until = None;
-                    }
-                    if !socket
-                        .meanwhile(room.send(Mail::Message { conn, message }))
-                        .await
-                    {
-                        return SessionEnd::RoomClosed;
-                    }
-                }
-                Err(error) => {
-                    let code = match error {
-                        DecodeError::TooLarge { .. } => RejectCode::TooLarge,
-                        DecodeError::Invalid(_) => RejectCode::Malformed,
-                    };
-                    debug!(conn, %error, "undecodable frame");
-                    metrics::message_in(metrics::INVALID_FRAME);
-                    let refused = refuse(room, conn, 0, code, error.to_string());
-                    if !socket.meanwhile(refused).await {
-                        return SessionEnd::RoomClosed;
-                    }
-                }
+                Next::Tell(Mail::Message { conn, message })
+            }
+            Err(error) => {
+                let code = match error {
+                    DecodeError::TooLarge { .. } => RejectCode::TooLarge,
+                    DecodeError::Invalid(_) => RejectCode::Malformed,
+                };
+                debug!(conn, %error, "undecodable frame");
+                metrics::message_in(metrics::INVALID_FRAME);
+                Next::Tell(refusal(conn, 0, code, error.to_string()))
             }
         }
     }

@@ -17,7 +17,25 @@ impl RoomHandle {
     /// Not an `async fn`: that would keep the mail in its future beside the box it is moved
     /// into, and every connection's task holds one of these futures while it waits.
     pub fn send(&self, mail: Mail) -> impl Future<Output = bool> + Send + '_ {
-        futures_util::FutureExt::map(self.tx.send(Box::new(mail)), |sent| sent.is_ok())
+        self.send_boxed(Box::new(mail))
+    }
+
+    /// [`send`](Self::send) for mail already boxed (as [`try_send`](Self::try_send) gives
+    /// it back).
+    pub fn send_boxed(&self, mail: Box<Mail>) -> impl Future<Output = bool> + Send + '_ {
+        futures_util::FutureExt::map(self.tx.send(mail), |sent| sent.is_ok())
+    }
+
+    /// Sends mail if the inbox has space now: `Ok(true)`, or `Ok(false)` if the room has
+    /// closed; the mail back if the inbox is full (wait with `send_boxed`). Mail never
+    /// overtakes mail already waiting for space: the channel gives freed slots to waiting
+    /// senders first.
+    pub fn try_send(&self, mail: Mail) -> Result<bool, Box<Mail>> {
+        match self.tx.try_send(Box::new(mail)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Full(mail)) => Err(mail),
+        }
     }
 
     pub async fn summary(&self) -> Option<perudo_protocol::http::RoomSummary> {

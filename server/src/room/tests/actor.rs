@@ -431,3 +431,39 @@ async fn the_operator_closes_a_room_mid_game() {
         "a closed room takes no input"
     );
 }
+
+/// `try_send` takes mail while the inbox has space, gives it back when the inbox is full
+/// (untouched, to wait with `send_boxed`), does not overtake a sender already waiting for
+/// space, and says when the room has closed.
+#[tokio::test]
+async fn mail_is_tried_then_waited_for_in_order() {
+    let (tx, mut rx) = mpsc::channel(1);
+    let handle = RoomHandle {
+        code: RoomCode::parse("TASKRM222").unwrap(),
+        tx,
+    };
+    assert_eq!(handle.try_send(Mail::Disconnect { conn: 1 }).ok(), Some(true));
+    let back = match handle.try_send(Mail::Disconnect { conn: 2 }) {
+        Err(mail) => mail,
+        Ok(open) => panic!("a full inbox took the mail (open: {open})"),
+    };
+    assert!(matches!(*back, Mail::Disconnect { conn: 2 }));
+    // The mail given back waits for space; meanwhile the slot freed goes to it, not to mail
+    // tried after it.
+    let waiting = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.send_boxed(back).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(matches!(*rx.recv().await.unwrap(), Mail::Disconnect { conn: 1 }));
+    tokio::task::yield_now().await;
+    assert!(
+        handle.try_send(Mail::Disconnect { conn: 3 }).is_err(),
+        "a freed slot went to the waiting mail"
+    );
+    assert!(waiting.await.unwrap());
+    assert!(matches!(*rx.recv().await.unwrap(), Mail::Disconnect { conn: 2 }));
+    drop(rx);
+    assert_eq!(handle.try_send(Mail::Disconnect { conn: 4 }).ok(), Some(false));
+    assert!(!handle.send(Mail::Disconnect { conn: 5 }).await);
+}
