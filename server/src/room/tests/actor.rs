@@ -442,7 +442,10 @@ async fn mail_is_tried_then_waited_for_in_order() {
         code: RoomCode::parse("TASKRM222").unwrap(),
         tx,
     };
-    assert_eq!(handle.try_send(Mail::Disconnect { conn: 1 }).ok(), Some(true));
+    assert_eq!(
+        handle.try_send(Mail::Disconnect { conn: 1 }).ok(),
+        Some(true)
+    );
     let back = match handle.try_send(Mail::Disconnect { conn: 2 }) {
         Err(mail) => mail,
         Ok(open) => panic!("a full inbox took the mail (open: {open})"),
@@ -455,15 +458,24 @@ async fn mail_is_tried_then_waited_for_in_order() {
         async move { handle.send_boxed(back).await }
     });
     tokio::task::yield_now().await;
-    assert!(matches!(*rx.recv().await.unwrap(), Mail::Disconnect { conn: 1 }));
+    assert!(matches!(
+        *rx.recv().await.unwrap(),
+        Mail::Disconnect { conn: 1 }
+    ));
     tokio::task::yield_now().await;
     assert!(
         handle.try_send(Mail::Disconnect { conn: 3 }).is_err(),
         "a freed slot went to the waiting mail"
     );
     assert!(waiting.await.unwrap());
-    assert!(matches!(*rx.recv().await.unwrap(), Mail::Disconnect { conn: 2 }));
+    assert!(matches!(
+        *rx.recv().await.unwrap(),
+        Mail::Disconnect { conn: 2 }
+    ));
     drop(rx);
-    assert_eq!(handle.try_send(Mail::Disconnect { conn: 4 }).ok(), Some(false));
+    assert_eq!(
+        handle.try_send(Mail::Disconnect { conn: 4 }).ok(),
+        Some(false)
+    );
     assert!(!handle.send(Mail::Disconnect { conn: 5 }).await);
 }
