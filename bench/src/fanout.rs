@@ -330,11 +330,16 @@ async fn serve(
         silence.heard(tokio::time::Instant::now());
         match message {
             Some(Ok(Message::Binary(_))) => {
-                if socket
-                    .meanwhile(room.send(Input::Message { conn }))
-                    .await
-                    .is_err()
-                {
+                // As the game's connection: at once when the inbox has space, else wait
+                // (boxed) while the socket goes on writing.
+                let open = match room.try_send(Input::Message { conn }) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    Err(mpsc::error::TrySendError::Full(input)) => {
+                        socket.meanwhile(Box::pin(room.send(input))).await.is_ok()
+                    }
+                };
+                if !open {
                     break;
                 }
             }
