@@ -129,25 +129,28 @@ fn goodbye(conn: ConnId, reason: Option<CloseReason>, code: u16, text: &'static 
     }
 }
 
-/// Hands `mail` to the room: at once when its inbox has space (nearly always), else it waits
-/// for space while the socket goes on writing. `false`: the room has closed.
-async fn tell(socket: &mut Socket, room: &RoomHandle, mail: Mail) -> bool {
-    match room.try_send(mail) {
-        Ok(open) => open,
-        Err(mail) => wait_to_tell(socket, room, mail).await,
-    }
-}
-
-/// Waits for space in the room's inbox for the mail `RoomHandle::try_send` gave back, while
-/// the socket goes on writing. Boxed: a connection's task is its future, as large as its
-/// largest state for the connection's whole life, and the channel's send future (~180
-/// bytes), with what the read loop held beside it, was that state.
-fn wait_to_tell<'a>(
+/// Hands `mail` to the room: at once when its inbox has space (nearly always), else the
+/// future waits for space while the socket goes on writing. `false`: the room has closed.
+///
+/// The mail is offered before the future is awaited, and only the wait is kept, boxed: a
+/// connection's task is its future, as large as its largest state for the connection's whole
+/// life, and the channel's send future (~180 bytes), with what the read loop held beside it,
+/// was that state.
+fn tell<'a>(
     socket: &'a mut Socket,
     room: &'a RoomHandle,
-    mail: Box<Mail>,
+    mail: Mail,
 ) -> impl Future<Output = bool> + 'a {
-    socket.meanwhile(Box::pin(room.send_boxed(mail)))
+    let wait = match room.try_send(mail) {
+        Ok(open) => Err(open),
+        Err(mail) => Ok(socket.meanwhile(Box::pin(room.send_boxed(mail)))),
+    };
+    async move {
+        match wait {
+            Ok(wait) => wait.await,
+            Err(open) => open,
+        }
+    }
 }
 
 /// What the read loop does next, decided without waiting for anything, so that nothing of the
@@ -287,7 +290,7 @@ impl Connection {
         tokio::pin!(closed);
         loop {
             // Decided in a block of its own, so that nothing of it is held while the mail
-            // waits for the room (see `wait_to_tell`).
+            // waits for the room (see `tell`).
             let (mail, end) = {
                 let next = tokio::select! {
                     message = socket.recv() => {
@@ -336,10 +339,7 @@ impl Connection {
                     Next::End(end) => return end,
                 }
             };
-            let open = match room.try_send(mail) {
-                Ok(open) => open,
-                Err(mail) => wait_to_tell(socket, room, mail).await,
-            };
+            let open = tell(socket, room, mail).await;
             match end {
                 // A goodbye: the session ends whether or not the room took it.
                 Some(end) => return end,
